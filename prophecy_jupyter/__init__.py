@@ -1,0 +1,18 @@
+"""prophecy-jupyter: attach notebooks to fabrics and turn the work into pipelines."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext prophecy_jupyter``: register the fabric magics."""
+    from prophecy_jupyter.magics import register
+
+    register(ipython)
+
+
+def unload_ipython_extension(ipython) -> None:
+    from prophecy_jupyter.magics import unregister
+
+    unregister(ipython)

@@ -1,0 +1,1 @@
+"""The `jupyter prophecy` command line."""

@@ -1,0 +1,3 @@
+from prophecy_jupyter.cli.main import main
+
+main()

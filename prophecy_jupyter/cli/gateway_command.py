@@ -1,0 +1,94 @@
+"""``jupyter prophecy gateway``: run the Livy-compatible gateway over local PySpark."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+
+from prophecy_jupyter.cli.options import key_values
+from prophecy_jupyter.gateway.config import GatewayConfig
+
+TOKEN_ENV = "PROPHECY_GATEWAY_TOKEN"
+
+
+def add_parser(commands) -> None:
+    defaults = GatewayConfig()
+    parser = commands.add_parser(
+        "gateway",
+        help="Run the Livy-compatible gateway on local PySpark.",
+        description="Serve Apache Livy's REST API with sessions on local PySpark. Set "
+        f"${TOKEN_ENV} to require that token (Bearer, or as the Basic password).",
+    )
+    parser.add_argument("--host", default=defaults.host, help="Address to bind (default %(default)s).")
+    parser.add_argument(
+        "--port", type=int, default=defaults.port, help="Port (default %(default)s; 0 = any free port)."
+    )
+    parser.add_argument(
+        "--isolation",
+        choices=["shared", "process"],
+        default=defaults.isolation,
+        help="shared: sessions share one warm JVM; process: a JVM per session.",
+    )
+    parser.add_argument("--master", default=defaults.master, help="Spark master (default %(default)s).")
+    parser.add_argument(
+        "--driver-memory", default=defaults.driver_memory, help="Driver heap of the shared JVM."
+    )
+    parser.add_argument(
+        "--conf", action="append", default=[], metavar="KEY=VALUE", help="Spark setting (repeatable)."
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=defaults.idle_timeout,
+        help="Seconds without submit/cancel/completion before a session is deleted (0 = never).",
+    )
+    parser.add_argument(
+        "--idle-skip-busy", action="store_true", help="Never delete a session while it runs a statement."
+    )
+    parser.add_argument("--max-sessions", type=int, default=defaults.max_sessions)
+    parser.add_argument(
+        "--sql-max-rows",
+        type=int,
+        default=defaults.sql_max_rows,
+        help="Rows a statement of kind sql returns (Livy's default %(default)s).",
+    )
+    parser.add_argument(
+        "--csrf-protection", action="store_true", help="Require X-Requested-By on non-GET requests."
+    )
+    parser.add_argument(
+        "--no-long-poll", action="store_true", help="Answer statement GETs at once, like Livy."
+    )
+    parser.add_argument("--spark-ui", action="store_true", help="Enable the Spark web UI.")
+    parser.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from prophecy_jupyter.gateway.app import serve
+
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tornado.access").setLevel(
+        logging.WARNING if args.log_level != "DEBUG" else logging.DEBUG
+    )
+    config = GatewayConfig(
+        host=args.host,
+        port=args.port,
+        isolation=args.isolation,
+        master=args.master,
+        driver_memory=args.driver_memory,
+        spark_conf=key_values(args.conf, "--conf"),
+        idle_timeout=args.idle_timeout,
+        idle_skip_busy=args.idle_skip_busy,
+        max_sessions=args.max_sessions,
+        sql_max_rows=args.sql_max_rows,
+        csrf_protection=args.csrf_protection,
+        long_poll=not args.no_long_poll,
+        spark_ui=args.spark_ui,
+        auth_token=os.environ.get(TOKEN_ENV) or None,
+    )
+    asyncio.run(serve(config, parent_pid=args.parent_pid, ready_fd=args.ready_fd))
+    return 0

@@ -1,0 +1,44 @@
+"""``jupyter prophecy``: the command line. Every command has --help and fails with one line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from prophecy_jupyter import __version__
+from prophecy_jupyter.cli import exec_command, fabric_command, gateway_command, run_command
+from prophecy_jupyter.engines.base import EngineError
+from prophecy_jupyter.services.fabrics import FabricError
+from prophecy_jupyter.vault.keys import VaultError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jupyter prophecy",
+        description="Fabrics, sessions and pipelines for Jupyter.",
+    )
+    parser.add_argument("--version", action="version", version=f"prophecy-jupyter {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    gateway_command.add_parser(commands)
+    fabric_command.add_parser(commands)
+    exec_command.add_parser(commands)
+    run_command.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status = args.handler(args)
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        sys.exit(130)
+    except (EngineError, FabricError, VaultError, ValueError, OSError) as exc:
+        print(f"jupyter prophecy {args.command}: {exc}", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(status or 0)
+
+
+if __name__ == "__main__":
+    main()

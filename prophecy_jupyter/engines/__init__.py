@@ -1,0 +1,1 @@
+"""Wire clients, one per engine kind; no Jupyter imports."""

@@ -1,0 +1,1 @@
+"""A Livy-compatible REST server running sessions on local PySpark (the embedded fabric)."""

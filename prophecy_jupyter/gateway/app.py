@@ -1,0 +1,118 @@
+"""The gateway server: a Livy-compatible REST API over local PySpark."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import tempfile
+
+from tornado import httpserver, netutil, web
+
+from prophecy_jupyter.gateway.batches import BatchManager
+from prophecy_jupyter.gateway.config import GatewayConfig
+from prophecy_jupyter.gateway.handlers import ROUTES, NotFoundHandler
+from prophecy_jupyter.gateway.sessions import SessionManager
+from prophecy_jupyter.gateway.spark_host import (
+    SharedSparkHost,
+    base_spark_conf,
+    prepare_environment,
+)
+
+log = logging.getLogger("prophecy_jupyter.gateway")
+
+
+def make_app(config: GatewayConfig, sessions: SessionManager, batches: BatchManager) -> web.Application:
+    return web.Application(
+        ROUTES,
+        default_handler_class=NotFoundHandler,
+        gateway_config=config,
+        session_manager=sessions,
+        batch_manager=batches,
+    )
+
+
+class Gateway:
+    """Everything one running gateway owns: its JVM, sessions, batches and HTTP server."""
+
+    def __init__(self, config: GatewayConfig):
+        self.config = config
+        self.work_dir = tempfile.mkdtemp(prefix="prophecy-gateway-")
+        os.chmod(self.work_dir, 0o700)
+        self.host: SharedSparkHost | None = None
+        self.sessions: SessionManager | None = None
+        self.batches = BatchManager(config, self.work_dir)
+        self.server: httpserver.HTTPServer | None = None
+        self.port: int | None = None
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> int:
+        """Start listening (the JVM warms up in the background); return the bound port."""
+        prepare_environment()
+        if self.config.isolation == "shared":
+            conf = base_spark_conf(self.config, os.path.join(self.work_dir, "warehouse"))
+            self.host = SharedSparkHost(conf)
+            self.host.start()
+        self.sessions = SessionManager(self.config, self.host, self.work_dir)
+        await self.sessions.start()
+        sockets = netutil.bind_sockets(self.config.port, self.config.host)
+        self.port = sockets[0].getsockname()[1]
+        app = make_app(self.config, self.sessions, self.batches)
+        self.server = httpserver.HTTPServer(app, max_body_size=self.config.max_body_bytes)
+        self.server.add_sockets(sockets)
+        log.info("gateway listening on http://%s:%d", self.config.host, self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+        if self.sessions is not None:
+            await self.sessions.shutdown()
+        await self.batches.shutdown()
+        if self.host is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.host.stop)
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+
+async def _watch_parent(pid: int, gateway: Gateway) -> None:
+    """Stop when the process that started us is gone."""
+    while True:
+        await asyncio.sleep(1)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            log.info("parent process %d exited; stopping", pid)
+            await gateway.stop()
+            return
+
+
+async def serve(config: GatewayConfig, parent_pid: int | None = None, ready_fd: int | None = None) -> None:
+    """Run a gateway until SIGTERM/SIGINT (or until ``parent_pid`` exits)."""
+    gateway = Gateway(config)
+    port = await gateway.start()
+    if ready_fd is not None:
+        with os.fdopen(ready_fd, "w") as ready:
+            ready.write(json.dumps({"port": port, "pid": os.getpid()}) + "\n")
+    loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task] = []
+
+    def request_stop() -> None:
+        if not stopping:
+            stopping.append(asyncio.ensure_future(gateway.stop()))
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, request_stop)
+    watcher = asyncio.ensure_future(_watch_parent(parent_pid, gateway)) if parent_pid else None
+    await gateway.wait_stopped()
+    if watcher is not None:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher

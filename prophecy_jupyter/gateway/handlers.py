@@ -1,0 +1,297 @@
+"""Thin tornado handlers for Livy's REST routes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import getpass
+import json
+import secrets
+from typing import Any
+
+from tornado import web
+
+from prophecy_jupyter import __version__
+from prophecy_jupyter.gateway import errors
+from prophecy_jupyter.gateway.batches import BatchManager
+from prophecy_jupyter.gateway.bodies import (
+    Completion,
+    CreateBatch,
+    CreateSession,
+    CreateStatement,
+    parse,
+)
+from prophecy_jupyter.gateway.config import LIVY_VERSION, GatewayConfig
+from prophecy_jupyter.gateway.sessions import Session, SessionManager
+
+MAX_LONG_POLL = 30.0
+CSRF_PAGE = (
+    "<html><head><title>Error 400 Missing Required Header for CSRF protection.</title></head>"
+    "<body><h2>HTTP ERROR 400</h2><p>Missing Required Header for CSRF protection.</p></body></html>"
+)
+
+
+class LivyHandler(web.RequestHandler):
+    """Authentication, CSRF check and Livy-shaped JSON errors for every route."""
+
+    @property
+    def config(self) -> GatewayConfig:
+        return self.application.settings["gateway_config"]
+
+    @property
+    def sessions(self) -> SessionManager:
+        return self.application.settings["session_manager"]
+
+    @property
+    def batches(self) -> BatchManager:
+        return self.application.settings["batch_manager"]
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+
+    def prepare(self) -> None:
+        if self.config.auth_token and not self._authenticated(self.config.auth_token):
+            self.set_header("WWW-Authenticate", 'Bearer realm="livy"')
+            raise errors.LivyError(401, "Authentication required: send the gateway's token")
+        needs_header = self.request.method not in ("GET", "HEAD", "OPTIONS")
+        if self.config.csrf_protection and needs_header and "X-Requested-By" not in self.request.headers:
+            self.set_status(400)
+            self.set_header("Content-Type", "text/html; charset=UTF-8")
+            self.finish(CSRF_PAGE)
+
+    def _authenticated(self, token: str) -> bool:
+        header = self.request.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer":
+            return secrets.compare_digest(value.strip(), token)
+        if scheme.lower() == "basic":
+            try:
+                _, _, password = base64.b64decode(value).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return False
+            return secrets.compare_digest(password, token)
+        return False
+
+    def write_json(self, body: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(body))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, errors.LivyError):
+            body: Any = exc.body
+        elif isinstance(exc, web.HTTPError):
+            body = {"msg": exc.log_message or self._reason}
+        else:
+            body = {"msg": f"{type(exc).__name__}: {exc}" if exc else self._reason}
+        self.finish(json.dumps(body))
+
+    def log_exception(self, typ, value, tb) -> None:
+        if not isinstance(value, errors.LivyError):
+            super().log_exception(typ, value, tb)
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, errors.LivyError):
+            status_code = exc.status
+        super().send_error(status_code, **kwargs)
+
+    def int_argument(self, name: str, default: int | None) -> int | None:
+        raw = self.get_query_argument(name, None)
+        if raw is None:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise errors.bad_request(f"Query parameter {name} must be an integer") from None
+
+    def session(self, key: str) -> Session:
+        session = self.sessions.get(key)
+        session.touch()
+        return session
+
+    def do_as(self) -> str | None:
+        return self.get_query_argument("doAs", None)
+
+
+def page(items: list[Any], start: int, size: int) -> list[Any]:
+    return items[start : start + size] if size >= 0 else items[start:]
+
+
+class VersionHandler(LivyHandler):
+    def get(self) -> None:
+        self.write_json(
+            {
+                "version": LIVY_VERSION,
+                "user": getpass.getuser(),
+                "revision": f"prophecy-jupyter-{__version__}",
+                "branch": "main",
+                "date": "",
+                "url": "",
+                "prophecyGateway": {
+                    "version": __version__,
+                    "longPoll": self.config.long_poll,
+                    "isolation": self.config.isolation,
+                },
+            }
+        )
+
+
+class SessionsHandler(LivyHandler):
+    def get(self) -> None:
+        start = self.int_argument("from", 0) or 0
+        size = self.int_argument("size", 100)
+        sessions = sorted(self.sessions.sessions.values(), key=lambda s: s.id)
+        self.write_json(
+            {
+                "from": start,
+                "total": len(sessions),
+                "sessions": [s.to_json() for s in page(sessions, start, size)],
+            }
+        )
+
+    async def post(self) -> None:
+        request = parse(CreateSession, self.request.body)
+        session = await self.sessions.create(request, owner=None, do_as=self.do_as())
+        self.set_header("Location", f"/sessions/{session.id}")
+        self.write_json(session.to_json(), status=201)
+
+
+class SessionHandler(LivyHandler):
+    def get(self, key: str) -> None:
+        self.write_json(self.session(key).to_json())
+
+    async def delete(self, key: str) -> None:
+        await self.sessions.delete(self.session(key))
+        self.write_json({"msg": "deleted"})
+
+
+class SessionStateHandler(LivyHandler):
+    def get(self, key: str) -> None:
+        session = self.session(key)
+        self.write_json({"id": session.id, "state": session.state})
+
+
+class SessionLogHandler(LivyHandler):
+    def get(self, key: str) -> None:
+        session = self.session(key)
+        size = self.int_argument("size", 100)
+        self.write_json(session.log.to_json(session.id, self.int_argument("from", None), size))
+
+
+class StatementsHandler(LivyHandler):
+    def get(self, key: str) -> None:
+        session = self.session(key)
+        statements = list(session.statements.values())
+        if self.get_query_argument("order", "") == "desc":
+            statements.reverse()
+        start = self.int_argument("from", 0) or 0
+        size = self.int_argument("size", -1)
+        self.write_json(
+            {
+                "total_statements": len(statements),
+                "statements": [s.to_json() for s in page(statements, start, size)],
+            }
+        )
+
+    def post(self, key: str) -> None:
+        session = self.session(key)
+        request = parse(CreateStatement, self.request.body)
+        snapshot = self.sessions.submit(session, request.code, request.kind)
+        self.set_header("Location", f"/sessions/{session.id}/statements/{snapshot['id']}")
+        self.write_json(snapshot, status=201)
+
+
+class StatementHandler(LivyHandler):
+    async def get(self, key: str, statement_id: str) -> None:
+        session = self.session(key)
+        statement = self.sessions.statement(session, statement_id)
+        wait = self.get_query_argument("wait", None)
+        if wait is not None and self.config.long_poll:
+            try:
+                seconds = min(float(wait), MAX_LONG_POLL)
+            except ValueError:
+                raise errors.bad_request("Query parameter wait must be a number") from None
+            await self.sessions.wait_for_change(statement, seconds)
+        self.write_json(statement.to_json())
+
+
+class StatementCancelHandler(LivyHandler):
+    def post(self, key: str, statement_id: str) -> None:
+        self.sessions.cancel(self.session(key), statement_id)
+        self.write_json({"msg": "canceled"})
+
+
+class CompletionHandler(LivyHandler):
+    async def post(self, key: str) -> None:
+        session = self.session(key)
+        request = parse(Completion, self.request.body)
+        cursor = len(request.code) if request.cursor is None else request.cursor
+        candidates = await self.sessions.complete(session, request.code, request.kind, cursor)
+        self.write_json({"candidates": candidates})
+
+
+class BatchesHandler(LivyHandler):
+    def get(self) -> None:
+        start = self.int_argument("from", 0) or 0
+        size = self.int_argument("size", 100)
+        batches = sorted(self.batches.batches.values(), key=lambda b: b.id)
+        self.write_json(
+            {
+                "from": start,
+                "total": len(batches),
+                "sessions": [b.to_json() for b in page(batches, start, size)],
+            }
+        )
+
+    def post(self) -> None:
+        request = parse(CreateBatch, self.request.body)
+        batch = self.batches.create(request, owner=None, do_as=self.do_as())
+        self.set_header("Location", f"/batches/{batch.id}")
+        self.write_json(batch.to_json(), status=201)
+
+
+class BatchHandler(LivyHandler):
+    def get(self, key: str) -> None:
+        self.write_json(self.batches.get(key).to_json())
+
+    async def delete(self, key: str) -> None:
+        await self.batches.delete(self.batches.get(key))
+        self.write_json({"msg": "deleted"})
+
+
+class BatchStateHandler(LivyHandler):
+    def get(self, key: str) -> None:
+        batch = self.batches.get(key)
+        self.write_json({"id": batch.id, "state": batch.state})
+
+
+class BatchLogHandler(LivyHandler):
+    def get(self, key: str) -> None:
+        batch = self.batches.get(key)
+        size = self.int_argument("size", 100)
+        self.write_json(batch.log.to_json(batch.id, self.int_argument("from", None), size))
+
+
+class NotFoundHandler(LivyHandler):
+    def prepare(self) -> None:
+        super().prepare()
+        if not self._finished:
+            raise errors.LivyError(404, f"No route for {self.request.method} {self.request.path}")
+
+
+ROUTES = [
+    (r"/version", VersionHandler),
+    (r"/sessions", SessionsHandler),
+    (r"/sessions/([^/]+)", SessionHandler),
+    (r"/sessions/([^/]+)/state", SessionStateHandler),
+    (r"/sessions/([^/]+)/log", SessionLogHandler),
+    (r"/sessions/([^/]+)/statements", StatementsHandler),
+    (r"/sessions/([^/]+)/statements/([^/]+)", StatementHandler),
+    (r"/sessions/([^/]+)/statements/([^/]+)/cancel", StatementCancelHandler),
+    (r"/sessions/([^/]+)/completion", CompletionHandler),
+    (r"/batches", BatchesHandler),
+    (r"/batches/([^/]+)", BatchHandler),
+    (r"/batches/([^/]+)/state", BatchStateHandler),
+    (r"/batches/([^/]+)/log", BatchLogHandler),
+]

@@ -1,0 +1,73 @@
+"""Messages between the gateway and its interpreter processes.
+
+Each message is a JSON object framed by a 4-byte big-endian length. The gateway side reads
+with asyncio streams; the interpreter side uses a blocking socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import struct
+import threading
+from typing import Any
+
+HEADER = struct.Struct(">I")
+STREAM_BUFFER_BYTES = 64 * 1024 * 1024
+
+# Environment variables that tell an interpreter process where to connect.
+SOCKET_ENV = "PROPHECY_INTERPRETER_SOCKET"
+TOKEN_ENV = "PROPHECY_INTERPRETER_TOKEN"
+SESSION_ENV = "PROPHECY_INTERPRETER_SESSION"
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """Frame one message."""
+    body = json.dumps(message, separators=(",", ":"), default=str).encode()
+    return HEADER.pack(len(body)) + body
+
+
+async def read_message(reader) -> dict[str, Any] | None:
+    """Read one message from an asyncio StreamReader; None at end of stream."""
+    try:
+        header = await reader.readexactly(HEADER.size)
+    except Exception:
+        return None
+    (size,) = HEADER.unpack(header)
+    body = await reader.readexactly(size)
+    return json.loads(body)
+
+
+class Channel:
+    """The interpreter's end: a blocking socket shared by several threads for sending."""
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+        self._reader = sock.makefile("rb")
+        self._send_lock = threading.Lock()
+
+    @classmethod
+    def connect(cls, path: str) -> Channel:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(path)
+        return cls(sock)
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = encode(message)
+        with self._send_lock:
+            self._sock.sendall(data)
+
+    def receive(self) -> dict[str, Any] | None:
+        header = self._reader.read(HEADER.size)
+        if len(header) < HEADER.size:
+            return None
+        (size,) = HEADER.unpack(header)
+        body = self._reader.read(size)
+        if len(body) < size:
+            return None
+        return json.loads(body)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.close()

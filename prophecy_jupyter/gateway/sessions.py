@@ -1,0 +1,557 @@
+"""Interactive sessions of the gateway: interpreter processes, statement queues, lifetimes."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import logging
+import os
+import re
+import secrets
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from prophecy_jupyter.gateway import errors, protocol
+from prophecy_jupyter.gateway.bodies import CreateSession, parse_duration
+from prophecy_jupyter.gateway.config import (
+    SUPPORTED_SESSION_KINDS,
+    SUPPORTED_STATEMENT_KINDS,
+    GatewayConfig,
+)
+from prophecy_jupyter.gateway.logs import LogBuffer
+from prophecy_jupyter.gateway.spark_host import SharedSparkHost, base_spark_conf
+
+log = logging.getLogger(__name__)
+
+LIVY_SESSION_KINDS = {"spark", "scala", "pyspark", "python", "sparkr", "r", "sql", "shared"}
+FINISHED_STATES = {"dead", "killed", "error", "success"}
+RUNNING_STATES = {"idle", "busy"}
+TERMINAL_STATEMENT_STATES = {"available", "cancelled"}
+# A client's unique run marker (a trailing comment). The same marked code arriving twice is one
+# statement delivered twice (a retry after a lost answer), so it is answered, not run again.
+_RUN_MARKER = re.compile(r"prophecy-run: [0-9a-f]{32}\s*$")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Statement:
+    id: int
+    code: str
+    kind: str
+    state: str = "waiting"
+    output: dict[str, Any] | None = None
+    progress: float = 0.0
+    started: int = 0
+    completed: int = 0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def notify(self) -> None:
+        """Wake long-poll waiters; later waiters wait for the next change."""
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    @property
+    def finished(self) -> bool:
+        return self.state in TERMINAL_STATEMENT_STATES
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "code": self.code,
+            "state": self.state,
+            "output": self.output,
+            "progress": self.progress,
+            "started": self.started,
+            "completed": self.completed,
+        }
+
+
+@dataclass
+class Session:
+    id: int
+    request: CreateSession
+    kind: str
+    owner: str | None
+    proxy_user: str | None
+    idle_timeout: float | None
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    state: str = "not_started"
+    app_id: str | None = None
+    spark_ui_url: str | None = None
+    isolated: bool = False
+    log: LogBuffer = field(default_factory=LogBuffer)
+    statements: dict[int, Statement] = field(default_factory=dict)
+    waiting: collections.deque[Statement] = field(default_factory=collections.deque)
+    executing: Statement | None = None
+    statement_ids: itertools.count = field(default_factory=itertools.count)
+    completion_refs: itertools.count = field(default_factory=itertools.count)
+    completions: dict[int, asyncio.Future] = field(default_factory=dict)
+    process: asyncio.subprocess.Process | None = None
+    writer: asyncio.StreamWriter | None = None
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+    last_activity: float = field(default_factory=time.monotonic)
+    last_access: float = field(default_factory=time.monotonic)
+    finished_at: float | None = None
+    deleting: bool = False
+
+    @property
+    def name(self) -> str | None:
+        return self.request.name
+
+    def touch(self) -> None:
+        """Any request about the session counts as a heartbeat."""
+        self.last_access = time.monotonic()
+
+    def record_activity(self) -> None:
+        """Submit, cancel and completion reset the idle timer (GET polls do not)."""
+        self.last_activity = time.monotonic()
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.request
+        return {
+            "id": self.id,
+            "name": r.name,
+            "appId": self.app_id,
+            "owner": self.owner,
+            "proxyUser": self.proxy_user,
+            "state": self.state,
+            "kind": self.kind,
+            "appInfo": {"driverLogUrl": None, "sparkUiUrl": self.spark_ui_url},
+            "log": self.log.tail(10),
+            "ttl": r.ttl,
+            "idleTimeout": r.idleTimeout,
+            "driverMemory": r.driverMemory,
+            "driverCores": r.driverCores or 0,
+            "executorMemory": r.executorMemory,
+            "executorCores": r.executorCores or 0,
+            "conf": r.conf or {},
+            "archives": r.archives or [],
+            "files": r.files or [],
+            "heartbeatTimeoutInSecond": r.heartbeatTimeoutInSecond or 0,
+            "jars": r.jars or [],
+            "numExecutors": r.numExecutors or 0,
+            "pyFiles": r.pyFiles or [],
+            "queue": r.queue,
+        }
+
+
+class SessionManager:
+    """Owns every interactive session of one gateway."""
+
+    def __init__(self, config: GatewayConfig, host: SharedSparkHost | None, work_dir: str):
+        self.config = config
+        self.host = host
+        self.work_dir = work_dir
+        self.instance = secrets.token_hex(4)
+        self.sessions: dict[int, Session] = {}
+        self._ids = itertools.count()
+        self._socket_path = os.path.join(work_dir, "interpreters.sock")
+        self._server: asyncio.AbstractServer | None = None
+        self._reaper: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_unix_server(
+            self._on_interpreter, path=self._socket_path, limit=protocol.STREAM_BUFFER_BYTES
+        )
+        os.chmod(self._socket_path, 0o600)
+        self._reaper = asyncio.create_task(self._reap_forever())
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    async def create(self, request: CreateSession, owner: str | None, do_as: str | None) -> Session:
+        kind = request.kind or "shared"
+        if kind not in LIVY_SESSION_KINDS:
+            raise errors.bad_request(f"Invalid kind: {kind}")
+        if kind not in SUPPORTED_SESSION_KINDS:
+            raise errors.rejected(
+                f"Rejected, session kind '{kind}' is not supported by this gateway "
+                f"(supported: {', '.join(SUPPORTED_SESSION_KINDS)})"
+            )
+        idle_timeout = None
+        if request.ttl is not None:
+            idle_timeout = parse_duration(request.ttl, "ttl")
+        if request.idleTimeout is not None:
+            idle_timeout = parse_duration(request.idleTimeout, "idleTimeout")
+        if request.heartbeatTimeoutInSecond is not None and request.heartbeatTimeoutInSecond < 0:
+            raise errors.rejected("Rejected, heartbeatTimeoutInSecond must be >= 0")
+        live = [s for s in self.sessions.values() if s.state not in FINISHED_STATES]
+        if len(live) >= self.config.max_sessions:
+            raise errors.rejected("Rejected, too many sessions are being created!")
+        if request.name is not None:
+            for other in live:
+                if other.name == request.name:
+                    raise errors.rejected(f"Duplicate session name: {request.name} for session {other.id}")
+        session = Session(
+            id=next(self._ids),
+            request=request,
+            kind="pyspark" if kind == "python" else kind,
+            owner=owner,
+            proxy_user=do_as or request.proxyUser,
+            idle_timeout=idle_timeout,
+            state="starting",
+        )
+        self.sessions[session.id] = session
+        self._spawn(self._start_interpreter(session))
+        return session
+
+    def get(self, key: str) -> Session:
+        """A session by id or by name (Livy 0.6+)."""
+        session = None
+        if key.isdigit():
+            session = self.sessions.get(int(key))
+        if session is None:
+            session = next((s for s in self.sessions.values() if s.name == key), None)
+        if session is None:
+            raise errors.session_not_found(key)
+        return session
+
+    async def delete(self, session: Session) -> None:
+        """Stop the session's interpreter and forget the session (later GETs give 404)."""
+        if session.deleting:
+            return
+        session.deleting = True
+        session.state = "shutting_down"
+        await self._stop_process(session)
+        session.state = "dead"
+        self._wake_statements(session)
+        self.sessions.pop(session.id, None)
+
+    async def _start_interpreter(self, session: Session) -> None:
+        env = dict(os.environ)
+        env.pop("PROPHECY_GATEWAY_TOKEN", None)
+        env.update(
+            {
+                protocol.SOCKET_ENV: self._socket_path,
+                protocol.TOKEN_ENV: session.token,
+                protocol.SESSION_ENV: str(session.id),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        try:
+            session.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "prophecy_jupyter.gateway.interpreter",
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env=env,
+                cwd=self.work_dir,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self._fail(session, f"could not start the interpreter: {exc}")
+            return
+        if session.deleting:
+            await self._stop_process(session)
+            return
+        self._spawn(self._pump_log(session))
+        self._spawn(self._watch_exit(session))
+        try:
+            await asyncio.wait_for(session.connected.wait(), self.config.startup_timeout)
+        except asyncio.TimeoutError:
+            if session.state == "starting":
+                self._fail(session, f"did not start within {self.config.startup_timeout:.0f} s")
+                await self._stop_process(session)
+
+    async def _pump_log(self, session: Session) -> None:
+        assert session.process and session.process.stdout
+        async for raw in session.process.stdout:
+            session.log.add(raw.decode(errors="replace"))
+
+    async def _watch_exit(self, session: Session) -> None:
+        assert session.process
+        code = await session.process.wait()
+        if session.deleting:
+            return
+        session.log.add(f"interpreter exited with code {code}")
+        self._fail(session, f"the interpreter exited with code {code}")
+
+    def _fail(self, session: Session, reason: str) -> None:
+        if session.state in FINISHED_STATES:
+            return
+        session.log.add(f"session {session.id} is dead: {reason}")
+        session.state = "dead"
+        session.finished_at = time.monotonic()
+        for future in session.completions.values():
+            if not future.done():
+                future.set_exception(errors.not_running("dead"))
+        self._wake_statements(session)
+
+    @staticmethod
+    def _wake_statements(session: Session) -> None:
+        for statement in session.statements.values():
+            statement.notify()
+
+    async def _stop_process(self, session: Session) -> None:
+        process = session.process
+        if process is None or process.returncode is not None:
+            return
+        if session.writer is not None:
+            with contextlib.suppress(Exception):
+                session.writer.write(protocol.encode({"op": "shutdown"}))
+                await session.writer.drain()
+        try:
+            await asyncio.wait_for(process.wait(), 5)
+        except asyncio.TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+
+    # -- interpreter connections ------------------------------------------------------------
+
+    async def _on_interpreter(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        hello = await protocol.read_message(reader)
+        session = self.sessions.get(hello.get("session", -1)) if hello else None
+        if session is None or not secrets.compare_digest(hello.get("token", ""), session.token):
+            writer.close()
+            return
+        session.writer = writer
+        try:
+            await self._send(session, await self._start_message(session))
+        except Exception as exc:
+            self._fail(session, f"could not reach the shared Spark JVM: {exc}")
+            await self._stop_process(session)
+            return
+        while (message := await protocol.read_message(reader)) is not None:
+            self._on_message(session, message)
+
+    async def _start_message(self, session: Session) -> dict[str, Any]:
+        request = session.request
+        message: dict[str, Any] = {
+            "op": "start",
+            "job_group_prefix": f"livy-{self.instance}-{session.id}",
+            "sql_max_rows": self.config.sql_max_rows,
+            "app_name": request.name or f"livy-session-{session.id}",
+        }
+        conf = request.spark_conf()
+        isolate = self.host is None or request.needs_own_jvm()
+        if not isolate:
+            jvm = await self.host.connection()
+            fixed = [key for key in conf if not self.host.is_modifiable(key)]
+            if fixed:
+                session.log.add(
+                    f"starting in its own JVM: {', '.join(sorted(fixed))} cannot be set on the "
+                    "shared Spark context"
+                )
+                isolate = True
+            else:
+                message.update(mode="shared", jvm=jvm, runtime_conf=conf)
+        if isolate:
+            session.isolated = True
+            spark_conf = base_spark_conf(self.config, os.path.join(self.work_dir, "warehouse"))
+            spark_conf.update(conf)
+            message.update(mode="process", spark_conf=spark_conf)
+        return message
+
+    async def _send(self, session: Session, message: dict[str, Any]) -> None:
+        if session.writer is None:
+            raise errors.not_running(session.state)
+        session.writer.write(protocol.encode(message))
+        await session.writer.drain()
+
+    def _on_message(self, session: Session, message: dict[str, Any]) -> None:
+        op = message.get("op")
+        if op == "ready":
+            session.app_id = message.get("app_id")
+            session.spark_ui_url = message.get("spark_ui_url")
+            if session.state == "starting":
+                session.state = "idle"
+            session.connected.set()
+            self._dispatch(session)
+        elif op == "failed":
+            session.connected.set()
+            self._fail(session, message.get("error", "start-up failed"))
+        elif op == "result":
+            self._on_result(session, message)
+        elif op == "progress":
+            statement = session.statements.get(message["id"])
+            if statement is not None and statement.state in ("running", "cancelling"):
+                statement.progress = float(message["progress"])
+                statement.notify()
+        elif op == "completion":
+            future = session.completions.pop(message["ref"], None)
+            if future is not None and not future.done():
+                future.set_result(message["candidates"])
+
+    def _on_result(self, session: Session, message: dict[str, Any]) -> None:
+        statement = session.statements.get(message["id"])
+        session.executing = None
+        if statement is not None:
+            output = dict(message["output"])
+            output["execution_count"] = statement.id
+            statement.output = output
+            statement.progress = 1.0
+            statement.completed = now_ms()
+            cancelled = message.get("cancelled") or statement.state in ("cancelling", "cancelled")
+            statement.state = "cancelled" if cancelled else "available"
+            statement.notify()
+        self._dispatch(session)
+
+    # -- statements -------------------------------------------------------------------------
+
+    def submit(self, session: Session, code: str, kind: str | None) -> dict[str, Any]:
+        """Queue a statement; the answer shows it as Livy does, still ``waiting``."""
+        kind = kind or ("sql" if session.kind == "sql" else "pyspark")
+        if kind not in SUPPORTED_STATEMENT_KINDS:
+            raise errors.bad_request(
+                f"Unsupported statement kind '{kind}' (supported: {', '.join(SUPPORTED_STATEMENT_KINDS)})"
+            )
+        if session.state not in RUNNING_STATES:
+            raise errors.not_running(session.state)
+        session.record_activity()
+        if _RUN_MARKER.search(code):
+            resent = next((s for s in session.statements.values() if s.code == code), None)
+            if resent is not None:
+                return resent.to_json()
+        statement = Statement(id=next(session.statement_ids), code=code, kind=kind)
+        session.statements[statement.id] = statement
+        session.waiting.append(statement)
+        self._forget_old_statements(session)
+        snapshot = statement.to_json()
+        self._dispatch(session)
+        return snapshot
+
+    def _forget_old_statements(self, session: Session) -> None:
+        excess = len(session.statements) - self.config.retained_statements
+        for statement_id in list(session.statements)[: max(excess, 0)]:
+            if session.statements[statement_id].finished:
+                del session.statements[statement_id]
+
+    def _dispatch(self, session: Session) -> None:
+        if session.executing is not None or session.state not in RUNNING_STATES:
+            return
+        while session.waiting:
+            statement = session.waiting.popleft()
+            if statement.state != "waiting":
+                continue
+            statement.state = "running"
+            statement.started = now_ms()
+            session.executing = statement
+            session.state = "busy"
+            statement.notify()
+            self._spawn(
+                self._send(
+                    session,
+                    {
+                        "op": "execute",
+                        "id": statement.id,
+                        "kind": statement.kind,
+                        "code": statement.code,
+                    },
+                )
+            )
+            return
+        session.state = "idle"
+
+    def statement(self, session: Session, statement_id: str) -> Statement:
+        statement = session.statements.get(int(statement_id)) if statement_id.isdigit() else None
+        if statement is None:
+            raise errors.statement_not_found()
+        return statement
+
+    async def wait_for_change(self, statement: Statement, timeout: float) -> None:
+        """Long poll: return when the statement changes, or after ``timeout`` seconds."""
+        if statement.finished or timeout <= 0:
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(statement.changed.wait(), timeout)
+
+    def cancel(self, session: Session, statement_id: str) -> None:
+        """Livy answers the same whether or not there was anything to cancel."""
+        session.record_activity()
+        statement = session.statements.get(int(statement_id)) if statement_id.isdigit() else None
+        if statement is None or statement.finished or statement.state == "cancelling":
+            return
+        if statement.state == "waiting":
+            statement.state = "cancelled"
+            statement.completed = now_ms()
+            statement.notify()
+            self._dispatch(session)
+            return
+        statement.state = "cancelling"
+        statement.notify()
+        self._spawn(self._send(session, {"op": "cancel", "id": statement.id}))
+        self._spawn(self._force_cancelled(statement))
+
+    async def _force_cancelled(self, statement: Statement) -> None:
+        await asyncio.sleep(self.config.cancel_force_after)
+        if statement.state == "cancelling":
+            statement.state = "cancelled"
+            statement.completed = now_ms()
+            statement.notify()
+
+    async def complete(self, session: Session, code: str, kind: str | None, cursor: int) -> list[str]:
+        if session.state not in RUNNING_STATES:
+            raise errors.not_running(session.state)
+        session.record_activity()
+        ref = next(session.completion_refs)
+        future = asyncio.get_running_loop().create_future()
+        session.completions[ref] = future
+        await self._send(
+            session,
+            {
+                "op": "complete",
+                "ref": ref,
+                "code": code,
+                "kind": kind or session.kind,
+                "cursor": cursor,
+            },
+        )
+        try:
+            return await asyncio.wait_for(future, 10)
+        except asyncio.TimeoutError:
+            session.completions.pop(ref, None)
+            return []
+
+    # -- lifetimes --------------------------------------------------------------------------
+
+    async def _reap_forever(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            await self.reap()
+
+    async def reap(self) -> None:
+        """Apply heartbeat and idle timeouts, and forget finished sessions after a while."""
+        now = time.monotonic()
+        for session in list(self.sessions.values()):
+            if session.state in FINISHED_STATES:
+                finished = session.finished_at or now
+                if now - finished > self.config.finished_session_ttl:
+                    self.sessions.pop(session.id, None)
+                continue
+            heartbeat = session.request.heartbeatTimeoutInSecond or 0
+            if heartbeat > 0 and now - session.last_access > heartbeat:
+                session.log.add(f"no heartbeat for {heartbeat} s: deleting the session")
+                self._spawn(self.delete(session))
+                continue
+            timeout = session.idle_timeout if session.idle_timeout is not None else self.config.idle_timeout
+            busy = session.state == "busy"
+            if timeout > 0 and now - session.last_activity > timeout:
+                if busy and self.config.idle_skip_busy:
+                    continue
+                session.log.add(f"idle for more than {timeout:g} s: deleting the session")
+                self._spawn(self.delete(session))
+
+    async def shutdown(self) -> None:
+        if self._reaper:
+            self._reaper.cancel()
+        await asyncio.gather(*(self.delete(s) for s in list(self.sessions.values())), return_exceptions=True)
+        if self._server:
+            self._server.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._socket_path)
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,82 @@
+"""The gateway's warm JVM: one SparkContext that interpreter processes attach to."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+from concurrent.futures import Future
+
+from prophecy_jupyter.gateway.config import GatewayConfig
+
+
+def prepare_environment() -> None:
+    """Environment every JVM and Python worker the gateway starts inherits."""
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+
+
+def base_spark_conf(config: GatewayConfig, warehouse_dir: str) -> dict[str, str]:
+    """Spark settings for a JVM the gateway owns (shared, or one isolated session's)."""
+    conf = {
+        "spark.master": config.master,
+        "spark.driver.memory": config.driver_memory,
+        "spark.ui.enabled": "true" if config.spark_ui else "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.warehouse.dir": warehouse_dir,
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.driver.host": "127.0.0.1",
+    }
+    conf.update(config.spark_conf)
+    return conf
+
+
+class SharedSparkHost:
+    """Starts the shared SparkContext in a background thread as soon as the gateway starts."""
+
+    def __init__(self, conf: dict[str, str]):
+        self._conf = conf
+        self._ready: Future = Future()
+        self._spark = None
+
+    def start(self) -> None:
+        threading.Thread(target=self._start, name="spark-host", daemon=True).start()
+
+    def _start(self) -> None:
+        try:
+            from pyspark.sql import SparkSession
+
+            builder = SparkSession.builder.appName("prophecy-gateway")
+            for key, value in self._conf.items():
+                builder = builder.config(key, value)
+            spark = builder.getOrCreate()
+            spark.sparkContext.setLogLevel("WARN")
+            parameters = spark.sparkContext._gateway.java_parameters
+            self._spark = spark
+            self._ready.set_result({"port": parameters.port, "secret": parameters.auth_token})
+        except BaseException as exc:
+            self._ready.set_exception(exc)
+
+    async def connection(self) -> dict:
+        """Port and secret of the JVM's Py4J server, once it is up."""
+        return await asyncio.wrap_future(self._ready)
+
+    def is_modifiable(self, key: str) -> bool:
+        """Whether a session may set ``key`` at run time on the shared context."""
+        if self._spark is None:
+            return False
+        try:
+            return bool(self._spark.conf.isModifiable(key))
+        except Exception:
+            return False
+
+    @property
+    def version(self) -> str | None:
+        return self._spark.version if self._spark is not None else None
+
+    def stop(self) -> None:
+        if self._spark is not None:
+            self._spark.stop()
+            self._spark = None

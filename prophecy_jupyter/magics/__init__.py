@@ -1,0 +1,27 @@
+"""IPython integration: ``%load_ext prophecy_jupyter`` registers the fabric magics."""
+
+from __future__ import annotations
+
+import atexit
+
+from prophecy_jupyter.magics.fabric_magics import FabricMagics
+from prophecy_jupyter.services.runtime import build_session_service
+
+_registered: FabricMagics | None = None
+
+
+def register(ipython) -> None:
+    """Register the magics once per shell; the session service starts on first use."""
+    global _registered
+    if _registered is not None:
+        return
+    _registered = FabricMagics(ipython, build_session_service)
+    ipython.register_magics(_registered)
+    atexit.register(_registered.close)
+
+
+def unregister(ipython) -> None:
+    global _registered
+    if _registered is not None:
+        _registered.close()
+        _registered = None

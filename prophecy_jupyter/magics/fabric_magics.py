@@ -1,0 +1,282 @@
+"""Notebook magics: ``%fabric``, ``%%spark``, ``%%sql``, ``%%configure`` and ``%%local``."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from prophecy_jupyter.engines.base import EngineError
+from prophecy_jupyter.magics.progress import ProgressWaiter
+from prophecy_jupyter.results.display import RemoteError, show, truncation_notice
+from prophecy_jupyter.results.model import Result, ResultKind
+from prophecy_jupyter.results.transport import sql_source
+from prophecy_jupyter.services.fabrics import FabricError
+from prophecy_jupyter.services.sessions import SessionService
+from prophecy_jupyter.vault.keys import VaultError
+
+DEFAULT_MAX_ROWS = 100_000
+FABRIC_USAGE = """Usage:
+  %fabric list            fabrics you can use
+  %fabric attach NAME     run %%spark and %%sql cells on fabric NAME
+  %fabric detach          close this notebook's session and detach
+  %fabric status          the attached fabric, its session and running statements
+  %fabric logs [-n N]     the last N lines of the session's log (default 100)"""
+
+
+def notebook_identity() -> tuple[str, Path | None]:
+    """This kernel's notebook: its path when Jupyter tells us (``JPY_SESSION_NAME``)."""
+    name = os.environ.get("JPY_SESSION_NAME")
+    if name:
+        path = Path(name)
+        return str(path), path if path.suffix == ".ipynb" else None
+    return f"kernel-{os.getpid()}", None
+
+
+def fabric_in_metadata(path: Path | None) -> str | None:
+    """The fabric the notebook file is attached to (``metadata.prophecy.fabric``)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        metadata = json.loads(path.read_text()).get("metadata", {})
+    except (OSError, ValueError):
+        return None
+    fabric = (metadata.get("prophecy") or {}).get("fabric")
+    return fabric if isinstance(fabric, str) else None
+
+
+@magics_class
+class FabricMagics(Magics):
+    """Runs cells on the notebook's fabric through the session service."""
+
+    def __init__(self, shell, service_factory: Callable[[], SessionService]):
+        super().__init__(shell)
+        self._service_factory = service_factory
+        self._service: SessionService | None = None
+        self.notebook_id, self._notebook_path = notebook_identity()
+        self._attached: str | None = None
+        self._attached_checked = False
+
+    @property
+    def service(self) -> SessionService:
+        if self._service is None:
+            self._service = self._service_factory()
+        return self._service
+
+    def close(self) -> None:
+        if self._service is not None:
+            self._service.shutdown()
+            self._service = None
+
+    @property
+    def attached(self) -> str | None:
+        if self._attached is None and not self._attached_checked:
+            self._attached_checked = True
+            self._attached = fabric_in_metadata(self._notebook_path)
+        return self._attached
+
+    def _require_fabric(self) -> str:
+        fabric = self.attached
+        if fabric is None:
+            raise UsageError("No fabric attached. Run %fabric attach NAME first (see %fabric list).")
+        return fabric
+
+    # -- %fabric ----------------------------------------------------------------------------
+
+    @line_magic
+    def fabric(self, line: str) -> None:
+        """Manage the notebook's fabric: list, attach NAME, detach, status, logs [-n N]."""
+        words = shlex.split(line)
+        command, rest = (words[0], words[1:]) if words else ("status", [])
+        handlers = {
+            "list": self._list,
+            "attach": self._attach,
+            "detach": self._detach,
+            "status": self._status,
+            "logs": self._logs,
+        }
+        if command not in handlers:
+            raise UsageError(f"Unknown %fabric command {command!r}.\n{FABRIC_USAGE}")
+        with _friendly_errors():
+            handlers[command](rest)
+
+    def _list(self, args: list[str]) -> None:
+        rows = []
+        for fab in self.service.registry.list():
+            mark = "*" if fab.name == self.attached else " "
+            where = fab.url or "embedded local Spark"
+            rows.append(f"{mark} {fab.name:<20} {fab.kind:<8} {fab.environment:<8} {where}")
+        print("  name                 kind     env      endpoint")
+        print("\n".join(rows))
+
+    def _attach(self, args: list[str]) -> None:
+        if len(args) != 1:
+            raise UsageError("Usage: %fabric attach NAME")
+        fab = self.service.registry.get(args[0])
+        if self.attached and self.attached != fab.name:
+            self.service.close(self.notebook_id, self.attached)
+        self._attached = fab.name
+        where = fab.url or "embedded local Spark"
+        print(f"Attached to fabric '{fab.name}' ({fab.kind}, {where}). %%spark and %%sql cells run there.")
+
+    def _detach(self, args: list[str]) -> None:
+        fabric = self._require_fabric()
+        closed = self.service.close(self.notebook_id, fabric)
+        self._attached = None
+        print(f"Detached from fabric '{fabric}'" + (" and closed its session." if closed else "."))
+
+    def _status(self, args: list[str]) -> None:
+        if self.attached is None:
+            print("No fabric attached. Run %fabric attach NAME (see %fabric list).")
+            return
+        print(f"Fabric: {self.attached}")
+        rows = [r for r in self.service.status(self.notebook_id) if r["fabric"] == self.attached]
+        if not rows or rows[0]["session"] is None:
+            print("Session: none yet (the first %%spark or %%sql cell starts one)")
+            return
+        row = rows[0]
+        print(f"Session: {row['session']} ({row['state']}), application {row.get('app_id') or '-'}")
+        for run in row["runs"]:
+            progress = "-" if run["progress"] is None else f"{run['progress']:.0%}"
+            print(
+                f"  running: statement {run['statement']} {run['state']} {progress} "
+                f"for {run['elapsed']:.1f} s"
+            )
+
+    def _logs(self, args: list[str]) -> None:
+        size = 100
+        if args[:1] == ["-n"] and len(args) == 2 and args[1].isdigit():
+            size = int(args[1])
+        elif args:
+            raise UsageError("Usage: %fabric logs [-n N]")
+        lines = self.service.logs(self.notebook_id, self._require_fabric(), size)
+        print("\n".join(lines) if lines else "The session has no log yet.")
+
+    # -- cells ------------------------------------------------------------------------------
+
+    def _waiter(self, fabric: str) -> ProgressWaiter:
+        return ProgressWaiter(self.service, fabric)
+
+    def _store(self, name: str, result: Result, quiet: bool = False) -> None:
+        if not name.isidentifier():
+            raise UsageError(f"-o needs a Python variable name, not {name!r}")
+        self.shell.user_ns[name] = result.table
+        if not quiet:
+            rows = len(result.table) if result.table is not None else 0
+            print(f"Stored {rows:,} rows in the pandas DataFrame '{name}'.")
+            notice = truncation_notice(result)
+            if notice:
+                print(notice)
+
+    @magic_arguments()
+    @argument(
+        "-o",
+        "--output",
+        help="Copy this remote Spark DataFrame into a local pandas variable of the same name.",
+    )
+    @argument(
+        "-n",
+        "--maxrows",
+        type=int,
+        default=DEFAULT_MAX_ROWS,
+        help="Rows to copy with -o (default 100000; -1 for all).",
+    )
+    @cell_magic
+    def spark(self, line: str, cell: str) -> None:
+        """Run PySpark code on the attached fabric (``spark`` is the remote SparkSession)."""
+        args = parse_argstring(self.spark, line)
+        fabric = self._require_fabric()
+        with _friendly_errors():
+            run = self.service.run(self.notebook_id, fabric, cell, "pyspark", self._waiter(fabric), print)
+            show(run.result, fabric)
+            if args.output:
+                result = self.service.fetch_table(
+                    self.notebook_id, fabric, args.output, args.maxrows, self._waiter(fabric), print
+                )
+                if not result.ok:
+                    raise RemoteError(result, fabric)
+                self._store(args.output, result)
+
+    @magic_arguments()
+    @argument("-o", "--output", help="Also store the result in this local pandas variable.")
+    @argument(
+        "-n",
+        "--maxrows",
+        type=int,
+        default=DEFAULT_MAX_ROWS,
+        help="Most rows to bring back (default 100000; -1 for all). A notice says when there are more.",
+    )
+    @argument("-q", "--quiet", action="store_true", help="Do not display the result.")
+    @cell_magic
+    def sql(self, line: str, cell: str) -> None:
+        """Run Spark SQL on the attached fabric; the result arrives as a typed pandas DataFrame."""
+        args = parse_argstring(self.sql, line)
+        fabric = self._require_fabric()
+        query = cell.strip().rstrip(";")
+        if not query:
+            raise UsageError("%%sql needs a query in the cell.")
+        with _friendly_errors():
+            result = self.service.fetch_table(
+                self.notebook_id, fabric, sql_source(query), args.maxrows, self._waiter(fabric), print
+            )
+            if not result.ok:
+                raise RemoteError(result, fabric)
+            if args.output:
+                self._store(args.output, result, quiet=not args.quiet)
+            if not args.quiet and result.kind is ResultKind.TABLE:
+                if result.table is not None and len(result.table.columns) == 0:
+                    print("Done.")
+                else:
+                    show(result, fabric)
+
+    @magic_arguments()
+    @argument("-f", "--force", action="store_true", help="Restart the session even if nothing changed.")
+    @cell_magic
+    def configure(self, line: str, cell: str) -> None:
+        """Session settings as JSON: {"conf": {...}}, a job size {"size": "M"}, or Livy fields
+        such as {"driverMemory": "2g"}. A live session is restarted when they change."""
+        args = parse_argstring(self.configure, line)
+        fabric = self._require_fabric()
+        try:
+            settings = json.loads(cell or "{}")
+        except ValueError as exc:
+            raise UsageError(f"%%configure needs JSON: {exc}") from None
+        if not isinstance(settings, dict):
+            raise UsageError('%%configure needs a JSON object, e.g. {"conf": {...}} or {"size": "M"}')
+        with _friendly_errors():
+            restarted = self.service.configure(self.notebook_id, fabric, settings, print)
+            if args.force and not restarted:
+                print(f"Restarting the session on '{fabric}' as asked (-f).")
+                self.service.close(self.notebook_id, fabric)
+                self.service.session(self.notebook_id, fabric, print)
+
+    @cell_magic
+    def local(self, line: str, cell: str) -> Any:
+        """Run the cell in this kernel instead of on the fabric; its last expression is shown."""
+        tree = ast.parse(cell, filename="<local>")
+        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        namespace = self.shell.user_ns
+        exec(compile(tree, "<local>", "exec"), namespace)
+        if last is None:
+            return None
+        return eval(compile(ast.Expression(last.value), "<local>", "eval"), namespace)
+
+
+class _friendly_errors:
+    """Turn our own errors into a one-line message instead of a local traceback."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is not None and isinstance(exc, (EngineError, FabricError, VaultError)):
+            raise UsageError(str(exc)) from None
+        return False

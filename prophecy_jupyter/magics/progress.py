@@ -1,0 +1,67 @@
+"""Waiting for a run in a notebook: a live progress bar, and kernel interrupt as remote cancel."""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prophecy_jupyter.services.sessions import Run, SessionService
+
+BAR_WIDTH = 30
+
+
+def progress_bundle(fabric: str, progress: float | None, elapsed: float, note: str = "") -> dict:
+    """A progress bar as HTML with a plain-text twin for consoles and logs."""
+    label = f"{elapsed:.1f} s on {fabric}" + (f" · {note}" if note else "")
+    if progress is None:
+        text = f"[{'.' * BAR_WIDTH}] {label}"
+        bar = "<progress style='width:20em'></progress>"
+    else:
+        filled = round(progress * BAR_WIDTH)
+        text = f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {progress:4.0%} {label}"
+        bar = f"<progress style='width:20em' value='{progress:.3f}' max='1'></progress> {progress:.0%}"
+    return {"text/plain": text, "text/html": f"<div>{bar} <span>{html.escape(label)}</span></div>"}
+
+
+class ProgressWaiter:
+    """Waits for a run, showing progress after ``show_after`` seconds; Ctrl-C cancels remotely."""
+
+    def __init__(
+        self, service: SessionService, fabric: str, show_after: float = 0.5, cancel_wait: float = 15.0
+    ):
+        self.service = service
+        self.fabric = fabric
+        self.show_after = show_after
+        self.cancel_wait = cancel_wait
+
+    def __call__(self, run: Run) -> Run:
+        from IPython.display import display
+
+        handle = None
+        shown = None
+        try:
+            while not run.wait(0.1):
+                if run.elapsed < self.show_after:
+                    continue
+                bundle = progress_bundle(self.fabric, run.progress, run.elapsed)
+                if handle is None:
+                    handle = display(bundle, raw=True, display_id=True)
+                elif bundle["text/plain"] != shown:
+                    handle.update(bundle, raw=True)
+                shown = bundle["text/plain"]
+        except KeyboardInterrupt:
+            self.service.cancel(run)
+            if handle is not None:
+                handle.update(progress_bundle(self.fabric, run.progress, run.elapsed, "cancelling"), raw=True)
+            stopped = run.wait(self.cancel_wait)
+            print(
+                f"Cancelled the statement on fabric '{self.fabric}'."
+                if stopped
+                else f"Asked fabric '{self.fabric}' to cancel the statement; it is still stopping."
+            )
+            raise
+        finally:
+            if handle is not None:
+                handle.update({"text/plain": ""}, raw=True)
+        return run

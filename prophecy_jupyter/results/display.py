@@ -1,0 +1,101 @@
+"""Results as notebook output (MIME bundles) and as terminal text."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from prophecy_jupyter.results.model import Result, ResultKind
+
+
+class RemoteError(Exception):
+    """A statement failed on the fabric. IPython shows the remote traceback, not ours."""
+
+    def __init__(self, result: Result, fabric: str | None = None):
+        super().__init__(result.error_summary())
+        self.result = result
+        self.fabric = fabric
+
+    def _render_traceback_(self) -> list[str]:
+        lines = [line.rstrip("\n") for line in self.result.traceback]
+        if not lines or not lines[-1].startswith(f"{self.result.error_name}"):
+            lines.append(self.result.error_summary())
+        return lines
+
+
+def truncation_notice(result: Result) -> str | None:
+    if not result.truncated:
+        return None
+    return (
+        f"Showing the first {result.row_limit:,} rows; the result has more. "
+        "Use -n N to change the limit (-n -1 for all rows)."
+    )
+
+
+def mime_bundle(result: Result) -> dict[str, Any]:
+    """The notebook output for a non-error result."""
+    if result.kind is ResultKind.TABLE and result.table is not None:
+        frame = result.table
+        return {"text/html": frame._repr_html_(), "text/plain": repr(frame)}
+    if result.kind is ResultKind.IMAGE and result.image_png is not None:
+        return {"image/png": base64.b64encode(result.image_png).decode(), "text/plain": result.text}
+    if result.kind is ResultKind.HTML and result.html is not None:
+        return {"text/html": result.html, "text/plain": result.text}
+    return {"text/plain": result.text}
+
+
+def show(result: Result, fabric: str | None = None) -> None:
+    """Display a result in IPython; an error raises :class:`RemoteError` so the cell fails."""
+    from IPython.display import display
+
+    if not result.ok:
+        raise RemoteError(result, fabric)
+    if result.kind is ResultKind.TEXT:
+        if result.text:
+            print(result.text)
+        return
+    if result.text and result.kind is not ResultKind.TABLE:
+        print(result.text)
+    display(mime_bundle(result), raw=True)
+    notice = truncation_notice(result)
+    if notice:
+        display({"text/plain": notice, "text/markdown": f"*{notice}*"}, raw=True)
+
+
+def as_text(result: Result, max_rows: int = 60) -> str:
+    """A result for a terminal."""
+    if not result.ok:
+        lines = [line.rstrip("\n") for line in result.traceback]
+        return "\n".join(lines if lines else [*lines, result.error_summary()])
+    if result.kind is ResultKind.TABLE and result.table is not None:
+        text = result.table.to_string(max_rows=max_rows)
+        notice = truncation_notice(result)
+        return f"{text}\n{notice}" if notice else text
+    if result.kind is ResultKind.IMAGE:
+        return (
+            result.text + "\n" if result.text else ""
+        ) + f"<image/png, {len(result.image_png or b'')} bytes>"
+    return result.text
+
+
+def as_json(result: Result) -> dict[str, Any]:
+    """A result as JSON for scripts (tables as records with the Spark-derived dtypes)."""
+    if not result.ok:
+        return {
+            "status": "error",
+            "ename": result.error_name,
+            "evalue": result.error_message,
+            "traceback": result.traceback,
+        }
+    body: dict[str, Any] = {"status": "ok", "kind": result.kind.value, "text": result.text}
+    if result.kind is ResultKind.TABLE and result.table is not None:
+        frame = result.table
+        body["columns"] = [{"name": str(c), "dtype": str(t)} for c, t in frame.dtypes.items()]
+        body["data"] = json.loads(frame.to_json(orient="values", date_format="iso", default_handler=str))
+        body["truncated"] = result.truncated
+    elif result.kind is ResultKind.IMAGE and result.image_png is not None:
+        body["image/png"] = base64.b64encode(result.image_png).decode()
+    elif result.kind is ResultKind.HTML:
+        body["html"] = result.html
+    return body

@@ -1,0 +1,1 @@
+"""Domain services: fabrics and sessions. No tornado or Jupyter imports."""

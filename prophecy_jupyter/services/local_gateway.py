@@ -1,0 +1,123 @@
+"""The embedded fabric's gateway process: started on first use, stopped when its owner exits."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import secrets
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from prophecy_jupyter.engines.base import EngineError
+
+TOKEN_ENV = "PROPHECY_GATEWAY_TOKEN"
+ISOLATION_ENV = "PROPHECY_JUPYTER_LOCAL_ISOLATION"
+LOG_FILES_KEPT = 10
+
+
+class LocalGateway:
+    """Starts ``jupyter prophecy gateway`` on a free loopback port, with a random token."""
+
+    def __init__(self, data_dir: Path, startup_timeout: float = 60.0):
+        self._log_dir = data_dir / "logs"
+        self._startup_timeout = startup_timeout
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._url: str | None = None
+        self._token: str | None = None
+        self.log_path: Path | None = None
+
+    def endpoint(self) -> tuple[str, str]:
+        """URL and token of the running gateway, starting it if needed."""
+        with self._lock:
+            if self._process is None or self._process.poll() is not None:
+                self._start()
+            assert self._url and self._token
+            return self._url, self._token
+
+    def _start(self) -> None:
+        self._log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._prune_logs()
+        self.log_path = self._log_dir / f"local-gateway-{os.getpid()}-{int(time.time())}.log"
+        token = secrets.token_urlsafe(32)
+        read_end, write_end = os.pipe()
+        command = [
+            sys.executable,
+            "-m",
+            "prophecy_jupyter.cli",
+            "gateway",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--parent-pid",
+            str(os.getpid()),
+            "--ready-fd",
+            str(write_end),
+            "--idle-skip-busy",
+            "--isolation",
+            os.environ.get(ISOLATION_ENV, "shared"),
+        ]
+        env = {**os.environ, TOKEN_ENV: token}
+        with open(self.log_path, "ab") as log:
+            self._process = subprocess.Popen(
+                command,
+                pass_fds=(write_end,),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        os.close(write_end)
+        try:
+            ready = self._read_ready(read_end)
+        finally:
+            os.close(read_end)
+        self._url, self._token = f"http://127.0.0.1:{ready['port']}", token
+        atexit.register(self.stop)
+
+    def _read_ready(self, fd: int) -> dict:
+        deadline = time.monotonic() + self._startup_timeout
+        buffer = b""
+        while b"\n" not in buffer:
+            remaining = deadline - time.monotonic()
+            readable, _, _ = select.select([fd], [], [], max(remaining, 0))
+            chunk = os.read(fd, 4096) if readable else b""
+            if not chunk:
+                self.stop()
+                reason = "did not start in time" if remaining <= 0 or not readable else "exited"
+                raise EngineError(f"The local gateway {reason}; see its log at {self.log_path}.")
+            buffer += chunk
+        return json.loads(buffer.split(b"\n", 1)[0])
+
+    def _prune_logs(self) -> None:
+        logs = sorted(self._log_dir.glob("local-gateway-*.log"), key=lambda p: p.stat().st_mtime)
+        for old in logs[:-LOG_FILES_KEPT]:
+            with contextlib.suppress(OSError):
+                old.unlink()
+
+    def stop(self) -> None:
+        """Stop the gateway (and with it every local session)."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def log_tail(self, lines: int = 100) -> list[str]:
+        if self.log_path is None or not self.log_path.exists():
+            return []
+        return self.log_path.read_text(errors="replace").splitlines()[-lines:]

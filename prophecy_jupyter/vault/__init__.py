@@ -1,0 +1,1 @@
+"""Encryption at rest: the vault key and the per-user secret store."""
