@@ -58,20 +58,21 @@ class _SparkResources(_Body):
         conf.update(self.conf or {})
         return conf
 
-    def needs_own_jvm(self) -> bool:
-        """Resource settings that cannot be applied to an already running SparkContext."""
+    def own_jvm_reason(self) -> str | None:
+        """Why this request cannot run on an already running SparkContext (None if it can)."""
         fixed = (
-            self.jars,
-            self.pyFiles,
-            self.files,
-            self.archives,
-            self.driverMemory,
-            self.driverCores,
-            self.executorMemory,
-            self.executorCores,
-            self.numExecutors,
+            "jars",
+            "pyFiles",
+            "files",
+            "archives",
+            "driverMemory",
+            "driverCores",
+            "executorMemory",
+            "executorCores",
+            "numExecutors",
         )
-        return any(value not in (None, []) for value in fixed)
+        asked = [name for name in fixed if getattr(self, name) not in (None, [])]
+        return f"{', '.join(asked)} need a JVM of their own" if asked else None
 
 
 class CreateSession(_SparkResources):

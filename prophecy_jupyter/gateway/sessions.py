@@ -334,18 +334,17 @@ class SessionManager:
             "app_name": request.name or f"livy-session-{session.id}",
         }
         conf = request.spark_conf()
-        isolate = self.host is None or request.needs_own_jvm()
-        if not isolate:
+        reason = request.own_jvm_reason()
+        if self.host is not None and reason is None:
             jvm = await self.host.connection()
-            fixed = [key for key in conf if not self.host.is_modifiable(key)]
+            fixed = sorted(key for key in conf if not self.host.is_modifiable(key))
             if fixed:
-                session.log.add(
-                    f"starting in its own JVM: {', '.join(sorted(fixed))} cannot be set on the "
-                    "shared Spark context"
-                )
-                isolate = True
+                reason = f"{', '.join(fixed)} cannot be set on the shared Spark context"
             else:
                 message.update(mode="shared", jvm=jvm, runtime_conf=conf)
+        isolate = self.host is None or reason is not None
+        if reason is not None:
+            session.log.add(f"starting in its own JVM: {reason}")
         if isolate:
             session.isolated = True
             spark_conf = base_spark_conf(self.config, os.path.join(self.work_dir, "warehouse"))

@@ -1,0 +1,63 @@
+"""Shared fixtures: one gateway JVM for the whole run, and a private data dir per test."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import requests
+
+from prophecy_jupyter.vault.keys import new_key
+from tests.servers.gateway import GatewayProcess, start_gateway, wait_for_state
+
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """A fresh data dir and vault key for this test (nothing touches the user's own)."""
+    directory = tmp_path / "prophecy-data"
+    monkeypatch.setenv("PROPHECY_JUPYTER_DATA_DIR", str(directory))
+    monkeypatch.setenv("PROPHECY_JUPYTER_KEY", new_key())
+    return directory
+
+
+@pytest.fixture(scope="session")
+def gateway() -> GatewayProcess:
+    """The session-wide gateway on a warm shared JVM (protected by a token)."""
+    process = start_gateway("--idle-timeout", "0", token="test-gateway-token")
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway_url(gateway) -> str:
+    return gateway.url
+
+
+@pytest.fixture
+def livy(gateway) -> requests.Session:
+    """An HTTP client for the gateway that sends its token."""
+    http = requests.Session()
+    http.headers.update(gateway.headers())
+    yield http
+    http.close()
+
+
+@pytest.fixture
+def new_session(gateway, livy):
+    """Create idle pyspark sessions on the gateway; deleted after the test."""
+    created: list[int] = []
+
+    def create(**body) -> int:
+        body.setdefault("kind", "pyspark")
+        response = livy.post(f"{gateway.url}/sessions", json=body, timeout=10)
+        assert response.status_code == 201, response.text
+        session_id = response.json()["id"]
+        created.append(session_id)
+        wait_for_state(gateway.url, session_id, {"idle"}, headers=gateway.headers())
+        return session_id
+
+    yield create
+    for session_id in created:
+        livy.delete(f"{gateway.url}/sessions/{session_id}", timeout=60)

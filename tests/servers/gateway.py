@@ -1,0 +1,114 @@
+"""Start our gateway as a real subprocess for tests, and stop it afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import requests
+
+
+@dataclass
+class GatewayProcess:
+    process: subprocess.Popen
+    url: str
+    token: str | None
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def start_gateway(*options: str, token: str | None = None, timeout: float = 60) -> GatewayProcess:
+    """``jupyter prophecy gateway --port 0`` with extra options; returns once it listens."""
+    read_end, write_end = os.pipe()
+    env = dict(os.environ)
+    env.pop("PROPHECY_GATEWAY_TOKEN", None)
+    if token:
+        env["PROPHECY_GATEWAY_TOKEN"] = token
+    command = [
+        sys.executable,
+        "-m",
+        "prophecy_jupyter.cli",
+        "gateway",
+        "--port",
+        "0",
+        "--ready-fd",
+        str(write_end),
+        "--parent-pid",
+        str(os.getpid()),
+        *options,
+    ]
+    process = subprocess.Popen(
+        command, pass_fds=(write_end,), env=env, start_new_session=True, stdin=subprocess.DEVNULL
+    )
+    os.close(write_end)
+    ready, _, _ = select.select([read_end], [], [], timeout)
+    line = os.read(read_end, 4096) if ready else b""
+    os.close(read_end)
+    if not line:
+        process.kill()
+        raise RuntimeError("the gateway did not start")
+    port = json.loads(line)["port"]
+    return GatewayProcess(process, f"http://127.0.0.1:{port}", token)
+
+
+def wait_for_state(
+    url: str, session_id: int, states: set[str], timeout: float = 120, headers: dict[str, str] | None = None
+) -> str:
+    """Poll a session until it reaches one of ``states``."""
+    deadline = time.monotonic() + timeout
+    state = None
+    while time.monotonic() < deadline:
+        response = requests.get(f"{url}/sessions/{session_id}/state", headers=headers, timeout=10)
+        if response.status_code == 404:
+            state = "gone"
+        else:
+            state = response.json()["state"]
+        if state in states:
+            return state
+        time.sleep(0.1)
+    raise AssertionError(f"session {session_id} stayed {state}, not {states}")
+
+
+def run_statement(
+    url: str,
+    session_id: int,
+    code: str,
+    kind: str | None = None,
+    timeout: float = 120,
+    headers: dict[str, str] | None = None,
+) -> dict:
+    """Submit a statement and wait until it is available or cancelled."""
+    body = {"code": code, **({"kind": kind} if kind else {})}
+    created = requests.post(f"{url}/sessions/{session_id}/statements", json=body, headers=headers, timeout=10)
+    assert created.status_code == 201, created.text
+    return wait_for_statement(url, session_id, created.json()["id"], timeout, headers)
+
+
+def wait_for_statement(
+    url: str, session_id: int, statement_id: int, timeout: float = 120, headers: dict[str, str] | None = None
+) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        statement = requests.get(
+            f"{url}/sessions/{session_id}/statements/{statement_id}", headers=headers, timeout=10
+        ).json()
+        if statement["state"] in ("available", "cancelled"):
+            return statement
+        time.sleep(0.05)
+    raise AssertionError(f"statement {statement_id} did not finish in {timeout} s")
