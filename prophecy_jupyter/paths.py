@@ -23,6 +23,7 @@ def data_dir() -> Path:
 
 def write_private(path: Path, data: bytes) -> None:
     """Write a file readable only by its owner, atomically (temp file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -183,7 +183,8 @@ class LivyEngine:
         adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=16)
         self._http.mount("http://", adapter)
         self._http.mount("https://", adapter)
-        self._http.verify = settings.ca_bundle or True
+        # Given on every request: a session-level value would lose to $REQUESTS_CA_BUNDLE.
+        self._verify: str | bool = settings.ca_bundle or True
         self._http.headers.update(
             {
                 "X-Requested-By": "prophecy-jupyter",
@@ -241,7 +242,12 @@ class LivyEngine:
         timeout = (self.settings.connect_timeout, read_timeout or self.settings.read_timeout)
         try:
             response = self._http.request(
-                method, url, data=None if body is None else json.dumps(body), params=params, timeout=timeout
+                method,
+                url,
+                data=None if body is None else json.dumps(body),
+                params=params,
+                timeout=timeout,
+                verify=self._verify,
             )
         except requests.exceptions.SSLError as exc:
             raise EngineError(

@@ -22,6 +22,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from typing import Any
 
 from prophecy_jupyter.gateway import protocol
@@ -297,7 +298,7 @@ def main() -> None:
     token = os.environ.pop(protocol.TOKEN_ENV)
     channel.send({"op": "hello", "session": session_id, "token": token, "pid": os.getpid()})
     start = channel.receive()
-    if start is None:
+    if start is None or start.get("op") != "start":
         return
     try:
         if start["mode"] == "shared":
@@ -309,6 +310,10 @@ def main() -> None:
     except Exception as exc:
         channel.send({"op": "failed", "error": f"{type(exc).__name__}: {exc}"})
         raise
+    # PySpark 4 warns on every DataFrame.toJSON() that its return type will change. Livy
+    # clients (sparkmagic's %%sql, pylivy's download) print toJSON() rows and parse each line of
+    # text/plain as JSON, and stderr goes into text/plain as in Livy, so the warning breaks them.
+    warnings.filterwarnings("ignore", message="The return type of DataFrame.toJSON will be changed")
     sc = spark.sparkContext
     ui = sc.uiWebUrl if start["mode"] != "shared" else None
     channel.send({"op": "ready", "app_id": sc.applicationId, "spark_ui_url": ui})

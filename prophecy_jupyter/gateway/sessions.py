@@ -365,6 +365,7 @@ class SessionManager:
             session.spark_ui_url = message.get("spark_ui_url")
             if session.state == "starting":
                 session.state = "idle"
+                session.record_activity()
             session.connected.set()
             self._dispatch(session)
         elif op == "failed":
@@ -527,6 +528,8 @@ class SessionManager:
                 finished = session.finished_at or now
                 if now - finished > self.config.finished_session_ttl:
                     self.sessions.pop(session.id, None)
+                continue
+            if session.state not in RUNNING_STATES:
                 continue
             heartbeat = session.request.heartbeatTimeoutInSecond or 0
             if heartbeat > 0 and now - session.last_access > heartbeat:

@@ -75,10 +75,7 @@ def wait_for_state(
     state = None
     while time.monotonic() < deadline:
         response = requests.get(f"{url}/sessions/{session_id}/state", headers=headers, timeout=10)
-        if response.status_code == 404:
-            state = "gone"
-        else:
-            state = response.json()["state"]
+        state = "gone" if response.status_code == 404 else response.json()["state"]
         if state in states:
             return state
         time.sleep(0.1)
