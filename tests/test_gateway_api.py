@@ -359,7 +359,10 @@ def test_sessions_share_the_jvm_but_not_their_state(gateway, new_session):
 def test_image_output(gateway, new_session):
     pytest.importorskip("matplotlib")
     session_id = new_session()
-    code = "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nplt.plot([1, 2])\n%matplot plt"
+    code = (
+        "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+        "plt.plot([1, 2])\n%matplot plt"
+    )
     out = run_statement(gateway.url, session_id, code, headers=gateway.headers())["output"]
     assert base64.b64decode(out["data"]["image/png"]).startswith(b"\x89PNG")
 

@@ -119,7 +119,8 @@ def test_progress_and_cancel(service):
     run = service.submit(
         "nb-cancel",
         "gw",
-        "import time\nspark.sparkContext.parallelize(range(40), 40).map(lambda x: time.sleep(0.5) or x).count()",
+        "import time\nrdd = spark.sparkContext.parallelize(range(40), 40)\n"
+        "rdd.map(lambda x: time.sleep(0.5) or x).count()",
     )
     deadline = time.monotonic() + 60
     while not (run.progress or 0) > 0:
