@@ -119,7 +119,8 @@ def test_spark_cells_keep_state_and_sql_brings_typed_pandas(kernel):
     attach(client)
     first = execute(
         client,
-        "%%spark\nrows = spark.range(5).selectExpr('id', 'cast(id as int) as n', 'id / 2 as half')\nprint('made', rows.count())",
+        "%%spark\nrows = spark.range(5).selectExpr('id', 'cast(id as int) as n', 'id / 2 as half')\n"
+        "print('made', rows.count())",
     )
     assert first.ok and first.stdout.strip() == "made 5"
     second = execute(client, "%%spark\nrows.createOrReplaceTempView('numbers')\nrows.count()")
@@ -166,7 +167,8 @@ def test_progress_bar_is_shown_while_a_job_runs(kernel):
     attach(client)
     cell = execute(
         client,
-        "%%spark\nimport time\nspark.sparkContext.parallelize(range(12), 6).map(lambda x: time.sleep(0.5) or x).count()",
+        "%%spark\nimport time\n"
+        "spark.sparkContext.parallelize(range(12), 6).map(lambda x: time.sleep(0.5) or x).count()",
     )
     assert cell.ok and cell.stdout.strip() == "12"
     bars = [t for t in cell.data() if "on gw" in t]
