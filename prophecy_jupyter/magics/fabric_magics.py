@@ -125,7 +125,7 @@ class FabricMagics(Magics):
             self.service.close(self.notebook_id, self.attached)
         self._attached = fab.name
         where = fab.url or "embedded local Spark"
-        print(f"Attached to fabric '{fab.name}' ({fab.kind}, {where}). %%spark and %%sql cells run there.")
+        print(f"Attached to fabric '{fab.name}' ({where}). %%spark and %%sql cells run there.")
 
     def _detach(self, args: list[str]) -> None:
         fabric = self._require_fabric()

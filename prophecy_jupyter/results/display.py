@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
-import json
+import datetime
+import decimal
 from typing import Any
+
+import pandas as pd
 
 from prophecy_jupyter.results.model import Result, ResultKind
 
@@ -79,6 +82,27 @@ def as_text(result: Result, max_rows: int = 60) -> str:
     return result.text
 
 
+def _json_value(value: Any) -> Any:
+    """A cell value as JSON: ISO dates and times, decimals as strings, bytes as base64."""
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (datetime.date, datetime.datetime, datetime.time, pd.Timestamp)):
+        return value.isoformat()
+    if isinstance(value, pd.Timedelta):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, float) and value != value:
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
 def as_json(result: Result) -> dict[str, Any]:
     """A result as JSON for scripts (tables as records with the Spark-derived dtypes)."""
     if not result.ok:
@@ -92,7 +116,7 @@ def as_json(result: Result) -> dict[str, Any]:
     if result.kind is ResultKind.TABLE and result.table is not None:
         frame = result.table
         body["columns"] = [{"name": str(c), "dtype": str(t)} for c, t in frame.dtypes.items()]
-        body["data"] = json.loads(frame.to_json(orient="values", date_format="iso", default_handler=str))
+        body["data"] = [[_json_value(v) for v in row] for row in frame.itertuples(index=False, name=None)]
         body["truncated"] = result.truncated
     elif result.kind is ResultKind.IMAGE and result.image_png is not None:
         body["image/png"] = base64.b64encode(result.image_png).decode()
