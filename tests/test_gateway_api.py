@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import stat
 import textwrap
 import threading
 import time
@@ -299,6 +300,19 @@ def test_batch_runs_spark_submit(gateway, livy, tmp_path):
         time.sleep(0.5)
     assert livy.get(f"{gateway.url}/batches/{bad}", timeout=10).json()["state"] == "dead"
     assert livy.delete(f"{gateway.url}/batches/{bad}", timeout=30).json() == {"msg": "deleted"}
+
+
+def test_without_a_configured_token_the_gateway_makes_a_private_one(data_dir):
+    gateway = start_gateway("--isolation", "process", token_file=True)
+    try:
+        token_path = data_dir / "gateway.token"
+        assert stat.S_IMODE(token_path.stat().st_mode) == 0o600
+        assert requests.get(f"{gateway.url}/sessions", timeout=10).status_code == 401
+        token = token_path.read_text().strip()
+        ok = requests.get(f"{gateway.url}/sessions", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert ok.status_code == 200
+    finally:
+        gateway.stop()
 
 
 def test_csrf_protection_and_isolation_without_a_shared_jvm():

@@ -6,11 +6,29 @@ import argparse
 import asyncio
 import logging
 import os
+import secrets
 
 from prophecy_jupyter.cli.options import key_values
 from prophecy_jupyter.gateway.config import GatewayConfig
+from prophecy_jupyter.paths import data_dir, write_private
 
 TOKEN_ENV = "PROPHECY_GATEWAY_TOKEN"
+TOKEN_FILE = "gateway.token"
+log = logging.getLogger("prophecy_jupyter.gateway")
+
+
+def gateway_token(args: argparse.Namespace) -> str | None:
+    """The token clients must send: from the environment, or a private file under the data dir."""
+    if args.no_auth:
+        log.warning("serving without authentication: anyone who can reach the port can run code")
+        return None
+    if os.environ.get(TOKEN_ENV):
+        return os.environ[TOKEN_ENV]
+    path = data_dir() / TOKEN_FILE
+    if not path.exists():
+        write_private(path, secrets.token_urlsafe(32).encode())
+    log.info("clients must send the token in %s (as Bearer, or as the Basic auth password)", path)
+    return path.read_text().strip()
 
 
 def add_parser(commands) -> None:
@@ -18,8 +36,9 @@ def add_parser(commands) -> None:
     parser = commands.add_parser(
         "gateway",
         help="Run the Livy-compatible gateway on local PySpark.",
-        description="Serve Apache Livy's REST API with sessions on local PySpark. Set "
-        f"${TOKEN_ENV} to require that token (Bearer, or as the Basic password).",
+        description="Serve Apache Livy's REST API with sessions on local PySpark. Clients must send "
+        f"a token, as Bearer or as the Basic auth password: ${TOKEN_ENV} when set, otherwise the one in "
+        f"<data dir>/{TOKEN_FILE} (created on first start, readable only by you).",
     )
     parser.add_argument("--host", default=defaults.host, help="Address to bind (default %(default)s).")
     parser.add_argument(
@@ -61,6 +80,9 @@ def add_parser(commands) -> None:
         "--no-long-poll", action="store_true", help="Answer statement GETs at once, like Livy."
     )
     parser.add_argument("--spark-ui", action="store_true", help="Enable the Spark web UI.")
+    parser.add_argument(
+        "--no-auth", action="store_true", help="Accept requests without a token (trusted machines only)."
+    )
     parser.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -88,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         csrf_protection=args.csrf_protection,
         long_poll=not args.no_long_poll,
         spark_ui=args.spark_ui,
-        auth_token=os.environ.get(TOKEN_ENV) or None,
+        auth_token=gateway_token(args),
     )
     asyncio.run(serve(config, parent_pid=args.parent_pid, ready_fd=args.ready_fd))
     return 0

@@ -309,8 +309,6 @@ class LivyEngine:
         if self._version is None:
             try:
                 info = self._request("GET", "/version")
-            except SessionGone:
-                info = {}
             except EngineError as exc:
                 if "HTTP 404" not in str(exc):
                     raise

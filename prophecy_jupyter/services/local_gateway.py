@@ -34,6 +34,12 @@ class LocalGateway:
         self._token: str | None = None
         self.log_path: Path | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """The gateway's process id while it runs."""
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
+
     def endpoint(self) -> tuple[str, str]:
         """URL and token of the running gateway, starting it if needed."""
         with self._lock:

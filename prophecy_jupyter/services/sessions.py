@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -98,7 +99,8 @@ class Run:
         self.server_ms: tuple[int, int] = (0, 0)
         self.polls = 0
         self.cancel_requested = False
-        self._failing_since: float | None = None
+        self.failing_since: float | None = None
+        """When polls of this run started failing (None while they succeed)."""
         self._done = threading.Event()
 
     @property
@@ -212,7 +214,7 @@ class SessionService:
             try:
                 future.result(timeout=0.2)
                 return managed
-            except TimeoutError:
+            except FutureTimeout:
                 continue
 
     def _ensure_started(self, managed: ManagedSession, notify: Notify) -> None:
@@ -358,20 +360,21 @@ class SessionService:
         self._scheduler.call_at(time.monotonic() + delay, self._poll, run)
 
     def _poll(self, run: Run) -> None:
-        if run.done:
-            return
         managed = run.session
+        remote = managed.remote
+        if run.done or remote is None:
+            return
         engine = managed.engine
         wait = self.settings.poll.long_poll_wait if engine.supports_long_poll else 0.0
         try:
-            status = engine.poll(managed.remote.id, run.statement_id, wait=wait)
+            status = engine.poll(remote.id, run.statement_id, wait=wait)
         except (SessionGone, StatementLost) as exc:
             self._fail(run, exc)
             return
         except EngineError as exc:
             now = time.monotonic()
-            run._failing_since = run._failing_since or now
-            if now - run._failing_since > self.settings.poll_failure_budget:
+            run.failing_since = run.failing_since or now
+            if now - run.failing_since > self.settings.poll_failure_budget:
                 self._fail(
                     run,
                     EngineError(
@@ -381,9 +384,9 @@ class SessionService:
                     ),
                 )
                 return
-            self._scheduler.call_at(now + min(5.0, 0.5 + (now - run._failing_since) / 4), self._poll, run)
+            self._scheduler.call_at(now + min(5.0, 0.5 + (now - run.failing_since) / 4), self._poll, run)
             return
-        run._failing_since = None
+        run.failing_since = None
         run.polls += 1
         if not self._apply(run, status):
             self._schedule_poll(run)
@@ -422,8 +425,11 @@ class SessionService:
             self._scheduler.call_soon(self._cancel_remote, run)
 
     def _cancel_remote(self, run: Run) -> None:
+        remote = run.session.remote
+        if remote is None:
+            return
         try:
-            run.session.engine.cancel(run.session.remote.id, run.statement_id)
+            run.session.engine.cancel(remote.id, run.statement_id)
         except EngineError as exc:
             log.warning("cancel of run %s failed: %s", run.id, exc)
 

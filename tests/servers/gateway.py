@@ -33,13 +33,21 @@ class GatewayProcess:
                 self.process.wait()
 
 
-def start_gateway(*options: str, token: str | None = None, timeout: float = 60) -> GatewayProcess:
-    """``jupyter prophecy gateway --port 0`` with extra options; returns once it listens."""
+def start_gateway(
+    *options: str, token: str | None = None, token_file: bool = False, timeout: float = 60
+) -> GatewayProcess:
+    """``jupyter prophecy gateway --port 0`` with extra options; returns once it listens.
+
+    With ``token`` clients need that token; with ``token_file`` the gateway makes its own under
+    the data dir; with neither it serves without authentication.
+    """
     read_end, write_end = os.pipe()
     env = dict(os.environ)
     env.pop("PROPHECY_GATEWAY_TOKEN", None)
     if token:
         env["PROPHECY_GATEWAY_TOKEN"] = token
+    elif not token_file:
+        options = ("--no-auth", *options)
     command = [
         sys.executable,
         "-m",
