@@ -275,3 +275,14 @@ def test_tls_is_verified_and_a_ca_bundle_is_honoured(gateway, tmp_path):
         assert trusted.server_version() >= (0, 9, 0)
     finally:
         proxy.stop()
+
+
+def test_basic_auth_and_missing_secrets(proxy, gateway):
+    basic = LivyEngine(LivySettings(url=proxy.url, auth="basic", username="ana"), secret=gateway.token,
+                       fabric_name="basic")
+    assert basic.server_version() >= (0, 9, 0)
+    assert proxy.log[-1].headers["Authorization"].startswith("Basic ")
+    with pytest.raises(EngineError, match="basic auth but has no password"):
+        LivyEngine(LivySettings(url=proxy.url, auth="basic", username="ana"), fabric_name="basic")
+    with pytest.raises(EngineError, match="bearer auth but no token is stored"):
+        LivyEngine(LivySettings(url=proxy.url, auth="bearer"), fabric_name="tok")

@@ -6,11 +6,10 @@ import argparse
 import json
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from prophecy_jupyter.results.display import as_json, as_text
-from prophecy_jupyter.results.transport import sql_source
-from prophecy_jupyter.services.runtime import build_session_service
-from prophecy_jupyter.services.sessions import Run, SessionService
+if TYPE_CHECKING:
+    from prophecy_jupyter.services.sessions import Run, SessionService
 
 
 def add_parser(commands) -> None:
@@ -58,6 +57,10 @@ class TerminalWaiter:
 
 
 def run(args: argparse.Namespace) -> int:
+    from prophecy_jupyter.results.display import as_json, as_text
+    from prophecy_jupyter.results.transport import sql_source
+    from prophecy_jupyter.services.runtime import build_session_service
+
     code = sys.stdin.read() if args.code == "-" else args.code
     service = build_session_service()
     try:

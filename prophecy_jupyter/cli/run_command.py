@@ -7,10 +7,6 @@ import os
 import sys
 from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
-
 
 def add_parser(commands) -> None:
     parser = commands.add_parser(
@@ -49,6 +45,10 @@ def print_cell(index: int, cell) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
     path = args.notebook.resolve()
     if not path.is_file():
         raise ValueError(f"no notebook at {path}")
