@@ -239,7 +239,7 @@ class SessionService:
         self, managed: ManagedSession, remote: RemoteSession, notify: Notify
     ) -> RemoteSession:
         started = time.monotonic()
-        delay, next_notice = 0.05, started + 5.0
+        next_notice = started + 5.0
         while remote.state == SessionState.STARTING:
             waited = time.monotonic() - started
             if waited > self.settings.startup_timeout:
@@ -252,8 +252,7 @@ class SessionService:
             if time.monotonic() >= next_notice:
                 notify(f"Still starting the session on fabric '{managed.fabric.name}' ({waited:.0f} s)...")
                 next_notice += 15.0
-            time.sleep(delay)
-            delay = min(delay * 1.5, 1.0)
+            time.sleep(min(0.25, max(0.02, 0.05 * waited)))
             remote = managed.engine.session(remote.id)
         if remote.state == SessionState.ENDED:
             tail = self._log_tail(managed.engine, remote.id)
