@@ -119,8 +119,8 @@ def test_exec_runs_python_and_sql_and_fails_with_the_remote_error(data_dir, gate
     body = json.loads(sql.stdout)
     assert body["columns"] == [
         {"name": "n", "dtype": "int32"},
-        {"name": "s", "dtype": "object"},
-        {"name": "d", "dtype": "object"},
+        {"name": "s", "dtype": "string"},
+        {"name": "d", "dtype": "date32[day][pyarrow]"},
     ]
     assert body["data"] == [[1, "a", "2024-02-03"]]
     piped = cli("exec", "--fabric", "gw", "-", stdin="6 * 7")

@@ -278,8 +278,9 @@ def test_tls_is_verified_and_a_ca_bundle_is_honoured(gateway, tmp_path):
 
 
 def test_basic_auth_and_missing_secrets(proxy, gateway):
-    basic = LivyEngine(LivySettings(url=proxy.url, auth="basic", username="ana"), secret=gateway.token,
-                       fabric_name="basic")
+    basic = LivyEngine(
+        LivySettings(url=proxy.url, auth="basic", username="ana"), secret=gateway.token, fabric_name="basic"
+    )
     assert basic.server_version() >= (0, 9, 0)
     assert proxy.log[-1].headers["Authorization"].startswith("Basic ")
     with pytest.raises(EngineError, match="basic auth but has no password"):

@@ -132,7 +132,7 @@ def test_spark_cells_keep_state_and_sql_brings_typed_pandas(kernel):
     assert any("<table" in html for html in sql.data("text/html")), "the table is displayed"
     dtypes = execute(client, "print({c: str(t) for c, t in df.dtypes.items()}, df['n'].tolist())")
     assert dtypes.stdout.strip() == (
-        "{'id': 'int64', 'n': 'int32', 'half': 'Float64', 'nothing': 'object'} [0, 1, 2, 3, 4]"
+        "{'id': 'int64', 'n': 'int32', 'half': 'Float64', 'nothing': 'string'} [0, 1, 2, 3, 4]"
     )
     fetched = execute(client, "%%spark -o rows\nrows.count()")
     assert fetched.ok and "Stored 5 rows in the pandas DataFrame 'rows'" in fetched.stdout

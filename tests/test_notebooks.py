@@ -15,8 +15,8 @@ JUPYTER = str(Path(sys.executable).with_name("jupyter"))
 EXPECTED = {
     "quickstart.ipynb": [
         "20,000 orders",
-        "orders         int64",
-        "revenue       object",
+        "decimal128(20, 2)[pyarrow]",
+        "date32[day][pyarrow]",
         "Best region: north with revenue 299830.00",
     ],
 }

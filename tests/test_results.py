@@ -27,11 +27,13 @@ from prophecy_jupyter.results.transport import frame_from_rows
         ("float", True, "Float32"),
         ("boolean", False, "bool"),
         ("boolean", True, "boolean"),
-        ("decimal(10,2)", True, "object"),
-        ("string", True, "object"),
-        ("date", True, "object"),
+        ("decimal(10,2)", True, "decimal128(10, 2)[pyarrow]"),
+        ("decimal(38, 18)", True, "decimal128(38, 18)[pyarrow]"),
+        ("string", True, "string"),
+        ("varchar(5)", True, "string"),
+        ("date", True, "date32[day][pyarrow]"),
         ("timestamp_ntz", True, "datetime64[us]"),
-        ("binary", True, "object"),
+        ("binary", True, "binary[pyarrow]"),
         ("void", True, "object"),
         ("interval day to second", True, "timedelta64[us]"),
         ({"type": "array", "elementType": "integer", "containsNull": True}, True, "object"),
@@ -67,7 +69,12 @@ def test_livy_sql_output_becomes_a_typed_table():
     result = output_to_result(output)
     frame = result.table
     assert result.kind is ResultKind.TABLE
-    assert [str(t) for t in frame.dtypes] == ["Int64", "object", "object", "datetime64[us, UTC]"]
+    assert [str(t) for t in frame.dtypes] == [
+        "Int64",
+        "decimal128(10, 2)[pyarrow]",
+        "date32[day][pyarrow]",
+        "datetime64[us, UTC]",
+    ]
     assert frame["price"][0] == decimal.Decimal("2.5") and frame["day"][0] == datetime.date(2024, 1, 2)
     assert frame["n"].isna()[1] and frame["at"][0] == pd.Timestamp("2024-01-02 03:04:05", tz="UTC")
 

@@ -2,10 +2,13 @@
 
 Rules: a nullable integer, floating or boolean column becomes the matching pandas nullable
 dtype (``Int64``, ``Float64``, ``boolean``) so that nulls never turn integers into floats; a
-non-nullable one becomes the numpy dtype. Decimals, strings, binaries and dates are objects
-(``Decimal``, ``str``, ``bytes``, ``datetime.date``). Timestamps are ``datetime64[us]``: with the
-session time zone for ``timestamp``, naive for ``timestamp_ntz``. Nested types are objects
-(lists and dicts). Nothing is inferred from the data.
+non-nullable one becomes the numpy dtype. Strings are pandas' ``string`` dtype; decimals keep
+their precision and scale (``decimal128(p, s)[pyarrow]``, values are ``Decimal``), dates stay
+dates (``date32[day][pyarrow]``, values are ``datetime.date``), binaries are bytes
+(``binary[pyarrow]``): Arrow-backed, so they arrive without a copy per value. Timestamps are
+``datetime64[us]``: with the session time zone for ``timestamp``, naive for ``timestamp_ntz``.
+Nested types are objects (lists and dicts); ``void`` is objects (all None). Nothing is inferred
+from the data.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 _INTEGERS = {"byte": "int8", "short": "int16", "integer": "int32", "long": "int64"}
 _FLOATS = {"float": "float32", "double": "float64"}
 _OBJECTS = {"string", "binary", "date", "null", "void"}
+_DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 _DAY_TIME_INTERVAL = re.compile(r"^interval (day|hour|minute|second)( to (day|hour|minute|second))?$")
 
 
@@ -80,4 +85,14 @@ def pandas_dtype(column: Column, timezone: str | None) -> Any:
         return pd.api.types.pandas_dtype("datetime64[us]")
     if category == "interval":
         return pd.api.types.pandas_dtype("timedelta64[us]")
+    if category == "string":
+        return pd.StringDtype("pyarrow")
+    if category == "decimal":
+        match = _DECIMAL.match(column.type)
+        precision, scale = (int(match.group(1)), int(match.group(2))) if match else (38, 18)
+        return pd.ArrowDtype(pa.decimal128(precision, scale))
+    if category == "date":
+        return pd.ArrowDtype(pa.date32())
+    if category == "binary":
+        return pd.ArrowDtype(pa.binary())
     return pd.api.types.pandas_dtype("object")

@@ -20,13 +20,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from prophecy_jupyter.results.schema import Column, columns, pandas_dtype
 
 HEADER_PREFIX = "PROPHECY-TABLE "
-DEFAULT_CHUNK_CHARS = 32 * 1024 * 1024
+DEFAULT_CHUNK_CHARS = 8 * 1024 * 1024  # a multiple of 4, so every chunk is whole base64
 
 # Runs on the remote driver (Python 3.8+, Spark 3.x or 4.x, with or without pyarrow).
 _REMOTE_HELPER = r"""
@@ -61,9 +62,10 @@ def __prophecy_table(df, limit, chunk_chars, prefer_arrow, key):
         if truncated:
             table = table.slice(0, limit)
         codec = next((c for c in ("zstd", "lz4") if pa.Codec.is_available(c)), None)
+        table = table.combine_chunks()
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=codec)) as w:
-            w.write_table(table, max_chunksize=65536)
+            w.write_table(table, max_chunksize=1 << 20)
         text = base64.b64encode(sink.getvalue()).decode("ascii")
         header.update(format="arrow", rows=table.num_rows, truncated=truncated)
     else:
@@ -119,8 +121,10 @@ def fetch_code(
     """Python for the remote driver that prints the header and first chunk of a DataFrame.
 
     ``source_expression`` evaluates to a Spark DataFrame there (a variable name, or
-    ``spark.sql(...)``); ``limit`` < 0 means every row.
+    ``spark.sql(...)``); ``limit`` < 0 means every row. Chunks hold a multiple of 4 characters,
+    so that each one decodes on its own.
     """
+    chunk_chars = max(4, chunk_chars - chunk_chars % 4)
     call = (
         f"__prophecy_table({source_expression}, {int(limit)}, {int(chunk_chars)}, "
         f"{bool(prefer_arrow)}, {key!r})"
@@ -156,12 +160,14 @@ def parse_first_output(text: str) -> tuple[TableHeader, str]:
     start = text.find(HEADER_PREFIX)
     if start < 0:
         raise ValueError("the remote driver did not answer with a table header")
-    header_line, _, first_chunk = text[start + len(HEADER_PREFIX) :].partition("\n")
-    raw = json.loads(header_line)
+    newline = text.find("\n", start)
+    newline = len(text) if newline < 0 else newline
+    raw = json.loads(text[start + len(HEADER_PREFIX) : newline])
+    first_chunk = text[newline + 1 :]
     header = TableHeader(
         raw["schema"], raw.get("timezone"), raw["format"], raw["rows"], bool(raw["truncated"]), raw["chunks"]
     )
-    return header, first_chunk.strip()
+    return header, first_chunk
 
 
 class TableAssembler:
@@ -169,28 +175,29 @@ class TableAssembler:
 
     def __init__(self, header: TableHeader):
         self.header = header
-        self._chunks: list[str] = []
+        self._parts: list[bytes] = []
 
     def add(self, chunk: str) -> None:
-        self._chunks.append(chunk.strip())
+        """Decode a chunk as it arrives, so the text of only one chunk is held at a time."""
+        self._parts.append(base64.b64decode(chunk.strip()))
 
     def frame(self) -> pd.DataFrame:
-        text = "".join(self._chunks)
-        self._chunks = []
+        """The table (the chunks are released on the way, to keep the peak memory low)."""
+        payload = b"".join(self._parts)
+        self._parts = []
         cols = columns(self.header.schema)
         if self.header.format == "arrow":
-            table = pa.ipc.open_stream(pa.py_buffer(base64.b64decode(text))).read_all()
-            del text
-            return frame_from_arrow(table, cols, self.header.timezone)
-        return frame_from_rows(json.loads(base64.b64decode(text)), cols, self.header.timezone)
+            # The system allocator hands memory back as columns are converted and released, so the
+            # numpy arrays of the DataFrame can reuse it (Arrow's own pool would keep it).
+            reader = pa.ipc.open_stream(pa.py_buffer(payload), memory_pool=pa.system_memory_pool())
+            arrays = reader.read_all().columns
+            del payload, reader
+            return frame_from_arrow(arrays, cols, self.header.timezone)
+        return frame_from_rows(json.loads(payload), cols, self.header.timezone)
 
 
-def _numpy_or_nullable(series: pd.Series, dtype: Any) -> pd.Series:
-    return series if series.dtype == dtype else series.astype(dtype)
-
-
-def _mapper(arrow_type: pa.DataType) -> Any:
-    """Arrow to pandas nullable dtypes, so that integers with nulls stay integers."""
+def _nullable(arrow_type: pa.DataType) -> Any:
+    """Arrow numbers and booleans as pandas nullable dtypes, so that integers with nulls stay integers."""
     if pa.types.is_integer(arrow_type):
         return pd.api.types.pandas_dtype(str(arrow_type).capitalize())
     if pa.types.is_floating(arrow_type):
@@ -200,36 +207,44 @@ def _mapper(arrow_type: pa.DataType) -> Any:
     return None
 
 
-def frame_from_arrow(table: pa.Table, cols: list[Column], timezone: str | None) -> pd.DataFrame:
-    """A DataFrame typed by the Spark schema from an Arrow table (which is consumed)."""
-    nested = {
-        i: table.column(i).to_pylist(maps_as_pydicts="strict")
-        for i, c in enumerate(cols)
-        if c.category == "nested"
-    }
-    flat = table.rename_columns([str(i) for i in range(table.num_columns)])
-    flat = flat.drop_columns([str(i) for i in nested])
-    del table
-    converted = flat.to_pandas(
-        types_mapper=_mapper,
-        self_destruct=True,
-        split_blocks=True,
-        date_as_object=True,
-        coerce_temporal_nanoseconds=False,
-    )
-    del flat
-    data: dict[int, Any] = {}
+def _column_from_arrow(values: pa.ChunkedArray, column: Column, timezone: str | None) -> pd.Series:
+    """One Arrow column as its pandas dtype; Arrow-backed dtypes keep the Arrow buffers (no copy)."""
+    dtype = pandas_dtype(column, timezone)
+    category = column.category
+    if category == "nested":
+        return pd.Series(values.to_pylist(maps_as_pydicts="strict"), dtype=object)
+    if category == "null":
+        return pd.Series([None] * len(values), dtype=object)
+    if isinstance(dtype, (pd.ArrowDtype, pd.StringDtype)):
+        if isinstance(dtype, pd.ArrowDtype) and values.type != dtype.pyarrow_dtype:
+            values = values.cast(dtype.pyarrow_dtype)
+        return pd.Series(pd.array(values, dtype=dtype), copy=False)
+    if category == "timestamp":
+        utc = values.cast(pa.timestamp("us")).to_numpy()
+        instants = pd.DatetimeIndex(utc, copy=False).tz_localize("UTC").tz_convert(dtype.tz)
+        return pd.Series(instants, copy=False)
+    nullable = category in ("integer", "float", "boolean") and column.nullable
+    series = values.to_pandas(types_mapper=_nullable if nullable else None, coerce_temporal_nanoseconds=False)
+    if series.dtype != dtype:
+        series = series.astype(dtype)
+    elif isinstance(series.values, np.ndarray) and not series.values.flags.writeable:
+        series = series.copy()  # a zero-copy view of Arrow memory is read-only; users expect to edit
+    return series
+
+
+def frame_from_arrow(
+    arrays: list[pa.ChunkedArray | None], cols: list[Column], timezone: str | None
+) -> pd.DataFrame:
+    """A DataFrame typed by the Spark schema from the columns of an Arrow table.
+
+    The list is emptied as the columns are converted, so each column's Arrow memory is released
+    (or handed over, for Arrow-backed dtypes) as soon as it is no longer needed.
+    """
+    data: dict[int, pd.Series] = {}
     for i, column in enumerate(cols):
-        dtype = pandas_dtype(column, timezone)
-        if i in nested:
-            data[i] = pd.Series(nested.pop(i), dtype=object)
-            continue
-        series = converted.pop(str(i))
-        if column.category == "timestamp":
-            series = series.dt.tz_convert(dtype.tz)
-        elif column.category == "null":
-            series = pd.Series([None] * len(series), dtype=object)
-        data[i] = _numpy_or_nullable(series, dtype)
+        values, arrays[i] = arrays[i], None
+        data[i] = _column_from_arrow(values, column, timezone)
+        del values
     frame = pd.DataFrame(data, copy=False)
     frame.columns = [c.name for c in cols]
     return frame
@@ -247,17 +262,18 @@ def _decode(values: list[Any], column: Column, timezone: str | None) -> Any:
         if column.nullable:
             return pd.array(values, dtype=dtype)
         return pd.Series(values, dtype=dtype)
+    if category == "string":
+        return pd.array(values, dtype=dtype)
     if category == "decimal":
-        return pd.Series([None if v is None else decimal.Decimal(str(v)) for v in values], dtype=object)
+        return pd.array([None if v is None else decimal.Decimal(str(v)) for v in values], dtype=dtype)
     if category == "date":
-        return pd.Series(
-            [None if v is None else datetime.date.fromisoformat(str(v)[:10]) for v in values], dtype=object
-        )
+        dates = [None if v is None else datetime.date.fromisoformat(str(v)[:10]) for v in values]
+        return pd.array(dates, dtype=dtype)
     if category == "binary":
-        return pd.Series(
-            [None if v is None else bytes(v) if isinstance(v, list) else base64.b64decode(v) for v in values],
-            dtype=object,
-        )
+        blobs = [
+            None if v is None else bytes(v) if isinstance(v, list) else base64.b64decode(v) for v in values
+        ]
+        return pd.array(blobs, dtype=dtype)
     if category == "timestamp":
         if any(isinstance(v, str) for v in values):
             local = pd.to_datetime(pd.Series(values, dtype=object))

@@ -461,14 +461,17 @@ class SessionService:
         if first.result is None or not first.result.ok:
             return first.result or Result.of_error("Cancelled", "The run was cancelled.")
         header, chunk = parse_first_output(first.result.text)
+        del first
         assembler = TableAssembler(header)
         assembler.add(chunk)
+        del chunk
         for index in range(1, header.chunks):
             code = chunk_code(key, index, last=index == header.chunks - 1)
             part = self.run(notebook_id, fabric_name, code, "pyspark", waiter, notify)
             if part.result is None or not part.result.ok:
                 return part.result or Result.of_error("Cancelled", "The run was cancelled.")
             assembler.add(part.result.text)
+            del part
         return Result.of_table(assembler.frame(), truncated=header.truncated, row_limit=limit)
 
     # -- housekeeping -----------------------------------------------------------------------

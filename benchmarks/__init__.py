@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of our client against sparkmagic's Livy client (``make bench``)."""

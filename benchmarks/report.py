@@ -1,0 +1,234 @@
+"""The goals the benchmarks are held to, and the Markdown tables of a run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+LATENCY_GOAL_MS = 20.0
+POLLING_GOAL_MS, POLLING_GOAL_SHARE = 10.0, 0.10
+MEMORY_GOAL = 2.0
+THROUGHPUT_GOAL = 20.0
+FIRST_GOAL_S = 1.0
+FURTHER_READY_GOAL_S = 2.0
+FURTHER_MB = 250.0
+
+
+def assess(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each goal with the measured value and whether it is met."""
+    checks: list[tuple[str, str, float, float, str]] = []  # benchmark, measure, value, limit, unit
+    at_least = {"rows/s, ours / sparkmagic", "ours: columns typed as the Spark schema"}
+    results = {k: v for k, v in results.items() if isinstance(v, dict) and "error" not in v}
+    if latency := results.get("latency"):
+        clients = latency["clients"]
+        for sleep, row in clients["ours-long-poll"]["by_sleep"].items():
+            measure = f"ours, long poll, sleep({sleep}): median added"
+            checks.append(("latency", measure, row["added_ms"]["median"], LATENCY_GOAL_MS, "ms"))
+        for sleep, row in clients["ours-polling"]["by_sleep"].items():
+            limit = POLLING_GOAL_MS + POLLING_GOAL_SHARE * row["server_s"]["median"] * 1000
+            measure = f"ours, polling only, sleep({sleep}): median added"
+            checks.append(("latency", measure, row["added_ms"]["median"], limit, "ms"))
+    if transfer := results.get("transfer"):
+        ours = transfer["ours"]
+        typed, columns = sum(ours["follows_schema"].values()), len(ours["follows_schema"])
+        checks += [
+            ("transfer", "ours: columns typed as the Spark schema", typed, columns, "columns"),
+            (
+                "transfer",
+                "ours: peak RSS increase / DataFrame size",
+                ours["peak_over_frame"],
+                MEMORY_GOAL,
+                "x",
+            ),
+            ("transfer", "rows/s, ours / sparkmagic", transfer["rows_per_s_ratio"], THROUGHPUT_GOAL, "x"),
+        ]
+    if startup := results.get("startup"):
+        first, bare = startup["ours_first"], startup["bare"]
+        gap = first["launch_to_ready_s"]["median"] - bare["launch_to_ready_s"]["median"]
+        further = startup["ours_further"]
+        checks += [
+            ("startup", "first session minus bare SparkSession (launch to ready)", gap, FIRST_GOAL_S, "s"),
+            (
+                "startup",
+                "further session ready (worst)",
+                further["ready_s"]["max"],
+                FURTHER_READY_GOAL_S,
+                "s",
+            ),
+            (
+                "startup",
+                "further session added RSS (worst)",
+                further["added_rss_mb"]["max"],
+                FURTHER_MB,
+                "MB",
+            ),
+        ]
+    return [
+        {
+            "benchmark": benchmark,
+            "measure": measure,
+            "value": value,
+            "unit": unit,
+            "goal": f"{'>=' if measure in at_least else '<='} {limit:.3g} {unit}",
+            "met": value >= limit if measure in at_least else value <= limit,
+        }
+        for benchmark, measure, value, limit, unit in checks
+    ]
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _mark(met: bool) -> str:
+    return "yes" if met else "**no**"
+
+
+def latency_table(latency: dict[str, Any]) -> str:
+    rows = []
+    for name, client in latency["clients"].items():
+        for sleep, row in client["by_sleep"].items():
+            polls = row.get("polls")
+            rows.append(
+                [
+                    name,
+                    f"`time.sleep({sleep})`",
+                    f"{row['server_s']['median']:.3f}",
+                    f"{row['wall_s']['median']:.3f}",
+                    f"{row['added_ms']['median']:.1f}",
+                    f"{row['added_ms']['p90']:.1f}",
+                    f"{polls['median']:g} (max {polls['max']:g})" if polls else "-",
+                ]
+            )
+    header = ["client", "statement", "server s", "wall s", "added ms (median)", "added ms (p90)", "polls"]
+    ours = latency["clients"]["ours-long-poll"]["by_sleep"]
+    theirs = latency["clients"]["sparkmagic"]["by_sleep"]
+    ratios = ", ".join(
+        f"sleep({s}): {theirs[s]['added_ms']['median'] / max(ours[s]['added_ms']['median'], 0.1):.0f}x"
+        for s in ours
+    )
+    note = (
+        f"{latency['repetitions']} repetitions per statement, clients taking turns. "
+        f"sparkmagic's median added latency over ours (long poll): {ratios}."
+    )
+    return _table(header, rows) + "\n\n" + note
+
+
+def transfer_table(transfer: dict[str, Any]) -> str:
+    rows = []
+    for name in ("ours", "sparkmagic"):
+        r = transfer[name]
+        exact = sum(r["follows_schema"].values())
+        rows.append(
+            [
+                name,
+                f"{r['rows']:,}",
+                f"{r['seconds']['median']:.2f} (first {r['first_seconds']:.2f})",
+                f"{r['rows_per_s']:,.0f}",
+                f"{r['server_s']['median']:.2f}",
+                f"{r['client_s']['median']:.2f}",
+                f"{r['peak_increase_mb']:.0f}",
+                f"{r['frame_mb']:.0f}",
+                f"{r['peak_over_frame']:.2f}x",
+                f"{exact}/{len(r['follows_schema'])}",
+            ]
+        )
+    header = [
+        "client",
+        "rows",
+        "seconds (median)",
+        "rows/s",
+        "server s",
+        "client s",
+        "peak RSS increase MB",
+        "DataFrame MB",
+        "peak / DataFrame",
+        "columns typed as Spark's",
+    ]
+    schema = transfer["ours"]["spark_schema"]
+    types = [
+        [
+            f"`{column}`",
+            schema[column],
+            f"{transfer['ours']['columns'][column]['dtype']}"
+            + ("" if transfer["ours"]["follows_schema"][column] else " (wrong)"),
+            f"{transfer['sparkmagic']['columns'][column]['dtype']}"
+            + ("" if transfer["sparkmagic"]["follows_schema"][column] else " (wrong)"),
+        ]
+        for column in schema
+    ]
+    runs = transfer["ours"]["seconds"]["n"]
+    note = (
+        f"Median of {runs} transfer(s) per client, each client in a fresh process. "
+        f"Rows/s of ours over sparkmagic: **{transfer['rows_per_s_ratio']:.1f}x**."
+    )
+    if transfer["ours"]["rows"] != transfer["sparkmagic"]["rows"]:
+        note += " sparkmagic was measured on fewer rows (rows/s is the comparable number)."
+    return "\n\n".join(
+        [_table(header, rows), note, _table(["column", "Spark type", "ours", "sparkmagic"], types)]
+    )
+
+
+def startup_table(startup: dict[str, Any]) -> str:
+    def times(row: dict[str, Any]) -> list[str]:
+        return [f"{row[k]['median']:.2f}" for k in ("ready_s", "launch_to_ready_s", "process_wall_s")]
+
+    def further(row: dict[str, Any]) -> str:
+        return f"{row['ready_s']['median']:.2f} (max {row['ready_s']['max']:.2f}, n={row['ready_s']['n']})"
+
+    ours, probe = startup["ours_further"], startup["probe_further"]
+    rows = [
+        ["bare `SparkSession.builder.master('local[*]').getOrCreate()`", *times(startup["bare"]), "-"],
+        [
+            "ours: first session on `local` (gateway + JVM + interpreter)",
+            *times(startup["ours_first"]),
+            f"{startup['ours_first']['tree_rss_mb']['median']:.0f} (whole gateway tree)",
+        ],
+        [
+            "ours: each further session",
+            further(ours),
+            "-",
+            "-",
+            f"+{ours['added_rss_mb']['median']:.0f} (max {ours['added_rss_mb']['max']:.0f});"
+            f" PSS +{ours['added_pss_mb']['median']:.0f}",
+        ],
+        ["reference: first session, raw HTTP polling every 50 ms", *times(startup["probe_first"]), "-"],
+        ["reference: each further session, raw HTTP polling every 50 ms", further(probe), "-", "-", "-"],
+    ]
+    header = ["what", "ready s (in process)", "launch to ready s", "process wall s", "RSS MB"]
+    note = (
+        f"Medians of {startup['repetitions']} fresh process(es) each, taking turns. The reference rows "
+        "use the same local gateway without the session service: the gap to ours is time the session "
+        "was ready before the service noticed."
+    )
+    return _table(header, rows) + "\n\n" + note
+
+
+def goals_table(goals: list[dict[str, Any]]) -> str:
+    rows = [
+        [g["benchmark"], g["measure"], f"{g['value']:.3g} {g['unit']}".strip(), g["goal"], _mark(g["met"])]
+        for g in goals
+    ]
+    return _table(["benchmark", "measure", "value", "goal", "met"], rows)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """Every table of a run, with a heading each."""
+    meta = results["meta"]
+    parts = [
+        f"Run of {meta['started']} at commit {meta['versions']['commit']} "
+        f"({meta['mode']}, {meta['duration_s']:.0f} s, {meta['cpus']} CPUs, "
+        f"load average {meta['load_before'][0]:.2f} before / {meta['load_after'][0]:.2f} after)."
+    ]
+    sections = (
+        ("latency", "Latency added over the server's execution time", latency_table),
+        ("transfer", "`%%sql -o` into pandas, end to end", transfer_table),
+        ("startup", "Session start on the local fabric", startup_table),
+    )
+    for key, title, render in sections:
+        if key in results:
+            error = results[key].get("error")
+            parts.append(f"### {title}\n\n" + (f"Failed: {error}" if error else render(results[key])))
+    parts.append(f"### Goals\n\n{goals_table(results['goals'])}")
+    return "\n\n".join(parts) + "\n"

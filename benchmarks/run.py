@@ -1,0 +1,192 @@
+"""``make bench``: our client side by side with sparkmagic's Livy client, on the same gateway.
+
+    .venv/bin/python benchmarks/run.py [--quick] [--only latency,transfer,startup]
+
+Measures (1) the latency each client adds over a statement's server time, (2) ``%%sql -o`` of a
+cached table into pandas, and (3) session start on the local fabric. Writes
+``benchmarks/results/latest.json`` and ``latest.md`` and prints the Markdown tables. These are
+measurements, not tests: missed goals are reported, never raised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo, for `benchmarks` and `tests`
+
+from benchmarks.common import (
+    LOGS,
+    RESULTS,
+    ProcessTracker,
+    register_gateway,
+    running_gateway,
+    sparkmagic,
+    versions,
+)
+from benchmarks.latency import OurClient, SparkmagicClient, measure_latency
+from benchmarks.report import assess, markdown
+from benchmarks.startup import measure_startup
+from benchmarks.transfer import measure_transfer
+
+BENCHMARKS = ("latency", "transfer", "startup")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How much each benchmark measures."""
+
+    latency_repetitions: int = 7
+    rows: int = 1_000_000
+    sparkmagic_rows: int | None = None
+    transfer_repetitions: int = 3
+    startup_repetitions: int = 5
+    further_sessions: int = 3
+    gateway_driver_memory: str = "4g"
+    """Heap of the benchmark gateway's JVM: at its default (1g) sparkmagic's 1M-row collect can OOM."""
+    transfer_timeout: float = 1800.0
+    startup_timeout: float = 300.0
+
+
+QUICK = Settings(latency_repetitions=3, rows=100_000, transfer_repetitions=1, startup_repetitions=1)
+
+
+def latency_on(gateway: Any, token: str, scratch: Path, settings: Settings) -> dict[str, Any]:
+    """Ours and sparkmagic on ``gateway`` (which long-polls), and ours on a second one that only polls."""
+    with running_gateway("gateway-no-long-poll", "--no-long-poll", token=token) as polling:
+        clients: dict[str, Any] = {}
+        try:
+            clients["ours-long-poll"] = OurClient(
+                "SessionService.run, long poll", scratch / "data-long-poll", gateway.url, token
+            )
+            clients["ours-polling"] = OurClient(
+                "SessionService.run, gateway --no-long-poll (polls only)",
+                scratch / "data-polling",
+                polling.url,
+                token,
+            )
+            clients["sparkmagic"] = SparkmagicClient(
+                "sparkmagic Command(code).execute(session), long-poll gateway",
+                sparkmagic(scratch / "sparkmagic-conf"),
+                gateway.url,
+                token,
+            )
+            return measure_latency(clients, settings.latency_repetitions)
+        finally:
+            for client in clients.values():
+                client.close()
+
+
+def transfer_on(gateway: Any, token: str, scratch: Path, settings: Settings) -> dict[str, Any]:
+    """Ours and sparkmagic, each in a fresh process, on ``gateway``."""
+    data_dir = scratch / "data-transfer"
+    register_gateway(data_dir, gateway.url, token)
+    return measure_transfer(
+        data_dir,
+        gateway.url,
+        token,
+        settings.rows,
+        settings.sparkmagic_rows or settings.rows,
+        settings.transfer_repetitions,
+        settings.transfer_timeout,
+    )
+
+
+def attempt(results: dict[str, Any], name: str, measure: Callable[..., dict[str, Any]], *args: Any) -> None:
+    """Run one benchmark; a failure is recorded under its name and the others still run."""
+    try:
+        results[name] = measure(*args)
+    except Exception as exc:
+        traceback.print_exc()
+        results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions and 100k rows: a smoke run")
+    parser.add_argument(
+        "--only", default=",".join(BENCHMARKS), help="comma-separated subset of: " + ", ".join(BENCHMARKS)
+    )
+    parser.add_argument("--rows", type=int, help="rows of the transfer table")
+    parser.add_argument(
+        "--sparkmagic-rows", type=int, help="rows for sparkmagic's transfer (default: --rows)"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args()
+    unknown = set(args.only.split(",")) - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"unknown benchmark(s) {sorted(unknown)}")
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    settings = QUICK if args.quick else Settings()
+    settings = replace(
+        settings,
+        rows=args.rows or settings.rows,
+        sparkmagic_rows=args.sparkmagic_rows or settings.sparkmagic_rows,
+    )
+    only = set(args.only.split(","))
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from prophecy_jupyter.vault.keys import new_key
+
+    os.environ["PROPHECY_JUPYTER_KEY"] = new_key()  # a throwaway vault for the scratch data dirs
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that everything started is stopped
+    shutil.rmtree(LOGS, ignore_errors=True)
+
+    meta: dict[str, Any] = {
+        "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "mode": "quick" if args.quick else "full",
+        "settings": asdict(settings),
+        "versions": versions(),
+        "cpus": os.cpu_count(),
+        "load_before": os.getloadavg(),
+    }
+    results: dict[str, Any] = {"meta": meta}
+    began = time.perf_counter()
+    with ProcessTracker() as tracker, tempfile.TemporaryDirectory(prefix="prophecy-bench-") as scratch:
+        try:
+            if only & {"latency", "transfer"}:
+                token = secrets.token_urlsafe(24)
+                memory = ("--driver-memory", settings.gateway_driver_memory)
+                with running_gateway("gateway-long-poll", *memory, token=token) as gateway:
+                    for name, measure in (("latency", latency_on), ("transfer", transfer_on)):
+                        if name in only:
+                            attempt(results, name, measure, gateway, token, Path(scratch), settings)
+            if "startup" in only:
+                further = settings.further_sessions
+                repetitions, timeout = settings.startup_repetitions, settings.startup_timeout
+                attempt(results, "startup", measure_startup, repetitions, further, timeout)
+        finally:
+            meta["stopped_at_end"] = tracker.finish()
+    meta["duration_s"] = time.perf_counter() - began
+    meta["load_after"] = os.getloadavg()
+    results["goals"] = assess(results)
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, default=str))
+    report = markdown(results)
+    args.out.with_suffix(".md").write_text(report)
+    print(report)
+    print(f"Results: {args.out}")
+    return 1 if any("error" in results.get(name, {}) for name in BENCHMARKS) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
