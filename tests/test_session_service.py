@@ -277,3 +277,14 @@ def test_status_and_logs(service):
     assert any("ready" in line for line in service.logs("nb-s", "gw"))
     assert service.close("nb-s") == 1
     assert service.status("nb-s") == []
+
+
+def test_a_session_can_start_in_the_background(service):
+    service.start_in_background("nb-bg", "gw")
+    deadline = time.monotonic() + 60
+    while not (service.sessions_of("nb-bg") and service.sessions_of("nb-bg")[0].live):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    started = service.sessions_of("nb-bg")[0].remote.id
+    run = service.run("nb-bg", "gw", "1 + 1")
+    assert run.result.text == "2" and run.session.remote.id == started

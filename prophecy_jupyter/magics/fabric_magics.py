@@ -126,6 +126,9 @@ class FabricMagics(Magics):
         self._attached = fab.name
         where = fab.url or "embedded local Spark"
         print(f"Attached to fabric '{fab.name}' ({where}). %%spark and %%sql cells run there.")
+        if fab.kind == "local":
+            # Nothing to pay for on a laptop, and the JVM start is then out of the first cell's way.
+            self.service.start_in_background(self.notebook_id, fab.name)
 
     def _detach(self, args: list[str]) -> None:
         fabric = self._require_fabric()

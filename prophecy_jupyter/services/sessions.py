@@ -199,14 +199,7 @@ class SessionService:
         The work happens on the pool, so an interrupted caller leaves a session that finishes
         starting in the background and is reused by the next call.
         """
-        fabric = self.registry.get(fabric_name)
-        key = (notebook_id, fabric.name)
-        with self._lock:
-            managed = self._sessions.get(key)
-            if managed is None:
-                spec = self.spec_for(notebook_id, fabric)
-                managed = ManagedSession(notebook_id, fabric, self._engine(fabric), spec)
-                self._sessions[key] = managed
+        managed = self._managed(notebook_id, fabric_name)
         if managed.live:
             return managed
         future = self._scheduler.call_soon(self._ensure_started, managed, notify)
@@ -216,6 +209,27 @@ class SessionService:
                 return managed
             except FutureTimeout:
                 continue
+
+    def _managed(self, notebook_id: str, fabric_name: str) -> ManagedSession:
+        fabric = self.registry.get(fabric_name)
+        key = (notebook_id, fabric.name)
+        with self._lock:
+            managed = self._sessions.get(key)
+            if managed is None:
+                spec = self.spec_for(notebook_id, fabric)
+                managed = ManagedSession(notebook_id, fabric, self._engine(fabric), spec)
+                self._sessions[key] = managed
+            return managed
+
+    def start_in_background(self, notebook_id: str, fabric_name: str) -> None:
+        """Start the notebook's session without waiting, so the first cell finds it ready.
+
+        A failure is only logged here; the next cell that needs the session tries again and
+        reports it.
+        """
+        managed = self._managed(notebook_id, fabric_name)
+        if not managed.live:
+            self._scheduler.call_soon(self._ensure_started, managed, _quiet)
 
     def _ensure_started(self, managed: ManagedSession, notify: Notify) -> None:
         with managed.lock:
