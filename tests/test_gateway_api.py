@@ -371,7 +371,6 @@ def test_sessions_share_the_jvm_but_not_their_state(gateway, new_session):
 
 
 def test_image_output(gateway, new_session):
-    pytest.importorskip("matplotlib")
     session_id = new_session()
     code = (
         "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import os
 import re
@@ -12,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from prophecy_jupyter.gateway import errors
+from prophecy_jupyter.gateway import errors, processes
 from prophecy_jupyter.gateway.bodies import CreateBatch
 from prophecy_jupyter.gateway.config import GatewayConfig
 from prophecy_jupyter.gateway.logs import LogBuffer
@@ -100,19 +99,8 @@ class BatchManager:
         return [*command, local_path(request.file), *(request.args or [])]
 
     async def _run(self, batch: Batch) -> None:
-        command = self.command(batch.request)
-        env = dict(os.environ)
-        env.pop("PROPHECY_GATEWAY_TOKEN", None)
         try:
-            batch.process = await asyncio.create_subprocess_exec(
-                *command,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                env=env,
-                cwd=self.work_dir,
-                start_new_session=True,
-            )
+            batch.process = await processes.spawn(self.command(batch.request), self.work_dir)
         except OSError as exc:
             batch.log.add(f"could not start spark-submit: {exc}")
             self._finish(batch, "dead")
@@ -137,13 +125,7 @@ class BatchManager:
         process = batch.process
         if process is not None and process.returncode is None:
             batch.killed = True
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 10)
-            except asyncio.TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
+            await processes.stop(process, signal.SIGTERM, grace=10)
         self.batches.pop(batch.id, None)
 
     def _forget_finished(self) -> None:

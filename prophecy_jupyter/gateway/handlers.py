@@ -105,6 +105,14 @@ class LivyHandler(web.RequestHandler):
         except ValueError:
             raise errors.bad_request(f"Query parameter {name} must be an integer") from None
 
+    def write_listing(self, items) -> None:
+        """``GET /sessions`` and ``GET /batches``: ``{from, total, sessions}`` (both say sessions)."""
+        start = self.int_argument("from", 0) or 0
+        size = self.int_argument("size", 100)
+        ordered = sorted(items, key=lambda item: item.id)
+        listed = page(ordered, start, size)
+        self.write_json({"from": start, "total": len(ordered), "sessions": [i.to_json() for i in listed]})
+
     def session(self, key: str) -> Session:
         session = self.sessions.get(key)
         session.touch()
@@ -139,16 +147,7 @@ class VersionHandler(LivyHandler):
 
 class SessionsHandler(LivyHandler):
     def get(self) -> None:
-        start = self.int_argument("from", 0) or 0
-        size = self.int_argument("size", 100)
-        sessions = sorted(self.sessions.sessions.values(), key=lambda s: s.id)
-        self.write_json(
-            {
-                "from": start,
-                "total": len(sessions),
-                "sessions": [s.to_json() for s in page(sessions, start, size)],
-            }
-        )
+        self.write_listing(self.sessions.sessions.values())
 
     async def post(self) -> None:
         request = parse(CreateSession, self.request.body)
@@ -233,16 +232,7 @@ class CompletionHandler(LivyHandler):
 
 class BatchesHandler(LivyHandler):
     def get(self) -> None:
-        start = self.int_argument("from", 0) or 0
-        size = self.int_argument("size", 100)
-        batches = sorted(self.batches.batches.values(), key=lambda b: b.id)
-        self.write_json(
-            {
-                "from": start,
-                "total": len(batches),
-                "sessions": [b.to_json() for b in page(batches, start, size)],
-            }
-        )
+        self.write_listing(self.batches.batches.values())
 
     def post(self) -> None:
         request = parse(CreateBatch, self.request.body)

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from prophecy_jupyter.gateway import errors, protocol
+from prophecy_jupyter.gateway import errors, processes, protocol
 from prophecy_jupyter.gateway.bodies import CreateSession, parse_duration
 from prophecy_jupyter.gateway.config import (
     SUPPORTED_SESSION_KINDS,
@@ -226,28 +226,15 @@ class SessionManager:
         self.sessions.pop(session.id, None)
 
     async def _start_interpreter(self, session: Session) -> None:
-        env = dict(os.environ)
-        env.pop("PROPHECY_GATEWAY_TOKEN", None)
-        env.update(
-            {
-                protocol.SOCKET_ENV: self._socket_path,
-                protocol.TOKEN_ENV: session.token,
-                protocol.SESSION_ENV: str(session.id),
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
+        env = {
+            protocol.SOCKET_ENV: self._socket_path,
+            protocol.TOKEN_ENV: session.token,
+            protocol.SESSION_ENV: str(session.id),
+            "PYTHONUNBUFFERED": "1",
+        }
+        command = [sys.executable, "-m", "prophecy_jupyter.gateway.interpreter"]
         try:
-            session.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "prophecy_jupyter.gateway.interpreter",
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                env=env,
-                cwd=self.work_dir,
-                start_new_session=True,
-            )
+            session.process = await processes.spawn(command, self.work_dir, env)
         except OSError as exc:
             self._fail(session, f"could not start the interpreter: {exc}")
             return
@@ -303,9 +290,7 @@ class SessionManager:
         try:
             await asyncio.wait_for(process.wait(), 5)
         except asyncio.TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
+            await processes.stop(process, signal.SIGKILL, grace=5)
 
     # -- interpreter connections ------------------------------------------------------------
 

@@ -20,8 +20,8 @@ from prophecy_jupyter.vault.store import SecretStore
 LOCAL = "local"
 REGISTRY_FILE = "fabrics.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_SIZE_FIELDS = {
-    "conf",
+# Livy's session resource fields: what a job size (beside "conf") may set.
+RESOURCE_FIELDS = (
     "driverMemory",
     "driverCores",
     "executorMemory",
@@ -32,7 +32,8 @@ _SIZE_FIELDS = {
     "pyFiles",
     "files",
     "archives",
-}
+)
+_SIZE_FIELDS = {"conf", *RESOURCE_FIELDS}
 
 
 class FabricError(Exception):

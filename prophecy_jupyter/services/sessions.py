@@ -39,24 +39,12 @@ from prophecy_jupyter.results.transport import (
     parse_first_output,
 )
 from prophecy_jupyter.services.engines import EngineFactory
-from prophecy_jupyter.services.fabrics import Fabric, FabricError, FabricRegistry
+from prophecy_jupyter.services.fabrics import RESOURCE_FIELDS, Fabric, FabricError, FabricRegistry
 from prophecy_jupyter.services.scheduler import PollPolicy, Scheduler
 
 log = logging.getLogger(__name__)
 
 Notify = Callable[[str], None]
-RESOURCE_FIELDS = (
-    "driverMemory",
-    "driverCores",
-    "executorMemory",
-    "executorCores",
-    "numExecutors",
-    "queue",
-    "jars",
-    "pyFiles",
-    "files",
-    "archives",
-)
 CONFIGURE_FIELDS = frozenset({"conf", "size", "kind", *RESOURCE_FIELDS})
 
 

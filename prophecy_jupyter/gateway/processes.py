@@ -1,0 +1,39 @@
+"""Child processes of the gateway (interpreters, spark-submit): started and stopped alike."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+
+GATEWAY_TOKEN_ENV = "PROPHECY_GATEWAY_TOKEN"
+
+
+async def spawn(command: list[str], work_dir: str, extra_env: dict[str, str] | None = None):
+    """Start a child in its own process group, output captured, without the gateway's token."""
+    env = {k: v for k, v in os.environ.items() if k != GATEWAY_TOKEN_ENV}
+    env.update(extra_env or {})
+    return await asyncio.create_subprocess_exec(
+        *command,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=env,
+        cwd=work_dir,
+        start_new_session=True,
+    )
+
+
+async def stop(process: asyncio.subprocess.Process, first: signal.Signals, grace: float) -> None:
+    """Send ``first`` to the child's process group, then SIGKILL if it outlives ``grace`` seconds."""
+    if process.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, first)
+    try:
+        await asyncio.wait_for(process.wait(), grace)
+    except asyncio.TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
