@@ -160,7 +160,8 @@ def transfer_table(transfer: dict[str, Any]) -> str:
     ]
     runs = transfer["ours"]["seconds"]["n"]
     note = (
-        f"Median of {runs} transfer(s) per client, each client in a fresh process. "
+        f"Median of {runs} warm transfer(s) per client after one cold transfer (the 'first' time), "
+        "each client in a fresh process; memory counts the cold transfer too. "
         f"Rows/s of ours over sparkmagic: **{transfer['rows_per_s_ratio']:.1f}x**."
     )
     if transfer["ours"]["rows"] != transfer["sparkmagic"]["rows"]:

@@ -52,7 +52,7 @@ class Settings:
     latency_repetitions: int = 7
     rows: int = 1_000_000
     sparkmagic_rows: int | None = None
-    transfer_repetitions: int = 3
+    transfer_repetitions: int = 4
     startup_repetitions: int = 5
     further_sessions: int = 3
     gateway_driver_memory: str = "4g"

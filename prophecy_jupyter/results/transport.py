@@ -27,7 +27,7 @@ import pyarrow as pa
 from prophecy_jupyter.results.schema import Column, columns, pandas_dtype
 
 HEADER_PREFIX = "PROPHECY-TABLE "
-DEFAULT_CHUNK_CHARS = 8 * 1024 * 1024  # a multiple of 4, so every chunk is whole base64
+DEFAULT_CHUNK_CHARS = 16 * 1024 * 1024  # a multiple of 4, so every chunk is whole base64
 
 # Runs on the remote driver (Python 3.8+, Spark 3.x or 4.x, with or without pyarrow).
 _REMOTE_HELPER = r"""
@@ -61,7 +61,8 @@ def __prophecy_table(df, limit, chunk_chars, prefer_arrow, key):
         truncated = 0 <= limit < table.num_rows
         if truncated:
             table = table.slice(0, limit)
-        codec = next((c for c in ("zstd", "lz4") if pa.Codec.is_available(c)), None)
+        codec = pa.Codec("zstd", 3) if pa.Codec.is_available("zstd") else (
+            "lz4" if pa.Codec.is_available("lz4") else None)
         table = table.combine_chunks()
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=codec)) as w:
