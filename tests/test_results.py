@@ -11,9 +11,9 @@ import pytest
 
 from prophecy_jupyter.engines.livy import output_to_result
 from prophecy_jupyter.results.display import RemoteError, as_json, as_text, mime_bundle
+from prophecy_jupyter.results.frames import frame_from_rows
 from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.results.schema import Column, pandas_dtype
-from prophecy_jupyter.results.transport import frame_from_rows
 
 
 @pytest.mark.parametrize(

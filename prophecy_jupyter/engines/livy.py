@@ -40,8 +40,6 @@ from prophecy_jupyter.engines.base import (
     StatementStatus,
 )
 from prophecy_jupyter.results.model import Result, ResultKind
-from prophecy_jupyter.results.schema import Column, columns
-from prophecy_jupyter.results.transport import frame_from_rows
 
 TABLE_MIME = "application/vnd.livy.table.v1+json"
 AMBIGUOUS_STATUSES = frozenset({502, 503, 504})
@@ -383,7 +381,12 @@ class LivyEngine:
             notes=tuple(notes),
         )
 
-    def session(self, session_id: str) -> RemoteSession:
+    def session(self, session_id: str, wait: float = 0.0) -> RemoteSession:
+        """The session now; with ``wait`` a gateway that long-polls answers once its state changes."""
+        if wait > 0 and self.supports_long_poll:
+            path, params = f"/sessions/{session_id}", {"wait": f"{wait:.3f}"}
+            data = self._request("GET", path, params=params, read_timeout=self.settings.read_timeout + wait)
+            return self._remote(data)
         return self._remote(self._request("GET", f"/sessions/{session_id}"))
 
     def logs(self, session_id: str, size: int = 100) -> list[str]:
@@ -530,6 +533,9 @@ def output_to_result(output: Mapping[str, Any] | None) -> Result:
         return _livy_table(data[TABLE_MIME])
     payload = data.get("application/json")
     if isinstance(payload, dict) and {"schema", "data"} <= payload.keys():
+        from prophecy_jupyter.results.frames import frame_from_rows  # pandas, on first use
+        from prophecy_jupyter.results.schema import columns
+
         return Result.of_table(frame_from_rows(payload["data"], columns(payload["schema"]), None))
     if payload is not None:
         return Result.of_text(json.dumps(payload, indent=2))
@@ -539,6 +545,9 @@ def output_to_result(output: Mapping[str, Any] | None) -> Result:
 
 
 def _livy_table(table: Mapping[str, Any]) -> Result:
+    from prophecy_jupyter.results.frames import frame_from_rows  # pandas, on first use
+    from prophecy_jupyter.results.schema import Column
+
     cols = []
     for header in table.get("headers", []):
         kind = str(header.get("type", "STRING_TYPE"))

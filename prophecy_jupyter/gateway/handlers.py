@@ -22,7 +22,7 @@ from prophecy_jupyter.gateway.bodies import (
     parse,
 )
 from prophecy_jupyter.gateway.config import LIVY_VERSION, GatewayConfig
-from prophecy_jupyter.gateway.sessions import Session, SessionManager
+from prophecy_jupyter.gateway.sessions import Session, SessionManager, Statement
 
 MAX_LONG_POLL = 30.0
 CSRF_PAGE = (
@@ -113,6 +113,17 @@ class LivyHandler(web.RequestHandler):
         listed = page(ordered, start, size)
         self.write_json({"from": start, "total": len(ordered), "sessions": [i.to_json() for i in listed]})
 
+    async def long_poll(self, subject: Session | Statement) -> None:
+        """With ``?wait=SECONDS`` (our extension), answer once the subject changes or time is up."""
+        wait = self.get_query_argument("wait", None)
+        if wait is None or not self.config.long_poll:
+            return
+        try:
+            seconds = min(float(wait), MAX_LONG_POLL)
+        except ValueError:
+            raise errors.bad_request("Query parameter wait must be a number") from None
+        await self.sessions.wait_for_change(subject, seconds)
+
     def session(self, key: str) -> Session:
         session = self.sessions.get(key)
         session.touch()
@@ -157,8 +168,10 @@ class SessionsHandler(LivyHandler):
 
 
 class SessionHandler(LivyHandler):
-    def get(self, key: str) -> None:
-        self.write_json(self.session(key).to_json())
+    async def get(self, key: str) -> None:
+        session = self.session(key)
+        await self.long_poll(session)
+        self.write_json(session.to_json())
 
     async def delete(self, key: str) -> None:
         await self.sessions.delete(self.session(key))
@@ -166,8 +179,9 @@ class SessionHandler(LivyHandler):
 
 
 class SessionStateHandler(LivyHandler):
-    def get(self, key: str) -> None:
+    async def get(self, key: str) -> None:
         session = self.session(key)
+        await self.long_poll(session)
         self.write_json({"id": session.id, "state": session.state})
 
 
@@ -205,13 +219,7 @@ class StatementHandler(LivyHandler):
     async def get(self, key: str, statement_id: str) -> None:
         session = self.session(key)
         statement = self.sessions.statement(session, statement_id)
-        wait = self.get_query_argument("wait", None)
-        if wait is not None and self.config.long_poll:
-            try:
-                seconds = min(float(wait), MAX_LONG_POLL)
-            except ValueError:
-                raise errors.bad_request("Query parameter wait must be a number") from None
-            await self.sessions.wait_for_change(statement, seconds)
+        await self.long_poll(statement)
         self.write_json(statement.to_json())
 
 

@@ -297,7 +297,9 @@ def main() -> None:
     session_id = int(os.environ.pop(protocol.SESSION_ENV))
     token = os.environ.pop(protocol.TOKEN_ENV)
     channel.send({"op": "hello", "session": session_id, "token": token, "pid": os.getpid()})
-    import pyspark.sql  # noqa: F401  (loaded while the gateway's JVM may still be starting)
+    # Loaded while the gateway's JVM may still be starting (SparkContext() would import pandas).
+    import pandas  # noqa: F401
+    import pyspark.sql  # noqa: F401
 
     start = channel.receive()
     if start is None or start.get("op") != "start":

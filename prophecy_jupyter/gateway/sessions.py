@@ -101,10 +101,18 @@ class Session:
     last_access: float = field(default_factory=time.monotonic)
     finished_at: float | None = None
     deleting: bool = False
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def name(self) -> str | None:
         return self.request.name
+
+    def move_to(self, state: str) -> None:
+        """Change state and wake long polls waiting for a change."""
+        if state != self.state:
+            self.state = state
+            self.changed.set()
+            self.changed = asyncio.Event()
 
     def touch(self) -> None:
         """Any request about the session counts as a heartbeat."""
@@ -219,9 +227,9 @@ class SessionManager:
         if session.deleting:
             return
         session.deleting = True
-        session.state = "shutting_down"
+        session.move_to("shutting_down")
         await self._stop_process(session)
-        session.state = "dead"
+        session.move_to("dead")
         self._wake_statements(session)
         self.sessions.pop(session.id, None)
 
@@ -267,7 +275,7 @@ class SessionManager:
         if session.state in FINISHED_STATES:
             return
         session.log.add(f"session {session.id} is dead: {reason}")
-        session.state = "dead"
+        session.move_to("dead")
         session.finished_at = time.monotonic()
         for future in session.completions.values():
             if not future.done():
@@ -349,7 +357,7 @@ class SessionManager:
             session.app_id = message.get("app_id")
             session.spark_ui_url = message.get("spark_ui_url")
             if session.state == "starting":
-                session.state = "idle"
+                session.move_to("idle")
                 session.record_activity()
             session.connected.set()
             self._dispatch(session)
@@ -422,7 +430,7 @@ class SessionManager:
             statement.state = "running"
             statement.started = now_ms()
             session.executing = statement
-            session.state = "busy"
+            session.move_to("busy")
             statement.notify()
             self._spawn(
                 self._send(
@@ -436,7 +444,7 @@ class SessionManager:
                 )
             )
             return
-        session.state = "idle"
+        session.move_to("idle")
 
     def statement(self, session: Session, statement_id: str) -> Statement:
         statement = session.statements.get(int(statement_id)) if statement_id.isdigit() else None
@@ -444,12 +452,12 @@ class SessionManager:
             raise errors.statement_not_found()
         return statement
 
-    async def wait_for_change(self, statement: Statement, timeout: float) -> None:
-        """Long poll: return when the statement changes, or after ``timeout`` seconds."""
-        if statement.finished or timeout <= 0:
+    async def wait_for_change(self, subject: Statement | Session, timeout: float) -> None:
+        """Long poll: return when the statement or session changes, or after ``timeout`` seconds."""
+        if (isinstance(subject, Statement) and subject.finished) or timeout <= 0:
             return
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(statement.changed.wait(), timeout)
+            await asyncio.wait_for(subject.changed.wait(), timeout)
 
     def cancel(self, session: Session, statement_id: str) -> None:
         """Livy answers the same whether or not there was anything to cancel."""

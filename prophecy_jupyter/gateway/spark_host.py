@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 import threading
+import time
 from concurrent.futures import Future
 
 from prophecy_jupyter.gateway.config import GatewayConfig
+
+log = logging.getLogger("prophecy_jupyter.gateway")
 
 
 def prepare_environment() -> None:
@@ -45,6 +49,8 @@ class SharedSparkHost:
         threading.Thread(target=self._start, name="spark-host", daemon=True).start()
 
     def _start(self) -> None:
+        started = time.monotonic()
+        log.info("starting the shared Spark JVM")
         try:
             from pyspark.sql import SparkSession
 
@@ -56,7 +62,9 @@ class SharedSparkHost:
             parameters = spark.sparkContext._gateway.java_parameters
             self._spark = spark
             self._ready.set_result({"port": parameters.port, "secret": parameters.auth_token})
+            log.info("shared Spark %s ready in %.1f s", spark.version, time.monotonic() - started)
         except BaseException as exc:
+            log.error("the shared Spark JVM did not start: %s", exc)
             self._ready.set_exception(exc)
 
     async def connection(self) -> dict:

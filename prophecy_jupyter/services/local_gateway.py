@@ -19,7 +19,16 @@ from prophecy_jupyter.engines.base import EngineError
 
 TOKEN_ENV = "PROPHECY_GATEWAY_TOKEN"
 ISOLATION_ENV = "PROPHECY_JUPYTER_LOCAL_ISOLATION"
+DRIVER_MEMORY_ENV = "PROPHECY_JUPYTER_LOCAL_DRIVER_MEMORY"
 LOG_FILES_KEPT = 10
+
+
+def driver_memory() -> str:
+    """Heap of the one JVM all local sessions share: 2g, or ``$PROPHECY_JUPYTER_LOCAL_DRIVER_MEMORY``.
+
+    Twice Spark's default, since several notebooks share it; more would slow the JVM's start.
+    """
+    return os.environ.get(DRIVER_MEMORY_ENV) or "2g"
 
 
 class LocalGateway:
@@ -70,6 +79,8 @@ class LocalGateway:
             "--idle-skip-busy",
             "--isolation",
             os.environ.get(ISOLATION_ENV, "shared"),
+            "--driver-memory",
+            driver_memory(),
         ]
         env = {**os.environ, TOKEN_ENV: token}
         with open(self.log_path, "ab") as log:

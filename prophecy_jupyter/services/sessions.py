@@ -33,7 +33,6 @@ from prophecy_jupyter.engines.base import (
 from prophecy_jupyter.results.model import Result
 from prophecy_jupyter.results.transport import (
     DEFAULT_CHUNK_CHARS,
-    TableAssembler,
     chunk_code,
     fetch_code,
     parse_first_output,
@@ -254,8 +253,11 @@ class SessionService:
             if time.monotonic() >= next_notice:
                 notify(f"Still starting the session on fabric '{managed.fabric.name}' ({waited:.0f} s)...")
                 next_notice += 15.0
-            time.sleep(min(0.25, max(0.02, 0.05 * waited)))
-            remote = managed.engine.session(remote.id)
+            if managed.engine.supports_long_poll:
+                remote = managed.engine.session(remote.id, wait=1.0)
+            else:
+                time.sleep(min(0.25, max(0.02, 0.05 * waited)))
+                remote = managed.engine.session(remote.id)
         if remote.state == SessionState.ENDED:
             tail = self._log_tail(managed.engine, remote.id)
             raise EngineError(
@@ -462,6 +464,8 @@ class SessionService:
         first = self.run(notebook_id, fabric_name, code, "pyspark", waiter, notify)
         if first.result is None or not first.result.ok:
             return first.result or Result.of_error("Cancelled", "The run was cancelled.")
+        from prophecy_jupyter.results.frames import TableAssembler  # pandas, on first use
+
         header, chunk = parse_first_output(first.result.text)
         del first
         assembler = TableAssembler(header)
