@@ -35,7 +35,6 @@ class SessionState:
     IDLE = "idle"
     BUSY = "busy"
     ENDED = "ended"
-    READY = frozenset({IDLE, BUSY})
 
 
 class RunState:

@@ -86,7 +86,6 @@ class Session:
     state: str = "not_started"
     app_id: str | None = None
     spark_ui_url: str | None = None
-    isolated: bool = False
     log: LogBuffer = field(default_factory=LogBuffer)
     statements: dict[int, Statement] = field(default_factory=dict)
     waiting: collections.deque[Statement] = field(default_factory=collections.deque)
@@ -339,7 +338,6 @@ class SessionManager:
         if reason is not None:
             session.log.add(f"starting in its own JVM: {reason}")
         if isolate:
-            session.isolated = True
             spark_conf = base_spark_conf(self.config, os.path.join(self.work_dir, "warehouse"))
             spark_conf.update(conf)
             message.update(mode="process", spark_conf=spark_conf)

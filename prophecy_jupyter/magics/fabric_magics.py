@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import shlex
@@ -273,13 +274,10 @@ class FabricMagics(Magics):
         return eval(compile(ast.Expression(last.value), "<local>", "eval"), namespace)
 
 
-class _friendly_errors:
+@contextlib.contextmanager
+def _friendly_errors():
     """Turn our own errors into a one-line message instead of a local traceback."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is not None and isinstance(exc, (EngineError, FabricError, VaultError)):
-            raise UsageError(str(exc)) from None
-        return False
+    try:
+        yield
+    except (EngineError, FabricError, VaultError) as exc:
+        raise UsageError(str(exc)) from None

@@ -133,8 +133,3 @@ class LocalGateway:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-
-    def log_tail(self, lines: int = 100) -> list[str]:
-        if self.log_path is None or not self.log_path.exists():
-            return []
-        return self.log_path.read_text(errors="replace").splitlines()[-lines:]
