@@ -288,3 +288,20 @@ def test_a_session_can_start_in_the_background(service):
     started = service.sessions_of("nb-bg")[0].remote.id
     run = service.run("nb-bg", "gw", "1 + 1")
     assert run.result.text == "2" and run.session.remote.id == started
+
+
+def test_polling_rides_out_server_errors(data_dir, gateway):
+    """500s and dropped answers while a statement runs delay the result; they do not lose it."""
+    proxy = FaultProxy(gateway.url).start()
+    service = make_service(data_dir, proxy.url, gateway.token)
+    try:
+        service.run("nb-faults", "gw", "1")
+        proxy.add("GET", r"/statements/\d+", "status_before", status=500, times=3)
+        proxy.add("GET", r"/statements/\d+", "drop_before", times=2)
+        run = service.run("nb-faults", "gw", "import time\ntime.sleep(0.5)\n'done'")
+        assert run.state == RunState.FINISHED and run.result.text == "'done'"
+        assert len([e for e in proxy.log if e.action == "status_before"]) == 3
+        assert len(proxy.requests_to("POST", r"/statements$")) == 2, "each statement was sent once"
+    finally:
+        service.shutdown()
+        proxy.stop()
