@@ -287,3 +287,12 @@ def test_basic_auth_and_missing_secrets(proxy, gateway):
         LivyEngine(LivySettings(url=proxy.url, auth="basic", username="ana"), fabric_name="basic")
     with pytest.raises(EngineError, match="bearer auth but no token is stored"):
         LivyEngine(LivySettings(url=proxy.url, auth="bearer"), fabric_name="tok")
+
+
+def test_kerberos_uses_spnego_from_the_optional_extra():
+    from requests_kerberos import HTTPKerberosAuth
+
+    engine = LivyEngine(LivySettings(url="https://livy.example.com", auth="kerberos"), fabric_name="krb")
+    assert isinstance(engine._http.auth, HTTPKerberosAuth)
+    with pytest.raises(EngineError, match="Unknown auth 'ntlm'"):
+        LivyEngine(LivySettings(url="https://livy.example.com", auth="ntlm"), fabric_name="x")
