@@ -5,6 +5,13 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 
+def _jupyter_server_extension_points() -> list[dict]:
+    """The Jupyter server extension (enabled on install by ``jupyter-config``)."""
+    from prophecy_jupyter.app import ProphecyJupyter
+
+    return [{"module": "prophecy_jupyter.app", "app": ProphecyJupyter}]
+
+
 def load_ipython_extension(ipython) -> None:
     """``%load_ext prophecy_jupyter``: register the fabric magics."""
     from prophecy_jupyter.magics import register

@@ -57,24 +57,21 @@ class TerminalWaiter:
 
 
 def run(args: argparse.Namespace) -> int:
+    from prophecy_jupyter.cli.context import services
     from prophecy_jupyter.results.display import as_json, as_text
     from prophecy_jupyter.results.transport import sql_source
-    from prophecy_jupyter.services.runtime import build_session_service
 
     code = sys.stdin.read() if args.code == "-" else args.code
-    service = build_session_service()
-    try:
+    with services() as (built, user):
+        service = built.sessions
         notebook = f"cli-{os.getpid()}"
         waiter = TerminalWaiter(service)
         notify = lambda message: print(message, file=sys.stderr)  # noqa: E731
         if args.language == "sql":
-            result = service.fetch_table(
-                notebook, args.fabric, sql_source(code.strip().rstrip(";")), args.maxrows, waiter, notify
-            )
+            source = sql_source(code.strip().rstrip(";"))
+            result = service.fetch_table(user, notebook, args.fabric, source, args.maxrows, waiter, notify)
         else:
-            result = service.run(notebook, args.fabric, code, "pyspark", waiter, notify).result
-    finally:
-        service.shutdown()
+            result = service.run(user, notebook, args.fabric, code, "pyspark", waiter, notify).result
     if args.json:
         print(json.dumps(as_json(result), indent=2, default=str))
     elif result.ok:

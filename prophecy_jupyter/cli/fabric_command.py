@@ -1,102 +1,195 @@
-"""``jupyter prophecy fabric``: add, list and remove fabrics."""
+"""``jupyter prophecy fabric``: add, list, edit, test and remove fabrics."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
+from prophecy_jupyter.cli.context import services
 from prophecy_jupyter.cli.options import json_values, key_values, read_secret
-from prophecy_jupyter.paths import data_dir
-from prophecy_jupyter.services.fabrics import FabricRegistry
+from prophecy_jupyter.services.connection_test import test_connection
+from prophecy_jupyter.services.fabrics import KINDS
+from prophecy_jupyter.services.teams import DEFAULT_TEAM
+
+# Command-line options that become the fabric's settings (which ones a kind takes is checked).
+SETTING_OPTIONS = {
+    "url": "Livy server URL",
+    "auth": "auth scheme (livy: none|basic|bearer|kerberos; databricks: pat|oauth-m2m|"
+    "profile; snowflake: password|key-pair|oauth)",
+    "username": "user name for basic auth",
+    "ca_bundle": "CA bundle to verify the server's TLS certificate",
+    "host": "Databricks workspace URL",
+    "cluster_id": "Databricks cluster id",
+    "warehouse_id": "SQL warehouse id",
+    "catalog": "default catalog",
+    "schema": "default schema",
+    "client_id": "OAuth client id",
+    "profile": "~/.databrickscfg profile",
+    "account": "Snowflake account",
+    "user": "Snowflake user",
+    "warehouse": "Snowflake warehouse",
+    "database": "default database",
+    "role": "Snowflake role",
+}
 
 
 def add_parser(commands) -> None:
     parser = commands.add_parser(
         "fabric",
-        help="Add, list and remove fabrics.",
-        description="Fabrics are named execution environments.",
+        help="Add, list, edit, test and remove fabrics.",
+        description="Fabrics are named execution environments owned by teams.",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     add = actions.add_parser(
         "add",
-        help="Add a fabric (its secret is read from stdin or a prompt).",
-        description="Add a Livy fabric. For basic or bearer auth the password or token is read "
-        "from stdin when piped, otherwise from a prompt; never from the command line.",
+        help="Add a fabric to a team (team admins).",
+        description="Add a fabric. When its auth needs a secret, yours is read from stdin when piped, "
+        "otherwise from a prompt; never from the command line. Other members set their own "
+        "with `credentials set`.",
     )
     add.add_argument("name", help="Fabric name: letters, digits, '.', '_' or '-'.")
-    add.add_argument("--kind", default="livy", choices=["livy"], help="Fabric kind (default %(default)s).")
-    add.add_argument("--url", required=True, help="The Livy server, e.g. https://livy.example.com:8998")
-    add.add_argument("--auth", default="none", choices=["none", "basic", "bearer", "kerberos"])
-    add.add_argument("--username", help="User name for basic auth.")
-    add.add_argument(
-        "--header", action="append", default=[], metavar="K=V", help="Extra HTTP header (repeatable)."
+    add.add_argument("--team", default=DEFAULT_TEAM, help="Owning team (default %(default)s).")
+    add.add_argument("--kind", default="livy", choices=[k for k in KINDS if k != "local"])
+    _add_settings(add)
+    add.add_argument("--no-secret", action="store_true", help="Do not ask for your secret now.")
+    add.add_argument("--replace", action="store_true", help="Replace a fabric of the same name in the team.")
+    add.set_defaults(handler=run_add)
+
+    edit = actions.add_parser(
+        "edit",
+        help="Change a fabric's settings (team admins).",
+        description="Change the given settings of a fabric; the others stay.",
     )
-    add.add_argument("--ca-bundle", help="CA bundle to verify the server's TLS certificate.")
-    add.add_argument(
-        "--conf", action="append", default=[], metavar="K=V", help="Default Spark setting (repeatable)."
-    )
-    add.add_argument(
+    edit.add_argument("fabric", help="Fabric name, team/name or id.")
+    edit.add_argument("--rename", help="New name.")
+    _add_settings(edit, defaults=False)
+    edit.set_defaults(handler=run_edit)
+
+    listing = actions.add_parser("list", help="List the fabrics you can use.", description="List fabrics.")
+    listing.add_argument("--json", action="store_true", help="Print JSON (settings, never secrets).")
+    listing.set_defaults(handler=run_list)
+
+    test = actions.add_parser("test", help="Check a fabric step by step with your credential.")
+    test.add_argument("fabric")
+    test.add_argument("--json", action="store_true")
+    test.set_defaults(handler=run_test)
+
+    remove = actions.add_parser("remove", help="Remove a fabric and everyone's credentials for it.")
+    remove.add_argument("fabric")
+    remove.set_defaults(handler=run_remove)
+
+
+def _add_settings(parser, defaults: bool = True) -> None:
+    for name, help_text in SETTING_OPTIONS.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, help=help_text)
+    parser.add_argument("--header", action="append", default=[], metavar="K=V", help="Extra HTTP header.")
+    parser.add_argument("--conf", action="append", default=[], metavar="K=V", help="Default Spark setting.")
+    parser.add_argument(
         "--job-size",
         action="append",
         default=[],
         metavar="NAME=JSON",
-        help='Named session settings, e.g. M=\'{"driverMemory": "4g"}\' (repeatable).',
+        help='Named session settings, e.g. M=\'{"driverMemory": "4g"}\'.',
     )
-    add.add_argument("--environment", default="dev", choices=["dev", "staging", "prod"])
-    add.add_argument("--replace", action="store_true", help="Replace a fabric of the same name.")
-    add.set_defaults(handler=run_add)
+    parser.add_argument(
+        "--environment", choices=["dev", "staging", "prod"], default="dev" if defaults else None
+    )
 
-    listing = actions.add_parser("list", help="List fabrics.", description="List fabrics (local first).")
-    listing.add_argument("--json", action="store_true", help="Print JSON (settings only, never secrets).")
-    listing.set_defaults(handler=run_list)
 
-    remove = actions.add_parser("remove", help="Remove a fabric and its stored secret.")
-    remove.add_argument("name")
-    remove.set_defaults(handler=run_remove)
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    settings = {name: getattr(args, name) for name in SETTING_OPTIONS if getattr(args, name) is not None}
+    if args.header:
+        settings["headers"] = key_values(args.header, "--header")
+    return settings
 
 
 def run_add(args: argparse.Namespace) -> int:
-    registry = FabricRegistry(data_dir())
-    settings = {
+    spec = {
         "name": args.name,
         "kind": args.kind,
-        "url": args.url,
-        "auth": args.auth,
-        "username": args.username,
-        "headers": key_values(args.header, "--header"),
-        "ca_bundle": args.ca_bundle,
+        "settings": _settings(args),
         "conf": key_values(args.conf, "--conf"),
         "job_sizes": json_values(args.job_size, "--job-size"),
         "environment": args.environment,
     }
-    secret = None
-    if args.auth in ("basic", "bearer"):
-        what = "password" if args.auth == "basic" else "token"
-        secret = read_secret(f"{what.capitalize()} for fabric '{args.name}': ")
-    fabric = registry.add(settings, secret=secret, replace=args.replace)
-    stored = " Its secret is stored encrypted in the vault." if secret else ""
-    print(f"Added fabric '{fabric.name}' ({fabric.kind}, {fabric.url}).{stored}")
+    with services() as (built, user):
+        existing = next(
+            (f for f in built.fabrics.list(user) if f.team == args.team and f.name == args.name), None
+        )
+        if existing is not None and args.replace:
+            fabric = built.fabrics.update(user, existing.id, spec)
+        else:
+            fabric = built.fabrics.create(user, args.team, spec)
+        stored = ""
+        if fabric.secret_needed and not args.no_secret:
+            secret = read_secret(f"Your {fabric.secret_needed} for '{fabric.ref}': ")
+            built.credentials.set(user, fabric.scope, secret)
+            stored = f" Your {fabric.secret_needed} is stored encrypted in the vault."
+        print(f"Added fabric '{fabric.ref}' ({fabric.kind}).{stored}")
+    return 0
+
+
+def run_edit(args: argparse.Namespace) -> int:
+    change: dict[str, Any] = {}
+    with services() as (built, user):
+        fabric = built.fabrics.get(user, args.fabric)
+        settings = _settings(args)
+        if settings:
+            change["settings"] = {**fabric.settings, **settings}
+        if args.conf:
+            change["conf"] = {**fabric.conf, **key_values(args.conf, "--conf")}
+        if args.job_size:
+            change["job_sizes"] = {**fabric.job_sizes, **json_values(args.job_size, "--job-size")}
+        if args.environment:
+            change["environment"] = args.environment
+        if args.rename:
+            change["name"] = args.rename
+        if not change:
+            raise ValueError("nothing to change: give the settings to change")
+        updated = built.fabrics.update(user, fabric.id, change)
+        print(f"Updated fabric '{updated.ref}'.")
     return 0
 
 
 def run_list(args: argparse.Namespace) -> int:
-    registry = FabricRegistry(data_dir())
-    fabrics = registry.list()
+    with services() as (built, user):
+        fabrics = built.fabrics.list(user)
+        rows = []
+        for fabric in fabrics:
+            status = built.credentials.status(user, fabric.scope) if fabric.secret_needed else None
+            rows.append({**fabric.to_json(), "credential_set": status.set if status else None})
     if args.json:
-        rows = [
-            {**f.public(), "secret_set": registry.has_secret(f.name) if f.needs_secret else None}
-            for f in fabrics
-        ]
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2, default=str))
         return 0
-    print(f"{'NAME':<20} {'KIND':<8} {'ENV':<8} {'AUTH':<9} ENDPOINT")
-    for f in fabrics:
-        print(f"{f.name:<20} {f.kind:<8} {f.environment:<8} {f.auth:<9} {f.url or 'embedded local Spark'}")
+    print(f"{'FABRIC':<28} {'KIND':<15} {'ENV':<8} {'YOUR SECRET':<12} ENDPOINT")
+    for row in rows:
+        settings = row["settings"]
+        endpoint = (
+            settings.get("url") or settings.get("host") or settings.get("account") or "embedded local Spark"
+        )
+        secret = {True: "set", False: "missing", None: "-"}[row["credential_set"]]
+        print(f"{row['ref']:<28} {row['kind']:<15} {row['environment']:<8} {secret:<12} {endpoint}")
     return 0
 
 
+def run_test(args: argparse.Namespace) -> int:
+    with services() as (built, user):
+        fabric = built.fabrics.get(user, args.fabric)
+        report = test_connection(fabric, built.fabrics.secret(user, fabric))
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        for step in report.steps:
+            print(f"  ok  {step}")
+        print(("connected: " if report.ok else f"FAILED at {report.stage}: ") + report.message)
+    return 0 if report.ok else 1
+
+
 def run_remove(args: argparse.Namespace) -> int:
-    FabricRegistry(data_dir()).remove(args.name)
-    print(f"Removed fabric '{args.name}'.")
+    with services() as (built, user):
+        fabric = built.fabrics.get(user, args.fabric)
+        built.fabrics.delete(user, fabric.id)
+    print(f"Removed fabric '{fabric.ref}' and the credentials for it.")
     return 0

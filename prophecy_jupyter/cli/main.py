@@ -6,9 +6,18 @@ import argparse
 import sys
 
 from prophecy_jupyter import __version__
-from prophecy_jupyter.cli import exec_command, fabric_command, gateway_command, run_command
+from prophecy_jupyter.cli import (
+    credentials_command,
+    exec_command,
+    fabric_command,
+    gateway_command,
+    import_command,
+    run_command,
+    team_command,
+    vault_command,
+)
 from prophecy_jupyter.engines.base import EngineError
-from prophecy_jupyter.services.fabrics import FabricError
+from prophecy_jupyter.services.errors import ServiceError
 from prophecy_jupyter.vault.keys import VaultError
 
 
@@ -19,10 +28,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"prophecy-jupyter {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    gateway_command.add_parser(commands)
-    fabric_command.add_parser(commands)
-    exec_command.add_parser(commands)
-    run_command.add_parser(commands)
+    for command in (
+        gateway_command,
+        team_command,
+        fabric_command,
+        credentials_command,
+        vault_command,
+        import_command,
+        exec_command,
+        run_command,
+    ):
+        command.add_parser(commands)
     return parser
 
 
@@ -34,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         sys.exit(130)
-    except (EngineError, FabricError, VaultError, ValueError, OSError) as exc:
+    except (EngineError, ServiceError, VaultError, ValueError, OSError) as exc:
         print(f"jupyter prophecy {args.command}: {exc}", file=sys.stderr)
         sys.exit(1)
     sys.exit(status or 0)

@@ -381,6 +381,10 @@ class LivyEngine:
             notes=tuple(notes),
         )
 
+    def list_sessions(self, size: int = 100) -> list[dict[str, Any]]:
+        """The server's sessions (the first ``size``), as Livy describes them."""
+        return list(self._request("GET", "/sessions", params={"size": size}).get("sessions", []))
+
     def session(self, session_id: str, wait: float = 0.0) -> RemoteSession:
         """The session now; with ``wait`` a gateway that long-polls answers once its state changes."""
         if wait > 0 and self.supports_long_poll:

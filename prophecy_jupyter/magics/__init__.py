@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import atexit
 
+from prophecy_jupyter.magics.backend import connect
 from prophecy_jupyter.magics.fabric_magics import FabricMagics
-from prophecy_jupyter.services.runtime import build_session_service
 
 _registered: FabricMagics | None = None
 
@@ -15,7 +15,7 @@ def register(ipython) -> None:
     global _registered
     if _registered is not None:
         return
-    _registered = FabricMagics(ipython, build_session_service)
+    _registered = FabricMagics(ipython, connect)
     ipython.register_magics(_registered)
     atexit.register(_registered.close)
 

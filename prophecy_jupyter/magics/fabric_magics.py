@@ -16,12 +16,12 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from prophecy_jupyter.engines.base import EngineError
+from prophecy_jupyter.magics.backend import Backend
 from prophecy_jupyter.magics.progress import ProgressWaiter
 from prophecy_jupyter.results.display import RemoteError, show, truncation_notice
 from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.results.transport import sql_source
-from prophecy_jupyter.services.fabrics import FabricError
-from prophecy_jupyter.services.sessions import SessionService
+from prophecy_jupyter.services.errors import ServiceError
 from prophecy_jupyter.vault.keys import VaultError
 
 DEFAULT_MAX_ROWS = 100_000
@@ -54,37 +54,49 @@ def fabric_in_metadata(path: Path | None) -> str | None:
     return fabric if isinstance(fabric, str) else None
 
 
+@contextlib.contextmanager
+def friendly_errors():
+    """Turn our own errors into a one-line message instead of a local traceback."""
+    try:
+        yield
+    except (EngineError, ServiceError, VaultError) as exc:
+        raise UsageError(str(exc)) from None
+
+
 @magics_class
 class FabricMagics(Magics):
-    """Runs cells on the notebook's fabric through the session service."""
+    """Runs cells on the notebook's fabric through the session service (in the server, or here)."""
 
-    def __init__(self, shell, service_factory: Callable[[], SessionService]):
+    def __init__(self, shell, backend_factory: Callable[[], Backend]):
         super().__init__(shell)
-        self._service_factory = service_factory
-        self._service: SessionService | None = None
+        self._backend_factory = backend_factory
+        self._backend: Backend | None = None
         self.notebook_id, self._notebook_path = notebook_identity()
         self._attached: str | None = None
         self._attached_checked = False
 
     @property
-    def service(self) -> SessionService:
-        if self._service is None:
-            self._service = self._service_factory()
-        return self._service
+    def backend(self) -> Backend:
+        if self._backend is None:
+            self._backend = self._backend_factory()
+        return self._backend
 
     def close(self) -> None:
-        if self._service is not None:
-            self._service.shutdown()
-            self._service = None
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
 
     @property
     def attached(self) -> str | None:
+        """The notebook's fabric: attached here, recorded by the server, or in the file's metadata."""
         if self._attached is None and not self._attached_checked:
             self._attached_checked = True
-            self._attached = fabric_in_metadata(self._notebook_path)
+            with contextlib.suppress(EngineError, ServiceError, VaultError):
+                self._attached = self.backend.attachment(self.notebook_id)
+            self._attached = self._attached or fabric_in_metadata(self._notebook_path)
         return self._attached
 
-    def _require_fabric(self) -> str:
+    def require_fabric(self) -> str:
         fabric = self.attached
         if fabric is None:
             raise UsageError("No fabric attached. Run %fabric attach NAME first (see %fabric list).")
@@ -106,34 +118,27 @@ class FabricMagics(Magics):
         }
         if command not in handlers:
             raise UsageError(f"Unknown %fabric command {command!r}.\n{FABRIC_USAGE}")
-        with _friendly_errors():
+        with friendly_errors():
             handlers[command](rest)
 
     def _list(self, args: list[str]) -> None:
-        rows = []
-        for fab in self.service.registry.list():
-            mark = "*" if fab.name == self.attached else " "
-            where = fab.url or "embedded local Spark"
-            rows.append(f"{mark} {fab.name:<20} {fab.kind:<8} {fab.environment:<8} {where}")
-        print("  name                 kind     env      endpoint")
-        print("\n".join(rows))
+        print(f"  {'fabric':<28} {'kind':<15} {'env':<8} endpoint")
+        for fab in self.backend.fabrics():
+            mark = "*" if fab["ref"] == self.attached else " "
+            print(f"{mark} {fab['ref']:<28} {fab['kind']:<15} {fab['environment']:<8} {fab['endpoint']}")
 
     def _attach(self, args: list[str]) -> None:
         if len(args) != 1:
             raise UsageError("Usage: %fabric attach NAME")
-        fab = self.service.registry.get(args[0])
-        if self.attached and self.attached != fab.name:
-            self.service.close(self.notebook_id, self.attached)
-        self._attached = fab.name
-        where = fab.url or "embedded local Spark"
-        print(f"Attached to fabric '{fab.name}' ({where}). %%spark and %%sql cells run there.")
-        if fab.kind == "local":
-            # Nothing to pay for on a laptop, and the JVM start is then out of the first cell's way.
-            self.service.start_in_background(self.notebook_id, fab.name)
+        if self.attached and self.attached != args[0]:
+            self.backend.detach(self.notebook_id, self.attached)
+        fab = self.backend.attach(self.notebook_id, args[0])
+        self._attached = fab["ref"]
+        print(f"Attached to fabric '{fab['ref']}' ({fab['endpoint']}). %%spark and %%sql cells run there.")
 
     def _detach(self, args: list[str]) -> None:
-        fabric = self._require_fabric()
-        closed = self.service.close(self.notebook_id, fabric)
+        fabric = self.require_fabric()
+        closed = self.backend.detach(self.notebook_id, fabric)
         self._attached = None
         print(f"Detached from fabric '{fabric}'" + (" and closed its session." if closed else "."))
 
@@ -142,18 +147,15 @@ class FabricMagics(Magics):
             print("No fabric attached. Run %fabric attach NAME (see %fabric list).")
             return
         print(f"Fabric: {self.attached}")
-        rows = [r for r in self.service.status(self.notebook_id) if r["fabric"] == self.attached]
-        if not rows or rows[0]["session"] is None:
+        rows = [r for r in self.backend.status(self.notebook_id) if r["state"] != "ended"]
+        if not rows or rows[0]["remote_id"] is None:
             print("Session: none yet (the first %%spark or %%sql cell starts one)")
             return
         row = rows[0]
-        print(f"Session: {row['session']} ({row['state']}), application {row.get('app_id') or '-'}")
+        print(f"Session: {row['remote_id']} ({row['state']}), application {row.get('app_id') or '-'}")
         for run in row["runs"]:
             progress = "-" if run["progress"] is None else f"{run['progress']:.0%}"
-            print(
-                f"  running: statement {run['statement']} {run['state']} {progress} "
-                f"for {run['elapsed']:.1f} s"
-            )
+            print(f"  running: {run['kind']} {run['state']} {progress} for {run['elapsed']:.1f} s")
 
     def _logs(self, args: list[str]) -> None:
         size = 100
@@ -161,13 +163,13 @@ class FabricMagics(Magics):
             size = int(args[1])
         elif args:
             raise UsageError("Usage: %fabric logs [-n N]")
-        lines = self.service.logs(self.notebook_id, self._require_fabric(), size)
+        lines = self.backend.logs(self.notebook_id, self.require_fabric(), size)
         print("\n".join(lines) if lines else "The session has no log yet.")
 
     # -- cells ------------------------------------------------------------------------------
 
-    def _waiter(self, fabric: str) -> ProgressWaiter:
-        return ProgressWaiter(self.service, fabric)
+    def waiter(self, fabric: str) -> ProgressWaiter:
+        return ProgressWaiter(self.backend.cancel, fabric)
 
     def _store(self, name: str, result: Result, quiet: bool = False) -> None:
         if not name.isidentifier():
@@ -180,11 +182,24 @@ class FabricMagics(Magics):
             if notice:
                 print(notice)
 
+    def run_code(self, code: str, language: str = "pyspark") -> Result:
+        """Run code on the attached fabric with a progress bar; Ctrl-C cancels it there."""
+        fabric = self.require_fabric()
+        run = self.waiter(fabric)(self.backend.run(self.notebook_id, fabric, code, language, print))
+        return run.result or Result.of_error("Cancelled", "The statement was cancelled.")
+
+    def fetch(self, source: str, limit: int) -> Result:
+        """A remote DataFrame (``source`` evaluates to one there) as a typed pandas table."""
+        fabric = self.require_fabric()
+        run = self.waiter(fabric)(self.backend.table(self.notebook_id, fabric, source, limit, print))
+        result = self.backend.frame(run)
+        if not result.ok:
+            raise RemoteError(result, fabric)
+        return result
+
     @magic_arguments()
     @argument(
-        "-o",
-        "--output",
-        help="Copy this remote Spark DataFrame into a local pandas variable of the same name.",
+        "-o", "--output", help="Copy this remote Spark DataFrame into a local pandas variable of that name."
     )
     @argument(
         "-n",
@@ -197,17 +212,10 @@ class FabricMagics(Magics):
     def spark(self, line: str, cell: str) -> None:
         """Run PySpark code on the attached fabric (``spark`` is the remote SparkSession)."""
         args = parse_argstring(self.spark, line)
-        fabric = self._require_fabric()
-        with _friendly_errors():
-            run = self.service.run(self.notebook_id, fabric, cell, "pyspark", self._waiter(fabric), print)
-            show(run.result, fabric)
+        with friendly_errors():
+            show(self.run_code(cell), self.attached)
             if args.output:
-                result = self.service.fetch_table(
-                    self.notebook_id, fabric, args.output, args.maxrows, self._waiter(fabric), print
-                )
-                if not result.ok:
-                    raise RemoteError(result, fabric)
-                self._store(args.output, result)
+                self._store(args.output, self.fetch(args.output, args.maxrows))
 
     @magic_arguments()
     @argument("-o", "--output", help="Also store the result in this local pandas variable.")
@@ -223,23 +231,18 @@ class FabricMagics(Magics):
     def sql(self, line: str, cell: str) -> None:
         """Run Spark SQL on the attached fabric; the result arrives as a typed pandas DataFrame."""
         args = parse_argstring(self.sql, line)
-        fabric = self._require_fabric()
         query = cell.strip().rstrip(";")
         if not query:
             raise UsageError("%%sql needs a query in the cell.")
-        with _friendly_errors():
-            result = self.service.fetch_table(
-                self.notebook_id, fabric, sql_source(query), args.maxrows, self._waiter(fabric), print
-            )
-            if not result.ok:
-                raise RemoteError(result, fabric)
+        with friendly_errors():
+            result = self.fetch(sql_source(query), args.maxrows)
             if args.output:
                 self._store(args.output, result, quiet=not args.quiet)
             if not args.quiet and result.kind is ResultKind.TABLE:
                 if result.table is not None and len(result.table.columns) == 0:
                     print("Done.")
                 else:
-                    show(result, fabric)
+                    show(result, self.attached)
 
     @magic_arguments()
     @argument("-f", "--force", action="store_true", help="Restart the session even if nothing changed.")
@@ -248,19 +251,18 @@ class FabricMagics(Magics):
         """Session settings as JSON: {"conf": {...}}, a job size {"size": "M"}, or Livy fields
         such as {"driverMemory": "2g"}. A live session is restarted when they change."""
         args = parse_argstring(self.configure, line)
-        fabric = self._require_fabric()
+        fabric = self.require_fabric()
         try:
             settings = json.loads(cell or "{}")
         except ValueError as exc:
             raise UsageError(f"%%configure needs JSON: {exc}") from None
         if not isinstance(settings, dict):
             raise UsageError('%%configure needs a JSON object, e.g. {"conf": {...}} or {"size": "M"}')
-        with _friendly_errors():
-            restarted = self.service.configure(self.notebook_id, fabric, settings, print)
+        with friendly_errors():
+            restarted = self.backend.configure(self.notebook_id, fabric, settings, print)
             if args.force and not restarted:
                 print(f"Restarting the session on '{fabric}' as asked (-f).")
-                self.service.close(self.notebook_id, fabric)
-                self.service.session(self.notebook_id, fabric, print)
+                self.backend.restart(self.notebook_id, fabric, print)
 
     @cell_magic
     def local(self, line: str, cell: str) -> Any:
@@ -272,12 +274,3 @@ class FabricMagics(Magics):
         if last is None:
             return None
         return eval(compile(ast.Expression(last.value), "<local>", "eval"), namespace)
-
-
-@contextlib.contextmanager
-def _friendly_errors():
-    """Turn our own errors into a one-line message instead of a local traceback."""
-    try:
-        yield
-    except (EngineError, FabricError, VaultError) as exc:
-        raise UsageError(str(exc)) from None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from prophecy_jupyter.services.sessions import Run, SessionService
+    from prophecy_jupyter.magics.backend import RunHandle
 
 BAR_WIDTH = 30
 
@@ -28,14 +29,18 @@ class ProgressWaiter:
     """Waits for a run, showing progress after ``show_after`` seconds; Ctrl-C cancels remotely."""
 
     def __init__(
-        self, service: SessionService, fabric: str, show_after: float = 0.5, cancel_wait: float = 15.0
+        self,
+        cancel: Callable[[RunHandle], None],
+        fabric: str,
+        show_after: float = 0.5,
+        cancel_wait: float = 15.0,
     ):
-        self.service = service
+        self.cancel = cancel
         self.fabric = fabric
         self.show_after = show_after
         self.cancel_wait = cancel_wait
 
-    def __call__(self, run: Run) -> Run:
+    def __call__(self, run: RunHandle) -> RunHandle:
         from IPython.display import display
 
         handle = None
@@ -51,7 +56,7 @@ class ProgressWaiter:
                     handle.update(bundle, raw=True)
                 shown = bundle["text/plain"]
         except KeyboardInterrupt:
-            self.service.cancel(run)
+            self.cancel(run)
             if handle is not None:
                 handle.update(progress_bundle(self.fabric, run.progress, run.elapsed, "cancelling"), raw=True)
             stopped = run.wait(self.cancel_wait)

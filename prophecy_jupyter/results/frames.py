@@ -13,33 +13,23 @@ import pandas as pd
 import pyarrow as pa
 
 from prophecy_jupyter.results.schema import Column, columns, pandas_dtype
-from prophecy_jupyter.results.transport import TableHeader
+from prophecy_jupyter.results.transport import TablePayload
 
 
-class TableAssembler:
-    """Collects the chunks of one remote table and turns them into a typed DataFrame."""
-
-    def __init__(self, header: TableHeader):
-        self.header = header
-        self._parts: list[bytes] = []
-
-    def add(self, chunk: str) -> None:
-        """Decode a chunk as it arrives, so the text of only one chunk is held at a time."""
-        self._parts.append(base64.b64decode(chunk.strip()))
-
-    def frame(self) -> pd.DataFrame:
-        """The table (the chunks are released on the way, to keep the peak memory low)."""
-        payload = b"".join(self._parts)
-        self._parts = []
-        cols = columns(self.header.schema)
-        if self.header.format == "arrow":
-            # The system allocator hands memory back as columns are converted and released, so the
-            # numpy arrays of the DataFrame can reuse it (Arrow's own pool would keep it).
-            reader = pa.ipc.open_stream(pa.py_buffer(payload), memory_pool=pa.system_memory_pool())
-            arrays = reader.read_all().columns
-            del payload, reader
-            return frame_from_arrow(arrays, cols, self.header.timezone)
-        return frame_from_rows(json.loads(payload), cols, self.header.timezone)
+def frame_from_payload(payload: TablePayload) -> pd.DataFrame:
+    """The DataFrame of a fetched table; the payload's bytes are released on the way, so the peak
+    memory holds them or the decoded table, hardly both."""
+    header = payload.header
+    data = payload.release()
+    cols = columns(header.schema)
+    if header.format == "arrow":
+        # The system allocator hands memory back as columns are converted and released, so the
+        # numpy arrays of the DataFrame can reuse it (Arrow's own pool would keep it).
+        reader = pa.ipc.open_stream(pa.py_buffer(data), memory_pool=pa.system_memory_pool())
+        arrays = reader.read_all().columns
+        del data, reader
+        return frame_from_arrow(arrays, cols, header.timezone)
+    return frame_from_rows(json.loads(data), cols, header.timezone)
 
 
 def _nullable(arrow_type: pa.DataType) -> Any:

@@ -14,6 +14,7 @@ the data.
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -161,3 +162,43 @@ def parse_first_output(text: str) -> tuple[TableHeader, str]:
         raw["schema"], raw.get("timezone"), raw["format"], raw["rows"], bool(raw["truncated"]), raw["chunks"]
     )
     return header, first_chunk
+
+
+class TablePayload:
+    """A fetched table before it becomes a DataFrame: its header and the Arrow or JSON bytes."""
+
+    def __init__(self, header: TableHeader, data: bytes, limit: int):
+        self.header = header
+        self.limit = limit
+        self._data: bytes | None = data
+
+    @property
+    def size(self) -> int:
+        return len(self._data or b"")
+
+    def peek(self) -> bytes:
+        """The bytes, kept (to send them on)."""
+        if self._data is None:
+            raise ValueError("the table's data was already taken")
+        return self._data
+
+    def release(self) -> bytes:
+        """The bytes, handed over: this payload no longer holds them."""
+        data, self._data = self.peek(), None
+        return data
+
+
+class TableAssembler:
+    """Collects the chunks of one remote table, decoding each as it arrives."""
+
+    def __init__(self, header: TableHeader):
+        self.header = header
+        self._parts: list[bytes] = []
+
+    def add(self, chunk: str) -> None:
+        self._parts.append(base64.b64decode(chunk.strip()))
+
+    def payload(self, limit: int) -> TablePayload:
+        data = b"".join(self._parts)
+        self._parts = []
+        return TablePayload(self.header, data, limit)

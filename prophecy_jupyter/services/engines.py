@@ -1,30 +1,34 @@
-"""The engine that speaks to a fabric, built from its settings and the user's secret."""
+"""The engine that speaks to a fabric, built from its settings and the user's own secret."""
 
 from __future__ import annotations
 
-from prophecy_jupyter.engines.base import Engine
+from prophecy_jupyter.engines.base import Engine, EngineError
 from prophecy_jupyter.engines.livy import LivyEngine, LivySettings
-from prophecy_jupyter.services.fabrics import Fabric, FabricRegistry
+from prophecy_jupyter.services.fabrics import Fabric
 from prophecy_jupyter.services.local_gateway import LocalGateway
 
 
 class EngineFactory:
     """Builds engines; the local fabric's gateway is started on first use."""
 
-    def __init__(self, registry: FabricRegistry, local_gateway: LocalGateway):
-        self.registry = registry
+    def __init__(self, local_gateway: LocalGateway):
         self.local_gateway = local_gateway
 
-    def engine(self, fabric: Fabric) -> Engine:
+    def engine(self, fabric: Fabric, secret: str | None) -> Engine:
         if fabric.kind == "local":
             url, token = self.local_gateway.endpoint()
-            return LivyEngine(LivySettings(url=url, auth="bearer"), secret=token, fabric_name=fabric.name)
-        settings = LivySettings(
-            url=fabric.url or "",
-            auth=fabric.auth,
-            username=fabric.username,
-            headers=fabric.headers,
-            ca_bundle=fabric.ca_bundle,
+            return LivyEngine(LivySettings(url=url, auth="bearer"), secret=token, fabric_name=fabric.ref)
+        if fabric.kind == "livy":
+            settings = fabric.typed_settings
+            connection = LivySettings(
+                url=settings.url,
+                auth=settings.auth,
+                username=settings.username,
+                headers=settings.headers,
+                ca_bundle=settings.ca_bundle,
+            )
+            return LivyEngine(connection, secret=secret, fabric_name=fabric.ref)
+        raise EngineError(
+            f"Fabric '{fabric.ref}' is a {fabric.kind} fabric; running cells on {fabric.kind} is not "
+            "available in this version yet. Its settings and your credentials are kept."
         )
-        secret = self.registry.secret(fabric.name) if fabric.needs_secret else None
-        return LivyEngine(settings, secret=secret, fabric_name=fabric.name)

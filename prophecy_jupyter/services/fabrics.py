@@ -1,25 +1,27 @@
-"""Fabrics: named execution environments, kept in a registry under the data dir.
+"""Fabrics: named execution environments owned by teams, with settings validated per kind.
 
-Connection settings live in ``fabrics.json``; secrets (basic-auth passwords, bearer tokens)
-live only in the vault. The ``local`` fabric is always there.
+Settings never hold secrets: each user's password or token for a fabric lives in the credentials
+vault. The ``local`` fabric (embedded PySpark) is built in and usable by everyone.
 """
 
 from __future__ import annotations
 
-import json
+import datetime
 import re
-import threading
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy import select
 
-from prophecy_jupyter.paths import write_private
-from prophecy_jupyter.vault.store import SecretStore
+from prophecy_jupyter.services.credentials import CredentialService, fabric_scope
+from prophecy_jupyter.services.errors import Conflict, Invalid, NotFound
+from prophecy_jupyter.services.teams import TeamService, check_name
+from prophecy_jupyter.store.database import Database
+from prophecy_jupyter.store.models import FabricRow, JobSize, Team
 
 LOCAL = "local"
-REGISTRY_FILE = "fabrics.json"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+KINDS = ("local", "livy", "databricks", "databricks-sql", "snowflake")
+ENVIRONMENTS = ("dev", "staging", "prod")
 # Livy's session resource fields: what a job size (beside "conf") may set.
 RESOURCE_FIELDS = (
     "driverMemory",
@@ -34,76 +36,200 @@ RESOURCE_FIELDS = (
     "archives",
 )
 _SIZE_FIELDS = {"conf", *RESOURCE_FIELDS}
+_HTTPS_HOST = re.compile(r"^https://[^\s/]+")
+_HTTP_URL = re.compile(r"^https?://[^\s/]+")
 
 
-class FabricError(Exception):
-    """A fabric that does not exist, or settings that are not valid."""
-
-
-class Fabric(BaseModel):
-    """A fabric's settings (never its secrets)."""
-
+class _Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str
-    kind: Literal["local", "livy"]
-    url: str | None = None
+    def secret_needed(self) -> str | None:
+        """What the user must give (``password``, ``token``...), or None when nothing is needed."""
+        return None
+
+
+class LocalSettings(_Settings):
+    pass
+
+
+class LivySettings(_Settings):
+    url: str
     auth: Literal["none", "basic", "bearer", "kerberos"] = "none"
     username: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     ca_bundle: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        if not _HTTP_URL.match(url):
+            raise ValueError("must be an http:// or https:// URL")
+        return url.rstrip("/")
+
+    @model_validator(mode="after")
+    def _username(self) -> LivySettings:
+        if self.auth == "basic" and not self.username:
+            raise ValueError("basic auth needs a username")
+        return self
+
+    def secret_needed(self) -> str | None:
+        return {"basic": "password", "bearer": "token"}.get(self.auth)
+
+
+class _DatabricksAuth(_Settings):
+    host: str
+    auth: Literal["pat", "oauth-m2m", "profile"] = "pat"
+    client_id: str | None = None
+    profile: str | None = None
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, host: str) -> str:
+        if not _HTTPS_HOST.match(host):
+            raise ValueError("must be the workspace's https:// URL")
+        return host.rstrip("/")
+
+    @model_validator(mode="after")
+    def _auth_fields(self):
+        if self.auth == "oauth-m2m" and not self.client_id:
+            raise ValueError("oauth-m2m needs a client_id")
+        if self.auth == "profile" and not self.profile:
+            raise ValueError("profile auth needs a profile name")
+        return self
+
+    def secret_needed(self) -> str | None:
+        return {"pat": "token", "oauth-m2m": "client secret"}.get(self.auth)
+
+
+class DatabricksSettings(_DatabricksAuth):
+    cluster_id: str
+
+
+class DatabricksSqlSettings(_DatabricksAuth):
+    warehouse_id: str
+    catalog: str | None = None
+    schema_name: str | None = Field(default=None, alias="schema")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SnowflakeSettings(_Settings):
+    account: str
+    user: str
+    warehouse: str | None = None
+    database: str | None = None
+    schema_name: str | None = Field(default=None, alias="schema")
+    role: str | None = None
+    auth: Literal["password", "key-pair", "oauth"] = "password"
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, account: str) -> str:
+        if not re.match(r"^[A-Za-z0-9_.-]+$", account):
+            raise ValueError("must be an account identifier such as myorg-myaccount")
+        return account
+
+    def secret_needed(self) -> str | None:
+        return {"password": "password", "key-pair": "private key", "oauth": "token"}[self.auth]
+
+
+SETTINGS_BY_KIND: dict[str, type[_Settings]] = {
+    "local": LocalSettings,
+    "livy": LivySettings,
+    "databricks": DatabricksSettings,
+    "databricks-sql": DatabricksSqlSettings,
+    "snowflake": SnowflakeSettings,
+}
+
+
+class FabricSpec(BaseModel):
+    """What a team admin sends to create or change a fabric."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    kind: Literal["livy", "databricks", "databricks-sql", "snowflake"]
+    settings: dict[str, Any] = Field(default_factory=dict)
     conf: dict[str, str] = Field(default_factory=dict)
-    """Spark settings every session on this fabric starts with."""
     job_sizes: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    """Named session settings (``conf`` and Livy resource fields), e.g. S, M, XL."""
     environment: Literal["dev", "staging", "prod"] = "dev"
 
     @field_validator("name")
     @classmethod
-    def _valid_name(cls, name: str) -> str:
-        if not _NAME.match(name):
-            raise ValueError("use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    def _name(cls, name: str) -> str:
+        check_name(name)
+        if name == LOCAL:
+            raise ValueError("'local' is the built-in fabric; choose another name")
         return name
-
-    @field_validator("url")
-    @classmethod
-    def _valid_url(cls, url: str | None) -> str | None:
-        if url is not None and not re.match(r"^https?://[^\s/]+", url):
-            raise ValueError("must be an http:// or https:// URL")
-        return url.rstrip("/") if url else url
 
     @field_validator("job_sizes")
     @classmethod
-    def _valid_sizes(cls, sizes: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    def _sizes(cls, sizes: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for size, settings in sizes.items():
             unknown = set(settings) - _SIZE_FIELDS
             if unknown:
                 raise ValueError(
-                    f"job size {size!r} has unknown settings {sorted(unknown)}; "
-                    f"allowed: {sorted(_SIZE_FIELDS)}"
+                    f"size {size!r} has unknown settings {sorted(unknown)}; allowed: {sorted(_SIZE_FIELDS)}"
                 )
         return sizes
 
     @model_validator(mode="after")
-    def _kind_settings(self) -> Fabric:
-        if self.kind == "livy" and not self.url:
-            raise ValueError("a livy fabric needs --url")
-        if self.auth == "basic" and not self.username:
-            raise ValueError("basic auth needs --username")
+    def _settings(self) -> FabricSpec:
+        model = SETTINGS_BY_KIND[self.kind]
+        try:
+            self.settings = model.model_validate(self.settings).model_dump(by_alias=True, exclude_none=True)
+        except ValidationError as exc:
+            raise ValueError(_describe(exc, "settings")) from None
         return self
 
-    @property
-    def needs_secret(self) -> bool:
-        return self.auth in ("basic", "bearer")
 
-    def public(self) -> dict[str, Any]:
-        """The settings as JSON (there are no secrets in them)."""
-        return self.model_dump()
+class Fabric(BaseModel):
+    """A fabric as the services and surfaces see it (settings only, never secrets)."""
+
+    id: str
+    team: str | None
+    name: str
+    kind: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+    conf: dict[str, str] = Field(default_factory=dict)
+    job_sizes: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    environment: str = "dev"
+    created_by: str | None = None
+    updated_at: datetime.datetime | None = None
+
+    @property
+    def ref(self) -> str:
+        """``team/name``, or ``local``."""
+        return f"{self.team}/{self.name}" if self.team else self.name
+
+    @property
+    def typed_settings(self) -> _Settings:
+        return SETTINGS_BY_KIND[self.kind].model_validate(self.settings)
+
+    @property
+    def secret_needed(self) -> str | None:
+        return self.typed_settings.secret_needed()
+
+    @property
+    def scope(self) -> str:
+        return fabric_scope(self.id)
+
+    @property
+    def version(self) -> str:
+        """Changes whenever the settings change (engines built from old settings are dropped)."""
+        return f"{self.id}@{self.updated_at.isoformat() if self.updated_at else '0'}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.model_dump(mode="json"), "ref": self.ref}
 
 
 def local_fabric() -> Fabric:
     """The embedded fabric: local PySpark behind the gateway."""
     return Fabric(
+        id=LOCAL,
+        team=None,
         name=LOCAL,
         kind="local",
         job_sizes={
@@ -114,94 +240,139 @@ def local_fabric() -> Fabric:
     )
 
 
-def secret_name(fabric: str) -> str:
-    return f"fabric:{fabric}"
-
-
-def validation_message(exc: ValidationError) -> str:
+def _describe(exc: ValidationError, prefix: str | None = None) -> str:
     """``field: problem`` for each problem, on one line."""
     parts = []
     for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"]) or "fabric"
-        parts.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+        where = ".".join(str(p) for p in error["loc"])
+        if prefix:
+            where = f"{prefix}.{where}" if where else prefix
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts)
 
 
-class FabricRegistry:
-    """The fabrics of this data dir, with their secrets in the vault."""
+def parse_spec(data: Any) -> FabricSpec:
+    """A fabric spec, or Invalid naming the field that is wrong."""
+    if not isinstance(data, dict):
+        raise Invalid("The fabric must be a JSON object.")
+    try:
+        return FabricSpec.model_validate(data)
+    except ValidationError as exc:
+        description = _describe(exc)
+        raise Invalid(f"Invalid fabric: {description}", description.split(":", 1)[0]) from None
 
-    def __init__(self, data_dir: Path, vault: SecretStore | None = None):
-        self._path = data_dir / REGISTRY_FILE
-        self._data_dir = data_dir
-        self._vault = vault
-        self._lock = threading.Lock()
 
-    @property
-    def vault(self) -> SecretStore:
-        if self._vault is None:
-            self._vault = SecretStore(self._data_dir)
-        return self._vault
+def _view(row: FabricRow) -> Fabric:
+    return Fabric(
+        id=str(row.id),
+        team=row.team.name,
+        name=row.name,
+        kind=row.kind,
+        settings=row.settings,
+        conf=row.conf,
+        job_sizes={s.name: s.settings for s in row.job_sizes},
+        environment=row.environment,
+        created_by=row.created_by,
+        updated_at=row.updated_at,
+    )
 
-    def _load(self) -> dict[str, Fabric]:
-        if not self._path.exists():
-            return {}
-        try:
-            raw = json.loads(self._path.read_text())
-            return {name: Fabric.model_validate(data) for name, data in raw["fabrics"].items()}
-        except (ValueError, KeyError, ValidationError) as exc:
-            raise FabricError(f"{self._path} cannot be read ({exc}); fix or remove it.") from None
 
-    def _save(self, fabrics: dict[str, Fabric]) -> None:
-        data = {"version": 1, "fabrics": {n: f.public() for n, f in sorted(fabrics.items())}}
-        write_private(self._path, json.dumps(data, indent=2).encode())
+class FabricService:
+    """Fabrics of the teams a user belongs to; team admins change them."""
 
-    def list(self) -> list[Fabric]:
-        """Every fabric, ``local`` first."""
-        return [local_fabric(), *sorted(self._load().values(), key=lambda f: f.name)]
+    def __init__(self, db: Database, teams: TeamService, credentials: CredentialService):
+        self.db = db
+        self.teams = teams
+        self.credentials = credentials
 
-    def get(self, name: str) -> Fabric:
-        if name == LOCAL:
-            return local_fabric()
-        fabric = self._load().get(name)
-        if fabric is None:
-            known = ", ".join(f.name for f in self.list())
-            raise FabricError(
-                f"No fabric named '{name}' (known: {known}). Add it with `jupyter prophecy fabric add`."
+    def list(self, user: str) -> list[Fabric]:
+        """Every fabric the user may use, ``local`` first."""
+        teams = list(self.teams.roles(user))
+        with self.db.transaction() as session:
+            rows = session.scalars(
+                select(FabricRow).join(Team).where(Team.name.in_(teams)).order_by(Team.name, FabricRow.name)
             )
+            return [local_fabric(), *(_view(r) for r in rows)]
+
+    def get(self, user: str, ref: str) -> Fabric:
+        """A fabric by id, ``team/name`` or a name that only one of the user's teams uses."""
+        if ref == LOCAL:
+            return local_fabric()
+        visible = self.list(user)
+        matches = [f for f in visible if ref in (f.id, f.ref)] or [f for f in visible if f.name == ref]
+        if not matches:
+            known = ", ".join(f.ref for f in visible)
+            raise NotFound(f"No fabric '{ref}' in your teams (yours: {known}).")
+        if len(matches) > 1:
+            raise Invalid(
+                f"'{ref}' names fabrics of several teams: use {' or '.join(f.ref for f in matches)}."
+            )
+        return matches[0]
+
+    def create(self, user: str, team: str, data: Any) -> Fabric:
+        self.teams.require_admin(user, team)
+        spec = parse_spec(data)
+        with self.db.transaction() as session:
+            team_row = session.scalar(select(Team).where(Team.name == team))
+            if any(f.name == spec.name for f in team_row.fabrics):
+                raise Conflict(f"Team '{team}' already has a fabric '{spec.name}'.")
+            row = FabricRow(team=team_row, created_by=user, **self._columns(spec))
+            row.job_sizes = [JobSize(name=n, settings=s) for n, s in spec.job_sizes.items()]
+            session.add(row)
+            session.flush()
+            return _view(row)
+
+    def update(self, user: str, ref: str, data: Any) -> Fabric:
+        """Change a fabric (admins of its team): the body is a whole spec, or the fields to change."""
+        fabric = self._admin_fabric(user, ref)
+        if not isinstance(data, dict):
+            raise Invalid("The change must be a JSON object.")
+        current = {
+            "name": fabric.name,
+            "kind": fabric.kind,
+            "settings": fabric.settings,
+            "conf": fabric.conf,
+            "job_sizes": fabric.job_sizes,
+            "environment": fabric.environment,
+        }
+        spec = parse_spec({**current, **data})
+        if spec.kind != fabric.kind:
+            raise Invalid("kind: a fabric's kind cannot change; create a new fabric", "kind")
+        with self.db.transaction() as session:
+            row = session.get(FabricRow, int(fabric.id))
+            if spec.name != row.name and any(f.name == spec.name for f in row.team.fabrics):
+                raise Conflict(f"Team '{fabric.team}' already has a fabric '{spec.name}'.")
+            for key, value in self._columns(spec).items():
+                setattr(row, key, value)
+            row.job_sizes = [JobSize(name=n, settings=s) for n, s in spec.job_sizes.items()]
+            session.flush()
+            return _view(row)
+
+    def delete(self, user: str, ref: str) -> None:
+        """Remove a fabric and every user's credential for it."""
+        fabric = self._admin_fabric(user, ref)
+        with self.db.transaction() as session:
+            session.delete(session.get(FabricRow, int(fabric.id)))
+        self.credentials.delete_scope(fabric.scope)
+
+    def secret(self, user: str, fabric: Fabric) -> str | None:
+        """The user's own secret for the fabric (for engines only)."""
+        return self.credentials.secret(user, fabric.scope) if fabric.secret_needed else None
+
+    def _admin_fabric(self, user: str, ref: str) -> Fabric:
+        fabric = self.get(user, ref)
+        if fabric.team is None:
+            raise Invalid("The local fabric is built in and cannot be changed.")
+        self.teams.require_admin(user, fabric.team)
         return fabric
 
-    def add(self, settings: dict[str, Any], secret: str | None = None, replace: bool = False) -> Fabric:
-        """Validate and store a fabric; its secret goes to the vault."""
-        try:
-            fabric = Fabric.model_validate(settings)
-        except ValidationError as exc:
-            raise FabricError(f"Invalid fabric: {validation_message(exc)}") from None
-        if fabric.name == LOCAL or fabric.kind == "local":
-            raise FabricError("The local fabric is built in; give your fabric another name and kind.")
-        if fabric.needs_secret and secret is None and not self.has_secret(fabric.name):
-            raise FabricError(f"Fabric '{fabric.name}' uses {fabric.auth} auth: give its secret on stdin.")
-        with self._lock:
-            fabrics = self._load()
-            if fabric.name in fabrics and not replace:
-                raise FabricError(f"Fabric '{fabric.name}' exists; use --replace to change it.")
-            fabrics[fabric.name] = fabric
-            self._save(fabrics)
-        if secret is not None:
-            self.vault.put(secret_name(fabric.name), secret)
-        return fabric
-
-    def remove(self, name: str) -> None:
-        if name == LOCAL:
-            raise FabricError("The local fabric is built in and cannot be removed.")
-        with self._lock:
-            fabrics = self._load()
-            if fabrics.pop(name, None) is None:
-                raise FabricError(f"No fabric named '{name}'.")
-            self._save(fabrics)
-        self.vault.delete(secret_name(name))
-
-    def secret(self, name: str) -> str | None:
-        return self.vault.get(secret_name(name))
-
-    def has_secret(self, name: str) -> bool:
-        return self.vault.has(secret_name(name))
+    @staticmethod
+    def _columns(spec: FabricSpec) -> dict[str, Any]:
+        return {
+            "name": spec.name,
+            "kind": spec.kind,
+            "settings": spec.settings,
+            "conf": spec.conf,
+            "environment": spec.environment,
+        }

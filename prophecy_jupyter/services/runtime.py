@@ -1,21 +1,76 @@
-"""The in-process service stack: registry, vault, local gateway, engines, sessions."""
+"""The service stack over one store: vault, teams, fabrics, credentials and sessions."""
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from prophecy_jupyter.paths import data_dir
+from prophecy_jupyter.services.attachments import AttachmentService
+from prophecy_jupyter.services.credentials import CredentialService
 from prophecy_jupyter.services.engines import EngineFactory
-from prophecy_jupyter.services.fabrics import FabricRegistry
+from prophecy_jupyter.services.fabrics import FabricService
 from prophecy_jupyter.services.local_gateway import LocalGateway
+from prophecy_jupyter.services.session_records import NoRecords, SessionRecords, StoreSessionRecords
 from prophecy_jupyter.services.sessions import ServiceSettings, SessionService
+from prophecy_jupyter.services.teams import GroupsOf, TeamService
+from prophecy_jupyter.store.database import Database, sqlite_url
+from prophecy_jupyter.vault.keys import KeyStore
 
 
-def build_session_service(
-    directory: Path | None = None, settings: ServiceSettings | None = None
-) -> SessionService:
-    """A session service for this process (no Jupyter server needed)."""
+@dataclass
+class Services:
+    """Everything built once per process (CLI, kernel without a server) or per Jupyter server."""
+
+    directory: Path
+    db: Database
+    credentials: CredentialService
+    teams: TeamService
+    fabrics: FabricService
+    attachments: AttachmentService
+    settings: ServiceSettings = field(default_factory=ServiceSettings)
+    records: SessionRecords = field(default_factory=NoRecords)
+
+    @functools.cached_property
+    def sessions(self) -> SessionService:
+        """Started on first use: the CLI's fabric commands never need it."""
+        engines = EngineFactory(LocalGateway(self.directory))
+        return SessionService(self.fabrics, engines, self.settings, self.records)
+
+    def close(self) -> None:
+        if "sessions" in self.__dict__:
+            self.sessions.shutdown()
+        self.db.close()
+
+
+def build_services(
+    directory: Path | None = None,
+    database_url: str | None = None,
+    key_source: str | None = None,
+    settings: ServiceSettings | None = None,
+    groups_of: GroupsOf | None = None,
+    records: bool = False,
+    bootstrap_user: str | None = None,
+) -> Services:
+    """Open the store (migrating it) and build the services over it.
+
+    ``bootstrap_user`` becomes admin of team ``default`` when the store has no team yet.
+    """
     directory = directory or data_dir()
-    registry = FabricRegistry(directory)
-    engines = EngineFactory(registry, LocalGateway(directory))
-    return SessionService(registry, engines, settings)
+    db = Database.open(database_url or sqlite_url(directory))
+    credentials = CredentialService(db, KeyStore(directory, key_source))
+    teams = TeamService(db, groups_of)
+    if bootstrap_user:
+        teams.bootstrap(bootstrap_user)
+    fabrics = FabricService(db, teams, credentials)
+    return Services(
+        directory,
+        db,
+        credentials,
+        teams,
+        fabrics,
+        AttachmentService(db, fabrics),
+        settings or ServiceSettings(),
+        StoreSessionRecords(db) if records else NoRecords(),
+    )

@@ -1,9 +1,10 @@
-"""Remote sessions per notebook and fabric, and the runs sent to them.
+"""Remote sessions per user, notebook and fabric, and the runs sent to them.
 
-The service opens or reuses one session per (notebook, fabric), submits runs from a pool so a
-caller can always be interrupted, and polls every running statement from one scheduler with
-adaptive backoff. It reports progress, cancels, notices sessions that end, keeps sessions
-alive during long cells and closes sessions that sit idle.
+The service opens or reuses one session per (user, notebook, fabric), submits runs from a pool
+so a caller can always be interrupted, and polls every running statement from one scheduler with
+adaptive backoff. It reports progress, cancels, notices sessions that end, keeps sessions alive
+during long cells, closes sessions that sit idle, limits sessions per user, and (with store
+records) finds its remote sessions again after a restart.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from prophecy_jupyter.engines.base import (
     Engine,
@@ -30,20 +31,25 @@ from prophecy_jupyter.engines.base import (
     StatementLost,
     StatementStatus,
 )
-from prophecy_jupyter.results.model import Result
+from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.results.transport import (
     DEFAULT_CHUNK_CHARS,
+    TableAssembler,
     chunk_code,
     fetch_code,
     parse_first_output,
 )
 from prophecy_jupyter.services.engines import EngineFactory
-from prophecy_jupyter.services.fabrics import RESOURCE_FIELDS, Fabric, FabricError, FabricRegistry
+from prophecy_jupyter.services.errors import Invalid, LimitReached, NotFound
+from prophecy_jupyter.services.fabrics import RESOURCE_FIELDS, Fabric
+from prophecy_jupyter.services.runs import Run, StatementRun, TableRun
 from prophecy_jupyter.services.scheduler import PollPolicy, Scheduler
+from prophecy_jupyter.services.session_records import ENDED, LIVE, NoRecords, SessionRecords
 
 log = logging.getLogger(__name__)
 
 Notify = Callable[[str], None]
+Waiter = Callable[[Run], Run]
 CONFIGURE_FIELDS = frozenset({"conf", "size", "kind", *RESOURCE_FIELDS})
 
 
@@ -56,6 +62,20 @@ def _session_name() -> str:
     return f"prophecy-{getpass.getuser()}-{uuid.uuid4().hex[:8]}"
 
 
+def wait_for(run: Run) -> Run:
+    """The plain waiter: block until the run is done."""
+    run.wait()
+    return run
+
+
+class FabricSource(Protocol):
+    """Where the service finds fabrics and the user's secret for them (the fabric service)."""
+
+    def get(self, user: str, ref: str) -> Fabric: ...
+
+    def secret(self, user: str, fabric: Fabric) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class ServiceSettings:
     poll: PollPolicy = field(default_factory=PollPolicy)
@@ -64,62 +84,26 @@ class ServiceSettings:
     keepalive_interval: float = 300.0
     idle_close_after: float = 3600.0
     poll_failure_budget: float = 60.0
+    max_sessions_per_user: int = 10
+    """Live sessions a user may have at once (0: no limit)."""
+    finished_runs_kept: float = 600.0
     workers: int = 8
     tick_interval: float = 0.5
     chunk_chars: int = DEFAULT_CHUNK_CHARS
 
 
-class Run:
-    """One piece of code sent to a session: queued → running → finished/failed/cancelled."""
-
-    def __init__(self, session: ManagedSession, code: str, kind: str):
-        self.id = uuid.uuid4().hex
-        self.session = session
-        self.code = code
-        self.kind = kind
-        self.state = RunState.QUEUED
-        self.progress: float | None = None
-        self.result: Result | None = None
-        self.statement_id: str | None = None
-        self.submitted_at = time.monotonic()
-        self.finished_at: float | None = None
-        self.server_ms: tuple[int, int] = (0, 0)
-        self.polls = 0
-        self.cancel_requested = False
-        self.failing_since: float | None = None
-        """When polls of this run started failing (None while they succeed)."""
-        self._done = threading.Event()
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    @property
-    def elapsed(self) -> float:
-        return (self.finished_at or time.monotonic()) - self.submitted_at
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._done.wait(timeout)
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "run": self.id,
-            "statement": self.statement_id,
-            "state": self.state,
-            "progress": self.progress,
-            "elapsed": round(self.elapsed, 3),
-        }
-
-
 @dataclass(eq=False)
 class ManagedSession:
-    """The notebook's session on one fabric."""
+    """A user's notebook's session on one fabric."""
 
-    notebook_id: str
+    user: str
+    notebook: str
     fabric: Fabric
     engine: Engine
     spec: SessionSpec
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
     remote: RemoteSession | None = None
+    ended_reason: str | None = None
     last_used: float = field(default_factory=time.monotonic)
     next_health: float = 0.0
     next_keepalive: float = 0.0
@@ -130,47 +114,76 @@ class ManagedSession:
     def live(self) -> bool:
         return self.remote is not None and self.remote.state != SessionState.ENDED
 
+    @property
+    def state(self) -> str:
+        if self.remote is None:
+            return "ended" if self.ended_reason else "not started"
+        return self.remote.raw_state if self.live else "ended"
 
-def wait_for(run: Run) -> Run:
-    """The plain waiter: block until the run is done."""
-    run.wait()
-    return run
+    def describe(self) -> dict[str, Any]:
+        remote = self.remote
+        return {
+            "id": self.id,
+            "notebook": self.notebook,
+            "fabric": self.fabric.ref,
+            "state": self.state,
+            "remote_id": remote.id if remote else None,
+            "app_id": remote.app_id if remote else None,
+            "ended_reason": self.ended_reason,
+            "runs": [run.describe() for run in list(self.active)],
+        }
 
 
 class SessionService:
-    """Sessions and runs for every notebook of this process (or, later, of a Jupyter server)."""
+    """Sessions and runs for every user and notebook of this process or Jupyter server."""
 
     def __init__(
-        self, registry: FabricRegistry, engines: EngineFactory, settings: ServiceSettings | None = None
+        self,
+        fabrics: FabricSource,
+        engines: EngineFactory,
+        settings: ServiceSettings | None = None,
+        records: SessionRecords | None = None,
     ):
-        self.registry = registry
+        self.fabrics = fabrics
         self.engines = engines
         self.settings = settings or ServiceSettings()
-        self._sessions: dict[tuple[str, str], ManagedSession] = {}
-        self._overrides: dict[tuple[str, str], dict[str, Any]] = {}
-        self._engines: dict[str, Engine] = {}
+        self.records = records or NoRecords()
+        self._sessions: dict[tuple[str, str, str], ManagedSession] = {}
+        self._overrides: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._engines: dict[tuple[str, str], Engine] = {}
+        self._runs: dict[str, Run] = {}
         self._lock = threading.RLock()
         self._scheduler = Scheduler(self.settings.workers, self._housekeeping, self.settings.tick_interval)
 
     # -- sessions ---------------------------------------------------------------------------
 
-    def _engine(self, fabric: Fabric) -> Engine:
+    def _engine(self, user: str, fabric: Fabric) -> Engine:
+        """One engine per user and fabric version (users bring their own secrets)."""
+        key = (user, fabric.version)
         with self._lock:
-            engine = self._engines.get(fabric.name)
-            if engine is None:
-                engine = self._engines[fabric.name] = self.engines.engine(fabric)
-            return engine
+            engine = self._engines.get(key)
+        if engine is None:
+            secret = self.fabrics.secret(user, fabric)
+            if fabric.secret_needed and secret is None:
+                raise EngineError(
+                    f"Fabric '{fabric.ref}' needs your {fabric.secret_needed}: set it with "
+                    f"`jupyter prophecy credentials set {fabric.ref}` or in the Prophecy sidebar."
+                )
+            engine = self.engines.engine(fabric, secret)
+            with self._lock:
+                engine = self._engines.setdefault(key, engine)
+        return engine
 
-    def spec_for(self, notebook_id: str, fabric: Fabric) -> SessionSpec:
+    def spec_for(self, user: str, notebook: str, fabric: Fabric) -> SessionSpec:
         """Fabric defaults, then the job size, then the notebook's own settings."""
-        settings = self._overrides.get((notebook_id, fabric.name), {})
+        settings = self._overrides.get((user, notebook, fabric.id), {})
         conf = dict(fabric.conf)
         resources: dict[str, Any] = {}
         size = settings.get("size")
         if size is not None:
             if size not in fabric.job_sizes:
                 known = ", ".join(fabric.job_sizes) or "none"
-                raise FabricError(f"Fabric '{fabric.name}' has no job size '{size}' (sizes: {known}).")
+                raise Invalid(f"Fabric '{fabric.ref}' has no job size '{size}' (sizes: {known}).", "size")
             sized = fabric.job_sizes[size]
             conf.update(sized.get("conf", {}))
             resources.update({k: v for k, v in sized.items() if k != "conf"})
@@ -180,15 +193,30 @@ class SessionService:
             kind=settings.get("kind", "pyspark"), name=_session_name(), conf=conf, resources=resources
         )
 
-    def session(self, notebook_id: str, fabric_name: str, notify: Notify = _quiet) -> ManagedSession:
+    def managed(self, user: str, notebook: str, fabric_ref: str) -> ManagedSession:
+        """The notebook's session record on the fabric (created, not started, if new)."""
+        fabric = self.fabrics.get(user, fabric_ref)
+        key = (user, notebook, fabric.id)
+        with self._lock:
+            managed = self._sessions.get(key)
+            if managed is not None and managed.fabric.version != fabric.version:
+                managed.fabric, managed.engine = fabric, self._engine(user, fabric)
+            if managed is None:
+                spec = self.spec_for(user, notebook, fabric)
+                managed = ManagedSession(user, notebook, fabric, self._engine(user, fabric), spec)
+                self._sessions[key] = managed
+            return managed
+
+    def session(self, user: str, notebook: str, fabric_ref: str, notify: Notify = _quiet) -> ManagedSession:
         """The notebook's live session on the fabric, opened and waited for if needed.
 
         The work happens on the pool, so an interrupted caller leaves a session that finishes
         starting in the background and is reused by the next call.
         """
-        managed = self._managed(notebook_id, fabric_name)
+        managed = self.managed(user, notebook, fabric_ref)
         if managed.live:
             return managed
+        self._check_limit(managed)
         future = self._scheduler.call_soon(self._ensure_started, managed, notify)
         while True:
             try:
@@ -197,44 +225,50 @@ class SessionService:
             except FutureTimeout:
                 continue
 
-    def _managed(self, notebook_id: str, fabric_name: str) -> ManagedSession:
-        fabric = self.registry.get(fabric_name)
-        key = (notebook_id, fabric.name)
-        with self._lock:
-            managed = self._sessions.get(key)
-            if managed is None:
-                spec = self.spec_for(notebook_id, fabric)
-                managed = ManagedSession(notebook_id, fabric, self._engine(fabric), spec)
-                self._sessions[key] = managed
-            return managed
-
-    def start_in_background(self, notebook_id: str, fabric_name: str) -> None:
+    def start_in_background(self, user: str, notebook: str, fabric_ref: str) -> ManagedSession:
         """Start the notebook's session without waiting, so the first cell finds it ready.
 
         A failure is only logged here; the next cell that needs the session tries again and
         reports it.
         """
-        managed = self._managed(notebook_id, fabric_name)
+        managed = self.managed(user, notebook, fabric_ref)
         if not managed.live:
+            self._check_limit(managed)
             self._scheduler.call_soon(self._ensure_started, managed, _quiet)
+        return managed
+
+    def _check_limit(self, starting: ManagedSession) -> None:
+        limit = self.settings.max_sessions_per_user
+        if not limit:
+            return
+        with self._lock:
+            live = [
+                m for m in self._sessions.values() if m.user == starting.user and m.live and m is not starting
+            ]
+        if len(live) >= limit:
+            raise LimitReached(
+                f"You have {len(live)} live sessions, the most allowed; stop one first "
+                f"(`%fabric detach` in its notebook, or in the sidebar)."
+            )
 
     def _ensure_started(self, managed: ManagedSession, notify: Notify) -> None:
         with managed.lock:
             if managed.live:
                 return
-            if managed.remote is not None:
+            if managed.remote is not None or managed.ended_reason:
                 notify(
-                    f"The session on fabric '{managed.fabric.name}' had ended "
-                    f"({managed.remote.raw_state}); starting a new one. Variables from earlier "
-                    "cells are gone."
+                    f"The session on fabric '{managed.fabric.ref}' had ended"
+                    f"{f' ({managed.remote.raw_state})' if managed.remote else ''}; starting a new "
+                    "one. Variables from earlier cells are gone."
                 )
-                managed.remote = None
+                managed.remote, managed.ended_reason = None, None
             managed.spec = replace(managed.spec, name=_session_name())
             remote = managed.engine.open_session(managed.spec)
             for note in remote.notes:
                 notify(note)
             managed.remote = self._wait_until_ready(managed, remote, notify)
             managed.last_used = time.monotonic()
+            self.records.opened(managed)
 
     def _wait_until_ready(
         self, managed: ManagedSession, remote: RemoteSession, notify: Notify
@@ -247,11 +281,11 @@ class SessionService:
                 with contextlib.suppress(EngineError):
                     managed.engine.close_session(remote.id)
                 raise EngineError(
-                    f"The session on fabric '{managed.fabric.name}' did not start within "
+                    f"The session on fabric '{managed.fabric.ref}' did not start within "
                     f"{self.settings.startup_timeout:.0f} s; it was stopped. See `%fabric logs`."
                 )
             if time.monotonic() >= next_notice:
-                notify(f"Still starting the session on fabric '{managed.fabric.name}' ({waited:.0f} s)...")
+                notify(f"Still starting the session on fabric '{managed.fabric.ref}' ({waited:.0f} s)...")
                 next_notice += 15.0
             if managed.engine.supports_long_poll:
                 remote = managed.engine.session(remote.id, wait=1.0)
@@ -261,7 +295,7 @@ class SessionService:
         if remote.state == SessionState.ENDED:
             tail = self._log_tail(managed.engine, remote.id)
             raise EngineError(
-                f"The session on fabric '{managed.fabric.name}' failed to start ({remote.raw_state})."
+                f"The session on fabric '{managed.fabric.ref}' failed to start ({remote.raw_state})."
                 + (f" Its log ends with:\n{tail}" if tail else "")
             )
         return remote
@@ -274,27 +308,25 @@ class SessionService:
             return ""
 
     def configure(
-        self, notebook_id: str, fabric_name: str, settings: dict[str, Any], notify: Notify = _quiet
+        self, user: str, notebook: str, fabric_ref: str, settings: dict[str, Any], notify: Notify = _quiet
     ) -> bool:
         """Set the notebook's session settings; restart a live session that differs. True if restarted."""
         unknown = set(settings) - CONFIGURE_FIELDS
         if unknown:
-            raise FabricError(
-                f"Unknown session setting(s) {sorted(unknown)}; use {sorted(CONFIGURE_FIELDS)}."
-            )
-        fabric = self.registry.get(fabric_name)
-        key = (notebook_id, fabric.name)
+            raise Invalid(f"Unknown session setting(s) {sorted(unknown)}; use {sorted(CONFIGURE_FIELDS)}.")
+        fabric = self.fabrics.get(user, fabric_ref)
+        key = (user, notebook, fabric.id)
         previous = self._overrides.get(key)
         self._overrides[key] = dict(settings)
         try:
-            spec = self.spec_for(notebook_id, fabric)
-        except FabricError:
+            spec = self.spec_for(user, notebook, fabric)
+        except Invalid:
             self._overrides[key] = previous if previous is not None else {}
             raise
         with self._lock:
             managed = self._sessions.get(key)
         if managed is None:
-            notify(f"Session settings saved; they apply when the session on '{fabric.name}' starts.")
+            notify(f"Session settings saved; they apply when the session on '{fabric.ref}' starts.")
             return False
         same = (spec.kind, spec.conf, spec.resources) == (
             managed.spec.kind,
@@ -302,48 +334,71 @@ class SessionService:
             managed.spec.resources,
         )
         if same:
-            notify(f"The session on '{fabric.name}' already has these settings.")
+            notify(f"The session on '{fabric.ref}' already has these settings.")
             return False
         managed.spec = spec
         if not managed.live:
-            notify(f"Session settings saved; they apply when the session on '{fabric.name}' starts.")
+            notify(f"Session settings saved; they apply when the session on '{fabric.ref}' starts.")
             return False
         notify(
-            f"Restarting the session on '{fabric.name}' to apply the new settings; variables "
-            "from earlier cells are gone."
+            f"Restarting the session on '{fabric.ref}' to apply the new settings; variables from "
+            "earlier cells are gone."
         )
-        self._close(managed)
-        self.session(notebook_id, fabric.name, notify)
+        self.restart(managed, notify)
         return True
+
+    def restart(self, managed: ManagedSession, notify: Notify = _quiet) -> ManagedSession:
+        """Stop the session and start a new one for the same notebook and fabric."""
+        self._close(managed, "restarted")
+        return self.session(managed.user, managed.notebook, managed.fabric.ref, notify)
 
     # -- runs -------------------------------------------------------------------------------
 
     def submit(
-        self, notebook_id: str, fabric_name: str, code: str, kind: str = "pyspark", notify: Notify = _quiet
-    ) -> Run:
+        self,
+        user: str,
+        notebook: str,
+        fabric_ref: str,
+        code: str,
+        language: str = "pyspark",
+        notify: Notify = _quiet,
+    ) -> StatementRun:
         """Send code to the notebook's session; returns at once with the queued run."""
-        managed = self.session(notebook_id, fabric_name, notify)
-        run = Run(managed, code, kind)
+        managed = self.session(user, notebook, fabric_ref, notify)
+        return self._submit(managed, code, language)
+
+    def _submit(self, managed: ManagedSession, code: str, language: str) -> StatementRun:
+        run = StatementRun(managed, code, language)
+        self._track(run)
+        self._scheduler.call_soon(self._send, run)
+        return run
+
+    def _track(self, run: Run) -> None:
+        managed = run.session
         with managed.lock:
             managed.active.add(run)
             managed.last_used = time.monotonic()
             if not managed.next_keepalive:
                 managed.next_keepalive = time.monotonic() + self.settings.keepalive_interval
-        self._scheduler.call_soon(self._send, run)
-        return run
+        with self._lock:
+            self._runs[run.id] = run
+        self.records.run_started(run)
 
-    def _send(self, run: Run) -> None:
+    def _send(self, run: StatementRun) -> None:
         managed = run.session
         if run.cancel_requested:
-            cancelled = Result.of_error("Cancelled", "The run was cancelled before it started.")
-            self._finish(run, RunState.CANCELLED, cancelled)
+            self._finish(
+                run,
+                RunState.CANCELLED,
+                Result.of_error("Cancelled", "The run was cancelled before it started."),
+            )
             return
         remote = managed.remote
         if remote is None:
             self._finish(run, RunState.FAILED, Result.of_error("SessionGone", "The session is not open."))
             return
         try:
-            status = managed.engine.submit(remote.id, run.code, run.kind, run.id)
+            status = managed.engine.submit(remote.id, run.code, run.language, run.id)
         except EngineError as exc:
             self._fail(run, exc)
             return
@@ -354,15 +409,15 @@ class SessionService:
             self._cancel_remote(run)
         self._schedule_poll(run, first=True)
 
-    def _schedule_poll(self, run: Run, first: bool = False) -> None:
-        policy = self.settings.poll
+    def _schedule_poll(self, run: StatementRun, first: bool = False) -> None:
         if run.session.engine.supports_long_poll:
             self._scheduler.call_soon(self._poll, run)
             return
+        policy = self.settings.poll
         delay = policy.first_delay if first else policy.next_delay(run.elapsed)
         self._scheduler.call_at(time.monotonic() + delay, self._poll, run)
 
-    def _poll(self, run: Run) -> None:
+    def _poll(self, run: StatementRun) -> None:
         managed = run.session
         remote = managed.remote
         if run.done or remote is None:
@@ -381,7 +436,7 @@ class SessionService:
                 self._fail(
                     run,
                     EngineError(
-                        f"Lost contact with fabric '{managed.fabric.name}' for "
+                        f"Lost contact with fabric '{managed.fabric.ref}' for "
                         f"{self.settings.poll_failure_budget:.0f} s while the statement ran ({exc}). It "
                         "may still be running there; check with `%fabric status`."
                     ),
@@ -394,10 +449,10 @@ class SessionService:
         if not self._apply(run, status):
             self._schedule_poll(run)
 
-    def _apply(self, run: Run, status: StatementStatus) -> bool:
+    def _apply(self, run: StatementRun, status: StatementStatus) -> bool:
         """Take a status in; True when the run is over."""
         if status.progress is not None:
-            run.progress = status.progress
+            run.statement_progress = status.progress
         run.server_ms = (status.started_ms, status.completed_ms)
         if status.done:
             self._finish(run, status.state, status.result)
@@ -406,28 +461,28 @@ class SessionService:
         return False
 
     def _fail(self, run: Run, exc: EngineError) -> None:
-        if isinstance(exc, SessionGone) and run.session.remote is not None:
-            run.session.remote = replace(run.session.remote, state=SessionState.ENDED, raw_state="gone")
+        if isinstance(exc, SessionGone):
+            self._mark_ended(run.session, str(exc))
         self._finish(run, RunState.FAILED, Result.of_error(type(exc).__name__, str(exc)))
 
     def _finish(self, run: Run, state: str, result: Result | None) -> None:
-        if run.done:
+        if not run.finish(state, result):
             return
-        run.state = state
-        run.result = result
-        run.finished_at = time.monotonic()
         with run.session.lock:
             run.session.active.discard(run)
             run.session.last_used = time.monotonic()
-        run._done.set()
+        self.records.run_finished(run)
 
     def cancel(self, run: Run) -> None:
         """Ask the fabric to cancel the run (through the statement's cancel endpoint)."""
         run.cancel_requested = True
-        if run.statement_id is not None and not run.done:
-            self._scheduler.call_soon(self._cancel_remote, run)
+        statement = run.current if isinstance(run, TableRun) else run
+        if isinstance(statement, StatementRun) and statement is not run:
+            statement.cancel_requested = True
+        if isinstance(statement, StatementRun) and statement.statement_id is not None and not statement.done:
+            self._scheduler.call_soon(self._cancel_remote, statement)
 
-    def _cancel_remote(self, run: Run) -> None:
+    def _cancel_remote(self, run: StatementRun) -> None:
         remote = run.session.remote
         if remote is None:
             return
@@ -436,49 +491,120 @@ class SessionService:
         except EngineError as exc:
             log.warning("cancel of run %s failed: %s", run.id, exc)
 
-    def run(
+    def submit_table(
         self,
-        notebook_id: str,
-        fabric_name: str,
-        code: str,
-        kind: str = "pyspark",
-        waiter: Callable[[Run], Run] = wait_for,
-        notify: Notify = _quiet,
-    ) -> Run:
-        """Submit and wait (through ``waiter``, which may show progress or cancel)."""
-        return waiter(self.submit(notebook_id, fabric_name, code, kind, notify))
-
-    def fetch_table(
-        self,
-        notebook_id: str,
-        fabric_name: str,
-        source_expression: str,
+        user: str,
+        notebook: str,
+        fabric_ref: str,
+        source: str,
         limit: int,
-        waiter: Callable[[Run], Run] = wait_for,
-        notify: Notify = _quiet,
         prefer_arrow: bool = True,
-    ) -> Result:
-        """A remote DataFrame as a typed pandas table (at most ``limit`` rows; < 0 for all)."""
-        key = uuid.uuid4().hex
-        code = fetch_code(source_expression, limit, key, prefer_arrow, self.settings.chunk_chars)
-        first = self.run(notebook_id, fabric_name, code, "pyspark", waiter, notify)
-        if first.result is None or not first.result.ok:
-            return first.result or Result.of_error("Cancelled", "The run was cancelled.")
-        from prophecy_jupyter.results.frames import TableAssembler  # pandas, on first use
+        notify: Notify = _quiet,
+    ) -> TableRun:
+        """Fetch a remote DataFrame (``source`` evaluates to one there) as a table run."""
+        managed = self.session(user, notebook, fabric_ref, notify)
+        run = TableRun(managed, source, limit)
+        self._track(run)
+        threading.Thread(
+            target=self._fetch, args=(run, prefer_arrow), name=f"table-{run.id[:8]}", daemon=True
+        ).start()
+        return run
 
+    def _fetch(self, run: TableRun, prefer_arrow: bool) -> None:
+        """Drive a table run: the first statement brings the header and first chunk, then the rest."""
+        key = uuid.uuid4().hex
+        code = fetch_code(run.source, run.limit, key, prefer_arrow, self.settings.chunk_chars)
+        first = self._statement_of(run, code)
+        if first is None:
+            return
         header, chunk = parse_first_output(first.result.text)
         del first
         assembler = TableAssembler(header)
         assembler.add(chunk)
         del chunk
         for index in range(1, header.chunks):
-            code = chunk_code(key, index, last=index == header.chunks - 1)
-            part = self.run(notebook_id, fabric_name, code, "pyspark", waiter, notify)
-            if part.result is None or not part.result.ok:
-                return part.result or Result.of_error("Cancelled", "The run was cancelled.")
+            part = self._statement_of(run, chunk_code(key, index, last=index == header.chunks - 1))
+            if part is None:
+                return
             assembler.add(part.result.text)
             del part
-        return Result.of_table(assembler.frame(), truncated=header.truncated, row_limit=limit)
+        run.payload = assembler.payload(run.limit)
+        self._finish(
+            run, RunState.FINISHED, Result(ResultKind.TABLE, truncated=header.truncated, row_limit=run.limit)
+        )
+
+    def _statement_of(self, run: TableRun, code: str) -> StatementRun | None:
+        """One statement of a table run; None (and the run over) when it did not succeed."""
+        if run.cancel_requested:
+            self._finish(
+                run, RunState.CANCELLED, Result.of_error("Cancelled", "The table fetch was cancelled.")
+            )
+            return None
+        statement = StatementRun(run.session, code, "pyspark")
+        run.current = statement
+        with self._lock:
+            self._runs[statement.id] = statement
+        self._scheduler.call_soon(self._send, statement)
+        statement.wait()
+        if statement.state != RunState.FINISHED:
+            state = RunState.CANCELLED if run.cancel_requested else statement.state
+            self._finish(run, state, statement.result)
+            return None
+        return statement
+
+    def find_run(self, user: str, run_id: str) -> Run:
+        with self._lock:
+            run = self._runs.get(run_id)
+        if run is None or run.session.user != user:
+            raise NotFound(f"No run '{run_id}' of yours (finished runs are kept for a while only).")
+        return run
+
+    # -- in-process conveniences ------------------------------------------------------------
+
+    def run(
+        self,
+        user: str,
+        notebook: str,
+        fabric_ref: str,
+        code: str,
+        language: str = "pyspark",
+        waiter: Waiter = wait_for,
+        notify: Notify = _quiet,
+    ) -> StatementRun:
+        """Submit and wait (through ``waiter``, which may show progress or cancel)."""
+        return waiter(self.submit(user, notebook, fabric_ref, code, language, notify))
+
+    def fetch_table(
+        self,
+        user: str,
+        notebook: str,
+        fabric_ref: str,
+        source: str,
+        limit: int,
+        waiter: Waiter = wait_for,
+        notify: Notify = _quiet,
+        prefer_arrow: bool = True,
+    ) -> Result:
+        """A remote DataFrame as a typed pandas table (at most ``limit`` rows; < 0 for all)."""
+        run = waiter(self.submit_table(user, notebook, fabric_ref, source, limit, prefer_arrow, notify))
+        if run.payload is None:
+            return run.result or Result.of_error("Cancelled", "The table fetch was cancelled.")
+        from prophecy_jupyter.results.frames import frame_from_payload  # pandas, on first use
+
+        payload, run.payload = run.payload, None
+        return Result.of_table(
+            frame_from_payload(payload), truncated=payload.header.truncated, row_limit=limit
+        )
+
+    def complete(self, user: str, notebook: str, fabric_ref: str, code: str, cursor: int) -> list[str]:
+        """Completions from the remote interpreter (empty when the session is not up)."""
+        managed = self.managed(user, notebook, fabric_ref)
+        if not managed.live:
+            return []
+        try:
+            return managed.engine.complete(managed.remote.id, code, cursor, "pyspark")
+        except EngineError:
+            return []
 
     # -- housekeeping -----------------------------------------------------------------------
 
@@ -486,6 +612,13 @@ class SessionService:
         now = time.monotonic()
         with self._lock:
             sessions = list(self._sessions.values())
+            stale = [
+                run_id
+                for run_id, run in self._runs.items()
+                if run.done and now - (run.finished_at or now) > self.settings.finished_runs_kept
+            ]
+            for run_id in stale:
+                del self._runs[run_id]
         for managed in sessions:
             if not managed.live:
                 continue
@@ -497,88 +630,155 @@ class SessionService:
                     managed.next_keepalive = now + self.settings.keepalive_interval
                     self._scheduler.call_soon(self._keepalive, managed)
             elif now - managed.last_used > self.settings.idle_close_after:
-                log.info("closing idle session on %s", managed.fabric.name)
-                self._scheduler.call_soon(self._close, managed)
+                log.info("closing the idle session %s on %s", managed.id, managed.fabric.ref)
+                self._scheduler.call_soon(self._close, managed, "closed after sitting idle")
 
     def _check_health(self, managed: ManagedSession) -> None:
         try:
             remote = managed.engine.session(managed.remote.id)
         except SessionGone as exc:
-            self._end(managed, exc)
+            self._end(managed, str(exc))
             return
         except EngineError:
             return
         if remote.state == SessionState.ENDED:
             self._end(
                 managed,
-                SessionGone(
-                    f"The session on fabric '{managed.fabric.name}' ended ({remote.raw_state}) while a "
-                    "statement was running; its state is lost. The next cell starts a new session."
-                ),
+                f"The session on fabric '{managed.fabric.ref}' ended ({remote.raw_state}) while a "
+                "statement was running; its state is lost. The next cell starts a new session.",
             )
 
-    def _end(self, managed: ManagedSession, exc: SessionGone) -> None:
-        if managed.remote is not None:
+    def _mark_ended(self, managed: ManagedSession, reason: str) -> None:
+        if managed.remote is not None and managed.live:
             managed.remote = replace(managed.remote, state=SessionState.ENDED)
+            managed.ended_reason = reason
+            self.records.ended(managed.id, reason)
+
+    def _end(self, managed: ManagedSession, reason: str) -> None:
+        self._mark_ended(managed, reason)
         for run in list(managed.active):
-            self._finish(run, RunState.FAILED, Result.of_error("SessionGone", str(exc)))
+            self._finish(run, RunState.FAILED, Result.of_error("SessionGone", reason))
 
     def _keepalive(self, managed: ManagedSession) -> None:
         with contextlib.suppress(EngineError):
             managed.engine.keepalive(managed.remote.id)
 
-    def _close(self, managed: ManagedSession) -> None:
+    def _close(self, managed: ManagedSession, reason: str) -> None:
         for run in list(managed.active):
-            self._finish(run, RunState.CANCELLED, Result.of_error("Cancelled", "The session was closed."))
+            self._finish(run, RunState.CANCELLED, Result.of_error("Cancelled", f"The session was {reason}."))
         remote, managed.remote = managed.remote, None
+        managed.ended_reason = reason
         if remote is not None and remote.state != SessionState.ENDED:
             with contextlib.suppress(EngineError):
                 managed.engine.close_session(remote.id)
+        self.records.ended(managed.id, reason)
+
+    def rehydrate(self) -> list[dict[str, Any]]:
+        """After a restart: take back the recorded sessions that are still alive on their fabrics;
+        record the others as ended, with the reason. Returns what happened to each."""
+        report = []
+        for record in self.records.sessions(LIVE):
+            outcome = {"id": record.id, "user": record.username, "notebook": record.notebook}
+            try:
+                fabric = self.fabrics.get(record.username, record.fabric_id)
+                engine = self._engine(record.username, fabric)
+                remote = engine.session(record.remote_id) if record.remote_id else None
+            except (EngineError, NotFound, Invalid) as exc:
+                remote, reason = None, f"could not be checked after the server restarted: {exc}"
+            else:
+                reason = f"ended while the server was down ({remote.raw_state if remote else 'gone'})"
+            if remote is None or remote.state == SessionState.ENDED:
+                self.records.ended(record.id, reason)
+                report.append({**outcome, "outcome": "ended", "reason": reason})
+                continue
+            spec = SessionSpec(
+                kind=record.spec.get("kind", "pyspark"),
+                conf=record.spec.get("conf", {}),
+                resources=record.spec.get("resources", {}),
+            )
+            managed = ManagedSession(
+                record.username, record.notebook, fabric, engine, spec, id=record.id, remote=remote
+            )
+            with self._lock:
+                self._sessions[(record.username, record.notebook, fabric.id)] = managed
+            report.append({**outcome, "outcome": "reattached", "fabric": fabric.ref})
+        for item in report:
+            log.info("session %s of %s (%s): %s", item["id"], item["user"], item["notebook"], item["outcome"])
+        return report
 
     # -- inspection and shutdown ------------------------------------------------------------
 
-    def sessions_of(self, notebook_id: str) -> list[ManagedSession]:
+    def sessions_of(self, user: str, notebook: str | None = None) -> list[ManagedSession]:
         with self._lock:
-            return [m for (nb, _), m in self._sessions.items() if nb == notebook_id]
+            return [m for (u, nb, _), m in self._sessions.items() if u == user and notebook in (None, nb)]
 
-    def status(self, notebook_id: str) -> list[dict[str, Any]]:
+    def ended_sessions(self, user: str, notebook: str | None = None, most: int = 20) -> list[dict[str, Any]]:
+        """Recorded sessions of the user that have ended, newest first, with the reason."""
+        records = [r for r in self.records.sessions(ENDED, user) if notebook in (None, r.notebook)]
+        return [
+            {
+                "id": r.id,
+                "notebook": r.notebook,
+                "fabric": r.fabric_id,
+                "state": "ended",
+                "remote_id": r.remote_id,
+                "app_id": None,
+                "ended_reason": r.ended_reason,
+                "runs": [],
+            }
+            for r in records[:most]
+        ]
+
+    def find_session(self, user: str, session_id: str) -> ManagedSession:
+        match = next((m for m in self.sessions_of(user) if m.id == session_id), None)
+        if match is None:
+            raise NotFound(f"No session '{session_id}' of yours.")
+        return match
+
+    def refresh(self, managed: ManagedSession) -> ManagedSession:
+        """Ask the fabric how the session is now."""
+        if managed.live:
+            try:
+                managed.remote = managed.engine.session(managed.remote.id)
+            except SessionGone as exc:
+                self._mark_ended(managed, str(exc))
+            except EngineError:
+                pass
+        return managed
+
+    def status(self, user: str, notebook: str) -> list[dict[str, Any]]:
         """The notebook's sessions as the fabrics see them now."""
-        rows = []
-        for managed in self.sessions_of(notebook_id):
-            row: dict[str, Any] = {"fabric": managed.fabric.name, "session": None, "state": "not started"}
-            if managed.remote is not None:
-                with contextlib.suppress(EngineError):
-                    managed.remote = managed.engine.session(managed.remote.id)
-                row.update(
-                    session=managed.remote.id, state=managed.remote.raw_state, app_id=managed.remote.app_id
-                )
-            row["runs"] = [r.describe() for r in managed.active]
-            rows.append(row)
-        return rows
+        return [self.refresh(m).describe() for m in self.sessions_of(user, notebook)]
 
-    def logs(self, notebook_id: str, fabric_name: str, size: int = 100) -> list[str]:
-        with self._lock:
-            managed = self._sessions.get((notebook_id, fabric_name))
-        if managed is None or managed.remote is None:
+    def logs(self, managed: ManagedSession, size: int = 100) -> list[str]:
+        if managed.remote is None:
             return []
         return managed.engine.logs(managed.remote.id, size)
 
-    def close(self, notebook_id: str, fabric_name: str | None = None) -> int:
+    def close(self, user: str, notebook: str, fabric_ref: str | None = None) -> int:
         """Close the notebook's sessions (on one fabric, or all); returns how many."""
+        fabric_id = self.fabrics.get(user, fabric_ref).id if fabric_ref else None
         with self._lock:
-            keys = [k for k in self._sessions if k[0] == notebook_id and fabric_name in (None, k[1])]
+            keys = [k for k in self._sessions if k[:2] == (user, notebook) and fabric_id in (None, k[2])]
             closing = [self._sessions.pop(k) for k in keys]
         for managed in closing:
-            self._close(managed)
+            self._close(managed, "stopped")
         return len(closing)
 
-    def shutdown(self) -> None:
-        """Close every session, stop polling and stop the local gateway."""
+    def close_session(self, managed: ManagedSession) -> None:
         with self._lock:
-            closing = list(self._sessions.values())
+            self._sessions.pop((managed.user, managed.notebook, managed.fabric.id), None)
+        self._close(managed, "stopped")
+
+    def shutdown(self, close_sessions: bool = True) -> None:
+        """Stop polling; close every session unless they should outlive this process (a server
+        that will rehydrate them)."""
+        with self._lock:
+            sessions = list(self._sessions.values())
             self._sessions.clear()
-        for managed in closing:
-            self._close(managed)
+        for managed in sessions:
+            if close_sessions or managed.fabric.kind == "local":
+                self._close(managed, "stopped with the server" if not close_sessions else "stopped")
         self._scheduler.stop()
         for engine in self._engines.values():
             engine.close()

@@ -1,0 +1,121 @@
+"""The Jupyter server extension: builds the services once and serves the REST API."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from jupyter_server.auth.identity import User
+from jupyter_server.extension.application import ExtensionApp
+from tornado.ioloop import IOLoop
+from traitlets import Bool, Enum, Float, Integer, Unicode
+
+from prophecy_jupyter.paths import data_dir
+from prophecy_jupyter.server.handlers import routes
+from prophecy_jupyter.server.link import KERNEL_SECRET_ENV, SERVER_CA_ENV, SERVER_URL_ENV
+from prophecy_jupyter.services.hub import HubGroups, under_jupyterhub
+from prophecy_jupyter.services.identity import local_username
+from prophecy_jupyter.services.runtime import Services, build_services
+from prophecy_jupyter.services.sessions import ServiceSettings
+
+
+class ProphecyJupyter(ExtensionApp):
+    """prophecy-jupyter inside a Jupyter server (configure as ``c.ProphecyJupyter.*``)."""
+
+    name = "prophecy_jupyter"
+    description = "Teams, fabrics, credentials and sessions for notebooks."
+
+    data_dir = Unicode("", config=True, help="State folder (default: <jupyter data dir>/prophecy).")
+    database_url = Unicode(
+        "", config=True, help="SQLAlchemy URL of a shared store (default: SQLite under the data dir)."
+    )
+    key_source = Unicode("", config=True, help="Where the vault key comes from: env, file or keyring.")
+    max_sessions_per_user = Integer(10, config=True, help="Live sessions per user (0: no limit).")
+    idle_session_timeout = Float(3600.0, config=True, help="Seconds before an unused session is closed.")
+    session_startup_timeout = Float(600.0, config=True, help="Seconds a session may take to start.")
+    keepalive_interval = Float(300.0, config=True, help="Seconds between keepalives during long cells.")
+    hub_groups_as_teams = Bool(True, config=True, help="Under JupyterHub, make hub groups teams.")
+    identity = Enum(
+        ["auto", "jupyter", "owner"],
+        "auto",
+        config=True,
+        help="Who a request acts as: 'jupyter' (Jupyter's user name, e.g. under JupyterHub), 'owner' "
+        "(the server's user: a single-user install) or 'auto' (jupyter under JupyterHub).",
+    )
+    max_request_bytes = Integer(8 * 1024 * 1024, config=True, help="Largest request body accepted.")
+
+    services: Services
+
+    def initialize_settings(self) -> None:
+        owner = local_username()
+        self.hub = under_jupyterhub()
+        groups = HubGroups.from_environment() if self.hub and self.hub_groups_as_teams else None
+        settings = ServiceSettings(
+            max_sessions_per_user=self.max_sessions_per_user,
+            idle_close_after=self.idle_session_timeout,
+            startup_timeout=self.session_startup_timeout,
+            keepalive_interval=self.keepalive_interval,
+        )
+        directory = data_dir() if not self.data_dir else _directory(self.data_dir)
+        self.services = build_services(
+            directory,
+            self.database_url or None,
+            self.key_source or None,
+            settings,
+            groups,
+            records=True,
+            bootstrap_user=owner,
+        )
+        kernel_secret = secrets.token_urlsafe(32)
+        self.settings.update(
+            prophecy_services=self.services,
+            prophecy_kernel_secret=kernel_secret,
+            prophecy_owner=owner,
+            prophecy_user_of=self._user_of,
+            prophecy_max_body=self.max_request_bytes,
+            prophecy_pool=ThreadPoolExecutor(max_workers=32, thread_name_prefix="prophecy-api"),
+            prophecy_root=os.path.realpath(self.serverapp.root_dir),
+        )
+        # Kernels started by this server inherit its environment: that is how they find the API.
+        os.environ[KERNEL_SECRET_ENV] = kernel_secret
+        IOLoop.current().add_callback(self._publish_url)
+        threading.Thread(
+            target=self.services.sessions.rehydrate, name="prophecy-rehydrate", daemon=True
+        ).start()
+
+    def _user_of(self, user: User) -> str:
+        """Under JupyterHub the Jupyter user; otherwise everyone who passes the server's auth is its owner."""
+        by_jupyter = self.identity == "jupyter" or (self.identity == "auto" and self.hub)
+        return user.username if by_jupyter else self.settings["prophecy_owner"]
+
+    def _publish_url(self) -> None:
+        """Once the server listens, tell kernels where (the port may have moved on start-up)."""
+        server = self.serverapp
+        if server.sock:
+            self.log.warning("The server listens on a Unix socket; kernels run their sessions in-process.")
+            os.environ.pop(KERNEL_SECRET_ENV, None)
+            return
+        scheme = "https" if server.certfile else "http"
+        host = "127.0.0.1" if server.ip in ("", "0.0.0.0", "localhost", "127.0.0.1") else server.ip
+        os.environ[SERVER_URL_ENV] = f"{scheme}://{host}:{server.port}{server.base_url}".rstrip("/")
+        if server.certfile:
+            os.environ[SERVER_CA_ENV] = server.certfile
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(routes())
+
+    async def stop_extension(self) -> None:
+        """Keep remote sessions running for the next start (local ones end with the gateway)."""
+        self.services.sessions.shutdown(close_sessions=False)
+        self.services.db.close()
+        self.settings["prophecy_pool"].shutdown(wait=False)
+
+
+def _directory(path: str):
+    from pathlib import Path
+
+    directory = Path(path).expanduser()
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return directory

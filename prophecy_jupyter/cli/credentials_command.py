@@ -1,0 +1,64 @@
+"""``jupyter prophecy credentials``: your own secrets for fabrics (write-only)."""
+
+from __future__ import annotations
+
+import argparse
+
+from prophecy_jupyter.cli.context import services
+from prophecy_jupyter.cli.options import read_secret
+from prophecy_jupyter.services.errors import Invalid
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser(
+        "credentials",
+        help="Your secrets for fabrics (set, status, delete).",
+        description="Each user brings their own secret for a fabric. Secrets are "
+        "stored encrypted and never shown again.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    setter = actions.add_parser(
+        "set",
+        help="Set your secret for a fabric (from stdin or a prompt).",
+        description="Reads the secret from stdin when piped, otherwise prompts "
+        "without echo. Never give it on the command line.",
+    )
+    setter.add_argument("fabric", help="Fabric name, team/name or id.")
+    setter.set_defaults(handler=run_set)
+    status = actions.add_parser("status", help="Which fabrics have your secret set.")
+    status.set_defaults(handler=run_status)
+    remove = actions.add_parser("delete", help="Forget your secret for a fabric.")
+    remove.add_argument("fabric")
+    remove.set_defaults(handler=run_delete)
+
+
+def run_set(args: argparse.Namespace) -> int:
+    with services() as (built, user):
+        fabric = built.fabrics.get(user, args.fabric)
+        if not fabric.secret_needed:
+            raise Invalid(f"Fabric '{fabric.ref}' takes no secret with its settings.")
+        built.credentials.set(
+            user, fabric.scope, read_secret(f"Your {fabric.secret_needed} for '{fabric.ref}': ")
+        )
+    print(f"Your {fabric.secret_needed} for '{fabric.ref}' is stored encrypted.")
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    with services() as (built, user):
+        for fabric in built.fabrics.list(user):
+            if fabric.secret_needed:
+                status = built.credentials.status(user, fabric.scope)
+                when = f" (set {status.updated_at:%Y-%m-%d %H:%M} UTC)" if status.set else ""
+                print(
+                    f"{fabric.ref:<30} {fabric.secret_needed:<14} {'set' if status.set else 'missing'}{when}"
+                )
+    return 0
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    with services() as (built, user):
+        fabric = built.fabrics.get(user, args.fabric)
+        deleted = built.credentials.delete(user, fabric.scope)
+    print(f"Deleted your secret for '{fabric.ref}'." if deleted else f"You had no secret for '{fabric.ref}'.")
+    return 0

@@ -1,0 +1,1 @@
+"""The "Prophecy" bridge kernel: every cell runs on the notebook's fabric."""

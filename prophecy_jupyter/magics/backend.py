@@ -1,0 +1,377 @@
+"""Where the magics send their work: the Jupyter server's session service over REST when the
+kernel was started by a server with prophecy-jupyter, otherwise a service in this process."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from typing import Any, Protocol
+
+import requests
+
+from prophecy_jupyter.engines.base import RunState
+from prophecy_jupyter.results.model import Result, ResultKind
+from prophecy_jupyter.server.link import (
+    API_PREFIX,
+    KERNEL_HEADER,
+    KERNEL_SECRET_ENV,
+    SERVER_CA_ENV,
+    SERVER_URL_ENV,
+)
+from prophecy_jupyter.services.errors import ServiceError
+from prophecy_jupyter.services.identity import local_username
+from prophecy_jupyter.services.runs import Run, TableRun
+
+Notify = Any
+
+
+class RunHandle(Protocol):
+    """What a waiter needs of a run, wherever it runs."""
+
+    @property
+    def done(self) -> bool: ...
+
+    @property
+    def elapsed(self) -> float: ...
+
+    @property
+    def progress(self) -> float | None: ...
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def result(self) -> Result | None: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class Backend(Protocol):
+    def fabrics(self) -> list[dict[str, Any]]: ...
+
+    def attach(self, notebook: str, fabric: str) -> dict[str, Any]: ...
+
+    def attachment(self, notebook: str) -> str | None: ...
+
+    def detach(self, notebook: str, fabric: str) -> int: ...
+
+    def run(self, notebook: str, fabric: str, code: str, language: str, notify: Notify) -> RunHandle: ...
+
+    def table(self, notebook: str, fabric: str, source: str, limit: int, notify: Notify) -> RunHandle: ...
+
+    def frame(self, run: RunHandle) -> Result: ...
+
+    def cancel(self, run: RunHandle) -> None: ...
+
+    def configure(self, notebook: str, fabric: str, settings: dict, notify: Notify) -> bool: ...
+
+    def restart(self, notebook: str, fabric: str, notify: Notify) -> None: ...
+
+    def status(self, notebook: str) -> list[dict[str, Any]]: ...
+
+    def logs(self, notebook: str, fabric: str, size: int) -> list[str]: ...
+
+    def complete(self, notebook: str, fabric: str, code: str, cursor: int) -> list[str]: ...
+
+    def close(self) -> None: ...
+
+
+def _fabric_row(fabric: dict[str, Any]) -> dict[str, Any]:
+    settings = fabric.get("settings") or {}
+    endpoint = (
+        settings.get("url") or settings.get("host") or settings.get("account") or "embedded local Spark"
+    )
+    return {
+        "ref": fabric["ref"],
+        "kind": fabric["kind"],
+        "environment": fabric["environment"],
+        "endpoint": endpoint,
+    }
+
+
+class InProcessBackend:
+    """A session service in the kernel's own process (no Jupyter server, or an older one)."""
+
+    def __init__(self):
+        from prophecy_jupyter.services.runtime import build_services
+
+        self.user = local_username()
+        self.services = build_services(bootstrap_user=self.user)
+
+    @property
+    def sessions(self):
+        return self.services.sessions
+
+    def fabrics(self) -> list[dict[str, Any]]:
+        return [_fabric_row(f.to_json()) for f in self.services.fabrics.list(self.user)]
+
+    def attach(self, notebook: str, fabric: str) -> dict[str, Any]:
+        chosen = self.services.fabrics.get(self.user, fabric)
+        self.services.attachments.attach(self.user, notebook, chosen.ref)
+        if chosen.kind == "local":
+            # Nothing to pay for on a laptop, and the JVM start is then out of the first cell's way.
+            self.sessions.start_in_background(self.user, notebook, chosen.ref)
+        return _fabric_row(chosen.to_json())
+
+    def attachment(self, notebook: str) -> str | None:
+        try:
+            return self.services.attachments.get(self.user, notebook)
+        except ServiceError:
+            return None
+
+    def detach(self, notebook: str, fabric: str) -> int:
+        self.services.attachments.detach(self.user, notebook)
+        return self.sessions.close(self.user, notebook, fabric)
+
+    def run(self, notebook: str, fabric: str, code: str, language: str, notify: Notify) -> Run:
+        return self.sessions.submit(self.user, notebook, fabric, code, language, notify)
+
+    def table(self, notebook: str, fabric: str, source: str, limit: int, notify: Notify) -> TableRun:
+        return self.sessions.submit_table(self.user, notebook, fabric, source, limit, True, notify)
+
+    def frame(self, run: TableRun) -> Result:
+        if run.payload is None:
+            return run.result or Result.of_error("Cancelled", "The table fetch was cancelled.")
+        from prophecy_jupyter.results.frames import frame_from_payload
+
+        payload, run.payload = run.payload, None
+        return Result.of_table(
+            frame_from_payload(payload), truncated=payload.header.truncated, row_limit=payload.limit
+        )
+
+    def cancel(self, run: Run) -> None:
+        self.sessions.cancel(run)
+
+    def configure(self, notebook: str, fabric: str, settings: dict, notify: Notify) -> bool:
+        return self.sessions.configure(self.user, notebook, fabric, settings, notify)
+
+    def restart(self, notebook: str, fabric: str, notify: Notify) -> None:
+        self.sessions.restart(self.sessions.managed(self.user, notebook, fabric), notify)
+
+    def status(self, notebook: str) -> list[dict[str, Any]]:
+        return self.sessions.status(self.user, notebook)
+
+    def logs(self, notebook: str, fabric: str, size: int) -> list[str]:
+        return self.sessions.logs(self.sessions.managed(self.user, notebook, fabric), size)
+
+    def complete(self, notebook: str, fabric: str, code: str, cursor: int) -> list[str]:
+        return self.sessions.complete(self.user, notebook, fabric, code, cursor)
+
+    def close(self) -> None:
+        self.services.close()
+
+
+class ServerError(ServiceError):
+    """The server's API refused a request; the message is the server's."""
+
+
+class RemoteRun:
+    """A run in the server's session service, followed by long polls."""
+
+    def __init__(self, backend: ServerBackend, body: dict[str, Any]):
+        self._backend = backend
+        self._started = time.monotonic()
+        self._body = body
+
+    def _update(self, body: dict[str, Any]) -> None:
+        self._body = body
+
+    @property
+    def id(self) -> str:
+        return self._body["id"]
+
+    @property
+    def kind(self) -> str:
+        return self._body["kind"]
+
+    @property
+    def state(self) -> str:
+        return self._body["state"]
+
+    @property
+    def progress(self) -> float | None:
+        return self._body.get("progress")
+
+    @property
+    def done(self) -> bool:
+        return self._body["state"] in RunState.DONE
+
+    @property
+    def elapsed(self) -> float:
+        return self._body.get("elapsed", time.monotonic() - self._started)
+
+    @property
+    def result(self) -> Result | None:
+        return _result(self._body.get("result"))
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self.done:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.done:
+            step = 10.0 if deadline is None else max(0.0, deadline - time.monotonic())
+            self._update(
+                self._backend.get(f"/runs/{self.id}", params={"wait": f"{step:.3f}"}, timeout=step + 30)
+            )
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+        return self.done
+
+
+def _result(body: dict[str, Any] | None) -> Result | None:
+    if body is None:
+        return None
+    kind = ResultKind(body["kind"])
+    if kind is ResultKind.ERROR:
+        error = body.get("error") or {}
+        return Result.of_error(
+            error.get("name") or "Error", error.get("message") or "", error.get("traceback")
+        )
+    if kind is ResultKind.IMAGE:
+        return Result(kind, text=body.get("text", ""), image_png=base64.b64decode(body.get("image_png", "")))
+    if kind is ResultKind.HTML:
+        return Result(kind, text=body.get("text", ""), html=body.get("html"))
+    if kind is ResultKind.TABLE:
+        table = body.get("table") or {}
+        return Result(kind, truncated=bool(table.get("truncated")), row_limit=table.get("limit"))
+    return Result.of_text(body.get("text", ""))
+
+
+class ServerBackend:
+    """The Jupyter server's API, reached with the secret the server gave this kernel."""
+
+    def __init__(self, url: str, secret: str, ca_bundle: str | None = None):
+        self.url = url.rstrip("/") + API_PREFIX
+        self._http = requests.Session()
+        self._http.headers[KERNEL_HEADER] = secret
+        self._verify: str | bool = ca_bundle or True
+
+    @classmethod
+    def from_environment(cls) -> ServerBackend | None:
+        url, secret = os.environ.get(SERVER_URL_ENV), os.environ.get(KERNEL_SECRET_ENV)
+        if not url or not secret:
+            return None
+        return cls(url, secret, os.environ.get(SERVER_CA_ENV))
+
+    def _call(self, method: str, path: str, timeout: float = 60.0, **kwargs: Any) -> requests.Response:
+        try:
+            response = self._http.request(
+                method, self.url + path, timeout=(5, timeout), verify=self._verify, **kwargs
+            )
+        except requests.RequestException as exc:
+            raise ServerError(
+                f"The Jupyter server did not answer ({type(exc).__name__}); is it still running?"
+            ) from None
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("message") or response.reason
+            except ValueError:
+                message = response.reason
+            raise ServerError(message)
+        return response
+
+    def get(self, path: str, timeout: float = 60.0, **kwargs: Any) -> dict[str, Any]:
+        return self._call("GET", path, timeout, **kwargs).json()
+
+    def post(self, path: str, body: dict[str, Any] | None = None, timeout: float = 60.0) -> dict[str, Any]:
+        return self._call("POST", path, timeout, json=body or {}).json()
+
+    def _session(self, notebook: str, fabric: str, notify: Notify) -> dict[str, Any]:
+        session = self.post("/sessions", {"notebook": notebook, "fabric": fabric, "wait": True}, timeout=900)
+        for message in session.get("messages", []):
+            notify(message)
+        return session
+
+    def fabrics(self) -> list[dict[str, Any]]:
+        return [_fabric_row(f) for f in self.get("/fabrics")["fabrics"]]
+
+    def attach(self, notebook: str, fabric: str) -> dict[str, Any]:
+        ref = self._call("PUT", "/attachments", json={"notebook": notebook, "fabric": fabric}).json()[
+            "fabric"
+        ]
+        chosen = next(f for f in self.get("/fabrics")["fabrics"] if f["ref"] == ref)
+        if chosen["kind"] == "local":
+            self.post("/sessions", {"notebook": notebook, "fabric": ref, "wait": False})
+        return _fabric_row(chosen)
+
+    def attachment(self, notebook: str) -> str | None:
+        try:
+            return self.get("/attachments", params={"notebook": notebook})["fabric"]
+        except ServerError:
+            return None
+
+    def detach(self, notebook: str, fabric: str) -> int:
+        closed = 0
+        for session in self.get("/sessions", params={"notebook": notebook})["sessions"]:
+            if session["fabric"] == fabric and session["state"] != "ended":
+                self._call("DELETE", f"/sessions/{session['id']}")
+                closed += 1
+        self._call("DELETE", "/attachments", params={"notebook": notebook})
+        return closed
+
+    def run(self, notebook: str, fabric: str, code: str, language: str, notify: Notify) -> RemoteRun:
+        session = self._session(notebook, fabric, notify)
+        return RemoteRun(
+            self, self.post(f"/sessions/{session['id']}/runs", {"code": code, "language": language})
+        )
+
+    def table(self, notebook: str, fabric: str, source: str, limit: int, notify: Notify) -> RemoteRun:
+        session = self._session(notebook, fabric, notify)
+        return RemoteRun(
+            self, self.post(f"/sessions/{session['id']}/tables", {"source": source, "limit": limit})
+        )
+
+    def frame(self, run: RemoteRun) -> Result:
+        if run.state != RunState.FINISHED:
+            return run.result or Result.of_error("Cancelled", "The table fetch was cancelled.")
+        from prophecy_jupyter.results.frames import frame_from_payload
+        from prophecy_jupyter.results.transport import TableHeader, TablePayload
+
+        response = self._call("GET", f"/runs/{run.id}/table", timeout=600)
+        header = TableHeader(**json.loads(response.headers["X-Prophecy-Table"]))
+        limit = run.result.row_limit if run.result else -1
+        payload = TablePayload(header, response.content, limit)
+        del response
+        return Result.of_table(frame_from_payload(payload), truncated=header.truncated, row_limit=limit)
+
+    def cancel(self, run: RemoteRun) -> None:
+        run._update(self.post(f"/runs/{run.id}/cancel"))
+
+    def _find(self, notebook: str, fabric: str) -> dict[str, Any] | None:
+        sessions = self.get("/sessions", params={"notebook": notebook})["sessions"]
+        return next((s for s in sessions if s["fabric"] == fabric and s["state"] != "ended"), None)
+
+    def configure(self, notebook: str, fabric: str, settings: dict, notify: Notify) -> bool:
+        session = self._find(notebook, fabric) or self._session(notebook, fabric, notify)
+        reply = self.post(f"/sessions/{session['id']}/configure", {"settings": settings}, timeout=900)
+        for message in reply["messages"]:
+            notify(message)
+        return reply["restarted"]
+
+    def restart(self, notebook: str, fabric: str, notify: Notify) -> None:
+        session = self._find(notebook, fabric) or self._session(notebook, fabric, notify)
+        for message in self.post(f"/sessions/{session['id']}/restart", timeout=900).get("messages", []):
+            notify(message)
+
+    def status(self, notebook: str) -> list[dict[str, Any]]:
+        return self.get("/sessions", params={"notebook": notebook})["sessions"]
+
+    def logs(self, notebook: str, fabric: str, size: int) -> list[str]:
+        session = self._find(notebook, fabric)
+        return self.get(f"/sessions/{session['id']}/logs", params={"size": size})["lines"] if session else []
+
+    def complete(self, notebook: str, fabric: str, code: str, cursor: int) -> list[str]:
+        session = self._find(notebook, fabric)
+        if session is None:
+            return []
+        return self.post(f"/sessions/{session['id']}/complete", {"code": code, "cursor": cursor})["matches"]
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def connect() -> Backend:
+    """The server's API when this kernel was started by a server that offers it; else in-process."""
+    return ServerBackend.from_environment() or InProcessBackend()

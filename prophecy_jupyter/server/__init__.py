@@ -1,0 +1,1 @@
+"""The Jupyter server extension's REST API (handlers described by ``openapi.yaml``)."""

@@ -1,0 +1,525 @@
+"""REST handlers under ``/prophecy-jupyter/api/v1``: parse, authorize, call a service, serialize.
+
+A request is authenticated either by Jupyter (the browser, or anyone with the server's token) or
+by the per-server secret the extension hands to the kernels it starts; both act as a user. Domain
+errors map to HTTP statuses in :meth:`ApiHandler.write_error`, the one place that does it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import functools
+import json
+import os
+import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from jupyter_server.auth.identity import User
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web
+
+from prophecy_jupyter.engines.base import EngineError
+from prophecy_jupyter.results.model import Result, ResultKind
+from prophecy_jupyter.server.link import API_PREFIX, KERNEL_HEADER
+from prophecy_jupyter.services import errors
+from prophecy_jupyter.services.connection_test import test_connection
+from prophecy_jupyter.services.runs import Run, TableRun
+from prophecy_jupyter.services.runtime import Services
+from prophecy_jupyter.services.sessions import ManagedSession
+from prophecy_jupyter.vault.keys import VaultError
+
+MAX_LONG_POLL = 30.0
+T = TypeVar("T")
+
+_STATUS: list[tuple[type[Exception], int]] = [
+    (errors.Invalid, 400),
+    (errors.AccessDenied, 403),
+    (errors.NotFound, 404),
+    (errors.Conflict, 409),
+    (errors.LimitReached, 429),
+    (VaultError, 409),
+    (EngineError, 502),
+]
+
+
+class ApiHandler(ExtensionHandlerMixin, APIHandler):
+    """Authentication (Jupyter's, or the kernels' secret), JSON bodies and mapped errors."""
+
+    @property
+    def services(self) -> Services:
+        return self.settings["prophecy_services"]
+
+    @property
+    def user(self) -> str:
+        return self.current_user.username
+
+    async def prepare(self) -> None:
+        secret = self.request.headers.get(KERNEL_HEADER)
+        if secret is not None:
+            expected = self.settings["prophecy_kernel_secret"]
+            if not secrets.compare_digest(secret, expected):
+                raise web.HTTPError(403, "The kernel secret is wrong.")
+            # A kernel this server started acts for the server's owner.
+            self.current_user = self._jupyter_current_user = User(username=self.settings["prophecy_owner"])
+        else:
+            await super().prepare()
+            if self.current_user is not None:
+                self.current_user = User(username=self.settings["prophecy_user_of"](self.current_user))
+        limit = self.settings["prophecy_max_body"]
+        if len(self.request.body or b"") > limit:
+            raise web.HTTPError(413, f"The request body is larger than {limit // 1024} KiB.")
+
+    def check_xsrf_cookie(self) -> None:
+        if KERNEL_HEADER not in self.request.headers:
+            super().check_xsrf_cookie()
+
+    def body(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.request.body or b"{}")
+        except ValueError as exc:
+            raise errors.Invalid(f"The body is not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise errors.Invalid("The body must be a JSON object.")
+        return data
+
+    def field(self, data: dict[str, Any], name: str, kind: type[T] = str, required: bool = True) -> T:
+        value = data.get(name)
+        if value is None and not required:
+            return None  # type: ignore[return-value]
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise errors.Invalid(f"{name}: expected a {kind.__name__}", name)
+        return value
+
+    def notebook(self, value: str) -> str:
+        """A notebook as the server names it: kernels send absolute paths, the UI paths under the root."""
+        root = self.settings["prophecy_root"]
+        if os.path.isabs(value):
+            real = os.path.realpath(value)
+            if real == root or real.startswith(root + os.sep):
+                return os.path.relpath(real, root)
+        return value
+
+    def reply(self, body: Any, status: int = 200) -> None:
+        self.set_status(status)
+        if status == 204:
+            self.finish()
+        else:
+            self.finish(json.dumps(body))
+
+    async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a call that may wait on the network on the extension's pool, off the event loop."""
+        pool = self.settings["prophecy_pool"]
+        return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(fn, *args))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        mapped = next((code for cls, code in _STATUS if isinstance(exc, cls)), None)
+        if mapped is not None:
+            self.set_status(mapped)
+            body = {"message": str(exc), "reason": type(exc).__name__, "field": getattr(exc, "field", None)}
+        elif isinstance(exc, web.HTTPError):
+            body = {"message": exc.log_message or self._reason, "reason": exc.reason, "field": None}
+        else:
+            body = {"message": "Internal error; see the server log.", "reason": None, "field": None}
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    def log_exception(self, typ, value, tb) -> None:
+        if any(isinstance(value, cls) for cls, _ in _STATUS):
+            self.log.info("%s %s: %s", self.request.method, self.request.path, value)
+        else:
+            super().log_exception(typ, value, tb)
+
+
+def _settle(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _result_json(result: Result | None) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    body: dict[str, Any] = {"kind": result.kind.value, "text": result.text}
+    if result.kind is ResultKind.ERROR:
+        body["error"] = {
+            "name": result.error_name,
+            "message": result.error_message,
+            "traceback": result.traceback,
+        }
+    elif result.kind is ResultKind.HTML:
+        body["html"] = result.html
+    elif result.kind is ResultKind.IMAGE:
+        body["image_png"] = base64.b64encode(result.image_png or b"").decode()
+    elif result.kind is ResultKind.TABLE:
+        body["table"] = {"truncated": result.truncated, "limit": result.row_limit}
+    return body
+
+
+def run_json(run: Run) -> dict[str, Any]:
+    return {**run.describe(), "result": _result_json(run.result) if run.done else None}
+
+
+# -- identity and teams ---------------------------------------------------------------------
+
+
+class MeHandler(ApiHandler):
+    @web.authenticated
+    def get(self) -> None:
+        self.reply(
+            {"user": self.user, "teams": [t.to_json() for t in self.services.teams.teams_of(self.user)]}
+        )
+
+
+class TeamsHandler(ApiHandler):
+    @web.authenticated
+    def get(self) -> None:
+        self.reply({"teams": [t.to_json() for t in self.services.teams.teams_of(self.user)]})
+
+    @web.authenticated
+    def post(self) -> None:
+        name = self.field(self.body(), "name")
+        self.reply(self.services.teams.create(self.user, name).to_json(), 201)
+
+
+class TeamHandler(ApiHandler):
+    @web.authenticated
+    def get(self, team: str) -> None:
+        role = self.services.teams.require_member(self.user, team)
+        self.reply({"name": team, "role": role})
+
+    @web.authenticated
+    def delete(self, team: str) -> None:
+        self.services.teams.delete(self.user, team)
+        self.reply(None, 204)
+
+
+class MembersHandler(ApiHandler):
+    @web.authenticated
+    def get(self, team: str) -> None:
+        self.reply({"members": [m.to_json() for m in self.services.teams.members(self.user, team)]})
+
+
+class MemberHandler(ApiHandler):
+    @web.authenticated
+    def put(self, team: str, username: str) -> None:
+        role = self.field(self.body(), "role")
+        self.reply(self.services.teams.set_member(self.user, team, username, role).to_json())
+
+    @web.authenticated
+    def delete(self, team: str, username: str) -> None:
+        self.services.teams.remove_member(self.user, team, username)
+        self.reply(None, 204)
+
+
+# -- fabrics and credentials -----------------------------------------------------------------
+
+
+class FabricsHandler(ApiHandler):
+    @web.authenticated
+    def get(self) -> None:
+        fabrics = self.services.fabrics.list(self.user)
+        body = []
+        for fabric in fabrics:
+            status = (
+                self.services.credentials.status(self.user, fabric.scope) if fabric.secret_needed else None
+            )
+            body.append(
+                {
+                    **fabric.to_json(),
+                    "credential": {
+                        "needed": fabric.secret_needed,
+                        **(status.to_json() if status else {"set": None}),
+                    },
+                }
+            )
+        self.reply({"fabrics": body})
+
+
+class TeamFabricsHandler(ApiHandler):
+    @web.authenticated
+    def post(self, team: str) -> None:
+        self.reply(self.services.fabrics.create(self.user, team, self.body()).to_json(), 201)
+
+
+class FabricHandler(ApiHandler):
+    @web.authenticated
+    def get(self, fabric_id: str) -> None:
+        self.reply(self.services.fabrics.get(self.user, fabric_id).to_json())
+
+    @web.authenticated
+    def patch(self, fabric_id: str) -> None:
+        self.reply(self.services.fabrics.update(self.user, fabric_id, self.body()).to_json())
+
+    @web.authenticated
+    def delete(self, fabric_id: str) -> None:
+        self.services.fabrics.delete(self.user, fabric_id)
+        self.reply(None, 204)
+
+
+class CredentialHandler(ApiHandler):
+    """The user's own secret for a fabric: write-only (GET says whether one is set)."""
+
+    def _fabric(self, fabric_id: str):
+        fabric = self.services.fabrics.get(self.user, fabric_id)
+        if not fabric.secret_needed:
+            raise errors.Invalid(f"Fabric '{fabric.ref}' takes no secret with its settings.")
+        return fabric
+
+    @web.authenticated
+    def get(self, fabric_id: str) -> None:
+        fabric = self._fabric(fabric_id)
+        status = self.services.credentials.status(self.user, fabric.scope)
+        self.reply({"needed": fabric.secret_needed, **status.to_json()})
+
+    @web.authenticated
+    def put(self, fabric_id: str) -> None:
+        fabric = self._fabric(fabric_id)
+        secret = self.field(self.body(), "secret")
+        status = self.services.credentials.set(self.user, fabric.scope, secret)
+        self.reply({"needed": fabric.secret_needed, **status.to_json()})
+
+    @web.authenticated
+    def delete(self, fabric_id: str) -> None:
+        self.services.credentials.delete(self.user, self._fabric(fabric_id).scope)
+        self.reply(None, 204)
+
+
+class ConnectionTestHandler(ApiHandler):
+    @web.authenticated
+    async def post(self, fabric_id: str) -> None:
+        fabric = self.services.fabrics.get(self.user, fabric_id)
+        try:
+            secret = self.services.fabrics.secret(self.user, fabric)
+        except VaultError as exc:
+            self.reply({"ok": False, "stage": "credentials", "message": str(exc), "steps": []})
+            return
+        report = await self.blocking(test_connection, fabric, secret)
+        self.reply(report.to_json())
+
+
+# -- attachments ------------------------------------------------------------------------------
+
+
+class AttachmentsHandler(ApiHandler):
+    @web.authenticated
+    def get(self) -> None:
+        notebook = self.notebook(self.get_query_argument("notebook", ""))
+        self.reply({"notebook": notebook, "fabric": self.services.attachments.get(self.user, notebook)})
+
+    @web.authenticated
+    def put(self) -> None:
+        data = self.body()
+        notebook, fabric = self.notebook(self.field(data, "notebook")), self.field(data, "fabric")
+        self.reply(
+            {"notebook": notebook, "fabric": self.services.attachments.attach(self.user, notebook, fabric)}
+        )
+
+    @web.authenticated
+    def delete(self) -> None:
+        self.services.attachments.detach(self.user, self.notebook(self.get_query_argument("notebook", "")))
+        self.reply(None, 204)
+
+
+# -- sessions and runs ------------------------------------------------------------------------
+
+
+class SessionsHandler(ApiHandler):
+    @web.authenticated
+    def get(self) -> None:
+        """The user's sessions, and the ones that ended lately (say, while the server was down)."""
+        notebook = self.get_query_argument("notebook", None)
+        notebook = self.notebook(notebook) if notebook is not None else None
+        service = self.services.sessions
+        current = [m.describe() for m in service.sessions_of(self.user, notebook)]
+        known = {s["id"] for s in current}
+        ended = [s for s in service.ended_sessions(self.user, notebook) if s["id"] not in known]
+        self.reply({"sessions": current + ended})
+
+    @web.authenticated
+    async def post(self) -> None:
+        """Open (or find) the notebook's session on a fabric; ``wait`` for it to be ready."""
+        data = self.body()
+        notebook, fabric = self.notebook(self.field(data, "notebook")), self.field(data, "fabric")
+        wait = self.field(data, "wait", bool, required=False)
+        messages: list[str] = []
+        service = self.services.sessions
+        if wait:
+            managed = await self.blocking(service.session, self.user, notebook, fabric, messages.append)
+        else:
+            managed = await self.blocking(service.start_in_background, self.user, notebook, fabric)
+        self.reply({**managed.describe(), "messages": messages}, 200 if managed.live else 202)
+
+
+class SessionHandler(ApiHandler):
+    def managed(self, session_id: str) -> ManagedSession:
+        return self.services.sessions.find_session(self.user, session_id)
+
+    @web.authenticated
+    async def get(self, session_id: str) -> None:
+        managed = await self.blocking(self.services.sessions.refresh, self.managed(session_id))
+        self.reply(managed.describe())
+
+    @web.authenticated
+    async def delete(self, session_id: str) -> None:
+        await self.blocking(self.services.sessions.close_session, self.managed(session_id))
+        self.reply(None, 204)
+
+
+class SessionRestartHandler(SessionHandler):
+    @web.authenticated
+    async def post(self, session_id: str) -> None:
+        messages: list[str] = []
+        managed = await self.blocking(
+            self.services.sessions.restart, self.managed(session_id), messages.append
+        )
+        self.reply({**managed.describe(), "messages": messages})
+
+
+class SessionConfigureHandler(SessionHandler):
+    @web.authenticated
+    async def post(self, session_id: str) -> None:
+        settings = self.field(self.body(), "settings", dict)
+        managed = self.managed(session_id)
+        messages: list[str] = []
+        service = self.services.sessions
+        restarted = await self.blocking(
+            service.configure, self.user, managed.notebook, managed.fabric.ref, settings, messages.append
+        )
+        self.reply({"restarted": restarted, "messages": messages})
+
+
+class SessionLogsHandler(SessionHandler):
+    @web.authenticated
+    async def get(self, session_id: str) -> None:
+        try:
+            size = int(self.get_query_argument("size", "100"))
+        except ValueError:
+            raise errors.Invalid("size: expected an integer", "size") from None
+        lines = await self.blocking(
+            self.services.sessions.logs, self.managed(session_id), max(1, min(size, 10000))
+        )
+        self.reply({"lines": lines})
+
+
+class SessionCompleteHandler(SessionHandler):
+    @web.authenticated
+    async def post(self, session_id: str) -> None:
+        data = self.body()
+        code, cursor = self.field(data, "code"), self.field(data, "cursor", int)
+        managed = self.managed(session_id)
+        matches = await self.blocking(
+            self.services.sessions.complete, self.user, managed.notebook, managed.fabric.ref, code, cursor
+        )
+        self.reply({"matches": matches})
+
+
+class RunsHandler(SessionHandler):
+    @web.authenticated
+    async def post(self, session_id: str) -> None:
+        data = self.body()
+        code = self.field(data, "code")
+        language = self.field(data, "language", required=False) or "pyspark"
+        if language not in ("pyspark", "python", "sql", "scala", "spark", "r", "sparkr"):
+            raise errors.Invalid("language: one of pyspark, python, sql, scala, r", "language")
+        managed = self.managed(session_id)
+        run = await self.blocking(
+            self.services.sessions.submit, self.user, managed.notebook, managed.fabric.ref, code, language
+        )
+        self.reply(run_json(run), 202)
+
+
+class TablesHandler(SessionHandler):
+    @web.authenticated
+    async def post(self, session_id: str) -> None:
+        data = self.body()
+        source = self.field(data, "source")
+        limit = self.field(data, "limit", int, required=False)
+        prefer_arrow = self.field(data, "prefer_arrow", bool, required=False)
+        managed = self.managed(session_id)
+        run = await self.blocking(
+            self.services.sessions.submit_table,
+            self.user,
+            managed.notebook,
+            managed.fabric.ref,
+            source,
+            100_000 if limit is None else limit,
+            True if prefer_arrow is None else prefer_arrow,
+        )
+        self.reply(run_json(run), 202)
+
+
+class RunHandler(ApiHandler):
+    @web.authenticated
+    async def get(self, run_id: str) -> None:
+        """The run; with ``wait=SECONDS``, answered once the run is over or the time is up."""
+        run = self.services.sessions.find_run(self.user, run_id)
+        try:
+            wait = min(max(float(self.get_query_argument("wait", "0")), 0.0), MAX_LONG_POLL)
+        except ValueError:
+            raise errors.Invalid("wait: expected a number of seconds", "wait") from None
+        if wait and not run.done:
+            loop = asyncio.get_running_loop()
+            over = loop.create_future()
+            run.add_done_callback(lambda: loop.call_soon_threadsafe(_settle, over))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(over, wait)
+        self.reply(run_json(run))
+
+
+class RunCancelHandler(ApiHandler):
+    @web.authenticated
+    def post(self, run_id: str) -> None:
+        run = self.services.sessions.find_run(self.user, run_id)
+        self.services.sessions.cancel(run)
+        self.reply(run_json(run))
+
+
+class RunTableHandler(ApiHandler):
+    """A finished table run's data: Arrow IPC (or JSON rows), with its header in a response header."""
+
+    @web.authenticated
+    def get(self, run_id: str) -> None:
+        run = self.services.sessions.find_run(self.user, run_id)
+        if not isinstance(run, TableRun) or run.payload is None:
+            raise errors.NotFound(f"Run '{run_id}' has no table (not a finished table run).")
+        header = run.payload.header
+        self.set_header(
+            "Content-Type",
+            "application/vnd.apache.arrow.stream" if header.format == "arrow" else "application/json",
+        )
+        self.set_header("X-Prophecy-Table", json.dumps(header.__dict__))
+        self.finish(run.payload.peek())
+
+
+ROUTES: list[tuple[str, type[ApiHandler]]] = [
+    (r"/me", MeHandler),
+    (r"/teams", TeamsHandler),
+    (r"/teams/([^/]+)", TeamHandler),
+    (r"/teams/([^/]+)/members", MembersHandler),
+    (r"/teams/([^/]+)/members/([^/]+)", MemberHandler),
+    (r"/teams/([^/]+)/fabrics", TeamFabricsHandler),
+    (r"/fabrics", FabricsHandler),
+    (r"/fabrics/([^/]+)", FabricHandler),
+    (r"/fabrics/([^/]+)/credential", CredentialHandler),
+    (r"/fabrics/([^/]+)/test", ConnectionTestHandler),
+    (r"/attachments", AttachmentsHandler),
+    (r"/sessions", SessionsHandler),
+    (r"/sessions/([0-9a-f]{32})", SessionHandler),
+    (r"/sessions/([0-9a-f]{32})/restart", SessionRestartHandler),
+    (r"/sessions/([0-9a-f]{32})/configure", SessionConfigureHandler),
+    (r"/sessions/([0-9a-f]{32})/logs", SessionLogsHandler),
+    (r"/sessions/([0-9a-f]{32})/complete", SessionCompleteHandler),
+    (r"/sessions/([0-9a-f]{32})/runs", RunsHandler),
+    (r"/sessions/([0-9a-f]{32})/tables", TablesHandler),
+    (r"/runs/([0-9a-f]{32})", RunHandler),
+    (r"/runs/([0-9a-f]{32})/cancel", RunCancelHandler),
+    (r"/runs/([0-9a-f]{32})/table", RunTableHandler),
+]
+
+
+def routes() -> list[tuple[str, type[ApiHandler]]]:
+    return [(API_PREFIX + pattern, handler) for pattern, handler in ROUTES]

@@ -1,0 +1,91 @@
+"""Fabrics and credentials from a sparkmagic ``config.json``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from prophecy_jupyter.services.credentials import CredentialService
+from prophecy_jupyter.services.errors import Conflict, Invalid
+from prophecy_jupyter.services.fabrics import RESOURCE_FIELDS, FabricService
+
+KERNEL_KEYS = ("kernel_python_credentials", "kernel_scala_credentials", "kernel_r_credentials")
+AUTH = {"none": "none", "basic_access": "basic", "kerberos": "kerberos"}
+
+
+@dataclass
+class ImportReport:
+    created: list[str] = field(default_factory=list)
+    credentials: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def fabric_name(url: str) -> str:
+    parts = urlsplit(url)
+    base = f"livy-{parts.hostname or 'server'}" + (f"-{parts.port}" if parts.port else "")
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", base)[:64]
+
+
+def _endpoints(config: dict[str, Any]) -> list[dict[str, Any]]:
+    seen: dict[tuple, dict[str, Any]] = {}
+    for key in KERNEL_KEYS:
+        entry = config.get(key)
+        if not isinstance(entry, dict) or not entry.get("url"):
+            continue
+        username = entry.get("username") or None
+        auth = str(entry.get("auth") or ("Basic_Access" if username else "None")).lower()
+        if auth not in AUTH:
+            raise Invalid(
+                f"{key}.auth: sparkmagic auth {entry.get('auth')!r} has no equivalent here "
+                "(None, Basic_Access and Kerberos do)",
+                f"{key}.auth",
+            )
+        identity = (entry["url"].rstrip("/"), AUTH[auth], username)
+        seen.setdefault(
+            identity,
+            {
+                "url": identity[0],
+                "auth": identity[1],
+                "username": username,
+                "password": entry.get("password") or None,
+            },
+        )
+    return list(seen.values())
+
+
+def import_sparkmagic(
+    config: dict[str, Any], fabrics: FabricService, credentials: CredentialService, user: str, team: str
+) -> ImportReport:
+    """Create a Livy fabric per endpoint in the config (skipping names that exist); store the
+    importing user's passwords as their credentials."""
+    if not isinstance(config, dict):
+        raise Invalid("A sparkmagic config.json holds a JSON object.")
+    report = ImportReport()
+    session = config.get("session_configs") or {}
+    conf = {str(k): str(v) for k, v in (session.get("conf") or {}).items()}
+    size = {k: session[k] for k in RESOURCE_FIELDS if k in session}
+    headers = {str(k): str(v) for k, v in (config.get("custom_headers") or {}).items()}
+    for endpoint in _endpoints(config):
+        name = fabric_name(endpoint["url"])
+        settings = {"url": endpoint["url"], "auth": endpoint["auth"], "headers": headers}
+        if endpoint["username"] and endpoint["auth"] == "basic":
+            settings["username"] = endpoint["username"]
+        spec = {
+            "name": name,
+            "kind": "livy",
+            "settings": settings,
+            "conf": conf,
+            "job_sizes": {"sparkmagic": size} if size else {},
+        }
+        try:
+            fabric = fabrics.create(user, team, spec)
+        except Conflict:
+            report.skipped.append(f"{team}/{name} (exists)")
+            continue
+        report.created.append(fabric.ref)
+        if fabric.secret_needed and endpoint["password"]:
+            credentials.set(user, fabric.scope, endpoint["password"])
+            report.credentials.append(fabric.ref)
+    return report

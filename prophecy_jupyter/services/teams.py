@@ -1,0 +1,166 @@
+"""Teams and memberships: who may see and change which fabrics."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from prophecy_jupyter.services.errors import AccessDenied, Conflict, Invalid, NotFound
+from prophecy_jupyter.store.database import Database
+from prophecy_jupyter.store.models import Membership, Team
+
+DEFAULT_TEAM = "default"
+ADMIN, MEMBER = "admin", "member"
+ROLES = (ADMIN, MEMBER)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_USER = re.compile(r"^[^\s/]{1,128}$")
+
+GroupsOf = Callable[[str], set[str]]
+
+
+@dataclass(frozen=True)
+class TeamView:
+    name: str
+    role: str | None
+    """The asking user's role in it (``member`` through a JupyterHub group)."""
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "role": self.role}
+
+
+@dataclass(frozen=True)
+class MemberView:
+    username: str
+    role: str
+
+    def to_json(self) -> dict:
+        return {"username": self.username, "role": self.role}
+
+
+def check_name(name: str, what: str = "name") -> str:
+    if not _NAME.match(name or ""):
+        raise Invalid(
+            f"{what}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", what
+        )
+    return name
+
+
+class TeamService:
+    """Teams in the store; under JupyterHub a user is also a member of the teams named like their hub
+    groups (``groups_of``)."""
+
+    def __init__(self, db: Database, groups_of: GroupsOf | None = None):
+        self.db = db
+        self.groups_of = groups_of or (lambda _user: set())
+
+    def bootstrap(self, user: str) -> None:
+        """A new install gets team ``default`` with its first user as admin."""
+        with self.db.transaction() as session:
+            if session.scalar(select(func.count()).select_from(Team)):
+                return
+            team = Team(name=DEFAULT_TEAM)
+            team.members.append(Membership(username=user, role=ADMIN))
+            session.add(team)
+
+    def roles(self, user: str) -> dict[str, str]:
+        """Team name → the user's role, hub groups included."""
+        with self.db.transaction() as session:
+            rows = session.execute(
+                select(Team.name, Membership.role).join(Membership).where(Membership.username == user)
+            ).all()
+            roles = {name: role for name, role in rows}
+            hub = self.groups_of(user) - roles.keys()
+            if hub:
+                existing = set(session.scalars(select(Team.name).where(Team.name.in_(hub))))
+                roles.update({name: MEMBER for name in existing})
+        return roles
+
+    def role(self, user: str, team: str) -> str | None:
+        return self.roles(user).get(team)
+
+    def require_member(self, user: str, team: str) -> str:
+        role = self.role(user, team)
+        if role is None:
+            raise NotFound(f"No team '{team}' that you belong to.")
+        return role
+
+    def require_admin(self, user: str, team: str) -> None:
+        if self.require_member(user, team) != ADMIN:
+            raise AccessDenied(f"Only admins of team '{team}' can do this.")
+
+    def teams_of(self, user: str) -> list[TeamView]:
+        return [TeamView(name, role) for name, role in sorted(self.roles(user).items())]
+
+    def create(self, user: str, name: str) -> TeamView:
+        """A new team; its creator is its first admin."""
+        check_name(name)
+        with self.db.transaction() as session:
+            if session.scalar(select(Team).where(Team.name == name)) is not None:
+                raise Conflict(f"Team '{name}' exists.")
+            team = Team(name=name)
+            team.members.append(Membership(username=user, role=ADMIN))
+            session.add(team)
+        return TeamView(name, ADMIN)
+
+    def sync_hub_groups(self, user: str) -> None:
+        """Create the teams of the user's hub groups that do not exist yet (membership comes from the
+        group itself, so nothing is stored for it)."""
+        groups = {g for g in self.groups_of(user) if _NAME.match(g)}
+        if not groups:
+            return
+        with self.db.transaction() as session:
+            existing = set(session.scalars(select(Team.name).where(Team.name.in_(groups))))
+            session.add_all(Team(name=name) for name in groups - existing)
+
+    def delete(self, user: str, name: str) -> None:
+        self.require_admin(user, name)
+        with self.db.transaction() as session:
+            team = session.scalar(select(Team).where(Team.name == name))
+            if team.fabrics:
+                raise Conflict(f"Team '{name}' still owns {len(team.fabrics)} fabric(s); remove them first.")
+            session.delete(team)
+
+    def members(self, user: str, team: str) -> list[MemberView]:
+        self.require_member(user, team)
+        with self.db.transaction() as session:
+            rows = session.scalars(
+                select(Membership).join(Team).where(Team.name == team).order_by(Membership.username)
+            )
+            return [MemberView(m.username, m.role) for m in rows]
+
+    def set_member(self, actor: str, team: str, username: str, role: str) -> MemberView:
+        """Add a member or change their role (admins only)."""
+        self.require_admin(actor, team)
+        if not _USER.match(username or ""):
+            raise Invalid("username: 1-128 characters, no spaces or '/'", "username")
+        if role not in ROLES:
+            raise Invalid(f"role: must be one of {', '.join(ROLES)}", "role")
+        with self.db.transaction() as session:
+            row = session.scalar(select(Team).where(Team.name == team))
+            member = next((m for m in row.members if m.username == username), None)
+            if member is None:
+                row.members.append(Membership(username=username, role=role))
+            else:
+                if member.role == ADMIN and role != ADMIN:
+                    self._keep_an_admin(row, username)
+                member.role = role
+        return MemberView(username, role)
+
+    def remove_member(self, actor: str, team: str, username: str) -> None:
+        self.require_admin(actor, team)
+        with self.db.transaction() as session:
+            row = session.scalar(select(Team).where(Team.name == team))
+            member = next((m for m in row.members if m.username == username), None)
+            if member is None:
+                raise NotFound(f"'{username}' is not a member of team '{team}'.")
+            if member.role == ADMIN:
+                self._keep_an_admin(row, username)
+            row.members.remove(member)
+
+    @staticmethod
+    def _keep_an_admin(team: Team, leaving: str) -> None:
+        if not any(m.role == ADMIN and m.username != leaving for m in team.members):
+            raise Conflict(f"Team '{team.name}' needs at least one admin besides '{leaving}'.")

@@ -1,0 +1,1 @@
+"""Persistent state: teams, fabrics, credentials, attachments, sessions and runs (SQLAlchemy)."""
