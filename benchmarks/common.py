@@ -281,10 +281,17 @@ class PeakRss:
 
 def register_gateway(data_dir: Path, url: str, token: str) -> None:
     """Register the gateway as livy fabric ``gw`` with a bearer token (as a user would)."""
-    from prophecy_jupyter.services.fabrics import FabricRegistry
+    from prophecy_jupyter.services.identity import local_username
+    from prophecy_jupyter.services.runtime import build_services
 
-    registry = FabricRegistry(data_dir)
-    registry.add({"name": FABRIC, "kind": "livy", "url": url, "auth": "bearer"}, secret=token)
+    user = local_username()
+    built = build_services(data_dir, bootstrap_user=user)
+    try:
+        spec = {"name": FABRIC, "kind": "livy", "settings": {"url": url, "auth": "bearer"}}
+        fabric = built.fabrics.create(user, "default", spec)
+        built.credentials.set(user, fabric.scope, token)
+    finally:
+        built.close()
 
 
 class QuietDisplay:

@@ -32,17 +32,19 @@ class OurClient:
     """``SessionService.run`` against the fabric ``gw`` registered in its own data dir."""
 
     def __init__(self, description: str, data_dir: Path, url: str, token: str):
-        from prophecy_jupyter.services.runtime import build_session_service
+        from prophecy_jupyter.services.identity import local_username
+        from prophecy_jupyter.services.runtime import build_services
 
         self.description = description
         register_gateway(data_dir, url, token)
-        self.service = build_session_service(data_dir)
+        self.user = local_username()
+        self.service = build_services(data_dir).sessions
 
     def measure(self, code: str) -> dict[str, Any]:
         from prophecy_jupyter.engines.base import RunState
 
         started = time.perf_counter()
-        run = self.service.run(NOTEBOOK, FABRIC, code)
+        run = self.service.run(self.user, NOTEBOOK, FABRIC, code)
         wall = time.perf_counter() - started
         if run.state != RunState.FINISHED:
             raise RuntimeError(f"our run ended {run.state}: {run.result}")

@@ -35,18 +35,20 @@ def bare() -> dict[str, Any]:
 def ours(further: int) -> dict[str, Any]:
     """The first session on ``local`` from an empty data dir (gateway, JVM, interpreter), then more."""
     started = time.perf_counter()
-    from prophecy_jupyter.services.runtime import build_session_service
+    from prophecy_jupyter.services.identity import local_username
+    from prophecy_jupyter.services.runtime import build_services
 
-    service = build_session_service()
+    user = local_username()
+    service = build_services(bootstrap_user=user).sessions
     try:
-        service.session("bench-0", "local")
+        service.session(user, "bench-0", "local")
         result: dict[str, Any] = {"ready_s": time.perf_counter() - started, "ready_epoch": time.time()}
         result["tree_after_first"] = tree_memory(os.getpid())
         sessions = []
         for index in range(1, further + 1):
             before = tree_memory(os.getpid())
             begun = time.perf_counter()
-            service.session(f"bench-{index}", "local")
+            service.session(user, f"bench-{index}", "local")
             ready = time.perf_counter() - begun
             after = tree_memory(os.getpid())
             sessions.append(
@@ -69,9 +71,9 @@ def probe(further: int) -> dict[str, Any]:
     started = time.perf_counter()
     import requests
 
-    from prophecy_jupyter.services.runtime import build_session_service
+    from prophecy_jupyter.services.runtime import build_services
 
-    service = build_session_service()
+    service = build_services().sessions
     try:
         url, token = service.engines.local_gateway.endpoint()
         http = requests.Session()

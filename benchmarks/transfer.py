@@ -147,7 +147,7 @@ def ours(rows: int, repetitions: int) -> dict[str, Any]:
         shell.run_cell_magic("sql", "-o schema -n -1 -q", "DESCRIBE bench")
         described = shell.user_ns.pop("schema")
         magics = shell.magics_manager.registry["FabricMagics"]
-        session_id = magics.service.status(magics.notebook_id)[0]["session"]
+        session_id = magics.backend.status(magics.notebook_id)[0]["remote_id"]
 
         def transfer() -> Any:
             shell.run_cell_magic("sql", "-o df -n -1 -q", QUERY)

@@ -7,6 +7,9 @@ import os
 import pytest
 import requests
 
+from prophecy_jupyter.services.identity import local_username
+from prophecy_jupyter.services.runtime import Services, build_services
+from prophecy_jupyter.services.sessions import ServiceSettings
 from prophecy_jupyter.vault.keys import new_key
 from tests.servers.gateway import GatewayProcess, start_gateway, wait_for_state
 
@@ -61,3 +64,28 @@ def new_session(gateway, livy):
     yield create
     for session_id in created:
         livy.delete(f"{gateway.url}/sessions/{session_id}", timeout=60)
+
+
+USER = local_username()
+
+
+def livy_fabric(url: str, name: str = "gw", **extra) -> dict:
+    """A fabric spec for a Livy endpoint that takes a bearer token."""
+    return {"name": name, "kind": "livy", "settings": {"url": url, "auth": "bearer"}, **extra}
+
+
+def open_services(
+    directory, url: str, token: str, settings: ServiceSettings | None = None, **fabric
+) -> Services:
+    """Services over a fresh store with fabric ``default/gw`` pointing at ``url`` (token set for USER)."""
+    built = build_services(directory, settings=settings, bootstrap_user=USER)
+    created = built.fabrics.create(USER, "default", livy_fabric(url, **fabric))
+    built.credentials.set(USER, created.scope, token)
+    return built
+
+
+@pytest.fixture
+def services(data_dir, gateway):
+    built = open_services(data_dir, gateway.url, gateway.token)
+    yield built
+    built.close()

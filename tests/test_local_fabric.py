@@ -14,11 +14,13 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 OWNER = """
 import os, sys
 import psutil
-from prophecy_jupyter.services.runtime import build_session_service
+from prophecy_jupyter.services.identity import local_username
+from prophecy_jupyter.services.runtime import build_services
 
-service = build_session_service()
-first = service.run("nb-1", "local", "spark.range(3).count()")
-second = service.run("nb-2", "local", "sc.applicationId")
+user = local_username()
+service = build_services(bootstrap_user=user).sessions
+first = service.run(user, "nb-1", "local", "spark.range(3).count()")
+second = service.run(user, "nb-2", "local", "sc.applicationId")
 gateway = psutil.Process(service.engines.local_gateway.pid)
 family = [gateway.pid] + [p.pid for p in gateway.children(recursive=True)]
 print(first.result.text, second.result.text, *family, flush=True)

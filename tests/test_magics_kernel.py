@@ -9,8 +9,8 @@ import time
 import pytest
 from jupyter_client.manager import start_new_kernel
 
-from prophecy_jupyter.services.fabrics import FabricRegistry
 from prophecy_jupyter.vault.keys import new_key
+from tests.conftest import open_services
 
 pytestmark = pytest.mark.spark
 
@@ -80,9 +80,7 @@ def kernel_env(gateway, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
-        FabricRegistry(directory).add(
-            {"name": "gw", "kind": "livy", "url": gateway.url, "auth": "bearer"}, secret=gateway.token
-        )
+        open_services(directory, gateway.url, gateway.token).close()
     return env, directory
 
 
@@ -98,7 +96,7 @@ def kernel(kernel_env):
 
 def attach(client) -> None:
     cell = execute(client, "%fabric attach gw")
-    assert cell.ok and "Attached to fabric 'gw'" in cell.stdout
+    assert cell.ok and "Attached to fabric 'default/gw'" in cell.stdout
 
 
 def remote_session_id(client) -> int:
@@ -171,7 +169,7 @@ def test_progress_bar_is_shown_while_a_job_runs(kernel):
         "spark.sparkContext.parallelize(range(12), 6).map(lambda x: time.sleep(0.5) or x).count()",
     )
     assert cell.ok and cell.stdout.strip() == "12"
-    bars = [t for t in cell.data() if "on gw" in t]
+    bars = [t for t in cell.data() if "on default/gw" in t]
     assert bars and any(re.search(r"\[#*-*\]\s+\d+%", t) for t in bars)
     assert any("<progress" in h for h in cell.data("text/html"))
 
@@ -209,7 +207,7 @@ def test_configure_local_logs_and_detach(kernel):
     logs = execute(client, "%fabric logs -n 5")
     assert logs.ok and "ready" in logs.stdout
     detached = execute(client, "%fabric detach")
-    assert "Detached from fabric 'gw' and closed its session" in detached.stdout
+    assert "Detached from fabric 'default/gw' and closed its session" in detached.stdout
 
 
 def test_attachment_is_read_from_the_notebook_metadata(kernel_env, tmp_path):

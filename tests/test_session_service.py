@@ -15,11 +15,10 @@ import requests
 
 from prophecy_jupyter.engines.base import RunState
 from prophecy_jupyter.results.transport import sql_source
-from prophecy_jupyter.services.engines import EngineFactory
-from prophecy_jupyter.services.fabrics import FabricError, FabricRegistry
-from prophecy_jupyter.services.local_gateway import LocalGateway
+from prophecy_jupyter.services.errors import Invalid, LimitReached
 from prophecy_jupyter.services.scheduler import PollPolicy
-from prophecy_jupyter.services.sessions import ServiceSettings, SessionService
+from prophecy_jupyter.services.sessions import ServiceSettings
+from tests.conftest import USER, open_services
 from tests.servers.fault_proxy import FaultProxy
 from tests.servers.gateway import start_gateway
 
@@ -34,19 +33,14 @@ from range(0, {rows})
 """
 
 
-def make_service(data_dir, url: str, token: str, **settings) -> SessionService:
-    registry = FabricRegistry(data_dir)
-    registry.add({"name": "gw", "kind": "livy", "url": url, "auth": "bearer"}, secret=token)
-    return SessionService(
-        registry, EngineFactory(registry, LocalGateway(data_dir)), ServiceSettings(**settings)
-    )
+def make_service(data_dir, url: str, token: str, **settings):
+    """A session service over fresh services; ``service.shutdown()`` stops it (the store stays)."""
+    return open_services(data_dir, url, token, ServiceSettings(**settings)).sessions
 
 
 @pytest.fixture
-def service(data_dir, gateway):
-    service = make_service(data_dir, gateway.url, gateway.token)
-    yield service
-    service.shutdown()
+def service(services):
+    return services.sessions
 
 
 @pytest.fixture
@@ -72,9 +66,9 @@ def test_poll_policy_grows_geometrically_and_is_capped():
 
 
 def test_one_session_per_notebook_and_fabric(service):
-    first = service.run("nb-a", "gw", "x = 1\nimport os\nos.getpid()")
-    again = service.run("nb-a", "gw", "x + 1")
-    other = service.run("nb-b", "gw", "'x' in globals()")
+    first = service.run(USER, "nb-a", "gw", "x = 1\nimport os\nos.getpid()")
+    again = service.run(USER, "nb-a", "gw", "x + 1")
+    other = service.run(USER, "nb-b", "gw", "'x' in globals()")
     assert first.state == again.state == other.state == RunState.FINISHED
     assert again.result.text == "2" and other.result.text == "False"
     assert first.session is again.session and first.session is not other.session
@@ -82,7 +76,7 @@ def test_one_session_per_notebook_and_fabric(service):
 
 
 def test_errors_come_back_with_the_remote_traceback(service):
-    run = service.run("nb-err", "gw", "def f():\n    return {}['missing']\nf()")
+    run = service.run(USER, "nb-err", "gw", "def f():\n    return {}['missing']\nf()")
     assert run.state == RunState.FAILED
     assert run.result.error_name == "KeyError" and "missing" in run.result.error_message
     assert any("in f" in line for line in run.result.traceback)
@@ -91,9 +85,9 @@ def test_errors_come_back_with_the_remote_traceback(service):
 def test_adaptive_polling_against_a_server_that_only_answers_polls(data_dir, gateway, plain_livy):
     service = make_service(data_dir, plain_livy.url, gateway.token)
     try:
-        service.run("nb-poll", "gw", "1")
+        service.run(USER, "nb-poll", "gw", "1")
         for seconds in (0.0, 0.5):
-            run = service.run("nb-poll", "gw", f"import time\ntime.sleep({seconds})")
+            run = service.run(USER, "nb-poll", "gw", f"import time\ntime.sleep({seconds})")
             started_ms, completed_ms = run.server_ms
             server_time = (completed_ms - started_ms) / 1000
             added = run.elapsed - server_time
@@ -108,8 +102,8 @@ def test_adaptive_polling_against_a_server_that_only_answers_polls(data_dir, gat
 
 
 def test_long_poll_against_our_gateway_adds_little(service):
-    service.run("nb-long", "gw", "1")
-    run = service.run("nb-long", "gw", "import time\ntime.sleep(0.5)")
+    service.run(USER, "nb-long", "gw", "1")
+    run = service.run(USER, "nb-long", "gw", "import time\ntime.sleep(0.5)")
     started_ms, completed_ms = run.server_ms
     assert run.elapsed - (completed_ms - started_ms) / 1000 < 0.03
     assert run.polls <= 3
@@ -117,6 +111,7 @@ def test_long_poll_against_our_gateway_adds_little(service):
 
 def test_progress_and_cancel(service):
     run = service.submit(
+        USER,
         "nb-cancel",
         "gw",
         "import time\nrdd = spark.sparkContext.parallelize(range(40), 40)\n"
@@ -130,26 +125,26 @@ def test_progress_and_cancel(service):
     service.cancel(run)
     assert run.wait(15)
     assert run.state == RunState.CANCELLED
-    assert service.run("nb-cancel", "gw", "spark.range(3).count()").result.text == "3"
+    assert service.run(USER, "nb-cancel", "gw", "spark.range(3).count()").result.text == "3"
 
 
 def test_cancel_before_the_statement_is_sent(service):
-    service.run("nb-early", "gw", "1")
-    run = service.submit("nb-early", "gw", "import time\ntime.sleep(30)")
+    service.run(USER, "nb-early", "gw", "1")
+    run = service.submit(USER, "nb-early", "gw", "import time\ntime.sleep(30)")
     service.cancel(run)
     assert run.wait(15) and run.state == RunState.CANCELLED
 
 
 def test_a_killed_session_fails_the_run_and_the_next_cell_starts_a_new_one(service):
-    pid = int(service.run("nb-kill", "gw", "import os\nos.getpid()").result.text)
-    run = service.submit("nb-kill", "gw", "import time\ntime.sleep(60)")
+    pid = int(service.run(USER, "nb-kill", "gw", "import os\nos.getpid()").result.text)
+    run = service.submit(USER, "nb-kill", "gw", "import time\ntime.sleep(60)")
     time.sleep(0.5)
     os.kill(pid, signal.SIGKILL)
     assert run.wait(10), "the session's end is noticed within seconds"
     assert run.state == RunState.FAILED and run.result.error_name == "SessionGone"
     assert "state is lost" in run.result.error_message
     notices: list[str] = []
-    fresh = service.run("nb-kill", "gw", "'again'", notify=notices.append)
+    fresh = service.run(USER, "nb-kill", "gw", "'again'", notify=notices.append)
     assert fresh.result.text == "'again'"
     assert any("starting a new one" in n for n in notices)
 
@@ -157,12 +152,12 @@ def test_a_killed_session_fails_the_run_and_the_next_cell_starts_a_new_one(servi
 def test_idle_sessions_are_closed(data_dir, gateway):
     service = make_service(data_dir, gateway.url, gateway.token, idle_close_after=1.0, tick_interval=0.2)
     try:
-        run = service.run("nb-idle", "gw", "1")
+        run = service.run(USER, "nb-idle", "gw", "1")
         session_id = run.session.remote.id
         time.sleep(2.5)
         response = requests.get(f"{gateway.url}/sessions/{session_id}", headers=gateway.headers(), timeout=10)
         assert response.status_code == 404
-        assert service.run("nb-idle", "gw", "2").result.text == "2"
+        assert service.run(USER, "nb-idle", "gw", "2").result.text == "2"
     finally:
         service.shutdown()
 
@@ -179,7 +174,7 @@ def test_keepalive_holds_the_session_through_a_long_cell(tmp_path, monkeypatch):
             monkeypatch.setenv("PROPHECY_JUPYTER_DATA_DIR", str(directory))
             service = make_service(directory, reaping.url, "reaping", keepalive_interval=interval)
             try:
-                run = service.run("nb", "gw", cell)
+                run = service.run(USER, "nb", "gw", cell)
                 if survives:
                     assert run.result.text == "'survived'"
                 else:
@@ -191,40 +186,36 @@ def test_keepalive_holds_the_session_through_a_long_cell(tmp_path, monkeypatch):
 
 
 def test_configure_restarts_a_live_session_and_applies_job_sizes(data_dir, gateway):
-    registry = FabricRegistry(data_dir)
-    registry.add(
-        {
-            "name": "gw",
-            "kind": "livy",
-            "url": gateway.url,
-            "auth": "bearer",
-            "conf": {"spark.sql.shuffle.partitions": "5"},
-            "job_sizes": {"S": {"conf": {"spark.sql.shuffle.partitions": "2"}}},
-        },
-        secret=gateway.token,
+    built = open_services(
+        data_dir,
+        gateway.url,
+        gateway.token,
+        conf={"spark.sql.shuffle.partitions": "5"},
+        job_sizes={"S": {"conf": {"spark.sql.shuffle.partitions": "2"}}},
     )
-    service = SessionService(registry, EngineFactory(registry, LocalGateway(data_dir)))
+    service = built.sessions
     try:
         check = "spark.conf.get('spark.sql.shuffle.partitions')"
-        assert service.run("nb", "gw", check).result.text == "'5'"
+        assert service.run(USER, "nb", "gw", check).result.text == "'5'"
         messages: list[str] = []
-        assert service.configure("nb", "gw", {"size": "S"}, messages.append) is True
+        assert service.configure(USER, "nb", "gw", {"size": "S"}, messages.append) is True
         assert any("Restarting the session" in m for m in messages)
-        assert service.run("nb", "gw", check).result.text == "'2'"
-        assert service.configure("nb", "gw", {"size": "S"}, messages.append) is False
-        with pytest.raises(FabricError, match="no job size 'XL'"):
-            service.configure("nb", "gw", {"size": "XL"})
-        with pytest.raises(FabricError, match="Unknown session setting"):
-            service.configure("nb", "gw", {"sizes": "S"})
-        assert service.run("nb", "gw", check).result.text == "'2'", "a rejected change keeps the session"
+        assert service.run(USER, "nb", "gw", check).result.text == "'2'"
+        assert service.configure(USER, "nb", "gw", {"size": "S"}, messages.append) is False
+        with pytest.raises(Invalid, match="no job size 'XL'"):
+            service.configure(USER, "nb", "gw", {"size": "XL"})
+        with pytest.raises(Invalid, match="Unknown session setting"):
+            service.configure(USER, "nb", "gw", {"sizes": "S"})
+        kept = service.run(USER, "nb", "gw", check).result.text
+        assert kept == "'2'", "a rejected change keeps the session"
     finally:
         service.shutdown()
 
 
 def test_tables_arrive_typed_by_the_spark_schema_in_both_formats(service):
     query = sql_source(RICH_QUERY.format(rows=50))
-    arrow = service.fetch_table("nb-t", "gw", query, limit=-1)
-    rows = service.fetch_table("nb-t", "gw", query, limit=-1, prefer_arrow=False)
+    arrow = service.fetch_table(USER, "nb-t", "gw", query, limit=-1)
+    rows = service.fetch_table(USER, "nb-t", "gw", query, limit=-1, prefer_arrow=False)
     assert arrow.ok and rows.ok
     expected = {
         "i": "int32",
@@ -253,40 +244,40 @@ def test_large_tables_come_in_chunks_and_truncation_is_reported(data_dir, gatewa
     service = make_service(data_dir, gateway.url, gateway.token, chunk_chars=4096)
     try:
         query = sql_source(RICH_QUERY.format(rows=5000))
-        full = service.fetch_table("nb-c", "gw", query, limit=-1)
+        full = service.fetch_table(USER, "nb-c", "gw", query, limit=-1)
         assert len(full.table) == 5000 and not full.truncated
-        capped = service.fetch_table("nb-c", "gw", query, limit=1000)
+        capped = service.fetch_table(USER, "nb-c", "gw", query, limit=1000)
         assert len(capped.table) == 1000 and capped.truncated and capped.row_limit == 1000
-        exact = service.fetch_table("nb-c", "gw", query, limit=5000)
+        exact = service.fetch_table(USER, "nb-c", "gw", query, limit=5000)
         assert len(exact.table) == 5000 and not exact.truncated
-        leftovers = service.run("nb-c", "gw", "len(globals().get('__prophecy_tables', {}))")
+        leftovers = service.run(USER, "nb-c", "gw", "len(globals().get('__prophecy_tables', {}))")
         assert leftovers.result.text == "0", "chunks are freed on the driver once fetched"
     finally:
         service.shutdown()
 
 
 def test_sql_errors_come_back_as_errors(service):
-    result = service.fetch_table("nb-e", "gw", sql_source("select * from missing_table"), limit=10)
+    result = service.fetch_table(USER, "nb-e", "gw", sql_source("select * from missing_table"), limit=10)
     assert not result.ok and "missing_table" in result.error_message
 
 
 def test_status_and_logs(service):
-    service.run("nb-s", "gw", "print('hello')")
-    status = service.status("nb-s")
-    assert status[0]["fabric"] == "gw" and status[0]["state"] == "idle" and status[0]["app_id"]
-    assert any("ready" in line for line in service.logs("nb-s", "gw"))
-    assert service.close("nb-s") == 1
-    assert service.status("nb-s") == []
+    service.run(USER, "nb-s", "gw", "print('hello')")
+    status = service.status(USER, "nb-s")
+    assert status[0]["fabric"] == "default/gw" and status[0]["state"] == "idle" and status[0]["app_id"]
+    assert any("ready" in line for line in service.logs(service.sessions_of(USER, "nb-s")[0]))
+    assert service.close(USER, "nb-s") == 1
+    assert service.status(USER, "nb-s") == []
 
 
 def test_a_session_can_start_in_the_background(service):
-    service.start_in_background("nb-bg", "gw")
+    service.start_in_background(USER, "nb-bg", "gw")
     deadline = time.monotonic() + 60
-    while not (service.sessions_of("nb-bg") and service.sessions_of("nb-bg")[0].live):
+    while not (service.sessions_of(USER, "nb-bg") and service.sessions_of(USER, "nb-bg")[0].live):
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    started = service.sessions_of("nb-bg")[0].remote.id
-    run = service.run("nb-bg", "gw", "1 + 1")
+    started = service.sessions_of(USER, "nb-bg")[0].remote.id
+    run = service.run(USER, "nb-bg", "gw", "1 + 1")
     assert run.result.text == "2" and run.session.remote.id == started
 
 
@@ -295,13 +286,39 @@ def test_polling_rides_out_server_errors(data_dir, gateway):
     proxy = FaultProxy(gateway.url).start()
     service = make_service(data_dir, proxy.url, gateway.token)
     try:
-        service.run("nb-faults", "gw", "1")
+        service.run(USER, "nb-faults", "gw", "1")
         proxy.add("GET", r"/statements/\d+", "status_before", status=500, times=3)
         proxy.add("GET", r"/statements/\d+", "drop_before", times=2)
-        run = service.run("nb-faults", "gw", "import time\ntime.sleep(0.5)\n'done'")
+        run = service.run(USER, "nb-faults", "gw", "import time\ntime.sleep(0.5)\n'done'")
         assert run.state == RunState.FINISHED and run.result.text == "'done'"
         assert len([e for e in proxy.log if e.action == "status_before"]) == 3
         assert len(proxy.requests_to("POST", r"/statements$")) == 2, "each statement was sent once"
     finally:
         service.shutdown()
         proxy.stop()
+
+
+def test_sessions_are_limited_per_user(data_dir, gateway):
+    service = make_service(data_dir, gateway.url, gateway.token, max_sessions_per_user=2)
+    try:
+        service.run(USER, "nb-1", "gw", "1")
+        service.run(USER, "nb-2", "gw", "1")
+        with pytest.raises(LimitReached, match="2 live sessions"):
+            service.run(USER, "nb-3", "gw", "1")
+        service.close(USER, "nb-1")
+        assert service.run(USER, "nb-3", "gw", "1 + 1").result.text == "2"
+    finally:
+        service.shutdown()
+
+
+def test_table_runs_report_their_statement_and_can_be_cancelled(service):
+    slow = "spark.sql(\"select id, reflect('java.lang.Thread', 'sleep', 1000L) as s from range(0, 8, 1, 8)\")"
+    run = service.submit_table(USER, "nb-tc", "gw", slow, limit=-1)
+    deadline = time.monotonic() + 60
+    while run.current is None or run.current.statement_id is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert run.describe()["kind"] == "table" and run.state == RunState.RUNNING
+    service.cancel(run)
+    assert run.wait(20) and run.state == RunState.CANCELLED and run.payload is None
+    assert service.find_run(USER, run.id) is run

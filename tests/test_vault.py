@@ -1,69 +1,127 @@
-"""The secret store: AES-GCM entries, tamper detection, key handling, file modes."""
+"""The vault: keys from the environment, a key file or the OS keyring; sealed credentials; rotation."""
 
 from __future__ import annotations
 
-import base64
-import json
 import os
+import sqlite3
 import stat
 
 import pytest
 
-from prophecy_jupyter.vault.keys import KEY_ENV, VaultError, load_key, new_key
-from prophecy_jupyter.vault.store import SecretStore
+from prophecy_jupyter.services.credentials import CredentialService
+from prophecy_jupyter.store.database import Database, sqlite_url
+from prophecy_jupyter.vault.keys import KEY_ENV, SOURCE_ENV, KeyStore, VaultError, decode_key, new_key
 
 
-def test_round_trip_and_nothing_in_clear(tmp_path):
-    store = SecretStore(tmp_path, key=base64.urlsafe_b64decode(new_key()))
-    store.put("fabric:prod", "s3cr3t-token-value")
-    assert store.get("fabric:prod") == "s3cr3t-token-value"
-    assert store.has("fabric:prod") and store.get("fabric:other") is None
-    raw = (tmp_path / "vault.json").read_bytes()
-    assert b"s3cr3t" not in raw
-    assert stat.S_IMODE((tmp_path / "vault.json").stat().st_mode) == 0o600
-    store.delete("fabric:prod")
-    assert not store.has("fabric:prod")
-
-
-def test_tampered_or_moved_entries_are_errors(tmp_path):
-    store = SecretStore(tmp_path, key=base64.urlsafe_b64decode(new_key()))
-    store.put("a", "first")
-    store.put("b", "second")
-    data = json.loads((tmp_path / "vault.json").read_text())
-    sealed = bytearray(base64.b64decode(data["entries"]["a"]))
-    sealed[-1] ^= 1
-    data["entries"]["a"] = base64.b64encode(bytes(sealed)).decode()
-    data["entries"]["c"] = data["entries"]["b"]
-    (tmp_path / "vault.json").write_text(json.dumps(data))
-    with pytest.raises(VaultError, match="failed its integrity check"):
-        store.get("a")
-    with pytest.raises(VaultError, match="'c' failed its integrity check"):
-        store.get("c")
-    assert store.get("b") == "second"
-
-
-def test_another_key_cannot_read(tmp_path):
-    SecretStore(tmp_path, key=base64.urlsafe_b64decode(new_key())).put("x", "value")
-    with pytest.raises(VaultError):
-        SecretStore(tmp_path, key=base64.urlsafe_b64decode(new_key())).get("x")
-
-
-def test_key_file_is_created_private_and_checked(tmp_path, monkeypatch):
+@pytest.fixture
+def store(tmp_path, monkeypatch):
     monkeypatch.delenv(KEY_ENV, raising=False)
-    key = load_key(tmp_path)
-    path = tmp_path / "vault.key"
-    assert len(key) == 32 and stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert load_key(tmp_path) == key
-    os.chmod(path, 0o644)
+    monkeypatch.delenv(SOURCE_ENV, raising=False)
+    db = Database.open(sqlite_url(tmp_path))
+    yield tmp_path, db
+    db.close()
+
+
+def test_round_trip_write_only_and_nothing_in_clear(store):
+    directory, db = store
+    vault = CredentialService(db, KeyStore(directory))
+    assert not vault.status("ana", "fabric:1").set
+    vault.set("ana", "fabric:1", "s3cr3t-token-value")
+    assert vault.status("ana", "fabric:1").set and vault.secret("ana", "fabric:1") == "s3cr3t-token-value"
+    assert vault.secret("bob", "fabric:1") is None, "each user brings their own"
+    for path in directory.iterdir():
+        assert b"s3cr3t" not in path.read_bytes(), path
+    assert stat.S_IMODE((directory / "vault.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((directory / "prophecy.db").stat().st_mode) == 0o600
+    assert vault.delete("ana", "fabric:1") and not vault.status("ana", "fabric:1").set
+
+
+def test_tampered_or_moved_secrets_are_errors(store):
+    directory, db = store
+    vault = CredentialService(db, KeyStore(directory))
+    vault.set("ana", "fabric:1", "first")
+    vault.set("ana", "fabric:2", "second")
+    raw = sqlite3.connect(directory / "prophecy.db")
+    sealed = bytearray(raw.execute("select sealed from credentials where scope='fabric:1'").fetchone()[0])
+    sealed[-1] ^= 1
+    raw.execute("update credentials set sealed=? where scope='fabric:1'", (bytes(sealed),))
+    raw.execute("update credentials set username='bob' where scope='fabric:2'")
+    raw.commit()
+    with pytest.raises(VaultError, match="failed its integrity check"):
+        vault.secret("ana", "fabric:1")
+    with pytest.raises(VaultError, match="failed its integrity check"):
+        vault.secret("bob", "fabric:2")
+
+
+def test_another_key_is_named_not_guessed(store, monkeypatch):
+    directory, db = store
+    CredentialService(db, KeyStore(directory)).set("ana", "fabric:1", "value")
+    monkeypatch.setenv(KEY_ENV, new_key())
+    with pytest.raises(VaultError, match="encrypted with another vault key"):
+        CredentialService(db, KeyStore(directory)).secret("ana", "fabric:1")
+
+
+def test_key_file_is_private_and_checked(store):
+    directory, _ = store
+    key = KeyStore(directory).load()
+    assert KeyStore(directory).load() == key and key.origin.endswith("vault.key")
+    os.chmod(directory / "vault.key", 0o644)
     with pytest.raises(VaultError, match="chmod 600"):
-        load_key(tmp_path)
+        KeyStore(directory).load()
 
 
-def test_key_from_the_environment(tmp_path, monkeypatch):
-    key = new_key()
-    monkeypatch.setenv(KEY_ENV, key)
-    assert load_key(tmp_path) == base64.urlsafe_b64decode(key)
-    assert not (tmp_path / "vault.key").exists()
+def test_key_from_the_environment(store, monkeypatch):
+    directory, _ = store
+    text = new_key()
+    monkeypatch.setenv(KEY_ENV, text)
+    assert KeyStore(directory).load().material == decode_key(text, "test").material
+    assert not (directory / "vault.key").exists()
     monkeypatch.setenv(KEY_ENV, "too-short")
-    with pytest.raises(VaultError):
-        load_key(tmp_path)
+    with pytest.raises(VaultError, match=r"must be 32 bytes|not base64"):
+        KeyStore(directory).load()
+
+
+def test_key_in_the_os_keyring(store, monkeypatch, tmp_path):
+    directory, db = store
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "keyring-home"))
+    monkeypatch.setenv(SOURCE_ENV, "keyring")
+    vault = CredentialService(db, KeyStore(directory))
+    vault.set("ana", "fabric:1", "in-the-keyring")
+    assert not (directory / "vault.key").exists()
+    assert CredentialService(db, KeyStore(directory)).secret("ana", "fabric:1") == "in-the-keyring"
+    vault.rotate(decode_key(new_key(), "test"))
+    assert CredentialService(db, KeyStore(directory)).secret("ana", "fabric:1") == "in-the-keyring"
+
+
+def test_rotation_reencrypts_everything_under_the_new_key(store):
+    directory, db = store
+    vault = CredentialService(db, KeyStore(directory))
+    for n in range(5):
+        vault.set(f"user{n}", "fabric:1", f"secret-{n}")
+    old_id = vault.key_id
+    new = decode_key(new_key(), "test")
+    assert vault.rotate(new) == 5
+    reopened = CredentialService(db, KeyStore(directory))
+    assert reopened.key_id == new.key_id != old_id
+    assert [reopened.secret(f"user{n}", "fabric:1") for n in range(5)] == [f"secret-{n}" for n in range(5)]
+    assert not (directory / "vault.key.next").exists()
+
+
+def test_an_interrupted_rotation_is_finished_or_dropped(store):
+    directory, db = store
+    vault = CredentialService(db, KeyStore(directory))
+    vault.set("ana", "fabric:1", "kept")
+    staged = decode_key(new_key(), "staged")
+    # crashed after staging, before re-encrypting: the staged key is dropped
+    KeyStore(directory).stage(staged)
+    assert CredentialService(db, KeyStore(directory)).secret("ana", "fabric:1") == "kept"
+    assert not (directory / "vault.key.next").exists()
+    # crashed after re-encrypting, before promoting: the staged key becomes the key
+    keys = KeyStore(directory)
+    keys.promote = lambda key: None  # the process dies before this step
+    CredentialService(db, keys).rotate(staged)
+    assert (directory / "vault.key.next").exists()
+    recovered = CredentialService(db, KeyStore(directory))
+    assert recovered.key_id == staged.key_id and recovered.secret("ana", "fabric:1") == "kept"
+    assert not (directory / "vault.key.next").exists()

@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 Notify = Callable[[str], None]
 Waiter = Callable[[Run], Run]
 CONFIGURE_FIELDS = frozenset({"conf", "size", "kind", *RESOURCE_FIELDS})
+FABRIC_CACHE_SECONDS = 5.0
 
 
 def _quiet(_message: str) -> None:
@@ -152,6 +153,7 @@ class SessionService:
         self._overrides: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._engines: dict[tuple[str, str], Engine] = {}
         self._runs: dict[str, Run] = {}
+        self._resolved: dict[tuple[str, str], tuple[float, Fabric]] = {}
         self._lock = threading.RLock()
         self._scheduler = Scheduler(self.settings.workers, self._housekeeping, self.settings.tick_interval)
 
@@ -174,6 +176,19 @@ class SessionService:
                 engine = self._engines.setdefault(key, engine)
         return engine
 
+    def fabric(self, user: str, ref: str) -> Fabric:
+        """The fabric a user means, looked up in the store at most every few seconds (each cell
+        asks; membership and settings changes apply within ``FABRIC_CACHE_SECONDS``)."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._resolved.get((user, ref))
+        if cached and now - cached[0] < FABRIC_CACHE_SECONDS:
+            return cached[1]
+        fabric = self.fabrics.get(user, ref)
+        with self._lock:
+            self._resolved[(user, ref)] = (now, fabric)
+        return fabric
+
     def spec_for(self, user: str, notebook: str, fabric: Fabric) -> SessionSpec:
         """Fabric defaults, then the job size, then the notebook's own settings."""
         settings = self._overrides.get((user, notebook, fabric.id), {})
@@ -195,7 +210,7 @@ class SessionService:
 
     def managed(self, user: str, notebook: str, fabric_ref: str) -> ManagedSession:
         """The notebook's session record on the fabric (created, not started, if new)."""
-        fabric = self.fabrics.get(user, fabric_ref)
+        fabric = self.fabric(user, fabric_ref)
         key = (user, notebook, fabric.id)
         with self._lock:
             managed = self._sessions.get(key)
@@ -314,7 +329,7 @@ class SessionService:
         unknown = set(settings) - CONFIGURE_FIELDS
         if unknown:
             raise Invalid(f"Unknown session setting(s) {sorted(unknown)}; use {sorted(CONFIGURE_FIELDS)}.")
-        fabric = self.fabrics.get(user, fabric_ref)
+        fabric = self.fabric(user, fabric_ref)
         key = (user, notebook, fabric.id)
         previous = self._overrides.get(key)
         self._overrides[key] = dict(settings)
@@ -542,6 +557,7 @@ class SessionService:
             return None
         statement = StatementRun(run.session, code, "pyspark")
         run.current = statement
+        run.state = RunState.RUNNING
         with self._lock:
             self._runs[statement.id] = statement
         self._scheduler.call_soon(self._send, statement)
@@ -757,7 +773,7 @@ class SessionService:
 
     def close(self, user: str, notebook: str, fabric_ref: str | None = None) -> int:
         """Close the notebook's sessions (on one fabric, or all); returns how many."""
-        fabric_id = self.fabrics.get(user, fabric_ref).id if fabric_ref else None
+        fabric_id = self.fabric(user, fabric_ref).id if fabric_ref else None
         with self._lock:
             keys = [k for k in self._sessions if k[:2] == (user, notebook) and fabric_id in (None, k[2])]
             closing = [self._sessions.pop(k) for k in keys]
