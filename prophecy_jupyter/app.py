@@ -108,6 +108,8 @@ class ProphecyJupyter(ExtensionApp):
 
     async def stop_extension(self) -> None:
         """Keep remote sessions running for the next start (local ones end with the gateway)."""
+        for name in (KERNEL_SECRET_ENV, SERVER_URL_ENV, SERVER_CA_ENV):
+            os.environ.pop(name, None)
         self.services.sessions.shutdown(close_sessions=False)
         self.services.db.close()
         self.settings["prophecy_pool"].shutdown(wait=False)

@@ -354,10 +354,14 @@ class SessionsHandler(ApiHandler):
         self.reply({**managed.describe(), "messages": messages}, 200 if managed.live else 202)
 
 
-class SessionHandler(ApiHandler):
+class SessionScoped(ApiHandler):
+    """Handlers of one of the user's sessions (defines no HTTP method itself)."""
+
     def managed(self, session_id: str) -> ManagedSession:
         return self.services.sessions.find_session(self.user, session_id)
 
+
+class SessionHandler(SessionScoped):
     @web.authenticated
     async def get(self, session_id: str) -> None:
         managed = await self.blocking(self.services.sessions.refresh, self.managed(session_id))
@@ -369,7 +373,7 @@ class SessionHandler(ApiHandler):
         self.reply(None, 204)
 
 
-class SessionRestartHandler(SessionHandler):
+class SessionRestartHandler(SessionScoped):
     @web.authenticated
     async def post(self, session_id: str) -> None:
         messages: list[str] = []
@@ -379,7 +383,7 @@ class SessionRestartHandler(SessionHandler):
         self.reply({**managed.describe(), "messages": messages})
 
 
-class SessionConfigureHandler(SessionHandler):
+class SessionConfigureHandler(SessionScoped):
     @web.authenticated
     async def post(self, session_id: str) -> None:
         settings = self.field(self.body(), "settings", dict)
@@ -392,7 +396,7 @@ class SessionConfigureHandler(SessionHandler):
         self.reply({"restarted": restarted, "messages": messages})
 
 
-class SessionLogsHandler(SessionHandler):
+class SessionLogsHandler(SessionScoped):
     @web.authenticated
     async def get(self, session_id: str) -> None:
         try:
@@ -405,7 +409,7 @@ class SessionLogsHandler(SessionHandler):
         self.reply({"lines": lines})
 
 
-class SessionCompleteHandler(SessionHandler):
+class SessionCompleteHandler(SessionScoped):
     @web.authenticated
     async def post(self, session_id: str) -> None:
         data = self.body()
@@ -417,7 +421,7 @@ class SessionCompleteHandler(SessionHandler):
         self.reply({"matches": matches})
 
 
-class RunsHandler(SessionHandler):
+class RunsHandler(SessionScoped):
     @web.authenticated
     async def post(self, session_id: str) -> None:
         data = self.body()
@@ -432,7 +436,7 @@ class RunsHandler(SessionHandler):
         self.reply(run_json(run), 202)
 
 
-class TablesHandler(SessionHandler):
+class TablesHandler(SessionScoped):
     @web.authenticated
     async def post(self, session_id: str) -> None:
         data = self.body()
@@ -487,12 +491,9 @@ class RunTableHandler(ApiHandler):
         if not isinstance(run, TableRun) or run.payload is None:
             raise errors.NotFound(f"Run '{run_id}' has no table (not a finished table run).")
         header = run.payload.header
-        self.set_header(
-            "Content-Type",
-            "application/vnd.apache.arrow.stream" if header.format == "arrow" else "application/json",
-        )
+        kind = "application/vnd.apache.arrow.stream" if header.format == "arrow" else "application/json"
         self.set_header("X-Prophecy-Table", json.dumps(header.__dict__))
-        self.finish(run.payload.peek())
+        self.finish(run.payload.peek(), set_content_type=kind)
 
 
 ROUTES: list[tuple[str, type[ApiHandler]]] = [

@@ -699,10 +699,12 @@ class SessionService:
                 fabric = self.fabrics.get(record.username, record.fabric_id)
                 engine = self._engine(record.username, fabric)
                 remote = engine.session(record.remote_id) if record.remote_id else None
+            except SessionGone:
+                remote, reason = None, "ended while the server was down (the fabric no longer knows it)"
             except (EngineError, NotFound, Invalid) as exc:
                 remote, reason = None, f"could not be checked after the server restarted: {exc}"
             else:
-                reason = f"ended while the server was down ({remote.raw_state if remote else 'gone'})"
+                reason = f"ended while the server was down ({remote.raw_state if remote else 'never started'})"
             if remote is None or remote.state == SessionState.ENDED:
                 self.records.ended(record.id, reason)
                 report.append({**outcome, "outcome": "ended", "reason": reason})

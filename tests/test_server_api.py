@@ -1,0 +1,228 @@
+"""The REST API in a Jupyter server (pytest-jupyter): authentication, team isolation, admin rights,
+write-only credentials, validation, and no secret anywhere it could leak."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+from jupyter_server.auth.identity import IdentityProvider, User
+
+from prophecy_jupyter.server.handlers import ROUTES
+from prophecy_jupyter.server.link import API_PREFIX, KERNEL_HEADER, KERNEL_SECRET_ENV
+from prophecy_jupyter.services.identity import local_username
+
+pytest_plugins = ("pytest_jupyter.jupyter_server",)
+
+OWNER = local_username()
+TOKENS = {f"{OWNER}-token": OWNER, "alice-token": "alice", "bob-token": "bob"}
+SECRETS = ("owner-secret-5f1c", "alice-secret-9d2e", "bob-secret-77aa")
+
+
+class TokenPerUser(IdentityProvider):
+    """Each test token names a user (``Authorization: token alice-token`` is alice)."""
+
+    def get_user(self, handler):
+        scheme, _, token = handler.request.headers.get("Authorization", "").partition(" ")
+        username = TOKENS.get(token) if scheme.lower() == "token" else None
+        if username is None:
+            return None
+        handler._token_authenticated = True
+        return User(username=username)
+
+    def is_token_authenticated(self, handler) -> bool:
+        return getattr(handler, "_token_authenticated", False)
+
+
+@pytest.fixture(autouse=True)
+def restored_environment():
+    """The extension hands its kernel secret to kernels through os.environ; put it back after."""
+    before = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(before)
+
+
+@pytest.fixture
+def jp_server_config(tmp_path, data_dir):
+    return {
+        "ServerApp": {
+            "jpserver_extensions": {"prophecy_jupyter": True},
+            "allow_unauthenticated_access": False,
+            "identity_provider_class": TokenPerUser,
+        },
+        "ProphecyJupyter": {"identity": "jupyter", "data_dir": str(data_dir)},
+    }
+
+
+@pytest.fixture
+def api(jp_fetch, jp_serverapp):
+    """Call the API as a user; answers are decoded JSON and kept for the secret scan."""
+    seen: list[str] = []
+
+    async def call(user: str | None, method: str, path: str, body=None, params=None, headers=None):
+        headers = dict(headers or {})
+        if user is not None:
+            headers["Authorization"] = f"token {user}-token"
+        kwargs = {"method": method, "headers": headers, "params": params, "raise_error": False}
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            kwargs["body"] = json.dumps(body if body is not None else {})
+        response = await jp_fetch(API_PREFIX.lstrip("/"), path.lstrip("/"), **kwargs)
+        text = response.body.decode(errors="replace")
+        seen.append(text)
+        return response.code, (json.loads(text) if text and text.startswith(("{", "[")) else text)
+
+    call.seen = seen
+    return call
+
+
+async def seed(api) -> dict:
+    """Two teams: alpha (the owner admin, alice member) and beta (bob admin), a fabric in each."""
+    assert (await api(OWNER, "POST", "/teams", {"name": "alpha"}))[0] == 201
+    assert (await api(OWNER, "PUT", "/teams/alpha/members/alice", {"role": "member"}))[0] == 200
+    assert (await api(OWNER, "POST", "/teams", {"name": "beta"}))[0] == 201
+    assert (await api(OWNER, "PUT", "/teams/beta/members/bob", {"role": "admin"}))[0] == 200
+    assert (await api(OWNER, "DELETE", "/teams/beta/members/" + OWNER))[0] == 204
+    spec = {"kind": "livy", "settings": {"url": "http://127.0.0.1:9", "auth": "bearer"}}
+    code, alpha = await api(OWNER, "POST", "/teams/alpha/fabrics", {"name": "shared", **spec})
+    assert code == 201, alpha
+    code, beta = await api("bob", "POST", "/teams/beta/fabrics", {"name": "secret-project", **spec})
+    assert code == 201, beta
+    return {"alpha": alpha, "beta": beta}
+
+
+def concrete(pattern: str) -> str:
+    values = iter(["alpha", "alice"])
+    path = re.sub(r"\(\[0-9a-f\]\{32\}\)", "0" * 32, pattern)
+    return re.sub(r"\(\[\^/\]\+\)", lambda _: next(values, "1"), path)
+
+
+ENDPOINTS = [(concrete(pattern), method.upper()) for pattern, handler in ROUTES
+             for method in ("get", "post", "put", "patch", "delete") if method in vars(handler)
+             or any(method in vars(base) for base in handler.__mro__[1:] if base.__module__ == handler.__module__)]
+
+
+@pytest.mark.parametrize("path,method", ENDPOINTS, ids=[f"{m} {p}" for p, m in ENDPOINTS])
+async def test_every_endpoint_rejects_unauthenticated_requests(api, path, method):
+    code, _ = await api(None, method, path)
+    assert code == 403
+    forged, _ = await api(None, method, path, headers={KERNEL_HEADER: "not-the-secret"})
+    assert forged == 403
+
+
+async def test_a_kernel_with_the_server_secret_acts_as_the_owner(api):
+    code, me = await api(None, "GET", "/me", headers={KERNEL_HEADER: os.environ[KERNEL_SECRET_ENV]})
+    assert code == 200 and me["user"] == OWNER
+
+
+async def test_teams_do_not_see_each_other(api):
+    fabrics = await seed(api)
+    beta_id = fabrics["beta"]["id"]
+    code, alice_fabrics = await api("alice", "GET", "/fabrics")
+    assert [f["ref"] for f in alice_fabrics["fabrics"]] == ["local", "alpha/shared"]
+    for method, path, body in [
+        ("GET", f"/fabrics/{beta_id}", None), ("GET", "/fabrics/beta%2Fsecret-project", None),
+        ("PUT", f"/fabrics/{beta_id}/credential", {"secret": "x"}), ("POST", f"/fabrics/{beta_id}/test", None),
+        ("GET", "/teams/beta/members", None), ("POST", "/sessions", {"notebook": "n.ipynb", "fabric": beta_id}),
+        ("PUT", "/attachments", {"notebook": "n.ipynb", "fabric": "beta/secret-project"}),
+    ]:
+        code, body_out = await api("alice", method, path, body)
+        assert code == 404, (method, path, body_out)
+        assert "secret-project" not in json.dumps(body_out) or "No fabric" in body_out["message"]
+    code, teams = await api("alice", "GET", "/teams")
+    assert teams == {"teams": [{"name": "alpha", "role": "member"}]}
+
+
+async def test_only_team_admins_change_fabrics_and_members(api):
+    fabrics = await seed(api)
+    alpha_id = fabrics["alpha"]["id"]
+    for method, path, body in [
+        ("PATCH", f"/fabrics/{alpha_id}", {"environment": "prod"}), ("DELETE", f"/fabrics/{alpha_id}", None),
+        ("POST", "/teams/alpha/fabrics", {"name": "mine", "kind": "livy", "settings": {"url": "http://x"}}),
+        ("PUT", "/teams/alpha/members/bob", {"role": "member"}), ("DELETE", "/teams/alpha/members/alice", None),
+        ("DELETE", "/teams/alpha", None),
+    ]:
+        code, body_out = await api("alice", method, path, body)
+        assert code == 403 and "Only admins of team 'alpha'" in body_out["message"], (method, path, body_out)
+    code, changed = await api(OWNER, "PATCH", f"/fabrics/{alpha_id}", {"environment": "prod"})
+    assert code == 200 and changed["environment"] == "prod"
+    code, members = await api("alice", "GET", "/teams/alpha/members")
+    assert code == 200 and {"username": "alice", "role": "member"} in members["members"]
+
+
+async def test_fabric_settings_are_validated_naming_the_field(api):
+    await seed(api)
+    cases = [
+        ({"name": "x", "kind": "livy", "settings": {"url": "ftp://x"}}, "settings.url"),
+        ({"name": "x", "kind": "livy", "settings": {"url": "http://x", "port": 1}}, "settings.port"),
+        ({"name": "x", "kind": "databricks", "settings": {"host": "https://h"}}, "settings.cluster_id"),
+        ({"name": "x", "kind": "snowflake", "settings": {"account": "a b", "user": "u"}}, "settings.account"),
+        ({"name": "x", "kind": "teradata"}, "kind"),
+        ({"name": "x", "kind": "livy", "settings": {"url": "http://x"}, "colour": "red"}, "colour"),
+        ({"name": "x", "kind": "livy", "settings": {"url": "http://x"}, "job_sizes": {"M": {"gpus": 1}}},
+         "job_sizes"),
+        ({"name": "no/slash", "kind": "livy", "settings": {"url": "http://x"}}, "name"),
+    ]
+    for body, field in cases:
+        code, answer = await api(OWNER, "POST", "/teams/alpha/fabrics", body)
+        assert code == 400 and answer["field"] == field and field.split(".")[-1] in answer["message"], answer
+    code, answer = await api(OWNER, "POST", "/teams/alpha/fabrics", None, headers={"Content-Type": "text/plain"})
+    assert code == 400
+
+
+async def test_credentials_are_write_only_and_each_users_own(api, jp_logging_stream, data_dir):
+    fabrics = await seed(api)
+    alpha_id = fabrics["alpha"]["id"]
+    owner_secret, alice_secret, _ = SECRETS
+    code, stored = await api(OWNER, "PUT", f"/fabrics/{alpha_id}/credential", {"secret": owner_secret})
+    assert code == 200 and stored["set"] is True and owner_secret not in json.dumps(stored)
+    code, status = await api("alice", "GET", f"/fabrics/{alpha_id}/credential")
+    assert code == 200 and status == {"needed": "token", "set": False, "updated_at": None}
+    await api("alice", "PUT", f"/fabrics/{alpha_id}/credential", {"secret": alice_secret})
+    code, listing = await api("alice", "GET", "/fabrics")
+    assert listing["fabrics"][1]["credential"]["set"] is True
+    code, report = await api("alice", "POST", f"/fabrics/{alpha_id}/test")
+    assert code == 200 and report["ok"] is False and report["stage"] == "tcp"
+    await api(OWNER, "PATCH", f"/fabrics/{alpha_id}", {"settings": {"url": "http://127.0.0.1:9", "auth": "bearer",
+                                                                    "headers": {"X-Team": "alpha"}}})
+    assert (await api(OWNER, "GET", f"/fabrics/{alpha_id}/credential"))[1]["set"] is True
+    code, _ = await api("alice", "DELETE", f"/fabrics/{alpha_id}/credential")
+    assert code == 204 and (await api("alice", "GET", f"/fabrics/{alpha_id}/credential"))[1]["set"] is False
+    # no stored secret in any answer, log line or file under the data dir
+    for text in api.seen:
+        assert owner_secret not in text and alice_secret not in text
+    log = jp_logging_stream.getvalue()
+    assert owner_secret not in log and alice_secret not in log
+    for path in data_dir.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            assert owner_secret.encode() not in content and alice_secret.encode() not in content, path
+
+
+async def test_deleting_a_fabric_deletes_everyones_credentials(api):
+    fabrics = await seed(api)
+    alpha_id = fabrics["alpha"]["id"]
+    await api("alice", "PUT", f"/fabrics/{alpha_id}/credential", {"secret": "temporary"})
+    assert (await api(OWNER, "DELETE", f"/fabrics/{alpha_id}"))[0] == 204
+    code, _ = await api(OWNER, "POST", "/teams/alpha/fabrics",
+                        {"name": "shared", "kind": "livy", "settings": {"url": "http://x", "auth": "bearer"}})
+    fresh = [f for f in (await api("alice", "GET", "/fabrics"))[1]["fabrics"] if f["ref"] == "alpha/shared"][0]
+    assert fresh["credential"]["set"] is False
+
+
+async def test_attachments_and_request_limits(api):
+    await seed(api)
+    code, attached = await api("alice", "PUT", "/attachments", {"notebook": "work/etl.ipynb", "fabric": "shared"})
+    assert code == 200 and attached == {"notebook": "work/etl.ipynb", "fabric": "alpha/shared"}
+    assert (await api("alice", "GET", "/attachments", params={"notebook": "work/etl.ipynb"}))[1]["fabric"] == \
+        "alpha/shared"
+    assert (await api("bob", "GET", "/attachments", params={"notebook": "work/etl.ipynb"}))[0] == 404
+    assert (await api("alice", "DELETE", "/attachments", params={"notebook": "work/etl.ipynb"}))[0] == 204
+    big = {"code": "x" * (9 * 1024 * 1024)}
+    code, answer = await api(OWNER, "POST", "/sessions/" + "0" * 32 + "/runs", big)
+    assert code == 413 and "larger than" in answer["message"]
+    assert (await api(OWNER, "GET", "/runs/" + "0" * 32))[0] == 404
+    code, answer = await api(OWNER, "GET", "/runs/" + "0" * 32, params={"wait": "soon"})
+    assert code in (400, 404)

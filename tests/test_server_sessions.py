@@ -1,0 +1,173 @@
+"""Sessions in a real Jupyter server: kernels reach them over REST, they survive kernel and server
+restarts, idle ones are reaped, users are limited; the bridge kernel runs every cell remotely."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pyarrow as pa
+import pytest
+import requests
+
+from tests.servers.jupyter import start_jupyter, write_notebook
+from tests.servers.kernels import execute
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+
+@pytest.fixture
+def start(tmp_path, data_dir):
+    """Start Jupyter servers over one data dir (as restarts of the same install); all stopped after."""
+    started = []
+
+    def launch(*options: str):
+        server = start_jupyter(tmp_path, data_dir, os.environ["PROPHECY_JUPYTER_KEY"], *options)
+        started.append(server)
+        return server
+
+    yield launch
+    for server in started:
+        server.stop()
+
+
+def add_gateway_fabric(server, gateway) -> dict:
+    fabric = server.call("POST", "/teams/default/fabrics",
+                         {"name": "gw", "kind": "livy", "settings": {"url": gateway.url, "auth": "bearer"}})
+    server.call("PUT", f"/fabrics/{fabric['id']}/credential", {"secret": gateway.token})
+    return fabric
+
+
+def live_sessions(server, notebook: str | None = None) -> list[dict]:
+    params = {"notebook": notebook} if notebook else None
+    return [s for s in server.call("GET", "/sessions", params=params)["sessions"] if s["state"] != "ended"]
+
+
+def test_rest_runs_and_tables(start, gateway):
+    server = start()
+    add_gateway_fabric(server, gateway)
+    session = server.call("POST", "/sessions", {"notebook": "rest.ipynb", "fabric": "gw", "wait": True})
+    assert session["state"] == "idle" and session["fabric"] == "default/gw"
+    again = server.call("POST", "/sessions", {"notebook": "rest.ipynb", "fabric": "gw", "wait": True})
+    assert again["id"] == session["id"] and again["remote_id"] == session["remote_id"]
+    run = server.call("POST", f"/sessions/{session['id']}/runs", {"code": "spark.range(6).count()"})
+    done = server.call("GET", f"/runs/{run['id']}", params={"wait": "20"})
+    assert done["state"] == "finished" and done["result"] == {"kind": "text", "text": "6"}
+    table = server.call("POST", f"/sessions/{session['id']}/tables",
+                        {"source": "spark.range(5).selectExpr('id', 'id * 2 as twice')", "limit": 3})
+    finished = server.call("GET", f"/runs/{table['id']}", params={"wait": "30"})
+    assert finished["state"] == "finished" and finished["result"]["table"] == {"truncated": True, "limit": 3}
+    data = server.request("GET", f"/runs/{table['id']}/table")
+    assert data.headers["Content-Type"] == "application/vnd.apache.arrow.stream"
+    arrow = pa.ipc.open_stream(data.content).read_all()
+    assert arrow.column("twice").to_pylist() == [0, 2, 4]
+    slow = server.call("POST", f"/sessions/{session['id']}/runs", {"code": "import time\ntime.sleep(60)"})
+    time.sleep(0.5)
+    server.call("POST", f"/runs/{slow['id']}/cancel")
+    assert server.call("GET", f"/runs/{slow['id']}", params={"wait": "20"})["state"] == "cancelled"
+    logs = server.call("GET", f"/sessions/{session['id']}/logs", params={"size": "5"})
+    assert any("ready" in line for line in logs["lines"])
+    matches = server.call("POST", f"/sessions/{session['id']}/complete", {"code": "spark.rang", "cursor": 10})
+    assert "spark.range(" in matches["matches"]
+
+
+def test_kernels_reattach_after_a_restart_and_interrupts_cancel(start, gateway, livy):
+    server = start()
+    add_gateway_fabric(server, gateway)
+    write_notebook(server.root / "work" / "etl.ipynb")
+    kernel = server.start_kernel("work/etl.ipynb")
+    client = server.client(kernel)
+    try:
+        assert execute(client, "%load_ext prophecy_jupyter").ok
+        assert execute(client, "%fabric attach gw").ok
+        assert execute(client, "%%spark\nx = 41").ok
+        [session] = live_sessions(server, "work/etl.ipynb")
+        started = time.monotonic()
+        client.execute("%%spark\nimport time\ntime.sleep(60)")
+        time.sleep(1.5)
+        server.call("POST", f"/kernels/{kernel}/interrupt", api="/api")
+        reply = client.get_shell_msg(timeout=30)
+        assert reply["content"]["ename"] == "KeyboardInterrupt" and time.monotonic() - started < 20
+        statements = livy.get(f"{gateway.url}/sessions/{session['remote_id']}/statements", timeout=10).json()
+        assert statements["statements"][-1]["state"] == "cancelled"
+    finally:
+        client.stop_channels()
+    server.call("POST", f"/kernels/{kernel}/restart", api="/api")
+    client = server.client(kernel)
+    try:
+        assert execute(client, "%load_ext prophecy_jupyter").ok
+        began = time.monotonic()
+        cell = execute(client, "%%spark\nx + 1")
+        reattach = time.monotonic() - began
+        assert cell.ok and cell.stdout.strip() == "42", "the notebook's remote state outlived its kernel"
+        assert reattach < 1.0, f"re-attaching took {reattach:.2f} s"
+        assert live_sessions(server, "work/etl.ipynb") == [{**session, "runs": []}]
+    finally:
+        client.stop_channels()
+
+
+def test_a_restarted_server_takes_its_live_sessions_back(start, gateway, livy):
+    server = start()
+    add_gateway_fabric(server, gateway)
+    for notebook, code in (("kept.ipynb", "kept = 'still here'"), ("lost.ipynb", "lost = 1")):
+        session = server.call("POST", "/sessions", {"notebook": notebook, "fabric": "gw", "wait": True})
+        run = server.call("POST", f"/sessions/{session['id']}/runs", {"code": code})
+        assert server.call("GET", f"/runs/{run['id']}", params={"wait": "20"})["state"] == "finished"
+    lost = live_sessions(server, "lost.ipynb")[0]
+    server.stop()
+    livy.delete(f"{gateway.url}/sessions/{lost['remote_id']}", timeout=60)
+    restarted = start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        sessions = {s["notebook"]: s for s in restarted.call("GET", "/sessions")["sessions"]}
+        if {"kept.ipynb", "lost.ipynb"} <= sessions.keys():
+            break
+        time.sleep(0.2)
+    assert sessions["kept.ipynb"]["state"] == "idle"
+    assert sessions["lost.ipynb"]["state"] == "ended"
+    assert "ended while the server was down" in sessions["lost.ipynb"]["ended_reason"]
+    run = restarted.call("POST", f"/sessions/{sessions['kept.ipynb']['id']}/runs", {"code": "kept"})
+    assert restarted.call("GET", f"/runs/{run['id']}", params={"wait": "20"})["result"]["text"] == "'still here'"
+
+
+def test_idle_sessions_are_reaped_and_users_are_limited(start, gateway, livy):
+    server = start("--ProphecyJupyter.idle_session_timeout=2", "--ProphecyJupyter.max_sessions_per_user=1")
+    add_gateway_fabric(server, gateway)
+    first = server.call("POST", "/sessions", {"notebook": "one.ipynb", "fabric": "gw", "wait": True})
+    refused = server.request("POST", "/sessions", {"notebook": "two.ipynb", "fabric": "gw", "wait": True})
+    assert refused.status_code == 429 and "1 live sessions" in refused.json()["message"]
+    deadline = time.monotonic() + 20
+    while live_sessions(server, "one.ipynb"):
+        assert time.monotonic() < deadline, "the idle session was not closed"
+        time.sleep(0.3)
+    ended = [s for s in server.call("GET", "/sessions")["sessions"] if s["id"] == first["id"]]
+    assert ended and "idle" in ended[0]["ended_reason"]
+    assert livy.get(f"{gateway.url}/sessions/{first['remote_id']}", timeout=10).status_code == 404
+    second = server.call("POST", "/sessions", {"notebook": "two.ipynb", "fabric": "gw", "wait": True})
+    assert second["state"] == "idle"
+
+
+def test_the_bridge_kernel_runs_every_cell_on_the_fabric(start, gateway):
+    server = start()
+    add_gateway_fabric(server, gateway)
+    write_notebook(server.root / "bridge.ipynb")
+    server.call("PUT", "/attachments", {"notebook": "bridge.ipynb", "fabric": "gw"})
+    kernel = server.start_kernel("bridge.ipynb", kernel="prophecy")
+    client = server.client(kernel)
+    try:
+        assert execute(client, "numbers = spark.range(10)\nremote_pid = __import__('os').getpid()").ok
+        cell = execute(client, "numbers.count(), remote_pid == __import__('os').getpid()")
+        assert cell.ok and cell.stdout.strip() == "(10, True)"
+        local = execute(client, "%%local\nimport os\nos.getpid() != remote_pid if 'remote_pid' in dir() else 'local'")
+        assert local.ok and local.result == "'local'", "%%local runs in the kernel, which never saw remote_pid"
+        table = execute(client, "%%sql\nselect 1 as one, 'a' as letter")
+        assert table.ok and any("<table" in html for html in table.data("text/html"))
+        failed = execute(client, "def broken():\n    return undefined_thing\nbroken()")
+        assert not failed.ok and "NameError" in "\n".join(failed.error["traceback"])
+        completion = client.complete("numbers.cou", 11, reply=True, timeout=30)["content"]
+        assert "numbers.count(" in completion["matches"]
+        assert completion["cursor_start"] == 0
+    finally:
+        client.stop_channels()
+        requests.delete(f"{server.url}/api/kernels/{kernel}", headers={"Authorization": f"token {server.token}"},
+                        timeout=30)
