@@ -116,10 +116,7 @@ class InProcessBackend:
         return _fabric_row(chosen.to_json())
 
     def attachment(self, notebook: str) -> str | None:
-        try:
-            return self.services.attachments.get(self.user, notebook)
-        except ServiceError:
-            return None
+        return self.services.attachments.get(self.user, notebook)
 
     def detach(self, notebook: str, fabric: str) -> int:
         self.services.attachments.detach(self.user, notebook)
@@ -297,10 +294,7 @@ class ServerBackend:
         return _fabric_row(chosen)
 
     def attachment(self, notebook: str) -> str | None:
-        try:
-            return self.get("/attachments", params={"notebook": notebook})["fabric"]
-        except ServerError:
-            return None
+        return self.get("/attachments", params={"notebook": notebook})["fabric"]
 
     def detach(self, notebook: str, fabric: str) -> int:
         closed = 0

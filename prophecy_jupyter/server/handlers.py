@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 from collections.abc import Callable
+from importlib import resources
 from typing import Any, TypeVar
 
 from jupyter_server.auth.identity import User
@@ -22,6 +23,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
+from prophecy_jupyter import __version__
 from prophecy_jupyter.engines.base import EngineError
 from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.server.link import API_PREFIX, KERNEL_HEADER
@@ -125,8 +127,18 @@ class ApiHandler(ExtensionHandlerMixin, APIHandler):
             body = {"message": exc.log_message or self._reason, "reason": exc.reason, "field": None}
         else:
             body = {"message": "Internal error; see the server log.", "reason": None, "field": None}
+        if self.get_status() == 405:
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
+
+    @classmethod
+    def allowed_methods(cls) -> list[str]:
+        """The HTTP methods this handler serves (for the ``Allow`` header of a 405)."""
+        own = [c for c in cls.__mro__ if c.__module__ == __name__]
+        return [
+            m.upper() for m in ("get", "post", "put", "patch", "delete") if any(m in vars(c) for c in own)
+        ]
 
     def log_exception(self, typ, value, tb) -> None:
         if any(isinstance(value, cls) for cls, _ in _STATUS):
@@ -166,12 +178,20 @@ def run_json(run: Run) -> dict[str, Any]:
 # -- identity and teams ---------------------------------------------------------------------
 
 
+class SpecHandler(ApiHandler):
+    """This API's OpenAPI description."""
+
+    @web.authenticated
+    def get(self) -> None:
+        spec = resources.files("prophecy_jupyter.server").joinpath("openapi.yaml").read_bytes()
+        self.finish(spec, set_content_type="application/yaml")
+
+
 class MeHandler(ApiHandler):
     @web.authenticated
     def get(self) -> None:
-        self.reply(
-            {"user": self.user, "teams": [t.to_json() for t in self.services.teams.teams_of(self.user)]}
-        )
+        teams = [t.to_json() for t in self.services.teams.teams_of(self.user)]
+        self.reply({"user": self.user, "version": __version__, "teams": teams})
 
 
 class TeamsHandler(ApiHandler):
@@ -497,6 +517,7 @@ class RunTableHandler(ApiHandler):
 
 
 ROUTES: list[tuple[str, type[ApiHandler]]] = [
+    (r"/openapi\.yaml", SpecHandler),
     (r"/me", MeHandler),
     (r"/teams", TeamsHandler),
     (r"/teams/([^/]+)", TeamHandler),
@@ -509,16 +530,16 @@ ROUTES: list[tuple[str, type[ApiHandler]]] = [
     (r"/fabrics/([^/]+)/test", ConnectionTestHandler),
     (r"/attachments", AttachmentsHandler),
     (r"/sessions", SessionsHandler),
-    (r"/sessions/([0-9a-f]{32})", SessionHandler),
-    (r"/sessions/([0-9a-f]{32})/restart", SessionRestartHandler),
-    (r"/sessions/([0-9a-f]{32})/configure", SessionConfigureHandler),
-    (r"/sessions/([0-9a-f]{32})/logs", SessionLogsHandler),
-    (r"/sessions/([0-9a-f]{32})/complete", SessionCompleteHandler),
-    (r"/sessions/([0-9a-f]{32})/runs", RunsHandler),
-    (r"/sessions/([0-9a-f]{32})/tables", TablesHandler),
-    (r"/runs/([0-9a-f]{32})", RunHandler),
-    (r"/runs/([0-9a-f]{32})/cancel", RunCancelHandler),
-    (r"/runs/([0-9a-f]{32})/table", RunTableHandler),
+    (r"/sessions/([^/]+)", SessionHandler),
+    (r"/sessions/([^/]+)/restart", SessionRestartHandler),
+    (r"/sessions/([^/]+)/configure", SessionConfigureHandler),
+    (r"/sessions/([^/]+)/logs", SessionLogsHandler),
+    (r"/sessions/([^/]+)/complete", SessionCompleteHandler),
+    (r"/sessions/([^/]+)/runs", RunsHandler),
+    (r"/sessions/([^/]+)/tables", TablesHandler),
+    (r"/runs/([^/]+)", RunHandler),
+    (r"/runs/([^/]+)/cancel", RunCancelHandler),
+    (r"/runs/([^/]+)/table", RunTableHandler),
 ]
 
 

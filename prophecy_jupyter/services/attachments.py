@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 
-from prophecy_jupyter.services.errors import Invalid, NotFound
+from prophecy_jupyter.services.errors import Invalid
 from prophecy_jupyter.services.fabrics import FabricService
 from prophecy_jupyter.store.database import Database
 from prophecy_jupyter.store.models import Attachment, utcnow
@@ -23,12 +23,11 @@ class AttachmentService:
         self.db = db
         self.fabrics = fabrics
 
-    def get(self, user: str, notebook: str) -> str:
+    def get(self, user: str, notebook: str) -> str | None:
+        """The fabric the notebook is attached to, or None."""
         with self.db.transaction() as session:
             row = session.get(Attachment, (user, _check(notebook)))
-            if row is None:
-                raise NotFound(f"'{notebook}' is not attached to a fabric.")
-            return row.fabric
+            return row.fabric if row is not None else None
 
     def attach(self, user: str, notebook: str, fabric_ref: str) -> str:
         """Attach to a fabric the user may use; returns its reference."""

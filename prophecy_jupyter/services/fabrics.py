@@ -199,6 +199,14 @@ class Fabric(BaseModel):
     created_by: str | None = None
     updated_at: datetime.datetime | None = None
 
+    @field_validator("updated_at")
+    @classmethod
+    def _utc(cls, value: datetime.datetime | None) -> datetime.datetime | None:
+        """The store keeps UTC without a zone; say so."""
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=datetime.timezone.utc)
+        return value
+
     @property
     def ref(self) -> str:
         """``team/name``, or ``local``."""

@@ -704,7 +704,9 @@ class SessionService:
             except (EngineError, NotFound, Invalid) as exc:
                 remote, reason = None, f"could not be checked after the server restarted: {exc}"
             else:
-                reason = f"ended while the server was down ({remote.raw_state if remote else 'never started'})"
+                reason = (
+                    f"ended while the server was down ({remote.raw_state if remote else 'never started'})"
+                )
             if remote is None or remote.state == SessionState.ENDED:
                 self.records.ended(record.id, reason)
                 report.append({**outcome, "outcome": "ended", "reason": reason})

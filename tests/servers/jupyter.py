@@ -34,16 +34,29 @@ class JupyterServer:
     runtime_dir: Path
     log: Path
 
-    def request(self, method: str, path: str, body: Any = None, api: str = API_PREFIX, **kwargs) -> requests.Response:
-        return requests.request(method, f"{self.url}{api}{path}", json=body, timeout=kwargs.pop("timeout", 120),
-                                headers={"Authorization": f"token {self.token}"}, **kwargs)
+    def request(
+        self, method: str, path: str, body: Any = None, api: str = API_PREFIX, **kwargs
+    ) -> requests.Response:
+        return requests.request(
+            method,
+            f"{self.url}{api}{path}",
+            json=body,
+            timeout=kwargs.pop("timeout", 120),
+            headers={"Authorization": f"token {self.token}"},
+            **kwargs,
+        )
 
-    def call(self, method: str, path: str, body: Any = None, expect: int | tuple = (200, 201, 202, 204), **kwargs):
+    def call(
+        self, method: str, path: str, body: Any = None, expect: int | tuple = (200, 201, 202, 204), **kwargs
+    ):
         response = self.request(method, path, body, **kwargs)
         expected = (expect,) if isinstance(expect, int) else expect
         assert response.status_code in expected, f"{method} {path}: {response.status_code} {response.text}"
-        return response.json() if response.content and response.headers.get("Content-Type", "").startswith(
-            "application/json") else None
+        return (
+            response.json()
+            if response.content and response.headers.get("Content-Type", "").startswith("application/json")
+            else None
+        )
 
     def start_kernel(self, notebook: str, kernel: str = "python3") -> str:
         """A kernel started by the server for a notebook (it inherits the server's environment)."""
@@ -69,22 +82,43 @@ class JupyterServer:
                 self.process.wait()
 
 
-def start_jupyter(base: Path, data_dir: Path, key: str, *options: str, port: int | None = None) -> JupyterServer:
+def start_jupyter(
+    base: Path, data_dir: Path, key: str, *options: str, port: int | None = None
+) -> JupyterServer:
     """``jupyter server`` with the extension on a free port; state under ``base`` and ``data_dir``."""
     root, runtime = base / "root", base / "runtime"
     for folder in (root, runtime, base / "home", base / "config", base / "data"):
         folder.mkdir(parents=True, exist_ok=True)
     token = "test-" + os.urandom(8).hex()
     port = port or free_port()
-    env = dict(os.environ, HOME=str(base / "home"), JUPYTER_RUNTIME_DIR=str(runtime),
-               JUPYTER_CONFIG_DIR=str(base / "config"), JUPYTER_DATA_DIR=str(base / "data"),
-               PROPHECY_JUPYTER_KEY=key, PROPHECY_JUPYTER_DATA_DIR=str(data_dir))
+    env = dict(
+        os.environ,
+        HOME=str(base / "home"),
+        JUPYTER_RUNTIME_DIR=str(runtime),
+        JUPYTER_CONFIG_DIR=str(base / "config"),
+        JUPYTER_DATA_DIR=str(base / "data"),
+        PROPHECY_JUPYTER_KEY=key,
+        PROPHECY_JUPYTER_DATA_DIR=str(data_dir),
+    )
     log = base / f"server-{port}-{int(time.time() * 1000)}.log"
-    command = [sys.executable, "-m", "jupyter_server", "--allow-root", "--no-browser", f"--port={port}",
-               "--ServerApp.port_retries=0", "--ip=127.0.0.1", f"--IdentityProvider.token={token}",
-               f"--ServerApp.root_dir={root}", "--ServerApp.allow_unauthenticated_access=False", *options]
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter_server",
+        "--allow-root",
+        "--no-browser",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        "--ip=127.0.0.1",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.allow_unauthenticated_access=False",
+        *options,
+    ]
     with open(log, "ab") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     server = JupyterServer(process, f"http://127.0.0.1:{port}", token, root, runtime, log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
