@@ -224,7 +224,8 @@ async def test_deleting_a_fabric_deletes_everyones_credentials(api):
         "/teams/alpha/fabrics",
         {"name": "shared", "kind": "livy", "settings": {"url": "http://x", "auth": "bearer"}},
     )
-    fresh = next(f for f in (await api("alice", "GET", "/fabrics"))[1]["fabrics"] if f["ref"] == "alpha/shared")
+    fabrics = (await api("alice", "GET", "/fabrics"))[1]["fabrics"]
+    fresh = next(f for f in fabrics if f["ref"] == "alpha/shared")
     assert fresh["credential"]["set"] is False
 
 
