@@ -11,6 +11,8 @@ THROUGHPUT_GOAL = 20.0
 FIRST_GOAL_S = 1.0
 FURTHER_READY_GOAL_S = 2.0
 FURTHER_MB = 250.0
+SERVER_P99_GOAL_MS = 50.0
+LOOP_LAG_GOAL_MS = 50.0
 
 
 def assess(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -60,6 +62,25 @@ def assess(results: dict[str, Any]) -> list[dict[str, Any]]:
                 further["added_rss_mb"]["max"],
                 FURTHER_MB,
                 "MB",
+            ),
+        ]
+    if concurrency := results.get("concurrency"):
+        ours = concurrency["ours"]
+        checks += [
+            ("concurrency", "ours: failed statements", ours["failures"], 0, ""),
+            (
+                "concurrency",
+                "ours: p99 latency added by the server",
+                ours["added_ms"]["p99"],
+                SERVER_P99_GOAL_MS,
+                "ms",
+            ),
+            (
+                "concurrency",
+                "ours: longest event-loop lag",
+                ours["loop_lag_ms"]["max"],
+                LOOP_LAG_GOAL_MS,
+                "ms",
             ),
         ]
     return [
@@ -206,6 +227,47 @@ def startup_table(startup: dict[str, Any]) -> str:
     return _table(header, rows) + "\n\n" + note
 
 
+def concurrency_table(concurrency: dict[str, Any]) -> str:
+    def row(name: str, measured: dict[str, Any]) -> list[str]:
+        added = measured["added_ms"]
+        return [
+            name,
+            f"{measured['completed']} / {measured['notebooks'] * measured['statements_each']}",
+            f"{added['median']:.1f}",
+            f"{added['p90']:.1f}",
+            f"{added['p99']:.1f}",
+            f"{added['max']:.1f}",
+            f"{measured['statements_per_s']:.0f}",
+            f"{measured['sessions_ready_s']:.1f}",
+        ]
+
+    ours, theirs = concurrency["ours"], concurrency["sparkmagic"]
+    rows = [
+        row("ours: REST to the Jupyter server, `local` fabric, long poll", ours),
+        row("sparkmagic: one Livy client per notebook, own gateway", theirs),
+    ]
+    header = [
+        "client",
+        "statements ok",
+        "added ms median",
+        "p90",
+        "p99",
+        "max",
+        "statements/s",
+        "sessions ready s",
+    ]
+    lag = ours["loop_lag_ms"]
+    ratio = concurrency.get("median_added_ratio")
+    note = (
+        f"{ours['notebooks']} notebooks at once, {ours['statements_each']} short statements each, after one "
+        "warm-up statement per notebook. Added = wall time seen by the notebook minus the time the gateway "
+        f"says the statement ran. The server's event loop woke at most {lag['max']:.1f} ms late "
+        f"(p99 {lag['p99']:.1f} ms, {lag['n']} wake-ups every 5 ms)."
+        + (f" sparkmagic's median added latency is {ratio:.0f}x ours." if ratio else "")
+    )
+    return _table(header, rows) + "\n\n" + note
+
+
 def goals_table(goals: list[dict[str, Any]]) -> str:
     rows = [
         [g["benchmark"], g["measure"], f"{g['value']:.3g} {g['unit']}".strip(), g["goal"], _mark(g["met"])]
@@ -226,6 +288,7 @@ def markdown(results: dict[str, Any]) -> str:
         ("latency", "Latency added over the server's execution time", latency_table),
         ("transfer", "`%%sql -o` into pandas, end to end", transfer_table),
         ("startup", "Session start on the local fabric", startup_table),
+        ("concurrency", "Many notebooks at once through the server", concurrency_table),
     )
     for key, title, render in sections:
         if key in results:

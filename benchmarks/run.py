@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/run.py [--quick] [--only latency,transfer,startup]
 
 Measures (1) the latency each client adds over a statement's server time, (2) ``%%sql -o`` of a
-cached table into pandas, and (3) session start on the local fabric. Writes
+cached table into pandas, (3) session start on the local fabric, and (4) many notebooks at once
+through the Jupyter server extension against as many sparkmagic clients. Writes
 ``benchmarks/results/latest.json`` and ``latest.md`` and prints the Markdown tables. These are
 measurements, not tests: missed goals are reported, never raised.
 """
@@ -37,12 +38,13 @@ from benchmarks.common import (
     sparkmagic,
     versions,
 )
+from benchmarks.concurrency import measure_ours, measure_sparkmagic
 from benchmarks.latency import OurClient, SparkmagicClient, measure_latency
 from benchmarks.report import assess, markdown
 from benchmarks.startup import measure_startup
 from benchmarks.transfer import measure_transfer
 
-BENCHMARKS = ("latency", "transfer", "startup")
+BENCHMARKS = ("latency", "transfer", "startup", "concurrency")
 
 
 @dataclass(frozen=True)
@@ -59,9 +61,19 @@ class Settings:
     """Heap of the benchmark gateway's JVM: at its default (1g) sparkmagic's 1M-row collect can OOM."""
     transfer_timeout: float = 1800.0
     startup_timeout: float = 300.0
+    notebooks: int = 50
+    statements_per_notebook: int = 20
+    concurrency_timeout: float = 1200.0
 
 
-QUICK = Settings(latency_repetitions=3, rows=100_000, transfer_repetitions=1, startup_repetitions=1)
+QUICK = Settings(
+    latency_repetitions=3,
+    rows=100_000,
+    transfer_repetitions=1,
+    startup_repetitions=1,
+    notebooks=8,
+    statements_per_notebook=5,
+)
 
 
 def latency_on(gateway: Any, token: str, scratch: Path, settings: Settings) -> dict[str, Any]:
@@ -103,6 +115,22 @@ def transfer_on(gateway: Any, token: str, scratch: Path, settings: Settings) -> 
         settings.transfer_repetitions,
         settings.transfer_timeout,
     )
+
+
+def concurrency(scratch: Path, settings: Settings) -> dict[str, Any]:
+    """Ours through a Jupyter server on the local fabric, then sparkmagic on a gateway of its own."""
+    notebooks, statements = settings.notebooks, settings.statements_per_notebook
+    timeout = settings.concurrency_timeout
+    ours = measure_ours(scratch, notebooks, statements, timeout)
+    token = secrets.token_urlsafe(24)
+    options = ("--driver-memory", "4g", "--max-sessions", str(notebooks + 2))
+    with running_gateway("gateway-concurrency", *options, token=token) as gateway:
+        sm = sparkmagic(scratch / "sparkmagic-conf")
+        theirs = measure_sparkmagic(sm, gateway.url, token, notebooks, statements, timeout)
+    ratio = (
+        theirs["added_ms"]["median"] / ours["added_ms"]["median"] if ours["added_ms"].get("median") else None
+    )
+    return {"ours": ours, "sparkmagic": theirs, "median_added_ratio": ratio}
 
 
 def attempt(results: dict[str, Any], name: str, measure: Callable[..., dict[str, Any]], *args: Any) -> None:
@@ -173,6 +201,8 @@ def main() -> int:
                 further = settings.further_sessions
                 repetitions, timeout = settings.startup_repetitions, settings.startup_timeout
                 attempt(results, "startup", measure_startup, repetitions, further, timeout)
+            if "concurrency" in only:
+                attempt(results, "concurrency", concurrency, Path(scratch), settings)
         finally:
             meta["stopped_at_end"] = tracker.finish()
     meta["duration_s"] = time.perf_counter() - began

@@ -252,8 +252,8 @@ def test_completion(gateway, livy, new_session):
 
 def test_idle_timeout_and_heartbeat_delete_sessions(gateway, livy, new_session):
     idle_id = new_session(ttl="2s")
-    heartbeat_id = new_session(heartbeatTimeoutInSecond=2)
     wait_for_state(gateway.url, idle_id, {"gone"}, timeout=15, headers=gateway.headers())
+    heartbeat_id = new_session(heartbeatTimeoutInSecond=2)
     # the heartbeat session is kept while it is asked about, then deleted when nobody asks
     kept_until = time.monotonic() + 3
     while time.monotonic() < kept_until:

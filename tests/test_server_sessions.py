@@ -3,15 +3,18 @@ restarts, idle ones are reaped, users are limited; the bridge kernel runs every 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
+from pathlib import Path
 
+import nbformat
 import pyarrow as pa
 import pytest
-import requests
 
 from tests.servers.jupyter import start_jupyter, write_notebook
-from tests.servers.kernels import execute
+from tests.servers.kernels import Cell, execute
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -155,34 +158,98 @@ def test_idle_sessions_are_reaped_and_users_are_limited(start, gateway, livy):
     assert second["state"] == "idle"
 
 
-def test_the_bridge_kernel_runs_every_cell_on_the_fabric(start, gateway):
+def save_with_outputs(path, cells: list[tuple[str, Cell]]) -> None:
+    """Write the cells and what they produced as a notebook file, as JupyterLab would."""
+    notebook = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"name": "prophecy", "display_name": "Prophecy"}}
+    )
+    for source, cell in cells:
+        outputs = [
+            nbformat.v4.output_from_msg(m)
+            for m in cell.messages
+            if m["msg_type"] in ("stream", "display_data", "execute_result", "error")
+        ]
+        notebook.cells.append(nbformat.v4.new_code_cell(source, outputs=outputs))
+    nbformat.write(notebook, str(path))
+
+
+def test_the_bridge_kernel_runs_every_cell_on_the_fabric(start, gateway, livy, data_dir):
     server = start()
     add_gateway_fabric(server, gateway)
     write_notebook(server.root / "bridge.ipynb")
     server.call("PUT", "/attachments", {"notebook": "bridge.ipynb", "fabric": "gw"})
     kernel = server.start_kernel("bridge.ipynb", kernel="prophecy")
     client = server.client(kernel)
+    ran: list[tuple[str, Cell]] = []
+
+    def run(code: str) -> Cell:
+        ran.append((code, execute(client, code)))
+        return ran[-1][1]
+
     try:
-        assert execute(client, "numbers = spark.range(10)\nremote_pid = __import__('os').getpid()").ok
-        cell = execute(client, "numbers.count(), remote_pid == __import__('os').getpid()")
+        assert run("numbers = spark.range(10)\nremote_pid = __import__('os').getpid()").ok
+        cell = run("numbers.count(), remote_pid == __import__('os').getpid()")
         assert cell.ok and cell.stdout.strip() == "(10, True)"
-        local = execute(
-            client, "%%local\nimport os\nos.getpid() != remote_pid if 'remote_pid' in dir() else 'local'"
-        )
+        local = run("%%local\nimport os\nos.getpid() != remote_pid if 'remote_pid' in dir() else 'local'")
         assert local.ok and local.result == "'local'", (
             "%%local runs in the kernel, which never saw remote_pid"
         )
-        table = execute(client, "%%sql\nselect 1 as one, 'a' as letter")
+        table = run("%%sql -o letters\nselect 1 as one, 'a' as letter")
         assert table.ok and any("<table" in html for html in table.data("text/html"))
-        failed = execute(client, "def broken():\n    return undefined_thing\nbroken()")
+        typed = run("%%local\nprint(letters.dtypes.to_dict())")
+        assert typed.ok and "'one': dtype('int32')" in typed.stdout and "string" in typed.stdout, typed.stdout
+        image = run(
+            "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+            "plt.plot([1, 3, 2])\n%matplot plt"
+        )
+        assert image.ok and image.data("image/png"), image.failure
+        failed = run("def broken():\n    return undefined_thing\nbroken()")
         assert not failed.ok and "NameError" in "\n".join(failed.error["traceback"])
+        assert "broken()" in "\n".join(failed.error["traceback"]), "the remote traceback is shown"
         completion = client.complete("numbers.cou", 11, reply=True, timeout=30)["content"]
         assert any(m.startswith("numbers.count(") for m in completion["matches"]), completion
         assert completion["cursor_start"] == 0
+
+        [session] = live_sessions(server, "bridge.ipynb")
+        started = time.monotonic()
+        client.execute("import time\ntime.sleep(60)")
+        time.sleep(1.5)
+        server.call("POST", f"/kernels/{kernel}/interrupt", api="/api")
+        reply = client.get_shell_msg(timeout=30)
+        assert reply["content"]["ename"] == "KeyboardInterrupt" and time.monotonic() - started < 20
+        statements = livy.get(f"{gateway.url}/sessions/{session['remote_id']}/statements", timeout=10).json()
+        assert statements["statements"][-1]["state"] == "cancelled"
+        assert run("numbers.count()").stdout.strip() == "10", "the session is usable after the interrupt"
     finally:
         client.stop_channels()
-        requests.delete(
-            f"{server.url}/api/kernels/{kernel}",
-            headers={"Authorization": f"token {server.token}"},
-            timeout=30,
-        )
+        server.call("DELETE", f"/kernels/{kernel}", api="/api")
+    save_with_outputs(server.root / "bridge.ipynb", ran)
+    server.stop()
+    secret = gateway.token.encode()
+    for folder in (server.root, data_dir, server.log.parent):
+        for path in folder.rglob("*"):
+            assert not path.is_file() or secret not in path.read_bytes(), f"the fabric's secret is in {path}"
+
+
+def test_the_bridge_kernel_runs_the_quickstart_notebook_on_the_local_fabric(start):
+    server = start()
+    notebook = json.loads((Path(__file__).parents[1] / "notebooks" / "quickstart.ipynb").read_text())
+    (server.root / "quickstart.ipynb").write_text(json.dumps(notebook))
+    kernel = server.start_kernel("quickstart.ipynb", kernel="prophecy")
+    client = server.client(kernel)
+    try:
+        cells = [
+            execute(client, "".join(c["source"]), timeout=300)
+            for c in notebook["cells"]
+            if c["cell_type"] == "code"
+        ]
+        for cell in cells:
+            assert cell.ok, cell.failure
+        output = "".join(cell.stdout for cell in cells)
+        assert "20,000 orders" in output and "Best region:" in output
+        assert re.search(r"orders\s+int64", output) and re.search(r"revenue\s+decimal128", output), output
+        [session] = live_sessions(server, "quickstart.ipynb")
+        assert session["fabric"] == "local" and session["state"] == "idle"
+    finally:
+        client.stop_channels()
+        server.call("DELETE", f"/kernels/{kernel}", api="/api")

@@ -66,7 +66,12 @@ def add_parser(commands) -> None:
     parser.add_argument(
         "--idle-skip-busy", action="store_true", help="Never delete a session while it runs a statement."
     )
-    parser.add_argument("--max-sessions", type=int, default=defaults.max_sessions)
+    parser.add_argument(
+        "--max-sessions",
+        type=int,
+        default=defaults.max_sessions,
+        help="Live sessions the gateway runs at once.",
+    )
     parser.add_argument(
         "--sql-max-rows",
         type=int,

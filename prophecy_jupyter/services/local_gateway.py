@@ -20,6 +20,7 @@ from prophecy_jupyter.engines.base import EngineError
 TOKEN_ENV = "PROPHECY_GATEWAY_TOKEN"
 ISOLATION_ENV = "PROPHECY_JUPYTER_LOCAL_ISOLATION"
 DRIVER_MEMORY_ENV = "PROPHECY_JUPYTER_LOCAL_DRIVER_MEMORY"
+MAX_SESSIONS_ENV = "PROPHECY_JUPYTER_LOCAL_MAX_SESSIONS"
 LOG_FILES_KEPT = 10
 
 
@@ -82,6 +83,8 @@ class LocalGateway:
             "--driver-memory",
             driver_memory(),
         ]
+        if os.environ.get(MAX_SESSIONS_ENV):
+            command += ["--max-sessions", os.environ[MAX_SESSIONS_ENV]]
         env = {**os.environ, TOKEN_ENV: token}
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(

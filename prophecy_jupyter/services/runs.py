@@ -99,8 +99,19 @@ class StatementRun(Run):
     def progress(self) -> float | None:
         return self.statement_progress
 
+    @property
+    def remote_ms(self) -> int | None:
+        """How long the fabric says the statement ran, once it has finished."""
+        started, completed = self.server_ms
+        return completed - started if started and completed else None
+
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "statement": self.statement_id, "language": self.language}
+        return {
+            **super().describe(),
+            "statement": self.statement_id,
+            "language": self.language,
+            "remote_ms": self.remote_ms,
+        }
 
 
 class TableRun(Run):

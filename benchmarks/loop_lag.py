@@ -1,0 +1,52 @@
+"""A Jupyter server extension for the benchmarks: how late the server's event loop wakes up.
+
+A task sleeps 5 ms at a time and records how much later than asked it woke; any callback that
+holds the loop (a blocking call in a handler, say) shows up as lag. ``GET /bench/loop-lag``
+returns the lags recorded since the previous call (the first call starts the watch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+INTERVAL = 0.005
+
+
+class LoopWatch:
+    """Records each wake-up's delay beyond ``INTERVAL``, in milliseconds."""
+
+    def __init__(self) -> None:
+        self.lags_ms: list[float] = []
+        self.task: asyncio.Task | None = None
+
+    async def watch(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(INTERVAL)
+            self.lags_ms.append((time.perf_counter() - before - INTERVAL) * 1000)
+
+    def take(self) -> list[float]:
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self.watch())
+        taken, self.lags_ms = self.lags_ms, []
+        return taken
+
+
+class LoopLagHandler(APIHandler):
+    @web.authenticated
+    def get(self) -> None:
+        self.finish(json.dumps({"lags_ms": self.settings["bench_loop_watch"].take()}))
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "benchmarks.loop_lag"}]
+
+
+def _load_jupyter_server_extension(serverapp) -> None:
+    serverapp.web_app.settings["bench_loop_watch"] = LoopWatch()
+    serverapp.web_app.add_handlers(".*$", [(r"/bench/loop-lag", LoopLagHandler)])
