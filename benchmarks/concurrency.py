@@ -3,7 +3,9 @@ same load from sparkmagic clients (each notebook's own Livy client) on a gateway
 
 Each notebook opens its session, runs one warm-up statement, waits for all the others, then runs
 ``statements`` short statements one after another. A statement's *added* latency is its wall time
-seen by the notebook minus the time the gateway says it ran. While ours runs, a small benchmark
+seen by the notebook minus the time the gateway says it ran; for ours, the latency added by the
+server is that wall time minus the server's own round trip to the gateway (from sending the
+statement to the answer that said it was done). While ours runs, a small benchmark
 extension in the server (``benchmarks.loop_lag``) records how late the server's event loop wakes.
 """
 
@@ -64,12 +66,13 @@ class _Load:
                 self.failures.append(f"notebook {n}: {type(exc).__name__}: {exc}")
             self.start.abort()
 
-    def record(self, wall_s: float, server_s: float) -> None:
+    def record(self, wall_s: float, server_s: float, fabric_s: float | None = None) -> None:
         with self.lock:
-            self.samples.append({"wall_s": wall_s, "server_s": server_s})
+            self.samples.append({"wall_s": wall_s, "server_s": server_s, "fabric_s": fabric_s})
 
     def report(self, notebooks: int, statements: int, ready_s: float, measured_s: float) -> dict[str, Any]:
         added = [(s["wall_s"] - s["server_s"]) * 1000 for s in self.samples]
+        by_server = [(s["wall_s"] - s["fabric_s"]) * 1000 for s in self.samples if s["fabric_s"] is not None]
         return {
             "notebooks": notebooks,
             "statements_each": statements,
@@ -80,6 +83,7 @@ class _Load:
             "measured_s": measured_s,
             "statements_per_s": len(self.samples) / measured_s if measured_s else 0.0,
             "added_ms": _stats_ms(added),
+            "added_by_server_ms": _stats_ms(by_server),
             "wall_ms": _stats_ms([s["wall_s"] * 1000 for s in self.samples]),
         }
 
@@ -132,7 +136,8 @@ def measure_ours(scratch: Path, notebooks: int, statements: int, timeout: float)
         for i in range(statements):
             started = time.perf_counter()
             finished = run(_statement(i))
-            load.record(time.perf_counter() - started, finished["remote_ms"] / 1000)
+            wall = time.perf_counter() - started
+            load.record(wall, finished["remote_ms"] / 1000, finished["fabric_ms"] / 1000)
 
     watch = requests.Session()
     watch.headers["Authorization"] = f"token {server.token}"

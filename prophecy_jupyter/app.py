@@ -110,8 +110,7 @@ class ProphecyJupyter(ExtensionApp):
         """Keep remote sessions running for the next start (local ones end with the gateway)."""
         for name in (KERNEL_SECRET_ENV, SERVER_URL_ENV, SERVER_CA_ENV):
             os.environ.pop(name, None)
-        self.services.sessions.shutdown(close_sessions=False)
-        self.services.db.close()
+        self.services.close(close_sessions=False)
         self.settings["prophecy_pool"].shutdown(wait=False)
 
 

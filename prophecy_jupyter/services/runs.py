@@ -91,6 +91,9 @@ class StatementRun(Run):
         self.statement_id: str | None = None
         self.statement_progress: float | None = None
         self.server_ms: tuple[int, int] = (0, 0)
+        self.sent_at: float | None = None
+        self.seen_done_at: float | None = None
+        """Monotonic times of the submit to the fabric and of the answer that said it was done."""
         self.polls = 0
         self.failing_since: float | None = None
         """When polls of this run started failing (None while they succeed)."""
@@ -105,12 +108,20 @@ class StatementRun(Run):
         started, completed = self.server_ms
         return completed - started if started and completed else None
 
+    @property
+    def fabric_ms(self) -> float | None:
+        """From sending the statement to the fabric's answer that it was done (our share excluded)."""
+        if self.sent_at is None or self.seen_done_at is None:
+            return None
+        return round((self.seen_done_at - self.sent_at) * 1000, 3)
+
     def describe(self) -> dict[str, Any]:
         return {
             **super().describe(),
             "statement": self.statement_id,
             "language": self.language,
             "remote_ms": self.remote_ms,
+            "fabric_ms": self.fabric_ms,
         }
 
 

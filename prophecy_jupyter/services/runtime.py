@@ -38,9 +38,12 @@ class Services:
         engines = EngineFactory(LocalGateway(self.directory))
         return SessionService(self.fabrics, engines, self.settings, self.records)
 
-    def close(self) -> None:
+    def close(self, close_sessions: bool = True) -> None:
+        """Stop the session service (closing its sessions unless told not to) and the store."""
         if "sessions" in self.__dict__:
-            self.sessions.shutdown()
+            self.sessions.shutdown(close_sessions)
+        else:
+            self.records.close()
         self.db.close()
 
 

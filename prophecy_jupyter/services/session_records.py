@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import logging
+import queue
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,6 +19,7 @@ if TYPE_CHECKING:
     from prophecy_jupyter.services.sessions import ManagedSession
 
 LIVE, ENDED = "live", "ended"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class SessionRecords(Protocol):
 
     def sessions(self, state: str, username: str | None = None) -> list[SessionRecord]: ...
 
+    def close(self) -> None: ...
+
 
 class NoRecords:
     """For a service that lives and dies with its process (CLI, a kernel without a server)."""
@@ -61,12 +67,23 @@ class NoRecords:
     def sessions(self, state: str, username: str | None = None) -> list[SessionRecord]:
         return []
 
+    def close(self) -> None:
+        pass
+
 
 class StoreSessionRecords:
-    """Sessions and runs in the store."""
+    """Sessions and runs in the store.
+
+    Sessions are written at once (a restarted server relies on them). Runs are history: one
+    writer thread stores them in order, many per transaction, so a statement never waits for
+    the database.
+    """
 
     def __init__(self, db: Database):
         self.db = db
+        self._runs: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write_runs, name="prophecy-run-records", daemon=True)
+        self._writer.start()
 
     def opened(self, managed: ManagedSession) -> None:
         spec = {"kind": managed.spec.kind, "conf": managed.spec.conf, "resources": managed.spec.resources}
@@ -93,29 +110,75 @@ class StoreSessionRecords:
             )
 
     def run_started(self, run: Run) -> None:
-        with self.db.transaction() as session:
-            session.add(
-                RunRow(
-                    id=run.id,
-                    session_id=run.session.id,
-                    username=run.session.user,
-                    kind=run.kind,
-                    state=run.state,
-                )
-            )
+        session = run.session
+        self._runs.put(
+            {"id": run.id, "session": session.id, "user": session.user, "kind": run.kind, "state": run.state}
+        )
 
     def run_finished(self, run: Run) -> None:
         error = run.result.error_summary() if run.result is not None and not run.result.ok else None
-        statement = getattr(run, "statement_id", None)
-        with self.db.transaction() as session:
-            session.execute(
-                update(RunRow)
-                .where(RunRow.id == run.id)
-                .values(state=run.state, error=error, statement_id=statement, finished_at=utcnow())
+        self._runs.put(
+            {
+                "id": run.id,
+                "session": run.session.id,
+                "state": run.state,
+                "error": error,
+                "statement_id": getattr(run, "statement_id", None),
+                "finished_at": utcnow(),
+            }
+        )
+
+    def _write_runs(self) -> None:
+        stopping = False
+        while not stopping:
+            batch = [self._runs.get()]
+            while True:
+                try:
+                    batch.append(self._runs.get_nowait())
+                except queue.Empty:
+                    break
+            stopping = None in batch
+            try:
+                with self.db.transaction() as session:
+                    for change in filter(None, batch):
+                        self._apply(session, change)
+            except Exception:
+                log.exception("%d run record(s) could not be stored", len(batch))
+
+    @staticmethod
+    def _apply(session, change: dict[str, Any]) -> None:
+        if "finished_at" not in change:
+            session.add(
+                RunRow(
+                    id=change["id"],
+                    session_id=change["session"],
+                    username=change["user"],
+                    kind=change["kind"],
+                    state=change["state"],
+                )
             )
-            session.execute(
-                update(SessionRow).where(SessionRow.id == run.session.id).values(last_used=utcnow())
+            session.flush()
+            return
+        session.execute(
+            update(RunRow)
+            .where(RunRow.id == change["id"])
+            .values(
+                state=change["state"],
+                error=change["error"],
+                statement_id=change["statement_id"],
+                finished_at=change["finished_at"],
             )
+        )
+        session.execute(
+            update(SessionRow)
+            .where(SessionRow.id == change["session"])
+            .values(last_used=change["finished_at"])
+        )
+
+    def close(self) -> None:
+        """Store the runs still waiting, then stop the writer."""
+        self._runs.put(None)
+        self._writer.join(timeout=30)
 
     def sessions(self, state: str, username: str | None = None) -> list[SessionRecord]:
         with self.db.transaction() as session:

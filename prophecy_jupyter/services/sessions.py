@@ -88,7 +88,8 @@ class ServiceSettings:
     max_sessions_per_user: int = 10
     """Live sessions a user may have at once (0: no limit)."""
     finished_runs_kept: float = 600.0
-    workers: int = 8
+    workers: int = 64
+    """Threads that send and poll statements (created as needed; a long poll holds one)."""
     tick_interval: float = 0.5
     chunk_chars: int = DEFAULT_CHUNK_CHARS
 
@@ -412,6 +413,7 @@ class SessionService:
         if remote is None:
             self._finish(run, RunState.FAILED, Result.of_error("SessionGone", "The session is not open."))
             return
+        run.sent_at = time.monotonic()
         try:
             status = managed.engine.submit(remote.id, run.code, run.language, run.id)
         except EngineError as exc:
@@ -470,6 +472,7 @@ class SessionService:
             run.statement_progress = status.progress
         run.server_ms = (status.started_ms, status.completed_ms)
         if status.done:
+            run.seen_done_at = time.monotonic()
             self._finish(run, status.state, status.result)
             return True
         run.state = status.state
@@ -803,3 +806,4 @@ class SessionService:
         for engine in self._engines.values():
             engine.close()
         self.engines.local_gateway.stop()
+        self.records.close()
