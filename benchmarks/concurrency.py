@@ -1,18 +1,27 @@
 """Many notebooks at once: ours through the Jupyter server extension on the local fabric, and the
 same load from sparkmagic clients (each notebook's own Livy client) on a gateway of their own.
 
-Each notebook opens its session, runs one warm-up statement, waits for all the others, then runs
-``statements`` short statements one after another. A statement's *added* latency is its wall time
-seen by the notebook minus the time the gateway says it ran; for ours, the latency added by the
-server is that wall time minus the server's own round trip to the gateway (from sending the
-statement to the answer that said it was done). While ours runs, a small benchmark
-extension in the server (``benchmarks.loop_lag``) records how late the server's event loop wakes.
+Each notebook opens its session and runs one warm-up statement; then, all together, every
+notebook runs its short statements in two phases:
+
+- ``back-to-back``: each statement right after the previous one answered, so the machine is
+  saturated and the latency is mostly waiting for a CPU;
+- ``paced``: a pause of 0.5 to 1.5 s before each statement, as a person running cells would.
+
+A statement's *added* latency is its wall time seen by the notebook minus the time the gateway
+says it ran; for ours, the latency *added by the server* is that wall time minus the server's own
+round trip to the gateway (from sending the statement to the answer that said it was done). While
+ours runs, a benchmark extension in the server (``benchmarks.loop_lag``) records how late the
+server's event loop wakes.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import os
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -25,10 +34,12 @@ from benchmarks.common import REPO, percentile, summary
 
 FINISHED = "finished"
 DONE = {"finished", "failed", "cancelled"}
+PHASES: dict[str, tuple[float, float]] = {"back-to-back": (0.0, 0.0), "paced": (0.5, 1.5)}
+"""Phase name → the range of the pause before each statement, in seconds."""
 
-
-def _statement(i: int) -> str:
-    return f"value_{i} = {i} * 2"
+Sample = tuple[float, "float | Callable[[], float]", "float | None"]
+"""Wall seconds, seconds the gateway says it ran (or how to ask it, later), server round trip."""
+Statement = Callable[[str], Sample]
 
 
 def _stats_ms(values: list[float]) -> dict[str, float]:
@@ -36,55 +47,87 @@ def _stats_ms(values: list[float]) -> dict[str, float]:
 
 
 class _Load:
-    """Runs ``notebooks`` workers at once and collects their samples and failures."""
+    """``notebooks`` workers that warm up, then run every phase together; samples per phase."""
 
-    def __init__(self, notebooks: int):
-        self.start = threading.Barrier(notebooks + 1)
+    def __init__(self, notebooks: int, statements: int, timeout: float):
+        self.notebooks, self.statements, self.timeout = notebooks, statements, timeout
+        self.barrier = threading.Barrier(notebooks + 1)
         self.lock = threading.Lock()
-        self.samples: list[dict[str, float]] = []
+        self.samples: dict[str, list[Sample]] = {p: [] for p in PHASES}
         self.failures: list[str] = []
 
-    def run(self, notebooks: int, worker: Callable[[int], None], timeout: float) -> tuple[float, float]:
-        """Start the workers; returns (seconds until all were ready, seconds of the measured part)."""
+    def run(
+        self, open_notebook: Callable[[int], Statement], between_phases: Callable[[str | None], None]
+    ) -> dict:
+        """Run the workers; ``between_phases(name)`` is called as each phase starts (None: all over)."""
         began = time.perf_counter()
         threads = [
-            threading.Thread(target=self._guarded, args=(worker, n), daemon=True) for n in range(notebooks)
+            threading.Thread(target=self._worker, args=(open_notebook, n), daemon=True)
+            for n in range(self.notebooks)
         ]
         for thread in threads:
             thread.start()
-        self.start.wait(timeout)
-        ready = time.perf_counter()
+        durations: dict[str, float] = {}
+        ready_s = None
+        for phase in PHASES:
+            self.barrier.wait(self.timeout)
+            ready_s = ready_s if ready_s is not None else time.perf_counter() - began
+            between_phases(phase)
+            durations[phase] = time.perf_counter()
+        self.barrier.wait(self.timeout)
+        last = list(PHASES)[-1]
+        ends = {
+            phase: durations[following] for phase, following in zip(PHASES, list(PHASES)[1:], strict=False)
+        }
+        ends[last] = time.perf_counter()
+        between_phases(None)
         for thread in threads:
-            thread.join(max(1.0, timeout - (time.perf_counter() - began)))
-        return ready - began, time.perf_counter() - ready
+            thread.join(30)
+        return {
+            "sessions_ready_s": ready_s,
+            "phases": {p: self._report(p, ends[p] - durations[p]) for p in PHASES},
+        }
 
-    def _guarded(self, worker: Callable[[int], None], n: int) -> None:
+    def _worker(self, open_notebook: Callable[[int], Statement], n: int) -> None:
         try:
-            worker(n)
+            run = open_notebook(n)
+            run("warm_up = 1")
+            pauses = random.Random(n)
+            for phase, (low, high) in PHASES.items():
+                self.barrier.wait(self.timeout)
+                for i in range(self.statements):
+                    if high:
+                        time.sleep(pauses.uniform(low, high))
+                    sample = run(f"value_{i} = {i} * 2")
+                    with self.lock:
+                        self.samples[phase].append(sample)
+            self.barrier.wait(self.timeout)
         except Exception as exc:
             with self.lock:
                 self.failures.append(f"notebook {n}: {type(exc).__name__}: {exc}")
-            self.start.abort()
+            self.barrier.abort()
 
-    def record(self, wall_s: float, server_s: float, fabric_s: float | None = None) -> None:
-        with self.lock:
-            self.samples.append({"wall_s": wall_s, "server_s": server_s, "fabric_s": fabric_s})
-
-    def report(self, notebooks: int, statements: int, ready_s: float, measured_s: float) -> dict[str, Any]:
-        added = [(s["wall_s"] - s["server_s"]) * 1000 for s in self.samples]
-        by_server = [(s["wall_s"] - s["fabric_s"]) * 1000 for s in self.samples if s["fabric_s"] is not None]
-        return {
-            "notebooks": notebooks,
-            "statements_each": statements,
-            "completed": len(self.samples),
-            "failures": notebooks * statements - len(self.samples),
-            "failure_messages": self.failures[:10],
-            "sessions_ready_s": ready_s,
+    def _report(self, phase: str, measured_s: float) -> dict[str, Any]:
+        samples = [(wall, ran() if callable(ran) else ran, trip) for wall, ran, trip in self.samples[phase]]
+        report = {
+            "completed": len(samples),
+            "failures": self.notebooks * self.statements - len(samples),
             "measured_s": measured_s,
-            "statements_per_s": len(self.samples) / measured_s if measured_s else 0.0,
-            "added_ms": _stats_ms(added),
-            "added_by_server_ms": _stats_ms(by_server),
-            "wall_ms": _stats_ms([s["wall_s"] * 1000 for s in self.samples]),
+            "statements_per_s": len(samples) / measured_s if measured_s else 0.0,
+            "added_ms": _stats_ms([(wall - ran) * 1000 for wall, ran, _ in samples]),
+            "wall_ms": _stats_ms([wall * 1000 for wall, _, _ in samples]),
+        }
+        trips = [(wall - trip) * 1000 for wall, _, trip in samples if trip is not None]
+        if trips:
+            report["added_by_server_ms"] = _stats_ms(trips)
+        return report
+
+    def header(self) -> dict[str, Any]:
+        return {
+            "notebooks": self.notebooks,
+            "statements_each": self.statements,
+            "pauses_s": PHASES,
+            "failure_messages": self.failures[:10],
         }
 
 
@@ -108,49 +151,53 @@ def measure_ours(scratch: Path, notebooks: int, statements: int, timeout: float)
         new_key(),
         f"--ProphecyJupyter.max_sessions_per_user={notebooks + 2}",
     )
-    load = _Load(notebooks)
     api = server.url + API_PREFIX
 
-    def notebook(n: int) -> None:
+    def open_notebook(n: int) -> Statement:
         http = requests.Session()
         http.headers["Authorization"] = f"token {server.token}"
+        body = {"notebook": f"load/notebook-{n}.ipynb", "fabric": "local", "wait": True}
+        answer = http.post(f"{api}/sessions", json=body, timeout=timeout)
+        answer.raise_for_status()
+        session = answer.json()["id"]
 
-        def run(code: str) -> dict[str, Any]:
-            answer = http.post(f"{api}/sessions/{session['id']}/runs", json={"code": code}, timeout=60)
+        def run(code: str) -> Sample:
+            started = time.perf_counter()
+            answer = http.post(f"{api}/sessions/{session}/runs", json={"code": code}, timeout=60)
             answer.raise_for_status()
             current = answer.json()
             while current["state"] not in DONE:
                 answer = http.get(f"{api}/runs/{current['id']}", params={"wait": "30"}, timeout=60)
                 answer.raise_for_status()
                 current = answer.json()
+            wall = time.perf_counter() - started
             if current["state"] != FINISHED:
                 raise RuntimeError(f"run {current['state']}: {current['result']}")
-            return current
+            return wall, current["remote_ms"] / 1000, current["fabric_ms"] / 1000
 
-        body = {"notebook": f"load/notebook-{n}.ipynb", "fabric": "local", "wait": True}
-        answer = http.post(f"{api}/sessions", json=body, timeout=timeout)
-        answer.raise_for_status()
-        session = answer.json()
-        run("warm_up = 1")
-        load.start.wait(timeout)
-        for i in range(statements):
-            started = time.perf_counter()
-            finished = run(_statement(i))
-            wall = time.perf_counter() - started
-            load.record(wall, finished["remote_ms"] / 1000, finished["fabric_ms"] / 1000)
+        return run
 
     watch = requests.Session()
     watch.headers["Authorization"] = f"token {server.token}"
+    lags: dict[str, list[float]] = {}
+    current: list[str] = []
+
+    def between_phases(phase: str | None) -> None:
+        taken = watch.get(f"{server.url}/bench/loop-lag", timeout=30).json()["lags_ms"]
+        if current:
+            lags[current.pop()] = taken
+        if phase is not None:
+            current.append(phase)
+
+    load = _Load(notebooks, statements, timeout)
     try:
         watch.get(f"{server.url}/bench/loop-lag", timeout=30).raise_for_status()  # starts the watch
-        ready_s, measured_s = load.run(notebooks, notebook, timeout)
-        lags = watch.get(f"{server.url}/bench/loop-lag", timeout=30).json()["lags_ms"]
+        measured = load.run(open_notebook, between_phases)
     finally:
         server.stop()
-    report = load.report(notebooks, statements, ready_s, measured_s)
-    report["loop_lag_ms"] = _stats_ms(lags)
-    report["server_log"] = str(server.log)
-    return report
+    for phase, report in measured["phases"].items():
+        report["loop_lag_ms"] = _stats_ms(lags.get(phase, []))
+    return {**load.header(), **measured, "server_log": str(server.log)}
 
 
 def measure_sparkmagic(
@@ -159,32 +206,43 @@ def measure_sparkmagic(
     """Each notebook a sparkmagic Livy session of its own: ``Command(code).execute(session)``."""
     from benchmarks.common import statement_times
 
-    load = _Load(notebooks)
     sessions: list[Any] = []
+    lock = threading.Lock()
+    times: dict[int, list[dict[str, Any]]] = {}
+    sent_by_session: dict[int, int] = {}
 
-    def notebook(n: int) -> None:
+    def server_s(session_id: int, index: int) -> float:
+        """Asked of the gateway after the load, so that asking adds nothing to it (our statements
+        are the session's last ones)."""
+        if session_id not in times:
+            times[session_id] = statement_times(url, token, session_id)
+        return times[session_id][index - sent_by_session[session_id]]["server_s"]
+
+    def open_notebook(_n: int) -> Statement:
         session = sm.start_session(url, token)
-        with load.lock:
+        with lock:
             sessions.append(session)
-        sm.Command("warm_up = 1").execute(session)
-        load.start.wait(timeout)
-        walls = []
-        for i in range(statements):
+        sent = itertools.count()
+
+        def run(code: str) -> Sample:
             started = time.perf_counter()
-            ok, output, _ = sm.Command(_statement(i)).execute(session)
-            walls.append(time.perf_counter() - started)
+            ok, output, _ = sm.Command(code).execute(session)
+            wall = time.perf_counter() - started
             if not ok:
                 raise RuntimeError(f"sparkmagic's statement failed: {output}")
-        server_times = statement_times(url, token, session.id)[-statements:]
-        for wall, server in zip(walls, server_times, strict=True):
-            load.record(wall, server["server_s"])
+            index = next(sent)
+            sent_by_session[session.id] = index + 1
+            return wall, functools.partial(server_s, session.id, index), None
 
+        return run
+
+    load = _Load(notebooks, statements, timeout)
     try:
-        ready_s, measured_s = load.run(notebooks, notebook, timeout)
+        measured = load.run(open_notebook, lambda _phase: None)  # reports ask the gateway: before deletes
     finally:
         for session in sessions:
             try:
                 session.delete()
             except Exception as exc:  # a failed delete must not hide the measurements
                 print(f"sparkmagic session {session.id} was not deleted: {exc}")
-    return load.report(notebooks, statements, ready_s, measured_s)
+    return {**load.header(), **measured}

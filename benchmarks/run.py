@@ -127,10 +127,12 @@ def concurrency(scratch: Path, settings: Settings) -> dict[str, Any]:
     with running_gateway("gateway-concurrency", *options, token=token) as gateway:
         sm = sparkmagic(scratch / "sparkmagic-conf")
         theirs = measure_sparkmagic(sm, gateway.url, token, notebooks, statements, timeout)
-    ratio = (
-        theirs["added_ms"]["median"] / ours["added_ms"]["median"] if ours["added_ms"].get("median") else None
-    )
-    return {"ours": ours, "sparkmagic": theirs, "median_added_ratio": ratio}
+    ratios = {
+        phase: theirs["phases"][phase]["added_ms"]["median"] / row["added_ms"]["median"]
+        for phase, row in ours["phases"].items()
+        if row["added_ms"].get("median")
+    }
+    return {"ours": ours, "sparkmagic": theirs, "median_added_ratio_sparkmagic_over_ours": ratios}
 
 
 def attempt(results: dict[str, Any], name: str, measure: Callable[..., dict[str, Any]], *args: Any) -> None:

@@ -1,4 +1,5 @@
-"""JupyterHub groups, for mapping them to teams (asked of the hub, cached for a minute)."""
+"""JupyterHub groups as teams: a user belongs to the team of each of their hub groups, as an admin
+when they are a hub admin (asked of the hub's REST API, cached for a minute)."""
 
 from __future__ import annotations
 
@@ -24,14 +25,15 @@ class HubGroups:
         self.api_url = api_url.rstrip("/")
         self._token = token
         self.timeout = timeout
-        self._cache: dict[str, tuple[float, set[str]]] = {}
+        self._cache: dict[str, tuple[float, dict[str, str]]] = {}
         self._lock = threading.Lock()
 
     @classmethod
     def from_environment(cls) -> HubGroups:
         return cls(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
 
-    def __call__(self, user: str) -> set[str]:
+    def __call__(self, user: str) -> dict[str, str]:
+        """Team name → role for each of the user's hub groups."""
         with self._lock:
             cached = self._cache.get(user)
         if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
@@ -41,7 +43,7 @@ class HubGroups:
             self._cache[user] = (time.monotonic(), groups)
         return groups
 
-    def _fetch(self, user: str) -> set[str]:
+    def _fetch(self, user: str) -> dict[str, str]:
         try:
             response = requests.get(
                 f"{self.api_url}/users/{user}",
@@ -50,8 +52,10 @@ class HubGroups:
             )
         except requests.RequestException as exc:
             log.warning("could not ask the hub for the groups of %s: %s", user, type(exc).__name__)
-            return set()
+            return {}
         if response.status_code != 200:
             log.warning("the hub answered %s for the groups of %s", response.status_code, user)
-            return set()
-        return {str(group) for group in response.json().get("groups") or []}
+            return {}
+        model = response.json()
+        role = "admin" if model.get("admin") else "member"
+        return {str(group): role for group in model.get("groups") or []}

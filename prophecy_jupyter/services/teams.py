@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from prophecy_jupyter.services.errors import AccessDenied, Conflict, Invalid, NotFound
 from prophecy_jupyter.store.database import Database
@@ -18,7 +19,8 @@ ROLES = (ADMIN, MEMBER)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _USER = re.compile(r"^[^\s/]{1,128}$")
 
-GroupsOf = Callable[[str], set[str]]
+GroupsOf = Callable[[str], dict[str, str]]
+"""A user's team roles from outside the store (under JupyterHub: their hub groups)."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class TeamService:
 
     def __init__(self, db: Database, groups_of: GroupsOf | None = None):
         self.db = db
-        self.groups_of = groups_of or (lambda _user: set())
+        self.groups_of = groups_of or (lambda _user: {})
 
     def bootstrap(self, user: str) -> None:
         """A new install gets team ``default`` with its first user as admin."""
@@ -66,17 +68,28 @@ class TeamService:
             session.add(team)
 
     def roles(self, user: str) -> dict[str, str]:
-        """Team name → the user's role, hub groups included."""
+        """Team name → the user's role: stored memberships and, under JupyterHub, hub groups (whose
+        teams are created on first sight); the higher role wins."""
+        outside = {name: role for name, role in self.groups_of(user).items() if _NAME.match(name)}
+        if outside:
+            self._ensure_teams(outside.keys())
         with self.db.transaction() as session:
             rows = session.execute(
                 select(Team.name, Membership.role).join(Membership).where(Membership.username == user)
             ).all()
-            roles = {name: role for name, role in rows}
-            hub = self.groups_of(user) - roles.keys()
-            if hub:
-                existing = set(session.scalars(select(Team.name).where(Team.name.in_(hub))))
-                roles.update({name: MEMBER for name in existing})
+        roles = {name: role for name, role in rows}
+        for name, role in outside.items():
+            if roles.get(name) != ADMIN:
+                roles[name] = role
         return roles
+
+    def _ensure_teams(self, names) -> None:
+        try:
+            with self.db.transaction() as session:
+                existing = set(session.scalars(select(Team.name).where(Team.name.in_(names))))
+                session.add_all(Team(name=name) for name in set(names) - existing)
+        except IntegrityError:
+            pass  # another server created one of them at the same moment
 
     def role(self, user: str, team: str) -> str | None:
         return self.roles(user).get(team)
@@ -104,16 +117,6 @@ class TeamService:
             team.members.append(Membership(username=user, role=ADMIN))
             session.add(team)
         return TeamView(name, ADMIN)
-
-    def sync_hub_groups(self, user: str) -> None:
-        """Create the teams of the user's hub groups that do not exist yet (membership comes from the
-        group itself, so nothing is stored for it)."""
-        groups = {g for g in self.groups_of(user) if _NAME.match(g)}
-        if not groups:
-            return
-        with self.db.transaction() as session:
-            existing = set(session.scalars(select(Team.name).where(Team.name.in_(groups))))
-            session.add_all(Team(name=name) for name in groups - existing)
 
     def delete(self, user: str, name: str) -> None:
         self.require_admin(user, name)
