@@ -10,6 +10,8 @@ import time
 from typing import Any, Protocol
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from prophecy_jupyter.engines.base import RunState
 from prophecy_jupyter.results.model import Result, ResultKind
@@ -23,8 +25,7 @@ from prophecy_jupyter.server.link import (
 from prophecy_jupyter.services.errors import ServiceError
 from prophecy_jupyter.services.identity import local_username
 from prophecy_jupyter.services.runs import Run, TableRun
-
-Notify = Any
+from prophecy_jupyter.services.sessions import Notify
 
 
 class RunHandle(Protocol):
@@ -243,6 +244,12 @@ class ServerBackend:
         self.url = url.rstrip("/") + API_PREFIX
         self._http = requests.Session()
         self._http.headers[KERNEL_HEADER] = secret
+        # Idempotent calls ride out a server restart; a POST (a statement) is never sent twice.
+        retry = Retry(
+            total=4, backoff_factor=0.25, status_forcelist=(503,), allowed_methods={"GET", "PUT", "DELETE"}
+        )
+        self._http.mount("http://", HTTPAdapter(max_retries=retry))
+        self._http.mount("https://", HTTPAdapter(max_retries=retry))
         self._verify: str | bool = ca_bundle or True
 
     @classmethod

@@ -11,6 +11,7 @@ from prophecy_jupyter.services.attachments import AttachmentService
 from prophecy_jupyter.services.credentials import CredentialService
 from prophecy_jupyter.services.engines import EngineFactory
 from prophecy_jupyter.services.fabrics import FabricService
+from prophecy_jupyter.services.legacy_import import import_legacy
 from prophecy_jupyter.services.local_gateway import LocalGateway
 from prophecy_jupyter.services.session_records import NoRecords, SessionRecords, StoreSessionRecords
 from prophecy_jupyter.services.sessions import ServiceSettings, SessionService
@@ -67,6 +68,8 @@ def build_services(
     if bootstrap_user:
         teams.bootstrap(bootstrap_user)
     fabrics = FabricService(db, teams, credentials)
+    if bootstrap_user:
+        import_legacy(directory, bootstrap_user, fabrics, credentials)
     return Services(
         directory,
         db,
