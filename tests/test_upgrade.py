@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from prophecy_jupyter.services import legacy_import
 from prophecy_jupyter.services.runtime import build_services
 from prophecy_jupyter.vault.keys import decode_key
 
@@ -81,7 +83,12 @@ def test_first_release_fabrics_and_secrets_move_into_the_store(data_dir):
         reopened.close()
 
 
-def test_a_first_release_secret_under_another_key_is_reported_and_the_rest_moves(data_dir, caplog):
+def test_a_first_release_secret_under_another_key_is_reported_and_the_rest_moves(
+    data_dir, caplog, monkeypatch
+):
+    # sparkmagic (imported by earlier tests) calls dictConfig, which disables existing loggers
+    monkeypatch.setattr(logging.getLogger(legacy_import.__name__), "disabled", False)
+    caplog.set_level(logging.INFO, logger=legacy_import.__name__)
     first_release_files(data_dir, {})
     aead = AESGCM(os.urandom(32))
     nonce = os.urandom(12)
