@@ -179,11 +179,11 @@ def measure_ours(scratch: Path, notebooks: int, statements: int, timeout: float)
 
     watch = requests.Session()
     watch.headers["Authorization"] = f"token {server.token}"
-    lags: dict[str, list[float]] = {}
+    lags: dict[str, dict[str, list]] = {}
     current: list[str] = []
 
     def between_phases(phase: str | None) -> None:
-        taken = watch.get(f"{server.url}/bench/loop-lag", timeout=30).json()["lags_ms"]
+        taken = watch.get(f"{server.url}/bench/loop-lag", timeout=30).json()
         if current:
             lags[current.pop()] = taken
         if phase is not None:
@@ -196,7 +196,10 @@ def measure_ours(scratch: Path, notebooks: int, statements: int, timeout: float)
     finally:
         server.stop()
     for phase, report in measured["phases"].items():
-        report["loop_lag_ms"] = _stats_ms(lags.get(phase, []))
+        taken = lags.get(phase, {"lags_ms": [], "gc_ms": []})
+        report["loop_lag_ms"] = _stats_ms(taken["lags_ms"])
+        full = [ms for generation, ms in taken["gc_ms"] if generation == 2]
+        report["gc_pause_ms"] = {"all": _stats_ms([ms for _, ms in taken["gc_ms"]]), "full": _stats_ms(full)}
     return {**load.header(), **measured, "server_log": str(server.log)}
 
 

@@ -1,13 +1,15 @@
 """A Jupyter server extension for the benchmarks: how late the server's event loop wakes up.
 
 A task sleeps 5 ms at a time and records how much later than asked it woke; any callback that
-holds the loop (a blocking call in a handler, say) shows up as lag. ``GET /bench/loop-lag``
-returns the lags recorded since the previous call (the first call starts the watch).
+holds the loop (a blocking call in a handler, say) shows up as lag. The durations of Python's
+garbage collections, which stop every thread, are recorded too. ``GET /bench/loop-lag`` returns
+both since the previous call (the first call starts the watch).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 
@@ -22,7 +24,15 @@ class LoopWatch:
 
     def __init__(self) -> None:
         self.lags_ms: list[float] = []
+        self.gc_ms: list[tuple[int, float]] = []
         self.task: asyncio.Task | None = None
+        self._gc_started = 0.0
+
+    def on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.gc_ms.append((info["generation"], (time.perf_counter() - self._gc_started) * 1000))
 
     async def watch(self) -> None:
         while True:
@@ -30,17 +40,19 @@ class LoopWatch:
             await asyncio.sleep(INTERVAL)
             self.lags_ms.append((time.perf_counter() - before - INTERVAL) * 1000)
 
-    def take(self) -> list[float]:
+    def take(self) -> dict[str, list]:
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self.watch())
-        taken, self.lags_ms = self.lags_ms, []
+            gc.callbacks.append(self.on_gc)
+        taken = {"lags_ms": self.lags_ms, "gc_ms": self.gc_ms}
+        self.lags_ms, self.gc_ms = [], []
         return taken
 
 
 class LoopLagHandler(APIHandler):
     @web.authenticated
     def get(self) -> None:
-        self.finish(json.dumps({"lags_ms": self.settings["bench_loop_watch"].take()}))
+        self.finish(json.dumps(self.settings["bench_loop_watch"].take()))
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:

@@ -251,3 +251,25 @@ async def test_attachments_and_request_limits(api):
     assert (await api(OWNER, "GET", "/runs/" + "0" * 32))[0] == 404
     code, answer = await api(OWNER, "GET", "/runs/" + "0" * 32, params={"wait": "soon"})
     assert code in (400, 404)
+
+
+@pytest.mark.spark
+async def test_each_user_runs_with_their_own_credential(api, gateway):
+    """One fabric of team alpha on a gateway that wants a token: each member's own token is used."""
+    await seed(api)
+    spec = {"name": "gw", "kind": "livy", "settings": {"url": gateway.url, "auth": "bearer"}}
+    code, fabric = await api(OWNER, "POST", "/teams/alpha/fabrics", spec)
+    assert code == 201, fabric
+    await api(OWNER, "PUT", f"/fabrics/{fabric['id']}/credential", {"secret": gateway.token})
+    await api("alice", "PUT", f"/fabrics/{fabric['id']}/credential", {"secret": "alice-wrong-token"})
+    start = {"notebook": "shared.ipynb", "fabric": "alpha/gw", "wait": True}
+    code, refused = await api("alice", "POST", "/sessions", start)
+    assert code == 502 and "alpha/gw" in refused["message"] and "alice-wrong-token" not in json.dumps(refused)
+    code, owners = await api(OWNER, "POST", "/sessions", start)
+    assert code == 200 and owners["state"] == "idle", owners
+    await api("alice", "PUT", f"/fabrics/{fabric['id']}/credential", {"secret": gateway.token})
+    code, alices = await api("alice", "POST", "/sessions", start)
+    assert code == 200 and alices["remote_id"] != owners["remote_id"], "each user has a session of their own"
+    assert (await api("alice", "GET", f"/sessions/{owners['id']}"))[0] == 404
+    for user, session in ((OWNER, owners), ("alice", alices)):
+        assert (await api(user, "DELETE", f"/sessions/{session['id']}"))[0] == 204

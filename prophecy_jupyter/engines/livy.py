@@ -203,14 +203,18 @@ class LivyEngine:
                 raise EngineError(
                     f"Fabric '{self.fabric_name}' uses basic auth but has no "
                     f"{'username' if not settings.username else 'password'}; set it with "
-                    f"`jupyter prophecy fabric add {self.fabric_name} ... --replace`."
+                    + (
+                        f"`jupyter prophecy fabric edit {self.fabric_name} --username NAME`."
+                        if not settings.username
+                        else f"`jupyter prophecy credentials set {self.fabric_name}`."
+                    )
                 )
             return (settings.username, secret)
         if settings.auth == "bearer":
             if not secret:
                 raise EngineError(
                     f"Fabric '{self.fabric_name}' uses bearer auth but no token is stored; "
-                    f"add it with `jupyter prophecy fabric add {self.fabric_name} ... --replace`."
+                    f"set yours with `jupyter prophecy credentials set {self.fabric_name}`."
                 )
             return _BearerAuth(secret)
         if settings.auth == "kerberos":
@@ -278,7 +282,7 @@ class LivyEngine:
         if status in (401, 403):
             raise AuthenticationError(
                 f"Fabric '{self.fabric_name}' refused the request (HTTP {status}: {text}). "
-                "Check your credentials for it (`jupyter prophecy fabric add ... --replace`)."
+                f"Check your credential for it (`jupyter prophecy credentials set {self.fabric_name}`)."
             )
         if status == 404 and "Statement not found" in text:
             raise StatementLost(

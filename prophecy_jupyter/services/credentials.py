@@ -7,6 +7,7 @@ one is set; only engines get the secret itself, through :meth:`CredentialService
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
@@ -43,6 +44,15 @@ class CredentialService:
         self.db = db
         self.keys = keys
         self._sealer = Sealer(self._current_key())
+        self._listeners: list[Callable[[str], None]] = []
+
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(scope)`` whenever a credential of that scope is set or deleted here."""
+        self._listeners.append(listener)
+
+    def _changed(self, scope: str) -> None:
+        for listener in self._listeners:
+            listener(scope)
 
     def _current_key(self) -> VaultKey:
         """The key, finishing (or dropping) a rotation that was interrupted."""
@@ -81,6 +91,7 @@ class CredentialService:
                 )
             else:
                 row.sealed, row.key_id, row.updated_at = sealed, self.key_id, now
+        self._changed(scope)
         return CredentialStatus(True, now)
 
     def status(self, username: str, scope: str) -> CredentialStatus:
@@ -107,12 +118,15 @@ class CredentialService:
             result = session.execute(
                 delete(Credential).where(Credential.username == username, Credential.scope == scope)
             )
-            return bool(result.rowcount)
+        self._changed(scope)
+        return bool(result.rowcount)
 
     def delete_scope(self, scope: str) -> int:
         """Forget every user's credential for a scope (its fabric is gone)."""
         with self.db.transaction() as session:
-            return session.execute(delete(Credential).where(Credential.scope == scope)).rowcount
+            deleted = session.execute(delete(Credential).where(Credential.scope == scope)).rowcount
+        self._changed(scope)
+        return deleted
 
     def rotate(self, new_key: VaultKey) -> int:
         """Re-encrypt every credential under ``new_key``, all or nothing; returns how many.

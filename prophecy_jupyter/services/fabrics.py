@@ -368,6 +368,12 @@ class FabricService:
         """The user's own secret for the fabric (for engines only)."""
         return self.credentials.secret(user, fabric.scope) if fabric.secret_needed else None
 
+    def secret_set_at(self, user: str, fabric: Fabric) -> datetime.datetime | None:
+        """When the user last set their secret for the fabric (None: never, or none needed)."""
+        if not fabric.secret_needed:
+            return None
+        return self.credentials.status(user, fabric.scope).updated_at
+
     def _admin_fabric(self, user: str, ref: str) -> Fabric:
         fabric = self.get(user, ref)
         if fabric.team is None:

@@ -37,7 +37,9 @@ class Services:
     def sessions(self) -> SessionService:
         """Started on first use: the CLI's fabric commands never need it."""
         engines = EngineFactory(LocalGateway(self.directory))
-        return SessionService(self.fabrics, engines, self.settings, self.records)
+        service = SessionService(self.fabrics, engines, self.settings, self.records)
+        self.credentials.on_change(service.secret_changed)
+        return service
 
     def close(self, close_sessions: bool = True) -> None:
         """Stop the session service (closing its sessions unless told not to) and the store."""

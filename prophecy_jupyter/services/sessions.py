@@ -10,6 +10,7 @@ records) finds its remote sessions again after a restart.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import getpass
 import logging
 import threading
@@ -75,6 +76,8 @@ class FabricSource(Protocol):
     def get(self, user: str, ref: str) -> Fabric: ...
 
     def secret(self, user: str, fabric: Fabric) -> str | None: ...
+
+    def secret_set_at(self, user: str, fabric: Fabric) -> datetime.datetime | None: ...
 
 
 @dataclass(frozen=True)
@@ -155,14 +158,15 @@ class SessionService:
         self._engines: dict[tuple[str, str], Engine] = {}
         self._runs: dict[str, Run] = {}
         self._resolved: dict[tuple[str, str], tuple[float, Fabric]] = {}
+        self._stamps: dict[tuple[str, str], tuple[float, str | None]] = {}
         self._lock = threading.RLock()
         self._scheduler = Scheduler(self.settings.workers, self._housekeeping, self.settings.tick_interval)
 
     # -- sessions ---------------------------------------------------------------------------
 
     def _engine(self, user: str, fabric: Fabric) -> Engine:
-        """One engine per user and fabric version (users bring their own secrets)."""
-        key = (user, fabric.version)
+        """One engine per user, fabric version and version of the user's secret for it."""
+        key = (user, fabric.version, self._secret_stamp(user, fabric))
         with self._lock:
             engine = self._engines.get(key)
         if engine is None:
@@ -176,6 +180,26 @@ class SessionService:
             with self._lock:
                 engine = self._engines.setdefault(key, engine)
         return engine
+
+    def _secret_stamp(self, user: str, fabric: Fabric) -> str | None:
+        """When the user last set their secret for the fabric (looked up at most every few seconds)."""
+        if not fabric.secret_needed:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            cached = self._stamps.get((user, fabric.id))
+        if cached and now - cached[0] < FABRIC_CACHE_SECONDS:
+            return cached[1]
+        set_at = self.fabrics.secret_set_at(user, fabric)
+        stamp = set_at.isoformat() if set_at else None
+        with self._lock:
+            self._stamps[(user, fabric.id)] = (now, stamp)
+        return stamp
+
+    def secret_changed(self, _scope: str) -> None:
+        """A credential changed in this process: look secrets up again before the next run."""
+        with self._lock:
+            self._stamps.clear()
 
     def fabric(self, user: str, ref: str) -> Fabric:
         """The fabric a user means, looked up in the store at most every few seconds (each cell
@@ -213,13 +237,14 @@ class SessionService:
         """The notebook's session record on the fabric (created, not started, if new)."""
         fabric = self.fabric(user, fabric_ref)
         key = (user, notebook, fabric.id)
+        engine = self._engine(user, fabric)
         with self._lock:
             managed = self._sessions.get(key)
-            if managed is not None and managed.fabric.version != fabric.version:
-                managed.fabric, managed.engine = fabric, self._engine(user, fabric)
+            if managed is not None and managed.engine is not engine:
+                managed.fabric, managed.engine = fabric, engine
             if managed is None:
                 spec = self.spec_for(user, notebook, fabric)
-                managed = ManagedSession(user, notebook, fabric, self._engine(user, fabric), spec)
+                managed = ManagedSession(user, notebook, fabric, engine, spec)
                 self._sessions[key] = managed
             return managed
 
