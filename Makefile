@@ -36,11 +36,13 @@ lint: $(TEST_INSTALLED)
 	$(VENV)/bin/ruff check prophecy_jupyter tests benchmarks
 	$(VENV)/bin/ruff format --check prophecy_jupyter tests benchmarks
 
-# Java runs Spark; libkrb5-dev lets pip build sparkmagic's Kerberos dependency (test extra).
+# Java runs Spark; libkrb5-dev lets pip build sparkmagic's Kerberos dependency (test extra);
+# postgresql serves the shared-store tests.
 system-deps:
 	@missing=""; \
 	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
 	dpkg -s libkrb5-dev >/dev/null 2>&1 || missing="$$missing libkrb5-dev"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing:$$missing"; \
 		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $$missing; \
