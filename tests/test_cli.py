@@ -45,6 +45,12 @@ def cli(*args: str, stdin: str | None = None, timeout: float = 180, user: str | 
     )
 
 
+def add_bearer_fabric(name: str, token: str) -> None:
+    """A livy fabric with bearer auth in team default; ``token`` is the adding user's secret."""
+    added = cli("fabric", "add", name, "--url", "https://livy.example.com", "--auth", "bearer", stdin=token)
+    assert added.returncode == 0, added.stderr
+
+
 def scan(directory: Path, secret: str) -> None:
     for path in directory.rglob("*"):
         if path.is_file():
@@ -159,19 +165,7 @@ def _me() -> str:
 
 
 def test_each_user_sets_their_own_credential(data_dir):
-    assert (
-        cli(
-            "fabric",
-            "add",
-            "prod",
-            "--url",
-            "https://livy.example.com",
-            "--auth",
-            "bearer",
-            stdin="owner-token-123",
-        ).returncode
-        == 0
-    )
+    add_bearer_fabric("prod", "owner-token-123")
     assert cli("team", "add-member", "default", "bea").returncode == 0
     status = cli("credentials", "status", user="bea").stdout
     assert "default/prod" in status and "missing" in status
@@ -184,19 +178,7 @@ def test_each_user_sets_their_own_credential(data_dir):
 
 def test_vault_rotation_keeps_every_credential(data_dir, monkeypatch):
     monkeypatch.delenv("PROPHECY_JUPYTER_KEY")
-    assert (
-        cli(
-            "fabric",
-            "add",
-            "prod",
-            "--url",
-            "https://livy.example.com",
-            "--auth",
-            "bearer",
-            stdin="rotating-token",
-        ).returncode
-        == 0
-    )
+    add_bearer_fabric("prod", "rotating-token")
     key_before = (data_dir / "vault.key").read_text()
     rotated = cli("vault", "rotate")
     assert rotated.returncode == 0 and "Re-encrypted 1 credential(s)" in rotated.stdout

@@ -44,6 +44,16 @@ def add_gateway_fabric(server, gateway) -> dict:
     return fabric
 
 
+def assert_interrupt_cancels(server, kernel: str, client, code: str) -> None:
+    """Run ``code`` (a long sleep), interrupt the kernel through the server: the cell stops at once."""
+    started = time.monotonic()
+    client.execute(code)
+    time.sleep(1.5)
+    server.call("POST", f"/kernels/{kernel}/interrupt", api="/api")
+    reply = client.get_shell_msg(timeout=30)
+    assert reply["content"]["ename"] == "KeyboardInterrupt" and time.monotonic() - started < 20
+
+
 def live_sessions(server, notebook: str | None = None) -> list[dict]:
     params = {"notebook": notebook} if notebook else None
     return [s for s in server.call("GET", "/sessions", params=params)["sessions"] if s["state"] != "ended"]
@@ -91,12 +101,7 @@ def test_kernels_reattach_after_a_restart_and_interrupts_cancel(start, gateway, 
         assert execute(client, "%fabric attach gw").ok
         assert execute(client, "%%spark\nx = 41").ok
         [session] = live_sessions(server, "work/etl.ipynb")
-        started = time.monotonic()
-        client.execute("%%spark\nimport time\ntime.sleep(60)")
-        time.sleep(1.5)
-        server.call("POST", f"/kernels/{kernel}/interrupt", api="/api")
-        reply = client.get_shell_msg(timeout=30)
-        assert reply["content"]["ename"] == "KeyboardInterrupt" and time.monotonic() - started < 20
+        assert_interrupt_cancels(server, kernel, client, "%%spark\nimport time\ntime.sleep(60)")
         statements = livy.get(f"{gateway.url}/sessions/{session['remote_id']}/statements", timeout=10).json()
         assert statements["statements"][-1]["state"] == "cancelled"
     finally:
@@ -211,12 +216,7 @@ def test_the_bridge_kernel_runs_every_cell_on_the_fabric(start, gateway, livy, d
         assert completion["cursor_start"] == 0
 
         [session] = live_sessions(server, "bridge.ipynb")
-        started = time.monotonic()
-        client.execute("import time\ntime.sleep(60)")
-        time.sleep(1.5)
-        server.call("POST", f"/kernels/{kernel}/interrupt", api="/api")
-        reply = client.get_shell_msg(timeout=30)
-        assert reply["content"]["ename"] == "KeyboardInterrupt" and time.monotonic() - started < 20
+        assert_interrupt_cancels(server, kernel, client, "import time\ntime.sleep(60)")
         statements = livy.get(f"{gateway.url}/sessions/{session['remote_id']}/statements", timeout=10).json()
         assert statements["statements"][-1]["state"] == "cancelled"
         assert run("numbers.count()").stdout.strip() == "10", "the session is usable after the interrupt"

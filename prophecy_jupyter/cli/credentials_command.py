@@ -6,7 +6,6 @@ import argparse
 
 from prophecy_jupyter.cli.context import services
 from prophecy_jupyter.cli.options import read_secret
-from prophecy_jupyter.services.errors import Invalid
 
 
 def add_parser(commands) -> None:
@@ -34,9 +33,7 @@ def add_parser(commands) -> None:
 
 def run_set(args: argparse.Namespace) -> int:
     with services() as (built, user):
-        fabric = built.fabrics.get(user, args.fabric)
-        if not fabric.secret_needed:
-            raise Invalid(f"Fabric '{fabric.ref}' takes no secret with its settings.")
+        fabric = built.fabrics.secret_fabric(user, args.fabric)
         built.credentials.set(
             user, fabric.scope, read_secret(f"Your {fabric.secret_needed} for '{fabric.ref}': ")
         )
@@ -47,8 +44,8 @@ def run_set(args: argparse.Namespace) -> int:
 def run_status(args: argparse.Namespace) -> int:
     with services() as (built, user):
         for fabric in built.fabrics.list(user):
-            if fabric.secret_needed:
-                status = built.credentials.status(user, fabric.scope)
+            status = built.fabrics.credential_status(user, fabric)
+            if status is not None:
                 when = f" (set {status.updated_at:%Y-%m-%d %H:%M} UTC)" if status.set else ""
                 print(
                     f"{fabric.ref:<30} {fabric.secret_needed:<14} {'set' if status.set else 'missing'}{when}"

@@ -8,7 +8,7 @@ from typing import Any
 
 from prophecy_jupyter.cli.context import services
 from prophecy_jupyter.cli.options import json_values, key_values, read_secret
-from prophecy_jupyter.services.connection_test import test_connection
+from prophecy_jupyter.services.connection_test import check_fabric
 from prophecy_jupyter.services.fabrics import KINDS
 from prophecy_jupyter.services.teams import DEFAULT_TEAM
 
@@ -158,26 +158,21 @@ def run_list(args: argparse.Namespace) -> int:
         fabrics = built.fabrics.list(user)
         rows = []
         for fabric in fabrics:
-            status = built.credentials.status(user, fabric.scope) if fabric.secret_needed else None
+            status = built.fabrics.credential_status(user, fabric)
             rows.append({**fabric.to_json(), "credential_set": status.set if status else None})
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0
     print(f"{'FABRIC':<28} {'KIND':<15} {'ENV':<8} {'YOUR SECRET':<12} ENDPOINT")
     for row in rows:
-        settings = row["settings"]
-        endpoint = (
-            settings.get("url") or settings.get("host") or settings.get("account") or "embedded local Spark"
-        )
         secret = {True: "set", False: "missing", None: "-"}[row["credential_set"]]
-        print(f"{row['ref']:<28} {row['kind']:<15} {row['environment']:<8} {secret:<12} {endpoint}")
+        print(f"{row['ref']:<28} {row['kind']:<15} {row['environment']:<8} {secret:<12} {row['endpoint']}")
     return 0
 
 
 def run_test(args: argparse.Namespace) -> int:
     with services() as (built, user):
-        fabric = built.fabrics.get(user, args.fabric)
-        report = test_connection(fabric, built.fabrics.secret(user, fabric))
+        report = check_fabric(built.fabrics, user, args.fabric)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:

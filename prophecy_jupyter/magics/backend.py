@@ -80,16 +80,7 @@ class Backend(Protocol):
 
 
 def _fabric_row(fabric: dict[str, Any]) -> dict[str, Any]:
-    settings = fabric.get("settings") or {}
-    endpoint = (
-        settings.get("url") or settings.get("host") or settings.get("account") or "embedded local Spark"
-    )
-    return {
-        "ref": fabric["ref"],
-        "kind": fabric["kind"],
-        "environment": fabric["environment"],
-        "endpoint": endpoint,
-    }
+    return {key: fabric[key] for key in ("ref", "kind", "environment", "endpoint")}
 
 
 class InProcessBackend:

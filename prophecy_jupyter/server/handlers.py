@@ -28,7 +28,7 @@ from prophecy_jupyter.engines.base import EngineError
 from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.server.link import API_PREFIX, KERNEL_HEADER
 from prophecy_jupyter.services import errors
-from prophecy_jupyter.services.connection_test import test_connection
+from prophecy_jupyter.services.connection_test import check_fabric
 from prophecy_jupyter.services.runs import Run, TableRun
 from prophecy_jupyter.services.runtime import Services
 from prophecy_jupyter.services.sessions import ManagedSession
@@ -241,12 +241,10 @@ class MemberHandler(ApiHandler):
 class FabricsHandler(ApiHandler):
     @web.authenticated
     def get(self) -> None:
-        fabrics = self.services.fabrics.list(self.user)
+        service = self.services.fabrics
         body = []
-        for fabric in fabrics:
-            status = (
-                self.services.credentials.status(self.user, fabric.scope) if fabric.secret_needed else None
-            )
+        for fabric in service.list(self.user):
+            status = service.credential_status(self.user, fabric)
             body.append(
                 {
                     **fabric.to_json(),
@@ -284,10 +282,7 @@ class CredentialHandler(ApiHandler):
     """The user's own secret for a fabric: write-only (GET says whether one is set)."""
 
     def _fabric(self, fabric_id: str):
-        fabric = self.services.fabrics.get(self.user, fabric_id)
-        if not fabric.secret_needed:
-            raise errors.Invalid(f"Fabric '{fabric.ref}' takes no secret with its settings.")
-        return fabric
+        return self.services.fabrics.secret_fabric(self.user, fabric_id)
 
     @web.authenticated
     def get(self, fabric_id: str) -> None:
@@ -311,13 +306,7 @@ class CredentialHandler(ApiHandler):
 class ConnectionTestHandler(ApiHandler):
     @web.authenticated
     async def post(self, fabric_id: str) -> None:
-        fabric = self.services.fabrics.get(self.user, fabric_id)
-        try:
-            secret = self.services.fabrics.secret(self.user, fabric)
-        except VaultError as exc:
-            self.reply({"ok": False, "stage": "credentials", "message": str(exc), "steps": []})
-            return
-        report = await self.blocking(test_connection, fabric, secret)
+        report = await self.blocking(check_fabric, self.services.fabrics, self.user, fabric_id)
         self.reply(report.to_json())
 
 

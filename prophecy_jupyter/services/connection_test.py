@@ -12,8 +12,10 @@ from urllib.parse import urlsplit
 import requests
 
 from prophecy_jupyter.engines.base import AuthenticationError, EngineError
-from prophecy_jupyter.engines.livy import LivyEngine, LivySettings
-from prophecy_jupyter.services.fabrics import Fabric
+from prophecy_jupyter.engines.livy import LivyEngine
+from prophecy_jupyter.services.engines import livy_connection
+from prophecy_jupyter.services.fabrics import Fabric, FabricService
+from prophecy_jupyter.vault.keys import VaultError
 
 TIMEOUT = 10.0
 
@@ -79,18 +81,7 @@ def _livy(fabric: Fabric, secret: str | None, steps: list[str]) -> str:
     settings = fabric.typed_settings
     _network(settings.url, settings.ca_bundle, steps)
     try:
-        engine = LivyEngine(
-            LivySettings(
-                url=settings.url,
-                auth=settings.auth,
-                username=settings.username,
-                headers=settings.headers,
-                ca_bundle=settings.ca_bundle,
-                retries=1,
-            ),
-            secret=secret,
-            fabric_name=fabric.ref,
-        )
+        engine = LivyEngine(livy_connection(fabric, retries=1), secret=secret, fabric_name=fabric.ref)
     except EngineError as exc:
         raise _Failed("credentials", str(exc)) from None
     try:
@@ -157,6 +148,16 @@ _TESTS: dict[str, Callable[[Fabric, str | None, list[str]], str]] = {
     "databricks-sql": _databricks,
     "snowflake": _snowflake,
 }
+
+
+def check_fabric(fabrics: FabricService, user: str, ref: str) -> ConnectionReport:
+    """Test the user's fabric with their own credential (one the vault cannot open is reported)."""
+    fabric = fabrics.get(user, ref)
+    try:
+        secret = fabrics.secret(user, fabric)
+    except VaultError as exc:
+        return ConnectionReport(False, "credentials", str(exc), [])
+    return test_connection(fabric, secret)
 
 
 def test_connection(fabric: Fabric, secret: str | None) -> ConnectionReport:

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prophecy_jupyter.engines.base import Engine, EngineError
 from prophecy_jupyter.engines.livy import LivyEngine, LivySettings
 from prophecy_jupyter.services.fabrics import Fabric
 from prophecy_jupyter.services.local_gateway import LocalGateway
+
+
+def livy_connection(fabric: Fabric, **overrides: Any) -> LivySettings:
+    """The Livy client settings of a livy fabric (``overrides``: e.g. fewer retries)."""
+    settings = fabric.typed_settings
+    return LivySettings(
+        url=settings.url,
+        auth=settings.auth,
+        username=settings.username,
+        headers=settings.headers,
+        ca_bundle=settings.ca_bundle,
+        **overrides,
+    )
 
 
 class EngineFactory:
@@ -19,15 +34,7 @@ class EngineFactory:
             url, token = self.local_gateway.endpoint()
             return LivyEngine(LivySettings(url=url, auth="bearer"), secret=token, fabric_name=fabric.ref)
         if fabric.kind == "livy":
-            settings = fabric.typed_settings
-            connection = LivySettings(
-                url=settings.url,
-                auth=settings.auth,
-                username=settings.username,
-                headers=settings.headers,
-                ca_bundle=settings.ca_bundle,
-            )
-            return LivyEngine(connection, secret=secret, fabric_name=fabric.ref)
+            return LivyEngine(livy_connection(fabric), secret=secret, fabric_name=fabric.ref)
         raise EngineError(
             f"Fabric '{fabric.ref}' is a {fabric.kind} fabric; running cells on {fabric.kind} is not "
             "available in this version yet. Its settings and your credentials are kept."

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import select
 
-from prophecy_jupyter.services.credentials import CredentialService, fabric_scope
+from prophecy_jupyter.services.credentials import CredentialService, CredentialStatus, fabric_scope
 from prophecy_jupyter.services.errors import Conflict, Invalid, NotFound
 from prophecy_jupyter.services.teams import TeamService, check_name
 from prophecy_jupyter.store.database import Database
@@ -225,12 +225,20 @@ class Fabric(BaseModel):
         return fabric_scope(self.id)
 
     @property
+    def endpoint(self) -> str:
+        """Where the fabric runs, for people: its URL, workspace or account."""
+        settings = self.settings
+        return (
+            settings.get("url") or settings.get("host") or settings.get("account") or "embedded local Spark"
+        )
+
+    @property
     def version(self) -> str:
         """Changes whenever the settings change (engines built from old settings are dropped)."""
         return f"{self.id}@{self.updated_at.isoformat() if self.updated_at else '0'}"
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.model_dump(mode="json"), "ref": self.ref}
+        return {**self.model_dump(mode="json"), "ref": self.ref, "endpoint": self.endpoint}
 
 
 def local_fabric() -> Fabric:
@@ -363,6 +371,17 @@ class FabricService:
         with self.db.transaction() as session:
             session.delete(session.get(FabricRow, int(fabric.id)))
         self.credentials.delete_scope(fabric.scope)
+
+    def secret_fabric(self, user: str, ref: str) -> Fabric:
+        """A fabric the user brings a secret for (Invalid when its settings need none)."""
+        fabric = self.get(user, ref)
+        if not fabric.secret_needed:
+            raise Invalid(f"Fabric '{fabric.ref}' takes no secret with its settings.")
+        return fabric
+
+    def credential_status(self, user: str, fabric: Fabric) -> CredentialStatus | None:
+        """Whether the user has set their secret for the fabric; None when it needs none."""
+        return self.credentials.status(user, fabric.scope) if fabric.secret_needed else None
 
     def secret(self, user: str, fabric: Fabric) -> str | None:
         """The user's own secret for the fabric (for engines only)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import requests
 from jupyter_client import BlockingKernelClient
 
 from prophecy_jupyter.server.link import API_PREFIX
+from tests.servers.gateway import stop_process
 
 
 def free_port() -> int:
@@ -73,13 +73,7 @@ class JupyterServer:
         return client
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process(self.process)
 
 
 def start_jupyter(
