@@ -1,0 +1,468 @@
+"""A stand-in Databricks workspace for tests, following ``shared/reference/databricks.md``.
+
+It serves, on 127.0.0.1, what our engine and databricks-sdk call:
+
+- auth: personal access tokens (``Authorization: Bearer``) and OAuth M2M (workspace config, OIDC
+  discovery, ``/oidc/v1/token`` with client credentials and a configurable token lifetime);
+- clusters (``/api/2.x/clusters/get|list|start|restart``) with their state machine
+  (TERMINATED → PENDING → RUNNING);
+- the Command Execution API 1.2: contexts and commands. A context is a session of our test
+  gateway (a real Python interpreter with its own SparkSession, or Spark SQL), so contexts keep
+  state and cancel interrupts; outputs are mapped to Databricks ``results``.
+
+Every request is logged (``requests``) and faults can be queued (``fail_next``): a status with an
+error body, a dropped connection, or a delay.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import requests
+
+WORKSPACE_ID = "1234567890"
+_LIVY_STATES = {
+    "waiting": "Queued",
+    "running": "Running",
+    "available": "Finished",
+    "cancelling": "Cancelling",
+    "cancelled": "Cancelled",
+    "error": "Error",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: dict[str, Any]):
+        super().__init__(body)
+        self.status = status
+        self.body = body
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError(400, {"error_code": "INVALID_PARAMETER_VALUE", "message": message})
+
+
+@dataclass
+class Cluster:
+    cluster_id: str
+    cluster_name: str
+    state: str = "RUNNING"
+    state_message: str = ""
+    pending_until: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cluster_id": self.cluster_id,
+            "cluster_name": self.cluster_name,
+            "state": self.state,
+            "state_message": self.state_message,
+            "spark_version": "15.4.x-scala2.12",
+            "node_type_id": "i3.xlarge",
+            "num_workers": 0,
+            "autotermination_minutes": 60,
+        }
+
+
+@dataclass
+class Context:
+    id: str
+    cluster_id: str
+    language: str
+    livy_session: int
+    commands: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Fault:
+    """What to do instead of answering the next matching request."""
+
+    path: str
+    status: int | None = None
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False
+    delay: float = 0.0
+
+
+class StandInWorkspace:
+    """The workspace's state; :meth:`start` serves it on a free loopback port."""
+
+    def __init__(self, gateway_url: str, gateway_token: str, token_lifetime: float = 3600.0):
+        self.gateway_url = gateway_url
+        self._gateway = requests.Session()
+        self._gateway.headers["Authorization"] = f"Bearer {gateway_token}"
+        self.pats = {"dapi-" + secrets.token_hex(16)}
+        self.client_id, self.client_secret = "sp-" + secrets.token_hex(4), secrets.token_hex(16)
+        self.token_lifetime = token_lifetime
+        self.oauth_tokens: dict[str, float] = {}
+        self.clusters: dict[str, Cluster] = {}
+        self.contexts: dict[str, Context] = {}
+        self.start_delay = 1.0
+        self.requests: list[dict[str, Any]] = []
+        self.faults: list[Fault] = []
+        self.lock = threading.Lock()
+        self.server: ThreadingHTTPServer | None = None
+        self.url = ""
+
+    @property
+    def pat(self) -> str:
+        return next(iter(self.pats))
+
+    def add_cluster(self, name: str = "shared", state: str = "RUNNING") -> str:
+        cluster_id = f"0101-{secrets.token_hex(3)}-{name}"
+        self.clusters[cluster_id] = Cluster(cluster_id, name, state)
+        return cluster_id
+
+    def fail_next(self, path: str, **fault: Any) -> None:
+        """Queue a fault for the next request whose path starts with ``path``."""
+        with self.lock:
+            self.faults.append(Fault(path, **fault))
+
+    def start(self) -> StandInWorkspace:
+        workspace = self
+
+        class Handler(_Handler):
+            pass
+
+        Handler.workspace = workspace
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, name="stand-in-workspace", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        for context in list(self.contexts.values()):
+            self._drop_context(context)
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    # -- auth -------------------------------------------------------------------------------
+
+    def authenticate(self, header: str | None) -> None:
+        if not header:
+            raise ApiError(401, {"error_code": 401, "message": "Unauthorized: no credentials."})
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer":
+            raise ApiError(401, {"error_code": 401, "message": "Unsupported authorization scheme."})
+        with self.lock:
+            expires = self.oauth_tokens.get(token)
+        if token in self.pats or (expires is not None and expires > time.time()):
+            return
+        raise ApiError(403, {"error_code": 403, "message": "Invalid access token."})
+
+    def issue_token(self, basic: str | None, form: dict[str, str]) -> dict[str, Any]:
+        try:
+            client, _, secret = base64.b64decode((basic or "").partition(" ")[2]).decode().partition(":")
+        except ValueError:
+            client = secret = ""
+        client = client or form.get("client_id", "")
+        secret = secret or form.get("client_secret", "")
+        if form.get("grant_type") != "client_credentials":
+            raise ApiError(400, {"error": "unsupported_grant_type"})
+        if (client, secret) != (self.client_id, self.client_secret):
+            raise ApiError(
+                401, {"error": "invalid_client", "error_description": "Client authentication failed"}
+            )
+        token = "oauth-" + secrets.token_hex(16)
+        with self.lock:
+            self.oauth_tokens[token] = time.time() + self.token_lifetime
+        return {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": int(self.token_lifetime),
+            "scope": form.get("scope", "all-apis"),
+        }
+
+    # -- clusters ---------------------------------------------------------------------------
+
+    def cluster(self, cluster_id: str | None) -> Cluster:
+        cluster = self.clusters.get(cluster_id or "")
+        if cluster is None:
+            raise _invalid(f"Cluster {cluster_id} does not exist")
+        if cluster.state == "PENDING" and time.monotonic() >= cluster.pending_until:
+            cluster.state, cluster.state_message = "RUNNING", ""
+        return cluster
+
+    def start_cluster(self, cluster_id: str | None) -> None:
+        cluster = self.cluster(cluster_id)
+        if cluster.state not in ("TERMINATED", "ERROR"):
+            raise ApiError(
+                400,
+                {
+                    "error_code": "INVALID_STATE",
+                    "message": f"Cluster {cluster.cluster_id} is in unexpected state {cluster.state}.",
+                },
+            )
+        cluster.state, cluster.state_message = "PENDING", "Starting Spark"
+        cluster.pending_until = time.monotonic() + self.start_delay
+
+    def restart_cluster(self, cluster_id: str | None) -> None:
+        """Like Databricks: every context on the cluster is lost."""
+        cluster = self.cluster(cluster_id)
+        for context in [c for c in self.contexts.values() if c.cluster_id == cluster.cluster_id]:
+            self._drop_context(context)
+        cluster.state, cluster.state_message = "PENDING", "Restarting"
+        cluster.pending_until = time.monotonic() + self.start_delay
+
+    # -- contexts and commands ----------------------------------------------------------------
+
+    def create_context(self, cluster_id: str | None, language: str | None) -> dict[str, Any]:
+        cluster = self.cluster(cluster_id)
+        if cluster.state != "RUNNING":
+            raise ApiError(
+                500,
+                {
+                    "error": f"ClusterNotReadyException: Cluster {cluster.cluster_id} is "
+                    f"{cluster.state}, not running."
+                },
+            )
+        kinds = {"python": "pyspark", "sql": "sql"}
+        if language not in kinds:
+            raise ApiError(400, {"error": f"Unsupported language {language!r} on this workspace."})
+        answer = self._gateway.post(
+            f"{self.gateway_url}/sessions", json={"kind": kinds[language]}, timeout=60
+        )
+        answer.raise_for_status()
+        context = Context(uuid.uuid4().hex[:19], cluster.cluster_id, language, answer.json()["id"])
+        with self.lock:
+            self.contexts[context.id] = context
+        return {"id": context.id}
+
+    def context(self, cluster_id: str | None, context_id: str | None) -> Context:
+        if not context_id:
+            raise ApiError(400, {"error": "requirement failed: missing contextId"})
+        with self.lock:
+            context = self.contexts.get(context_id)
+        if context is None or context.cluster_id != cluster_id:
+            raise ApiError(400, {"error": f"ContextNotFound: context {context_id} does not exist"})
+        return context
+
+    def context_status(self, cluster_id: str | None, context_id: str | None) -> dict[str, Any]:
+        context = self.context(cluster_id, context_id)
+        state = self._gateway.get(f"{self.gateway_url}/sessions/{context.livy_session}/state", timeout=30)
+        livy = state.json().get("state") if state.status_code == 200 else "dead"
+        status = {"starting": "Pending", "not_started": "Pending", "idle": "Running", "busy": "Running"}
+        return {"id": context.id, "status": status.get(livy, "Error")}
+
+    def destroy_context(self, cluster_id: str | None, context_id: str | None) -> dict[str, Any]:
+        self._drop_context(self.context(cluster_id, context_id))
+        return {"id": context_id}
+
+    def _drop_context(self, context: Context) -> None:
+        with self.lock:
+            self.contexts.pop(context.id, None)
+        self._gateway.delete(f"{self.gateway_url}/sessions/{context.livy_session}", timeout=60)
+
+    def execute(self, body: dict[str, Any]) -> dict[str, Any]:
+        context = self.context(body.get("clusterId"), body.get("contextId"))
+        if self.context_status(context.cluster_id, context.id)["status"] != "Running":
+            raise ApiError(400, {"error": f"ContextNotRunning: context {context.id} is not running"})
+        kind = "sql" if (body.get("language") or context.language) == "sql" else "pyspark"
+        answer = self._gateway.post(
+            f"{self.gateway_url}/sessions/{context.livy_session}/statements",
+            json={"code": body.get("command", ""), "kind": kind},
+            timeout=60,
+        )
+        answer.raise_for_status()
+        command_id = uuid.uuid4().hex
+        with self.lock:
+            context.commands[command_id] = answer.json()["id"]
+        return {"id": command_id}
+
+    def _statement(self, query: dict[str, Any]) -> tuple[Context, str, int]:
+        context = self.context(query.get("clusterId"), query.get("contextId"))
+        command_id = query.get("commandId")
+        if command_id not in context.commands:
+            raise ApiError(400, {"error": f"CommandNotFound: command {command_id} does not exist"})
+        return context, command_id, context.commands[command_id]
+
+    def command_status(self, query: dict[str, Any]) -> dict[str, Any]:
+        context, command_id, statement = self._statement(query)
+        answer = self._gateway.get(
+            f"{self.gateway_url}/sessions/{context.livy_session}/statements/{statement}", timeout=30
+        )
+        answer.raise_for_status()
+        livy = answer.json()
+        status = _LIVY_STATES.get(livy["state"], "Error")
+        body: dict[str, Any] = {"id": command_id, "status": status}
+        if status == "Finished" and livy.get("output"):
+            body["results"] = results_of(livy["output"])
+        return body
+
+    def cancel(self, body: dict[str, Any]) -> dict[str, Any]:
+        context, _, statement = self._statement(body)
+        self._gateway.post(
+            f"{self.gateway_url}/sessions/{context.livy_session}/statements/{statement}/cancel", timeout=30
+        )
+        return {}
+
+
+def results_of(output: dict[str, Any]) -> dict[str, Any]:
+    """A Livy statement output as Command Execution API ``results``."""
+    if output.get("status") == "error":
+        name, value = output.get("ename", "Error"), output.get("evalue", "")
+        cause = "\x1b[0;31m" + "-" * 75 + "\x1b[0m\n" + "".join(output.get("traceback") or [])
+        return {
+            "resultType": "error",
+            "summary": f'<span class="ansi-red-fg">{name}</span>: {value}',
+            "cause": cause,
+        }
+    data = output.get("data") or {}
+    if "image/png" in data:
+        return {"resultType": "image", "fileName": "data:image/png;base64," + data["image/png"]}
+    table = data.get("application/json")
+    if isinstance(table, dict) and {"schema", "data"} <= table.keys():
+        schema = [
+            {
+                "name": f["name"],
+                "type": json.dumps(f["type"]),
+                "metadata": json.dumps(f.get("metadata") or {}),
+            }
+            for f in table["schema"]["fields"]
+        ]
+        return {
+            "resultType": "table",
+            "data": table["data"],
+            "schema": schema,
+            "truncated": False,
+            "isJsonSchema": True,
+        }
+    return {"resultType": "text", "data": data.get("text/plain", "")}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    workspace: StandInWorkspace
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def _serve(self, method: str) -> None:
+        parts = urllib.parse.urlsplit(self.path)
+        query = {k: v[-1] for k, v in urllib.parse.parse_qs(parts.query).items()}
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self._body(raw)
+        ws = self.workspace
+        with ws.lock:
+            ws.requests.append(
+                {
+                    "method": method,
+                    "path": parts.path,
+                    "query": query,
+                    "body": body,
+                    "authorization": self.headers.get("Authorization"),
+                }
+            )
+            fault = next((f for f in ws.faults if parts.path.startswith(f.path)), None)
+            if fault is not None:
+                ws.faults.remove(fault)
+        if fault is not None:
+            time.sleep(fault.delay)
+            if fault.drop:
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            if fault.status is not None:
+                self._answer(fault.status, fault.body or {}, fault.headers)
+                return
+        try:
+            self._answer(200, self._route(method, parts.path, {**query, **body}))
+        except ApiError as exc:
+            self._answer(exc.status, exc.body)
+
+    def _body(self, raw: bytes) -> dict[str, Any]:
+        kind = self.headers.get("Content-Type", "")
+        if not raw:
+            return {}
+        if "application/x-www-form-urlencoded" in kind:
+            return {k: v[-1] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _route(self, method: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        ws = self.workspace
+        if path == "/.well-known/databricks-config":
+            return {"oidc_endpoint": f"{ws.url}/oidc", "workspace_id": WORKSPACE_ID}
+        if path == "/oidc/.well-known/oauth-authorization-server":
+            return {
+                "authorization_endpoint": f"{ws.url}/oidc/v1/authorize",
+                "token_endpoint": f"{ws.url}/oidc/v1/token",
+            }
+        if path == "/oidc/v1/token" and method == "POST":
+            return ws.issue_token(self.headers.get("Authorization"), params)
+        if not path.startswith("/api/"):
+            raise ApiError(404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No API found for {path}"})
+        ws.authenticate(self.headers.get("Authorization"))
+        version, _, endpoint = path[len("/api/") :].partition("/")
+        if version == "1.2":
+            return self._command_execution(method, endpoint, params)
+        if version.startswith("2.") and endpoint.startswith("clusters/"):
+            return self._clusters(method, endpoint.removeprefix("clusters/"), params)
+        raise ApiError(404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No API found for {path}"})
+
+    def _command_execution(self, method: str, endpoint: str, params: dict[str, Any]) -> dict[str, Any]:
+        ws = self.workspace
+        routes = {
+            ("POST", "contexts/create"): lambda: ws.create_context(
+                params.get("clusterId"), params.get("language")
+            ),
+            ("GET", "contexts/status"): lambda: ws.context_status(
+                params.get("clusterId"), params.get("contextId")
+            ),
+            ("POST", "contexts/destroy"): lambda: ws.destroy_context(
+                params.get("clusterId"), params.get("contextId")
+            ),
+            ("POST", "commands/execute"): lambda: ws.execute(params),
+            ("GET", "commands/status"): lambda: ws.command_status(params),
+            ("POST", "commands/cancel"): lambda: ws.cancel(params),
+        }
+        route = routes.get((method, endpoint))
+        if route is None:
+            raise ApiError(404, {"error": f"No API found for {method} /api/1.2/{endpoint}"})
+        return route()
+
+    def _clusters(self, method: str, endpoint: str, params: dict[str, Any]) -> dict[str, Any]:
+        ws = self.workspace
+        if (method, endpoint) == ("GET", "get"):
+            return ws.cluster(params.get("cluster_id")).to_json()
+        if (method, endpoint) == ("GET", "list"):
+            return {"clusters": [ws.cluster(c).to_json() for c in list(ws.clusters)]}
+        if (method, endpoint) == ("POST", "start"):
+            ws.start_cluster(params.get("cluster_id"))
+            return {}
+        if (method, endpoint) == ("POST", "restart"):
+            ws.restart_cluster(params.get("cluster_id"))
+            return {}
+        raise ApiError(
+            404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No API found for clusters/{endpoint}"}
+        )
+
+    def _answer(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)

@@ -1,0 +1,144 @@
+"""databricks-sdk (written by Databricks) against the stand-in workspace: the proof that the
+stand-in speaks the protocol our engine will rely on."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.core import Config
+from databricks.sdk.errors import PermissionDenied, ResourceDoesNotExist
+from databricks.sdk.service.compute import CommandStatus, ContextStatus, Language, ResultType, State
+
+from tests.servers.databricks import StandInWorkspace
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture(autouse=True)
+def hermetic_sdk(monkeypatch, tmp_path):
+    """No DATABRICKS_* from the machine, and no ~/.databrickscfg."""
+    import os
+
+    for name in [n for n in os.environ if n.startswith("DATABRICKS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "missing.cfg"))
+
+
+@pytest.fixture
+def workspace(gateway):
+    ws = StandInWorkspace(gateway.url, gateway.token).start()
+    ws.start_delay = 1.0
+    yield ws
+    ws.stop()
+
+
+def client(workspace: StandInWorkspace, **auth) -> WorkspaceClient:
+    auth = auth or {"token": workspace.pat}
+    return WorkspaceClient(config=Config(host=workspace.url, retry_timeout_seconds=5, **auth))
+
+
+def wait_command(w: WorkspaceClient, cluster: str, context: str, command: str, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while True:
+        status = w.command_execution.command_status(
+            cluster_id=cluster, context_id=context, command_id=command
+        )
+        if status.status in (CommandStatus.FINISHED, CommandStatus.CANCELLED, CommandStatus.ERROR):
+            return status
+        assert time.monotonic() < deadline, status
+        time.sleep(0.05)
+
+
+def open_context(w: WorkspaceClient, cluster: str, language: Language) -> str:
+    context = w.command_execution.create(cluster_id=cluster, language=language).response.id
+    deadline = time.monotonic() + 120
+    while (
+        w.command_execution.context_status(cluster_id=cluster, context_id=context).status
+        != ContextStatus.RUNNING
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    return context
+
+
+def run(w, cluster, context, code, language=Language.PYTHON):
+    command = w.command_execution.execute(
+        cluster_id=cluster, context_id=context, language=language, command=code
+    )
+    return wait_command(w, cluster, context, command.response.id)
+
+
+def test_python_and_sql_contexts_keep_state_and_report_results(workspace):
+    cluster = workspace.add_cluster()
+    w = client(workspace)
+    context = open_context(w, cluster, Language.PYTHON)
+    assert run(w, cluster, context, "x = 41").status == CommandStatus.FINISHED
+    answer = run(w, cluster, context, "x + 1")
+    assert answer.results.result_type == ResultType.TEXT and answer.results.data.strip() == "42"
+    failed = run(w, cluster, context, "undefined_name")
+    assert failed.status == CommandStatus.FINISHED, "a cell that raises is not an API failure"
+    assert failed.results.result_type == ResultType.ERROR and "NameError" in failed.results.summary
+    assert "undefined_name" in failed.results.cause
+    sql = open_context(w, cluster, Language.SQL)
+    table = run(w, cluster, sql, "SELECT 1 AS one, 'a' AS letter", Language.SQL)
+    assert table.results.result_type == ResultType.TABLE and table.results.data == [[1, "a"]]
+    assert [c["name"] for c in table.results.schema] == ["one", "letter"]
+    w.command_execution.destroy(cluster_id=cluster, context_id=context)
+    with pytest.raises(Exception, match="ContextNotFound"):
+        w.command_execution.context_status(cluster_id=cluster, context_id=context)
+
+
+def test_cancel_interrupts_a_running_command(workspace):
+    cluster = workspace.add_cluster()
+    w = client(workspace)
+    context = open_context(w, cluster, Language.PYTHON)
+    command = w.command_execution.execute(
+        cluster_id=cluster,
+        context_id=context,
+        language=Language.PYTHON,
+        command="import time\ntime.sleep(60)",
+    ).response.id
+    time.sleep(1.0)
+    started = time.monotonic()
+    w.command_execution.cancel(cluster_id=cluster, context_id=context, command_id=command)
+    assert wait_command(w, cluster, context, command, timeout=30).status == CommandStatus.CANCELLED
+    assert time.monotonic() - started < 20
+    assert run(w, cluster, context, "1 + 1").results.data.strip() == "2"
+
+
+def test_clusters_start_from_terminated_and_contexts_need_a_running_cluster(workspace):
+    cluster = workspace.add_cluster("nightly", state="TERMINATED")
+    w = client(workspace)
+    assert w.clusters.get(cluster).state == State.TERMINATED
+    assert cluster in [c.cluster_id for c in w.clusters.list()]
+    with pytest.raises(TimeoutError):  # the SDK retries ClusterNotReadyException until its timeout
+        w.command_execution.create(cluster_id=cluster, language=Language.PYTHON)
+    assert sum(r["path"] == "/api/1.2/contexts/create" for r in workspace.requests) >= 2
+    w.clusters.start(cluster_id=cluster)
+    assert w.clusters.get(cluster).state == State.PENDING
+    with pytest.raises(Exception, match=r"unexpected state PENDING"):
+        w.clusters.start(cluster_id=cluster)
+    time.sleep(workspace.start_delay + 0.1)
+    assert w.clusters.get(cluster).state == State.RUNNING
+    with pytest.raises(ResourceDoesNotExist, match="does not exist"):  # the SDK's mapping of our 400
+        w.clusters.get("0000-missing")
+
+
+def test_tokens_oauth_and_refusals(workspace):
+    cluster = workspace.add_cluster()
+    with pytest.raises(PermissionDenied, match="Invalid access token"):
+        client(workspace, token="dapi-wrong").clusters.get(cluster)
+    workspace.token_lifetime = 42  # the SDK refreshes a token in its last 40 s
+    before = len(workspace.requests)
+    oauth = client(workspace, client_id=workspace.client_id, client_secret=workspace.client_secret)
+    used: set[str] = set()
+    for _ in range(10):
+        assert oauth.clusters.get(cluster).state == State.RUNNING
+        used = {r["authorization"] for r in workspace.requests[before:] if r["path"].startswith("/api/")}
+        if len(used) >= 2:
+            break
+        time.sleep(1)
+    assert len(used) >= 2, "a token about to expire is refreshed"
+    assert all(u.startswith("Bearer oauth-") for u in used)
