@@ -117,3 +117,25 @@ def test_text_html_images_and_errors_map_like_a_notebook():
         ["KeyError: 'foo'", "line 2"],
     )
     assert result_of(None).text == ""
+
+
+@pytest.mark.spark
+def test_a_databricks_fabric_runs_cells_through_the_session_service(workspace, data_dir):
+    from prophecy_jupyter.services.runtime import build_services
+
+    cluster = workspace.add_cluster()
+    services = build_services(data_dir, bootstrap_user="ana")
+    try:
+        spec = {
+            "name": "dbx",
+            "kind": "databricks",
+            "settings": {"host": workspace.url, "cluster_id": cluster},
+        }
+        fabric = services.fabrics.create("ana", "default", spec)
+        services.credentials.set("ana", fabric.scope, workspace.pat)
+        assert services.sessions.run("ana", "etl.ipynb", "dbx", "y = 6 * 7").state == RunState.FINISHED
+        answer = services.sessions.run("ana", "etl.ipynb", "dbx", "y")
+        assert answer.state == RunState.FINISHED and answer.result.text.strip() == "42"
+        assert any(r["path"] == "/api/1.2/commands/execute" for r in workspace.requests)
+    finally:
+        services.close()

@@ -35,6 +35,19 @@ class EngineFactory:
             return LivyEngine(LivySettings(url=url, auth="bearer"), secret=token, fabric_name=fabric.ref)
         if fabric.kind == "livy":
             return LivyEngine(livy_connection(fabric), secret=secret, fabric_name=fabric.ref)
+        if fabric.kind == "databricks":
+            # databricks-sdk takes a while to import: only processes that use it pay for it
+            from prophecy_jupyter.engines.databricks import DatabricksConnection, DatabricksEngine
+
+            settings = fabric.typed_settings
+            connection = DatabricksConnection(
+                host=settings.host,
+                cluster_id=settings.cluster_id,
+                auth=settings.auth,
+                client_id=settings.client_id,
+                profile=settings.profile,
+            )
+            return DatabricksEngine(connection, secret, fabric_name=fabric.ref)
         raise EngineError(
             f"Fabric '{fabric.ref}' is a {fabric.kind} fabric; running cells on {fabric.kind} is not "
             "available in this version yet. Its settings and your credentials are kept."

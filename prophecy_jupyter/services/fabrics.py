@@ -38,6 +38,7 @@ RESOURCE_FIELDS = (
 _SIZE_FIELDS = {"conf", *RESOURCE_FIELDS}
 _HTTPS_HOST = re.compile(r"^https://[^\s/]+")
 _HTTP_URL = re.compile(r"^https?://[^\s/]+")
+_LOOPBACK_HTTP = re.compile(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/|$)")
 
 
 class _Settings(BaseModel):
@@ -85,8 +86,8 @@ class _DatabricksAuth(_Settings):
     @field_validator("host")
     @classmethod
     def _host(cls, host: str) -> str:
-        if not _HTTPS_HOST.match(host):
-            raise ValueError("must be the workspace's https:// URL")
+        if not (_HTTPS_HOST.match(host) or _LOOPBACK_HTTP.match(host)):
+            raise ValueError("must be the workspace's https:// URL (plain http only on this machine)")
         return host.rstrip("/")
 
     @model_validator(mode="after")
