@@ -20,6 +20,7 @@ from prophecy_jupyter.results.model import ResultKind
 from tests.servers.databricks import StandInWorkspace
 
 FABRIC = "data-eng/dbx"
+FABRIC_REF = "default/dbx"
 
 
 @pytest.fixture(autouse=True)
@@ -119,23 +120,160 @@ def test_text_html_images_and_errors_map_like_a_notebook():
     assert result_of(None).text == ""
 
 
+@pytest.fixture
+def dbx_services(workspace, data_dir):
+    """Services with fabric ``default/dbx`` on a running stand-in cluster (ana's PAT set)."""
+    from prophecy_jupyter.services.runtime import build_services
+    from prophecy_jupyter.services.sessions import ServiceSettings
+
+    built = build_services(data_dir, settings=ServiceSettings(poll_failure_budget=20), bootstrap_user="ana")
+    cluster = workspace.add_cluster()
+    add_dbx_fabric(built, workspace, cluster)
+    yield built
+    built.close()
+
+
+def add_dbx_fabric(built, workspace: StandInWorkspace, cluster: str, name: str = "dbx", **settings):
+    spec = {
+        "name": name,
+        "kind": "databricks",
+        "settings": {"host": workspace.url, "cluster_id": cluster, **settings},
+    }
+    fabric = built.fabrics.create("ana", "default", spec)
+    if fabric.secret_needed:
+        secret = workspace.client_secret if settings.get("auth") == "oauth-m2m" else workspace.pat
+        built.credentials.set("ana", fabric.scope, secret)
+    return fabric
+
+
+def executions(workspace: StandInWorkspace) -> int:
+    return sum(r["path"] == "/api/1.2/commands/execute" for r in workspace.requests)
+
+
 @pytest.mark.spark
-def test_a_databricks_fabric_runs_cells_through_the_session_service(workspace, data_dir):
+def test_a_databricks_fabric_runs_cells_through_the_session_service(workspace, dbx_services):
+    sessions = dbx_services.sessions
+    assert sessions.run("ana", "etl.ipynb", "dbx", "y = 6 * 7").state == RunState.FINISHED
+    answer = sessions.run("ana", "etl.ipynb", "dbx", "y")
+    assert answer.state == RunState.FINISHED and answer.result.text.strip() == "42"
+    assert executions(workspace) == 2
+    context = next(iter(workspace.contexts))
+    assert sessions.close("ana", "etl.ipynb", "dbx") == 1
+    assert context not in workspace.contexts, "detaching destroys the execution context"
+
+
+@pytest.mark.spark
+def test_a_terminated_cluster_starts_on_request_and_cells_wait_for_it(workspace, dbx_services):
+    workspace.start_delay = 2.0
+    cluster = workspace.add_cluster("nightly", state="TERMINATED")
+    add_dbx_fabric(dbx_services, workspace, cluster, name="nightly")
+    sessions, clusters = dbx_services.sessions, dbx_services.clusters
+    with pytest.raises(EngineError, match="TERMINATED; start it with `%fabric start`"):
+        sessions.run("ana", "etl.ipynb", "nightly", "1")
+    assert clusters.state("ana", "nightly")["state"] == "TERMINATED"
+    started = clusters.start("ana", "nightly")
+    assert (started["state"], started["message"]) == ("PENDING", "Starting Spark")
+    assert clusters.start("ana", "nightly")["state"] == "PENDING", "a second start is harmless"
+    heard: list[str] = []
+    answer = sessions.run("ana", "etl.ipynb", "nightly", "'up'", notify=heard.append)
+    assert answer.state == RunState.FINISHED and answer.result.text.strip() == "'up'"
+    assert any("is PENDING (Starting Spark); waiting" in h for h in heard), heard
+    assert heard[-1] == "Cluster nightly is running."
+    listed = {c["name"]: c["state"] for c in clusters.list("ana", "nightly")}
+    assert listed == {"shared": "RUNNING", "nightly": "RUNNING"}
+
+
+@pytest.mark.spark
+def test_an_evicted_context_or_a_restarted_cluster_is_replaced_and_the_user_told(workspace, dbx_services):
+    sessions = dbx_services.sessions
+    assert sessions.run("ana", "etl.ipynb", "dbx", "kept = 1").state == RunState.FINISHED
+    workspace.evict(next(iter(workspace.contexts)))
+    answer = sessions.run("ana", "etl.ipynb", "dbx", "'still here'")
+    assert answer.state == RunState.FINISHED and answer.result.text.strip() == "'still here'"
+    assert answer.notes == [
+        f"The execution context on fabric '{FABRIC_REF}' is gone (evicted, or the cluster restarted); "
+        "variables from earlier cells are lost. This cell runs in a new one."
+    ]
+    lost = sessions.run("ana", "etl.ipynb", "dbx", "kept")
+    assert lost.state == RunState.FAILED and lost.result.error_name == "NameError"
+
+    workspace.start_delay = 1.0
+    workspace.restart_cluster(next(iter(workspace.clusters)))
+    answer = sessions.run("ana", "etl.ipynb", "dbx", "'after restart'")
+    assert answer.state == RunState.FINISHED and answer.result.text.strip() == "'after restart'"
+    assert "is gone" in answer.notes[0] and any("RESTARTING" in n or "PENDING" in n for n in answer.notes)
+
+
+@pytest.mark.spark
+def test_faults_are_ridden_out_and_nothing_runs_twice(workspace, dbx_services):
+    sessions = dbx_services.sessions
+    assert sessions.run("ana", "etl.ipynb", "dbx", "n = 0").state == RunState.FINISHED
+    # Throttled: the workspace refused the command, so it is sent again after Retry-After.
+    workspace.fail_next(
+        "/api/1.2/commands/execute",
+        status=429,
+        body={"error_code": "TOO_MANY_REQUESTS", "message": "Too many requests"},
+        headers={"Retry-After": "1"},
+    )
+    before = executions(workspace)
+    assert sessions.run("ana", "etl.ipynb", "dbx", "n += 1").state == RunState.FINISHED
+    assert executions(workspace) - before == 2
+    # The answer is lost after the workspace took the command: reported, never resent.
+    workspace.fail_next("/api/1.2/commands/execute", drop=True, handled=True)
+    lost = sessions.run("ana", "etl.ipynb", "dbx", "n += 1")
+    assert lost.state == RunState.FAILED and "was not sent again" in lost.result.error_message
+    # Polls ride out 503s (the SDK), a plain 500, a dropped connection and a slow answer.
+    workspace.fail_next(
+        "/api/1.2/commands/status",
+        status=503,
+        body={"error_code": "TEMPORARILY_UNAVAILABLE", "message": "try later"},
+    )
+    workspace.fail_next("/api/1.2/commands/status", status=500, body={"error": "internal"})
+    workspace.fail_next("/api/1.2/commands/status", drop=True)
+    workspace.fail_next("/api/1.2/commands/status", delay=1.5)
+    time.sleep(0.5)  # let the dropped command finish on the cluster
+    counted = sessions.run("ana", "etl.ipynb", "dbx", "n")
+    assert counted.state == RunState.FINISHED and counted.result.text.strip() == "2", "each command ran once"
+    assert not workspace.faults, "every fault was met"
+
+
+@pytest.mark.spark
+def test_oauth_tokens_are_refreshed_during_a_session(gateway, data_dir):
     from prophecy_jupyter.services.runtime import build_services
 
-    cluster = workspace.add_cluster()
-    services = build_services(data_dir, bootstrap_user="ana")
+    # The SDK takes a fresh token 40 s before expiry: with 42 s tokens, one every ~2 s.
+    ws = StandInWorkspace(gateway.url, gateway.token, token_lifetime=42).start()
+    built = build_services(data_dir, bootstrap_user="ana")
     try:
-        spec = {
-            "name": "dbx",
-            "kind": "databricks",
-            "settings": {"host": workspace.url, "cluster_id": cluster},
-        }
-        fabric = services.fabrics.create("ana", "default", spec)
-        services.credentials.set("ana", fabric.scope, workspace.pat)
-        assert services.sessions.run("ana", "etl.ipynb", "dbx", "y = 6 * 7").state == RunState.FINISHED
-        answer = services.sessions.run("ana", "etl.ipynb", "dbx", "y")
-        assert answer.state == RunState.FINISHED and answer.result.text.strip() == "42"
-        assert any(r["path"] == "/api/1.2/commands/execute" for r in workspace.requests)
+        add_dbx_fabric(built, ws, ws.add_cluster(), auth="oauth-m2m", client_id=ws.client_id)
+        deadline = time.monotonic() + 5
+        runs = 0
+        while time.monotonic() < deadline:
+            assert built.sessions.run("ana", "etl.ipynb", "dbx", f"{runs} + 1").state == RunState.FINISHED
+            runs += 1
+        tokens = {r["authorization"] for r in ws.requests if r["path"].startswith("/api/")}
+        assert sum(r["path"] == "/oidc/v1/token" for r in ws.requests) >= 2 and len(tokens) >= 2
+        assert not ws.pats & {t.removeprefix("Bearer ") for t in tokens}
     finally:
-        services.close()
+        built.close()
+        ws.stop()
+
+
+@pytest.mark.spark
+def test_a_databrickscfg_profile_is_used(workspace, data_dir, tmp_path, monkeypatch):
+    from prophecy_jupyter.services.runtime import build_services
+
+    config = tmp_path / "databrickscfg"
+    config.write_text(f"[dev]\nhost = {workspace.url}\ntoken = {workspace.pat}\n")
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(config))
+    built = build_services(data_dir, bootstrap_user="ana")
+    try:
+        add_dbx_fabric(built, workspace, workspace.add_cluster(), auth="profile", profile="dev")
+        assert built.sessions.run("ana", "nb", "dbx", "'profile'").result.text.strip() == "'profile'"
+        add_dbx_fabric(
+            built, workspace, workspace.add_cluster(), name="other", auth="profile", profile="nope"
+        )
+        with pytest.raises(EngineError, match="nope"):
+            built.sessions.run("ana", "nb", "other", "1")
+    finally:
+        built.close()

@@ -1,9 +1,10 @@
-"""``jupyter prophecy fabric``: add, list, edit, test and remove fabrics."""
+"""``jupyter prophecy fabric``: add, list, edit, test and remove fabrics; start their clusters."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from typing import Any
 
 from prophecy_jupyter.cli.context import services
@@ -75,6 +76,24 @@ def add_parser(commands) -> None:
     test.add_argument("fabric")
     test.add_argument("--json", action="store_true")
     test.set_defaults(handler=run_test)
+
+    start = actions.add_parser(
+        "start",
+        help="Start a databricks fabric's cluster and wait until it runs.",
+        description="Start the fabric's cluster when it is terminated, printing its state as it "
+        "comes up (PENDING, then RUNNING).",
+    )
+    start.add_argument("fabric")
+    start.add_argument("--no-wait", action="store_true", help="Return once the start is requested.")
+    start.add_argument("--timeout", type=float, default=1800.0, help="Seconds to wait (default 1800).")
+    start.set_defaults(handler=run_start)
+
+    clusters = actions.add_parser(
+        "clusters", help="List the clusters of a databricks fabric's workspace (with your credential)."
+    )
+    clusters.add_argument("fabric")
+    clusters.add_argument("--json", action="store_true")
+    clusters.set_defaults(handler=run_clusters)
 
     remove = actions.add_parser("remove", help="Remove a fabric and everyone's credentials for it.")
     remove.add_argument("fabric")
@@ -180,6 +199,41 @@ def run_test(args: argparse.Namespace) -> int:
             print(f"  ok  {step}")
         print(("connected: " if report.ok else f"FAILED at {report.stage}: ") + report.message)
     return 0 if report.ok else 1
+
+
+def run_start(args: argparse.Namespace) -> int:
+    with services() as (built, user):
+        cluster = built.clusters.start(user, args.fabric)
+        shown = None
+        started = time.monotonic()
+        while not args.no_wait and cluster["state"] in ("PENDING", "RESTARTING"):
+            if (cluster["state"], cluster["message"]) != shown:
+                shown = (cluster["state"], cluster["message"])
+                print(f"{time.monotonic() - started:6.0f} s  {_cluster_line(cluster)}", flush=True)
+            if time.monotonic() - started > args.timeout:
+                print(f"Still {cluster['state']} after {args.timeout:.0f} s; it keeps starting.")
+                return 1
+            time.sleep(min(5.0, 0.5 + (time.monotonic() - started) / 10))
+            cluster = built.clusters.state(user, args.fabric)
+    print(_cluster_line(cluster))
+    return 0 if args.no_wait or cluster["state"] in ("RUNNING", "RESIZING") else 1
+
+
+def run_clusters(args: argparse.Namespace) -> int:
+    with services() as (built, user):
+        listed = built.clusters.list(user, args.fabric)
+    if args.json:
+        print(json.dumps(listed, indent=2))
+        return 0
+    print(f"{'CLUSTER ID':<28} {'STATE':<12} NAME")
+    for cluster in listed:
+        print(f"{cluster['cluster_id']:<28} {cluster['state']:<12} {cluster['name']}")
+    return 0
+
+
+def _cluster_line(cluster: dict[str, str]) -> str:
+    name = cluster["name"] or cluster["cluster_id"]
+    return f"cluster {name}: {cluster['state']}" + (f" ({cluster['message']})" if cluster["message"] else "")
 
 
 def run_remove(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ waiting and backoff live in the session service, so one scheduler polls every st
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -93,6 +94,10 @@ class Engine(Protocol):
 
     @property
     def supports_long_poll(self) -> bool: ...
+
+    def prepare(self, notify: Callable[[str], None], timeout: float) -> None:
+        """Bring up what sessions need (e.g. wait for a starting cluster), saying what happens."""
+        ...
 
     def open_session(self, spec: SessionSpec) -> RemoteSession: ...
 

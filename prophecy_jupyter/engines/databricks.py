@@ -1,9 +1,8 @@
 """Databricks all-purpose clusters through the Command Execution API 1.2, on databricks-sdk.
 
-A session is an execution context on the fabric's cluster; a statement is a command. The SDK
-brings auth (PAT, OAuth M2M with refresh, ``~/.databrickscfg`` profiles), typed models and
-retries; its waiters sleep seconds between checks, so the session service polls
-``command_status`` itself.
+A session is an execution context on the fabric's cluster; a statement is a command. The SDK's
+waiters sleep seconds between checks, so the session service polls ``command_status`` itself.
+Commands are sent at most once (see :meth:`Workspace.post_once`).
 """
 
 from __future__ import annotations
@@ -12,23 +11,15 @@ import base64
 import html
 import json
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from databricks.sdk import WorkspaceClient
-from databricks.sdk.core import Config
-from databricks.sdk.errors import (
-    DatabricksError,
-    NotFound,
-    PermissionDenied,
-    ResourceDoesNotExist,
-    Unauthenticated,
-)
+from databricks.sdk.errors import DatabricksError, NotFound
 from databricks.sdk.service.compute import CommandStatus, ContextStatus, Language, State
 
 from prophecy_jupyter.engines.base import (
-    AuthenticationError,
     EngineError,
     RemoteSession,
     RunState,
@@ -38,6 +29,7 @@ from prophecy_jupyter.engines.base import (
     StatementLost,
     StatementStatus,
 )
+from prophecy_jupyter.engines.databricks_client import Workspace, WorkspaceConnection
 from prophecy_jupyter.results.model import Result, ResultKind
 
 _LANGUAGES = {
@@ -56,22 +48,34 @@ _COMMAND_STATES = {
     CommandStatus.CANCELLED: RunState.CANCELLED,
     CommandStatus.ERROR: RunState.FAILED,
 }
+_USABLE = {State.RUNNING, State.RESIZING}
+_COMING_UP = {State.PENDING, State.RESTARTING}
 _OUT_PREFIX = re.compile(r"^Out\[\d+\]:\s?", re.MULTILINE)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _HTML = re.compile(r"^\s*<(!doctype|html|div|table|style|span|p|h[1-6])\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
-class DatabricksConnection:
-    """Where and how to reach the workspace (the secret comes separately, from the vault)."""
+class DatabricksConnection(WorkspaceConnection):
+    """A workspace and the all-purpose cluster the fabric runs on."""
 
-    host: str
+    cluster_id: str = ""
+
+
+@dataclass(frozen=True)
+class ClusterState:
     cluster_id: str
-    auth: str = "pat"
-    client_id: str | None = None
-    profile: str | None = None
-    retry_timeout: float = 60.0
-    http_timeout: float = 60.0
+    name: str
+    state: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "cluster_id": self.cluster_id,
+            "name": self.name,
+            "state": self.state,
+            "message": self.message,
+        }
 
 
 class DatabricksEngine:
@@ -82,51 +86,96 @@ class DatabricksEngine:
     def __init__(self, connection: DatabricksConnection, secret: str | None, fabric_name: str):
         self.connection = connection
         self.fabric_name = fabric_name
-        auth: dict[str, Any] = {
-            "pat": {"token": secret},
-            "oauth-m2m": {"client_id": connection.client_id, "client_secret": secret},
-            "profile": {"profile": connection.profile},
-        }[connection.auth]
-        self.client = WorkspaceClient(
-            config=Config(
-                host=connection.host,
-                retry_timeout_seconds=int(connection.retry_timeout),
-                http_timeout_seconds=int(connection.http_timeout),
-                **auth,
-            )
-        )
+        self.workspace = Workspace(connection, secret, fabric_name)
+        self.client = self.workspace.client
         self._languages: dict[str, Language] = {}
 
     @property
     def supports_long_poll(self) -> bool:
         return False
 
-    def _call(self, what: str, fn, *args: Any, **kwargs: Any) -> Any:
-        """One SDK call, its failures as errors that name the fabric and say what to do."""
-        try:
-            return fn(*args, **kwargs)
-        except (PermissionDenied, Unauthenticated) as exc:
-            raise AuthenticationError(
-                f"Fabric '{self.fabric_name}' refused {what} ({exc}). Check your credential for it "
-                f"(`jupyter prophecy credentials set {self.fabric_name}`)."
-            ) from None
-        except ResourceDoesNotExist as exc:
-            raise EngineError(f"Fabric '{self.fabric_name}': {exc}. Check the fabric's cluster id.") from None
-        except TimeoutError:
-            raise EngineError(
-                f"Fabric '{self.fabric_name}' did not answer {what} in {self.connection.retry_timeout:.0f} s."
-            ) from None
-        except DatabricksError as exc:
-            raise EngineError(f"Fabric '{self.fabric_name}' could not {what}: {exc}") from None
-
     # -- clusters -----------------------------------------------------------------------------
 
-    def cluster_state(self) -> tuple[State | None, str]:
-        cluster = self._call("read the cluster", self.client.clusters.get, self.connection.cluster_id)
-        return cluster.state, cluster.state_message or ""
+    def cluster(self) -> ClusterState:
+        """The fabric's cluster as the workspace sees it now."""
+        found = self.workspace.call("read the cluster", self.client.clusters.get, self.connection.cluster_id)
+        return ClusterState(
+            found.cluster_id or self.connection.cluster_id,
+            found.cluster_name or "",
+            found.state.value if found.state else "UNKNOWN",
+            found.state_message or "",
+        )
 
-    def start_cluster(self) -> None:
-        self._call("start the cluster", self.client.clusters.start, cluster_id=self.connection.cluster_id)
+    def clusters(self) -> list[ClusterState]:
+        """Every cluster of the workspace the user can see (to pick one for a fabric)."""
+        listed = self.workspace.call("list the clusters", lambda: list(self.client.clusters.list()))
+        return [
+            ClusterState(
+                c.cluster_id or "",
+                c.cluster_name or "",
+                c.state.value if c.state else "UNKNOWN",
+                c.state_message or "",
+            )
+            for c in listed
+        ]
+
+    def start_cluster(self) -> ClusterState:
+        """Ask the workspace to start a terminated cluster (one that is up or coming up is left be)."""
+        current = self.cluster()
+        if current.state == State.TERMINATED.value:
+            self.workspace.call(
+                "start the cluster", self.client.clusters.start, cluster_id=self.connection.cluster_id
+            )
+            return self.cluster()
+        if State(current.state) in _USABLE | _COMING_UP:
+            return current
+        if current.state == State.TERMINATING.value:
+            raise EngineError(
+                f"The cluster of fabric '{self.fabric_name}' is still stopping; start it once it is "
+                "TERMINATED."
+            )
+        raise EngineError(self._not_running(current))
+
+    def prepare(self, notify: Callable[[str], None], timeout: float) -> None:
+        """Wait for a cluster that is starting (saying so); a stopped one is the user's call."""
+        started = time.monotonic()
+        shown = None
+        while True:
+            current = self.cluster()
+            state = State(current.state)
+            if state in _USABLE:
+                if shown is not None:
+                    notify(f"Cluster {current.name or current.cluster_id} is running.")
+                return
+            waited = time.monotonic() - started
+            if state not in _COMING_UP:
+                raise EngineError(self._not_running(current))
+            if waited > timeout:
+                raise EngineError(
+                    f"The cluster of fabric '{self.fabric_name}' is still {current.state} after "
+                    f"{waited:.0f} s; see it in the workspace."
+                )
+            if (current.state, current.message) != shown:
+                notify(
+                    f"Cluster {current.name or current.cluster_id} is {current.state}"
+                    + (f" ({current.message})" if current.message else "")
+                    + f"; waiting for it ({waited:.0f} s)..."
+                )
+                shown = (current.state, current.message)
+            time.sleep(min(5.0, 0.5 + waited / 10))
+
+    def _not_running(self, current: ClusterState) -> str:
+        detail = f" ({current.message})" if current.message else ""
+        if current.state in ("TERMINATED", "TERMINATING"):
+            return (
+                f"The cluster of fabric '{self.fabric_name}' is {current.state}{detail}; start it with "
+                f"`%fabric start` (or `jupyter prophecy fabric start {self.fabric_name}`) and run the "
+                "cell again."
+            )
+        return (
+            f"The cluster of fabric '{self.fabric_name}' is in state {current.state}{detail}; it cannot "
+            "run cells. Look at it in the workspace, or ask its owner."
+        )
 
     # -- sessions (execution contexts) ------------------------------------------------------------
 
@@ -134,20 +183,15 @@ class DatabricksEngine:
         language = _LANGUAGES.get(spec.kind)
         if language is None:
             raise EngineError(f"Databricks has no {spec.kind} contexts; use python, sql, scala or r.")
-        state, message = self.cluster_state()
-        if state != State.RUNNING:
-            raise EngineError(
-                f"The cluster of fabric '{self.fabric_name}' is {state.value if state else 'unknown'}"
-                + (f" ({message})" if message else "")
-                + "; start it (`%fabric start`) and run the cell again."
-            )
-        wait = self._call(
+        current = self.cluster()
+        if State(current.state) not in _USABLE:
+            raise EngineError(self._not_running(current))
+        answer = self.workspace.post_once(
             "create an execution context",
-            self.client.command_execution.create,
-            cluster_id=self.connection.cluster_id,
-            language=language,
+            "/api/1.2/contexts/create",
+            {"clusterId": self.connection.cluster_id, "language": language.value},
         )
-        context_id = wait.response.id
+        context_id = answer["id"]
         self._languages[context_id] = language
         return self.session(context_id)
 
@@ -157,12 +201,11 @@ class DatabricksEngine:
                 cluster_id=self.connection.cluster_id, context_id=session_id
             )
         except DatabricksError as exc:
-            if "ContextNotFound" in str(exc) or isinstance(exc, NotFound):
-                raise SessionGone(
-                    f"The execution context on fabric '{self.fabric_name}' is gone (evicted, or the "
-                    "cluster restarted); its state is lost. The next cell starts a new one."
-                ) from None
-            raise EngineError(f"Fabric '{self.fabric_name}' could not report the context: {exc}") from None
+            if _context_gone(exc):
+                raise self._gone() from None
+            raise self.workspace.error("report the execution context", exc) from None
+        except TimeoutError:
+            raise EngineError(f"Fabric '{self.fabric_name}' did not report the execution context.") from None
         state = {
             ContextStatus.PENDING: SessionState.STARTING,
             ContextStatus.RUNNING: SessionState.IDLE,
@@ -170,29 +213,41 @@ class DatabricksEngine:
         raw = status.status.value if status.status else "Unknown"
         return RemoteSession(id=session_id, state=state, raw_state=raw, app_id=self.connection.cluster_id)
 
+    def _gone(self) -> SessionGone:
+        return SessionGone(
+            f"The execution context on fabric '{self.fabric_name}' is gone (evicted, or the cluster "
+            "restarted); variables from earlier cells are lost."
+        )
+
     def close_session(self, session_id: str) -> None:
         self._languages.pop(session_id, None)
-        self._call(
-            "destroy the execution context",
-            self.client.command_execution.destroy,
-            cluster_id=self.connection.cluster_id,
-            context_id=session_id,
-        )
+        try:
+            self.client.command_execution.destroy(
+                cluster_id=self.connection.cluster_id, context_id=session_id
+            )
+        except DatabricksError as exc:
+            if not _context_gone(exc):
+                raise self.workspace.error("destroy the execution context", exc) from None
+        except TimeoutError:
+            raise EngineError(f"Fabric '{self.fabric_name}' did not destroy the execution context.") from None
 
     # -- statements (commands) ------------------------------------------------------------------
 
     def submit(self, session_id: str, code: str, kind: str, run_id: str) -> StatementStatus:
         language = _LANGUAGES.get(kind) or self._languages.get(session_id, Language.PYTHON)
-        wait = self._call(
-            "run the command",
-            self.client.command_execution.execute,
-            cluster_id=self.connection.cluster_id,
-            context_id=session_id,
-            language=language,
-            command=code,
-        )
-        command_id = wait.response.id
-        return StatementStatus(id=command_id, state=RunState.QUEUED)
+        body = {
+            "clusterId": self.connection.cluster_id,
+            "contextId": session_id,
+            "language": language.value,
+            "command": code,
+        }
+        try:
+            answer = self.workspace.post_once("run the command", "/api/1.2/commands/execute", body)
+        except EngineError as exc:
+            if "ContextNotFound" in str(exc):
+                raise self._gone() from None
+            raise
+        return StatementStatus(id=answer["id"], state=RunState.QUEUED)
 
     def poll(self, session_id: str, statement_id: str, wait: float = 0.0) -> StatementStatus:
         try:
@@ -202,25 +257,27 @@ class DatabricksEngine:
         except DatabricksError as exc:
             if "CommandNotFound" in str(exc):
                 raise StatementLost(f"Fabric '{self.fabric_name}' no longer knows the command.") from None
-            if "ContextNotFound" in str(exc):
-                raise SessionGone(
-                    f"The execution context on fabric '{self.fabric_name}' is gone; its state is lost."
-                ) from None
-            raise EngineError(f"Fabric '{self.fabric_name}' could not report the command: {exc}") from None
+            if _context_gone(exc):
+                raise self._gone() from None
+            raise self.workspace.error("report the command", exc) from None
+        except TimeoutError:
+            raise EngineError(f"Fabric '{self.fabric_name}' did not report the command.") from None
         if answer.status == CommandStatus.FINISHED:
             result = result_of(answer.results.as_dict() if answer.results else None)
             state = RunState.FINISHED if result.ok else RunState.FAILED
             return StatementStatus(id=statement_id, state=state, result=result)
         state = _COMMAND_STATES.get(answer.status, RunState.RUNNING)
-        result = (
-            Result.of_error("Cancelled", "The command was cancelled.")
-            if state == RunState.CANCELLED
-            else None
-        )
+        result = None
+        if state == RunState.CANCELLED:
+            result = Result.of_error("Cancelled", "The command was cancelled.")
+        elif state == RunState.FAILED:
+            result = result_of(answer.results.as_dict() if answer.results else None)
+            if result.ok:
+                result = Result.of_error("Error", f"Fabric '{self.fabric_name}' reports the command failed.")
         return StatementStatus(id=statement_id, state=state, result=result)
 
     def cancel(self, session_id: str, statement_id: str) -> None:
-        self._call(
+        self.workspace.call(
             "cancel the command",
             self.client.command_execution.cancel,
             cluster_id=self.connection.cluster_id,
@@ -232,16 +289,18 @@ class DatabricksEngine:
         return []
 
     def logs(self, session_id: str, size: int = 100) -> list[str]:
-        state, message = self.cluster_state()
-        return [
-            f"cluster {self.connection.cluster_id}: {state.value if state else 'unknown'} {message}".strip()
-        ]
+        current = self.cluster()
+        return [f"cluster {current.cluster_id} ({current.name}): {current.state} {current.message}".strip()]
 
     def keepalive(self, session_id: str) -> None:
         self.session(session_id)
 
     def close(self) -> None:
         pass
+
+
+def _context_gone(exc: DatabricksError) -> bool:
+    return "ContextNotFound" in str(exc) or isinstance(exc, NotFound)
 
 
 def result_of(results: Mapping[str, Any] | None) -> Result:
@@ -259,7 +318,7 @@ def result_of(results: Mapping[str, Any] | None) -> Result:
         for name in filter(None, names):
             if str(name).startswith("data:image/png;base64,"):
                 return Result(ResultKind.IMAGE, image_png=base64.b64decode(str(name).split(",", 1)[1]))
-        return Result.of_text(f"(a plot the cluster keeps at {names[0]})")
+        return Result.of_text(f"(a plot the cluster keeps at {names[0]}; it is not carried back)")
     if kind == "table":
         from prophecy_jupyter.results.frames import frame_from_rows  # pandas, on first use
         from prophecy_jupyter.results.schema import Column

@@ -18,7 +18,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -352,6 +352,9 @@ class LivyEngine:
             else:
                 body[key] = value
         return body, notes
+
+    def prepare(self, notify: Callable[[str], None], timeout: float) -> None:
+        """Nothing to bring up before a Livy session opens."""
 
     def open_session(self, spec: SessionSpec) -> RemoteSession:
         """Create a session; after an ambiguous failure find it by name before retrying."""

@@ -8,6 +8,7 @@ import json
 import os
 import time
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -46,6 +47,9 @@ class RunHandle(Protocol):
     @property
     def result(self) -> Result | None: ...
 
+    @property
+    def notes(self) -> list[str]: ...
+
     def wait(self, timeout: float | None = None) -> bool: ...
 
 
@@ -71,6 +75,10 @@ class Backend(Protocol):
     def restart(self, notebook: str, fabric: str, notify: Notify) -> None: ...
 
     def status(self, notebook: str) -> list[dict[str, Any]]: ...
+
+    def cluster(self, fabric: str) -> dict[str, str]: ...
+
+    def start_cluster(self, fabric: str) -> dict[str, str]: ...
 
     def logs(self, notebook: str, fabric: str, size: int) -> list[str]: ...
 
@@ -139,6 +147,12 @@ class InProcessBackend:
     def restart(self, notebook: str, fabric: str, notify: Notify) -> None:
         self.sessions.restart(self.sessions.managed(self.user, notebook, fabric), notify)
 
+    def cluster(self, fabric: str) -> dict[str, str]:
+        return self.services.clusters.state(self.user, fabric)
+
+    def start_cluster(self, fabric: str) -> dict[str, str]:
+        return self.services.clusters.start(self.user, fabric)
+
     def status(self, notebook: str) -> list[dict[str, Any]]:
         return self.sessions.status(self.user, notebook)
 
@@ -194,6 +208,10 @@ class RemoteRun:
     @property
     def result(self) -> Result | None:
         return _result(self._body.get("result"))
+
+    @property
+    def notes(self) -> list[str]:
+        return self._body.get("notes") or []
 
     def wait(self, timeout: float | None = None) -> bool:
         if self.done:
@@ -349,6 +367,12 @@ class ServerBackend:
 
     def status(self, notebook: str) -> list[dict[str, Any]]:
         return self.get("/sessions", params={"notebook": notebook})["sessions"]
+
+    def cluster(self, fabric: str) -> dict[str, str]:
+        return self.get(f"/fabrics/{quote(fabric, safe='')}/cluster")
+
+    def start_cluster(self, fabric: str) -> dict[str, str]:
+        return self.post(f"/fabrics/{quote(fabric, safe='')}/cluster/start")
 
     def logs(self, notebook: str, fabric: str, size: int) -> list[str]:
         session = self._find(notebook, fabric)

@@ -16,8 +16,8 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from prophecy_jupyter.engines.base import EngineError
-from prophecy_jupyter.magics.backend import Backend
-from prophecy_jupyter.magics.progress import ProgressWaiter
+from prophecy_jupyter.magics.backend import Backend, RunHandle
+from prophecy_jupyter.magics.progress import CLUSTER_COMING_UP, ProgressWaiter, watch_cluster
 from prophecy_jupyter.results.display import RemoteError, show, truncation_notice
 from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.results.transport import sql_source
@@ -30,7 +30,8 @@ FABRIC_USAGE = """Usage:
   %fabric attach NAME     run %%spark and %%sql cells on fabric NAME
   %fabric detach          close this notebook's session and detach
   %fabric status          the attached fabric, its session and running statements
-  %fabric logs [-n N]     the last N lines of the session's log (default 100)"""
+  %fabric logs [-n N]     the last N lines of the session's log (default 100)
+  %fabric start           start the fabric's cluster (databricks) and show its progress"""
 
 
 def notebook_identity() -> tuple[str, Path | None]:
@@ -106,7 +107,7 @@ class FabricMagics(Magics):
 
     @line_magic
     def fabric(self, line: str) -> None:
-        """Manage the notebook's fabric: list, attach NAME, detach, status, logs [-n N]."""
+        """Manage the notebook's fabric: list, attach NAME, detach, status, logs [-n N], start."""
         words = shlex.split(line)
         command, rest = (words[0], words[1:]) if words else ("status", [])
         handlers = {
@@ -115,6 +116,7 @@ class FabricMagics(Magics):
             "detach": self._detach,
             "status": self._status,
             "logs": self._logs,
+            "start": self._start,
         }
         if command not in handlers:
             raise UsageError(f"Unknown %fabric command {command!r}.\n{FABRIC_USAGE}")
@@ -166,10 +168,35 @@ class FabricMagics(Magics):
         lines = self.backend.logs(self.notebook_id, self.require_fabric(), size)
         print("\n".join(lines) if lines else "The session has no log yet.")
 
+    def _start(self, args: list[str]) -> None:
+        if args:
+            raise UsageError("Usage: %fabric start   (starts the attached fabric's cluster)")
+        fabric = self.require_fabric()
+        cluster = self.backend.start_cluster(fabric)
+        name = cluster["name"] or cluster["cluster_id"]
+        if cluster["state"] in CLUSTER_COMING_UP:
+            print(f"Starting cluster {name} of fabric '{fabric}'; interrupt to stop watching.")
+            try:
+                cluster = watch_cluster(lambda: self.backend.cluster(fabric), cluster)
+            except KeyboardInterrupt:
+                print(f"Stopped watching; cluster {name} keeps starting.")
+                return
+        print(
+            f"Cluster {name} is {cluster['state']}"
+            + (f" ({cluster['message']})." if cluster["message"] else ".")
+        )
+
     # -- cells ------------------------------------------------------------------------------
 
     def waiter(self, fabric: str) -> ProgressWaiter:
         return ProgressWaiter(self.backend.cancel, fabric)
+
+    def _wait(self, fabric: str, run: RunHandle) -> RunHandle:
+        """Wait with progress, then say what the user should know about the run."""
+        run = self.waiter(fabric)(run)
+        for note in run.notes:
+            print(note)
+        return run
 
     def _store(self, name: str, result: Result, quiet: bool = False) -> None:
         if not name.isidentifier():
@@ -185,13 +212,13 @@ class FabricMagics(Magics):
     def run_code(self, code: str, language: str = "pyspark") -> Result:
         """Run code on the attached fabric with a progress bar; Ctrl-C cancels it there."""
         fabric = self.require_fabric()
-        run = self.waiter(fabric)(self.backend.run(self.notebook_id, fabric, code, language, print))
+        run = self._wait(fabric, self.backend.run(self.notebook_id, fabric, code, language, print))
         return run.result or Result.of_error("Cancelled", "The statement was cancelled.")
 
     def fetch(self, source: str, limit: int) -> Result:
         """A remote DataFrame (``source`` evaluates to one there) as a typed pandas table."""
         fabric = self.require_fabric()
-        run = self.waiter(fabric)(self.backend.table(self.notebook_id, fabric, source, limit, print))
+        run = self._wait(fabric, self.backend.table(self.notebook_id, fabric, source, limit, print))
         result = self.backend.frame(run)
         if not result.ok:
             raise RemoteError(result, fabric)

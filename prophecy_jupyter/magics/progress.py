@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -70,3 +71,33 @@ class ProgressWaiter:
             if handle is not None:
                 handle.update({"text/plain": ""}, raw=True)
         return run
+
+
+CLUSTER_COMING_UP = frozenset({"PENDING", "RESTARTING"})
+
+
+def watch_cluster(
+    read: Callable[[], dict[str, str]],
+    cluster: dict[str, str],
+    timeout: float = 1800.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, str]:
+    """Show a starting cluster's state in place until it is up, fails or ``timeout`` passes."""
+    from IPython.display import display
+
+    started = time.monotonic()
+    handle = None
+    while cluster["state"] in CLUSTER_COMING_UP and time.monotonic() - started < timeout:
+        waited = time.monotonic() - started
+        label = f"Cluster {cluster['name'] or cluster['cluster_id']}: {cluster['state']}"
+        label += f" ({cluster['message']})" if cluster["message"] else ""
+        bundle = progress_bundle(cluster["name"] or cluster["cluster_id"], None, waited, label)
+        if handle is None:
+            handle = display(bundle, raw=True, display_id=True)
+        else:
+            handle.update(bundle, raw=True)
+        sleep(min(5.0, 0.5 + waited / 10))
+        cluster = read()
+    if handle is not None:
+        handle.update({"text/plain": ""}, raw=True)
+    return cluster

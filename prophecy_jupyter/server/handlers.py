@@ -310,6 +310,29 @@ class ConnectionTestHandler(ApiHandler):
         self.reply(report.to_json())
 
 
+class ClusterHandler(ApiHandler):
+    """The cluster behind a fabric (databricks), as the user's credential sees it."""
+
+    @web.authenticated
+    async def get(self, fabric_id: str) -> None:
+        self.reply(await self.blocking(self.services.clusters.state, self.user, fabric_id))
+
+
+class ClusterStartHandler(ApiHandler):
+    @web.authenticated
+    async def post(self, fabric_id: str) -> None:
+        self.reply(await self.blocking(self.services.clusters.start, self.user, fabric_id), 202)
+
+
+class ClustersHandler(ApiHandler):
+    """The clusters of a fabric's workspace (to pick the fabric's cluster)."""
+
+    @web.authenticated
+    async def get(self, fabric_id: str) -> None:
+        clusters = await self.blocking(self.services.clusters.list, self.user, fabric_id)
+        self.reply({"clusters": clusters})
+
+
 # -- attachments ------------------------------------------------------------------------------
 
 
@@ -517,6 +540,9 @@ ROUTES: list[tuple[str, type[ApiHandler]]] = [
     (r"/fabrics/([^/]+)", FabricHandler),
     (r"/fabrics/([^/]+)/credential", CredentialHandler),
     (r"/fabrics/([^/]+)/test", ConnectionTestHandler),
+    (r"/fabrics/([^/]+)/cluster", ClusterHandler),
+    (r"/fabrics/([^/]+)/cluster/start", ClusterStartHandler),
+    (r"/fabrics/([^/]+)/clusters", ClustersHandler),
     (r"/attachments", AttachmentsHandler),
     (r"/sessions", SessionsHandler),
     (r"/sessions/([^/]+)", SessionHandler),

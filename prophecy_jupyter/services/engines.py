@@ -42,10 +42,10 @@ class EngineFactory:
             settings = fabric.typed_settings
             connection = DatabricksConnection(
                 host=settings.host,
-                cluster_id=settings.cluster_id,
                 auth=settings.auth,
                 client_id=settings.client_id,
                 profile=settings.profile,
+                cluster_id=settings.cluster_id,
             )
             return DatabricksEngine(connection, secret, fabric_name=fabric.ref)
         raise EngineError(

@@ -29,6 +29,8 @@ class Run:
         self.submitted_at = time.monotonic()
         self.finished_at: float | None = None
         self.cancel_requested = False
+        self.notes: list[str] = []
+        """What the user should hear about the run, e.g. that its session was lost and reopened."""
         self._done = threading.Event()
         self._callbacks: list[Callable[[], None]] = []
         self._lock = threading.Lock()
@@ -78,6 +80,7 @@ class Run:
             "state": self.state,
             "progress": self.progress,
             "elapsed": round(self.elapsed, 3),
+            "notes": list(self.notes),
         }
 
 
@@ -94,6 +97,8 @@ class StatementRun(Run):
         self.sent_at: float | None = None
         self.seen_done_at: float | None = None
         """Monotonic times of the submit to the fabric and of the answer that said it was done."""
+        self.reopened = False
+        """Whether the run's session was reopened to send it (done at most once)."""
         self.polls = 0
         self.failing_since: float | None = None
         """When polls of this run started failing (None while they succeed)."""

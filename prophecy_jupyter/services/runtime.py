@@ -8,6 +8,7 @@ from pathlib import Path
 
 from prophecy_jupyter.paths import data_dir
 from prophecy_jupyter.services.attachments import AttachmentService
+from prophecy_jupyter.services.clusters import ClusterService
 from prophecy_jupyter.services.credentials import CredentialService
 from prophecy_jupyter.services.engines import EngineFactory
 from prophecy_jupyter.services.fabrics import FabricService
@@ -40,6 +41,10 @@ class Services:
         service = SessionService(self.fabrics, engines, self.settings, self.records)
         self.credentials.on_change(service.secret_changed)
         return service
+
+    @functools.cached_property
+    def clusters(self) -> ClusterService:
+        return ClusterService(self.sessions)
 
     def close(self, close_sessions: bool = True) -> None:
         """Stop the session service (closing its sessions unless told not to) and the store."""

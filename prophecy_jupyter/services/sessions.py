@@ -164,6 +164,10 @@ class SessionService:
 
     # -- sessions ---------------------------------------------------------------------------
 
+    def engine_for(self, user: str, fabric: Fabric) -> Engine:
+        """The engine the user's cells on the fabric use (built with their own secret)."""
+        return self._engine(user, fabric)
+
     def _engine(self, user: str, fabric: Fabric) -> Engine:
         """One engine per user, fabric version and version of the user's secret for it."""
         key = (user, fabric.version, self._secret_stamp(user, fabric))
@@ -304,6 +308,7 @@ class SessionService:
                 )
                 managed.remote, managed.ended_reason = None, None
             managed.spec = replace(managed.spec, name=_session_name())
+            managed.engine.prepare(notify, self.settings.startup_timeout)
             remote = managed.engine.open_session(managed.spec)
             for note in remote.notes:
                 notify(note)
@@ -441,6 +446,9 @@ class SessionService:
         run.sent_at = time.monotonic()
         try:
             status = managed.engine.submit(remote.id, run.code, run.language, run.id)
+        except SessionGone as exc:
+            self._reopen_and_send(run, exc)
+            return
         except EngineError as exc:
             self._fail(run, exc)
             return
@@ -450,6 +458,26 @@ class SessionService:
         if run.cancel_requested:
             self._cancel_remote(run)
         self._schedule_poll(run, first=True)
+
+    def _reopen_and_send(self, run: StatementRun, gone: SessionGone) -> None:
+        """The fabric lost the session before it took the statement (evicted, cluster restarted):
+        open a new session and send the statement there, once, telling the user state was lost."""
+        managed = run.session
+        self._mark_ended(managed, str(gone))
+        if run.reopened:
+            self._fail(run, gone)
+            return
+        run.reopened = True
+        run.notes.append(f"{gone} This cell runs in a new one.")
+        with managed.lock:
+            if not managed.live:
+                managed.remote, managed.ended_reason = None, None
+        try:
+            self._ensure_started(run.session, run.notes.append)
+        except EngineError as exc:
+            self._fail(run, exc)
+            return
+        self._send(run)
 
     def _schedule_poll(self, run: StatementRun, first: bool = False) -> None:
         if run.session.engine.supports_long_poll:
@@ -590,6 +618,7 @@ class SessionService:
             self._runs[statement.id] = statement
         self._scheduler.call_soon(self._send, statement)
         statement.wait()
+        run.notes.extend(statement.notes)
         if statement.state != RunState.FINISHED:
             state = RunState.CANCELLED if run.cancel_requested else statement.state
             self._finish(run, state, statement.result)

@@ -90,6 +90,8 @@ class Fault:
     body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
+    """Close the connection without an answer: before handling the request, or after with ``handled``."""
+    handled: bool = False
     delay: float = 0.0
 
 
@@ -259,6 +261,10 @@ class StandInWorkspace:
         self._drop_context(self.context(cluster_id, context_id))
         return {"id": context_id}
 
+    def evict(self, context_id: str) -> None:
+        """Drop a context as Databricks does with idle ones when a cluster has too many."""
+        self._drop_context(self.contexts[context_id])
+
     def _drop_context(self, context: Context) -> None:
         with self.lock:
             self.contexts.pop(context.id, None)
@@ -375,17 +381,24 @@ class _Handler(BaseHTTPRequestHandler):
                 ws.faults.remove(fault)
         if fault is not None:
             time.sleep(fault.delay)
-            if fault.drop:
-                self.close_connection = True
-                self.connection.shutdown(2)
+            if fault.drop and not fault.handled:
+                self._drop()
                 return
             if fault.status is not None:
                 self._answer(fault.status, fault.body or {}, fault.headers)
                 return
         try:
-            self._answer(200, self._route(method, parts.path, {**query, **body}))
+            answer = (200, self._route(method, parts.path, {**query, **body}))
         except ApiError as exc:
-            self._answer(exc.status, exc.body)
+            answer = (exc.status, exc.body)
+        if fault is not None and fault.drop:
+            self._drop()
+            return
+        self._answer(*answer)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        self.connection.shutdown(2)
 
     def _body(self, raw: bytes) -> dict[str, Any]:
         kind = self.headers.get("Content-Type", "")
