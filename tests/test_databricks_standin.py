@@ -142,3 +142,72 @@ def test_tokens_oauth_and_refusals(workspace):
         time.sleep(1)
     assert len(used) >= 2, "a token about to expire is refreshed"
     assert all(u.startswith("Bearer oauth-") for u in used)
+
+
+def test_sql_statements_with_parameters_arrow_chunks_inline_rows_and_cancel(workspace):
+    import pyarrow as pa
+    import requests
+    from databricks.sdk.service.sql import (
+        Disposition,
+        Format,
+        StatementParameterListItem,
+        StatementState,
+    )
+
+    warehouse = workspace.add_warehouse()
+    workspace.rows_per_chunk = 4
+    w = client(workspace)
+    assert w.warehouses.get(warehouse).name == "serverless"
+    answer = w.statement_execution.execute_statement(
+        warehouse_id=warehouse,
+        statement="SELECT id, CAST(id AS DECIMAL(5,2)) AS price, :who AS who FROM range(:n)",
+        parameters=[
+            StatementParameterListItem(name="n", value="10", type="INT"),
+            StatementParameterListItem(name="who", value="ana"),
+        ],
+        disposition=Disposition.EXTERNAL_LINKS,
+        format=Format.ARROW_STREAM,
+        wait_timeout="30s",
+    )
+    assert answer.status.state == StatementState.SUCCEEDED
+    manifest = answer.manifest
+    assert manifest.total_chunk_count == 3 and manifest.total_row_count == 10
+    assert [(c.name, c.type_name.value) for c in manifest.schema.columns] == [
+        ("id", "LONG"),
+        ("price", "DECIMAL"),
+        ("who", "STRING"),
+    ]
+    links = [answer.result.external_links[0]]
+    while links[-1].next_chunk_index is not None:
+        chunk = w.statement_execution.get_statement_result_chunk_n(
+            answer.statement_id, links[-1].next_chunk_index
+        )
+        links.extend(chunk.external_links)
+    refused = requests.get(
+        links[0].external_link, headers={"Authorization": f"Bearer {workspace.pat}"}, timeout=10
+    )
+    assert refused.status_code == 400, "presigned links refuse the workspace's Authorization header"
+    tables = [
+        pa.ipc.open_stream(requests.get(link.external_link, timeout=10).content).read_all() for link in links
+    ]
+    rows = pa.concat_tables(tables).to_pylist()
+    assert [r["id"] for r in rows] == list(range(10)) and rows[3]["who"] == "ana"
+    assert str(rows[3]["price"]) == "3.00"
+
+    inline = w.statement_execution.execute_statement(
+        warehouse_id=warehouse, statement="SELECT 1 AS one, NULL AS nothing", wait_timeout="10s"
+    )
+    assert inline.result.data_array == [["1", None]]
+
+    slow = w.statement_execution.execute_statement(
+        warehouse_id=warehouse,
+        statement="SELECT count(*) FROM range(1000000000) a CROSS JOIN range(1000) b",
+        wait_timeout="0s",
+        disposition=Disposition.EXTERNAL_LINKS,
+        format=Format.ARROW_STREAM,
+    )
+    assert slow.status.state in (StatementState.PENDING, StatementState.RUNNING)
+    w.statement_execution.cancel_execution(slow.statement_id)
+    assert w.statement_execution.get_statement(slow.statement_id).status.state == StatementState.CANCELED
+    with pytest.raises(Exception, match="does not exist"):
+        w.statement_execution.execute_statement(warehouse_id="nope", statement="SELECT 1")

@@ -8,7 +8,10 @@ It serves, on 127.0.0.1, what our engine and databricks-sdk call:
   (TERMINATED → PENDING → RUNNING);
 - the Command Execution API 1.2: contexts and commands. A context is a session of our test
   gateway (a real Python interpreter with its own SparkSession, or Spark SQL), so contexts keep
-  state and cancel interrupts; outputs are mapped to Databricks ``results``.
+  state and cancel interrupts; outputs are mapped to Databricks ``results``;
+- SQL warehouses and the Statement Execution API: statements run on local PySpark with named
+  parameters; INLINE JSON_ARRAY results, or EXTERNAL_LINKS Arrow chunks behind presigned links
+  that refuse an Authorization header, as cloud storage does.
 
 Every request is logged (``requests``) and faults can be queued (``fail_next``): a status with an
 error body, a dropped connection, or a delay.
@@ -47,6 +50,13 @@ class ApiError(Exception):
         self.body = body
 
 
+class _Bytes(Exception):
+    """A binary answer (a presigned download) instead of JSON."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+
 def _invalid(message: str) -> ApiError:
     return ApiError(400, {"error_code": "INVALID_PARAMETER_VALUE", "message": message})
 
@@ -82,6 +92,20 @@ class Context:
 
 
 @dataclass
+class Statement:
+    """A SQL statement on a warehouse, run as one statement of the stand-in's PySpark session."""
+
+    id: str
+    warehouse_id: str
+    livy_statement: int
+    disposition: str
+    format: str
+    state: str = "PENDING"
+    error: dict[str, Any] | None = None
+    output: dict[str, Any] | None = None
+
+
+@dataclass
 class Fault:
     """What to do instead of answering the next matching request."""
 
@@ -108,6 +132,12 @@ class StandInWorkspace:
         self.oauth_tokens: dict[str, float] = {}
         self.clusters: dict[str, Cluster] = {}
         self.contexts: dict[str, Context] = {}
+        self.warehouses: dict[str, dict[str, Any]] = {}
+        self.statements: dict[str, Statement] = {}
+        self.links: dict[str, tuple[bytes, float]] = {}
+        self.rows_per_chunk = 1000
+        self.link_lifetime = 900.0
+        self._sql_session: int | None = None
         self.start_delay = 1.0
         self.requests: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
@@ -123,6 +153,11 @@ class StandInWorkspace:
         cluster_id = f"0101-{secrets.token_hex(3)}-{name}"
         self.clusters[cluster_id] = Cluster(cluster_id, name, state)
         return cluster_id
+
+    def add_warehouse(self, name: str = "serverless", state: str = "RUNNING") -> str:
+        warehouse_id = secrets.token_hex(8)
+        self.warehouses[warehouse_id] = {"id": warehouse_id, "name": name, "state": state}
+        return warehouse_id
 
     def fail_next(self, path: str, **fault: Any) -> None:
         """Queue a fault for the next request whose path starts with ``path``."""
@@ -313,6 +348,266 @@ class StandInWorkspace:
         )
         return {}
 
+    # -- SQL warehouses: the Statement Execution API ---------------------------------------------
+
+    def warehouse(self, warehouse_id: str) -> dict[str, Any]:
+        found = self.warehouses.get(warehouse_id)
+        if found is None:
+            raise ApiError(
+                404,
+                {
+                    "error_code": "RESOURCE_DOES_NOT_EXIST",
+                    "message": f"Warehouse {warehouse_id} does not exist.",
+                },
+            )
+        return found
+
+    def _sql_runner(self) -> int:
+        """The PySpark session that runs every warehouse's statements (started on first use)."""
+        with self.lock:
+            if self._sql_session is not None:
+                return self._sql_session
+        answer = self._gateway.post(f"{self.gateway_url}/sessions", json={"kind": "pyspark"}, timeout=60)
+        answer.raise_for_status()
+        session = answer.json()["id"]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            state = self._gateway.get(f"{self.gateway_url}/sessions/{session}/state", timeout=30).json()
+            if state["state"] == "idle":
+                break
+            time.sleep(0.1)
+        with self.lock:
+            self._sql_session = session
+        return session
+
+    def execute_statement(self, body: dict[str, Any]) -> dict[str, Any]:
+        warehouse_id = body.get("warehouse_id") or ""
+        text = body.get("statement")
+        if not text:
+            raise _invalid("statement is required")
+        self.warehouse(warehouse_id)
+        disposition, fmt = body.get("disposition", "INLINE"), body.get("format", "JSON_ARRAY")
+        if disposition == "INLINE" and fmt != "JSON_ARRAY":
+            raise _invalid(f"Format {fmt} is not supported with disposition INLINE; use EXTERNAL_LINKS.")
+        wait = body.get("wait_timeout", "10s")
+        if wait != "0s" and not (wait.endswith("s") and wait[:-1].isdigit() and 5 <= int(wait[:-1]) <= 50):
+            raise _invalid("wait_timeout must be 0s or between 5s and 50s")
+        params = {}
+        for item in body.get("parameters") or []:
+            params[item["name"]] = _parameter_value(item.get("value"), item.get("type", "STRING"))
+        code = _STATEMENT_CODE.format(
+            statement=repr(text),
+            args=repr(params),
+            limit=int(body.get("row_limit") or 0),
+            rows_per_chunk=self.rows_per_chunk,
+            json_rows=fmt == "JSON_ARRAY",
+            catalog=repr(body.get("catalog")),
+            schema=repr(body.get("schema")),
+        )
+        session = self._sql_runner()
+        answer = self._gateway.post(
+            f"{self.gateway_url}/sessions/{session}/statements",
+            json={"code": code, "kind": "pyspark"},
+            timeout=60,
+        )
+        answer.raise_for_status()
+        statement = Statement("01ef-" + uuid.uuid4().hex, warehouse_id, answer.json()["id"], disposition, fmt)
+        with self.lock:
+            self.statements[statement.id] = statement
+        deadline = time.monotonic() + int(wait[:-1])
+        while statement.state in ("PENDING", "RUNNING") and time.monotonic() < deadline:
+            time.sleep(0.02)
+            self._refresh(statement)
+        if (
+            statement.state in ("PENDING", "RUNNING")
+            and wait != "0s"
+            and body.get("on_wait_timeout") == "CANCEL"
+        ):
+            self.cancel_statement(statement.id)
+        return self.statement_json(statement.id)
+
+    def _sql_statement(self, statement_id: str) -> Statement:
+        statement = self.statements.get(statement_id)
+        if statement is None:
+            raise ApiError(
+                404, {"error_code": "NOT_FOUND", "message": f"Statement {statement_id} does not exist."}
+            )
+        return statement
+
+    def _refresh(self, statement: Statement) -> None:
+        if statement.state not in ("PENDING", "RUNNING"):
+            return
+        answer = self._gateway.get(
+            f"{self.gateway_url}/sessions/{self._sql_session}/statements/{statement.livy_statement}",
+            timeout=30,
+        ).json()
+        livy = answer["state"]
+        if livy == "running":
+            statement.state = "RUNNING"
+        elif livy in ("cancelling", "cancelled"):
+            statement.state = "CANCELED"
+        elif livy == "available" and answer["output"]["status"] == "error":
+            statement.state = "FAILED"
+            output = answer["output"]
+            statement.error = {
+                "error_code": "BAD_REQUEST",
+                "message": f"[{output['ename']}] {output['evalue']}",
+            }
+        elif livy == "available":
+            statement.output = json.loads(answer["output"]["data"]["text/plain"].strip().splitlines()[-1])
+            statement.state = "SUCCEEDED"
+
+    def statement_json(self, statement_id: str) -> dict[str, Any]:
+        statement = self._sql_statement(statement_id)
+        self._refresh(statement)
+        body: dict[str, Any] = {"statement_id": statement.id, "status": {"state": statement.state}}
+        if statement.error:
+            body["status"]["error"] = statement.error
+        if statement.state == "SUCCEEDED":
+            body["manifest"] = self._manifest(statement)
+            if statement.output["chunks"] or statement.format == "JSON_ARRAY":
+                body["result"] = self.chunk_json(statement.id, 0)
+        return body
+
+    def _manifest(self, statement: Statement) -> dict[str, Any]:
+        output = statement.output
+        chunks, offset = [], 0
+        for index, chunk in enumerate(output["chunks"]):
+            chunks.append(
+                {
+                    "chunk_index": index,
+                    "row_offset": offset,
+                    "row_count": chunk["rows"],
+                    "byte_count": len(chunk["b64"]) * 3 // 4,
+                }
+            )
+            offset += chunk["rows"]
+        manifest = {
+            "format": statement.format,
+            "schema": {"column_count": len(output["columns"]), "columns": output["columns"]},
+            "total_chunk_count": len(chunks) if statement.format != "JSON_ARRAY" else 1,
+            "total_row_count": output["rows"],
+            "truncated": output["truncated"],
+        }
+        if statement.format != "JSON_ARRAY":
+            manifest["chunks"] = chunks
+        return manifest
+
+    def chunk_json(self, statement_id: str, index: int) -> dict[str, Any]:
+        statement = self._sql_statement(statement_id)
+        if statement.state != "SUCCEEDED":
+            raise ApiError(400, {"error_code": "BAD_REQUEST", "message": f"Statement is {statement.state}."})
+        output = statement.output
+        if statement.format == "JSON_ARRAY":
+            if index != 0:
+                raise _invalid(f"Chunk {index} does not exist.")
+            return {
+                "chunk_index": 0,
+                "row_offset": 0,
+                "row_count": output["rows"],
+                "data_array": output["json"],
+            }
+        if not 0 <= index < len(output["chunks"]):
+            raise _invalid(f"Chunk {index} does not exist.")
+        chunk = output["chunks"][index]
+        token = secrets.token_urlsafe(24)
+        expires = time.time() + self.link_lifetime
+        with self.lock:
+            self.links[token] = (base64.b64decode(chunk["b64"]), expires)
+        link = {
+            "chunk_index": index,
+            "row_offset": sum(c["rows"] for c in output["chunks"][:index]),
+            "row_count": chunk["rows"],
+            "byte_count": len(chunk["b64"]) * 3 // 4,
+            "external_link": f"{self.url}/presigned/chunks/{token}?X-Amz-Signature={secrets.token_hex(8)}",
+            "expiration": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(expires)),
+        }
+        if index + 1 < len(output["chunks"]):
+            link["next_chunk_index"] = index + 1
+            link["next_chunk_internal_link"] = (
+                f"/api/2.0/sql/statements/{statement.id}/result/chunks/{index + 1}"
+            )
+        return {"external_links": [link]}
+
+    def cancel_statement(self, statement_id: str) -> dict[str, Any]:
+        statement = self._sql_statement(statement_id)
+        self._refresh(statement)
+        if statement.state in ("PENDING", "RUNNING"):
+            self._gateway.post(
+                f"{self.gateway_url}/sessions/{self._sql_session}/statements/{statement.livy_statement}/cancel",
+                timeout=30,
+            )
+            statement.state = "CANCELED"
+        return {}
+
+    def presigned(self, token: str, authorization: str | None) -> bytes:
+        """A presigned download: like cloud storage, it refuses a second auth mechanism."""
+        if authorization:
+            raise ApiError(400, {"error": "InvalidArgument: Only one auth mechanism allowed"})
+        with self.lock:
+            data, expires = self.links.get(token, (b"", 0.0))
+        if expires < time.time():
+            raise ApiError(403, {"error": "AccessDenied: Request has expired"})
+        return data
+
+
+_STATEMENT_CODE = """
+import base64 as _b64, json as _json
+import pyarrow as _pa
+if {catalog} is not None:
+    spark.catalog.setCurrentCatalog({catalog})
+if {schema} is not None:
+    spark.catalog.setCurrentDatabase({schema})
+_df = spark.sql({statement}, args={args})
+_fields = _df.schema.fields
+_table = _df.toArrow()
+_truncated = bool({limit}) and _table.num_rows > {limit}
+if _truncated:
+    _table = _table.slice(0, {limit})
+def _chunk(part):
+    sink = _pa.BufferOutputStream()
+    with _pa.ipc.new_stream(sink, part.schema) as writer:
+        writer.write_table(part)
+    return {{"rows": part.num_rows, "b64": _b64.b64encode(sink.getvalue().to_pybytes()).decode()}}
+_names = {{"integer": "INT", "void": "NULL"}}
+_columns = []
+for _i, _f in enumerate(_fields):
+    _column = {{"name": _f.name, "position": _i, "type_text": _f.dataType.simpleString().upper(),
+               "type_name": _names.get(_f.dataType.typeName(), _f.dataType.typeName().upper())}}
+    if _column["type_name"] == "DECIMAL":
+        _column.update(type_precision=_f.dataType.precision, type_scale=_f.dataType.scale)
+    _columns.append(_column)
+_step = {rows_per_chunk}
+_out = {{"columns": _columns, "rows": _table.num_rows, "truncated": _truncated, "chunks": []}}
+if {json_rows}:
+    _out["json"] = [[None if v is None else str(v) for v in r.values()] for r in _table.to_pylist()]
+else:
+    _out["chunks"] = [_chunk(_table.slice(i, _step)) for i in range(0, _table.num_rows, _step)]
+print(_json.dumps(_out))
+"""
+
+
+def _parameter_value(value: str | None, kind: str) -> Any:
+    """A named parameter's string value as the Python value Spark binds (by its declared type)."""
+    if value is None:
+        return None
+    kind = kind.upper().split("(")[0]
+    if kind in ("INT", "INTEGER", "BIGINT", "LONG", "SMALLINT", "SHORT", "TINYINT", "BYTE"):
+        return int(value)
+    if kind in ("DOUBLE", "FLOAT"):
+        return float(value)
+    if kind == "DECIMAL":
+        import decimal
+
+        return decimal.Decimal(value)
+    if kind == "BOOLEAN":
+        return value.lower() == "true"
+    if kind == "DATE":
+        import datetime
+
+        return datetime.date.fromisoformat(value)
+    return value
+
 
 def results_of(output: dict[str, Any]) -> dict[str, Any]:
     """A Livy statement output as Command Execution API ``results``."""
@@ -391,6 +686,9 @@ class _Handler(BaseHTTPRequestHandler):
             answer = (200, self._route(method, parts.path, {**query, **body}))
         except ApiError as exc:
             answer = (exc.status, exc.body)
+        except _Bytes as download:
+            self._answer_bytes(download.data)
+            return
         if fault is not None and fault.drop:
             self._drop()
             return
@@ -423,6 +721,8 @@ class _Handler(BaseHTTPRequestHandler):
             }
         if path == "/oidc/v1/token" and method == "POST":
             return ws.issue_token(self.headers.get("Authorization"), params)
+        if path.startswith("/presigned/chunks/") and method == "GET":
+            raise _Bytes(ws.presigned(path.rsplit("/", 1)[1], self.headers.get("Authorization")))
         if not path.startswith("/api/"):
             raise ApiError(404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No API found for {path}"})
         ws.authenticate(self.headers.get("Authorization"))
@@ -431,6 +731,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._command_execution(method, endpoint, params)
         if version.startswith("2.") and endpoint.startswith("clusters/"):
             return self._clusters(method, endpoint.removeprefix("clusters/"), params)
+        if version == "2.0" and endpoint.startswith("sql/"):
+            return self._sql(method, endpoint.removeprefix("sql/").split("/"), params)
         raise ApiError(404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No API found for {path}"})
 
     def _command_execution(self, method: str, endpoint: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -454,6 +756,25 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(404, {"error": f"No API found for {method} /api/1.2/{endpoint}"})
         return route()
 
+    def _sql(self, method: str, parts: list[str], params: dict[str, Any]) -> dict[str, Any]:
+        ws = self.workspace
+        match method, parts:
+            case "GET", ["warehouses"]:
+                return {"warehouses": list(ws.warehouses.values())}
+            case "GET", ["warehouses", warehouse_id]:
+                return ws.warehouse(warehouse_id)
+            case "POST", ["statements"]:
+                return ws.execute_statement(params)
+            case "GET", ["statements", statement_id]:
+                return ws.statement_json(statement_id)
+            case "GET", ["statements", statement_id, "result", "chunks", index] if index.isdigit():
+                return ws.chunk_json(statement_id, int(index))
+            case "POST", ["statements", statement_id, "cancel"]:
+                return ws.cancel_statement(statement_id)
+        raise ApiError(
+            404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No API found for sql/{'/'.join(parts)}"}
+        )
+
     def _clusters(self, method: str, endpoint: str, params: dict[str, Any]) -> dict[str, Any]:
         ws = self.workspace
         if (method, endpoint) == ("GET", "get"):
@@ -469,6 +790,13 @@ class _Handler(BaseHTTPRequestHandler):
         raise ApiError(
             404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No API found for clusters/{endpoint}"}
         )
+
+    def _answer_bytes(self, data: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.apache.arrow.stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _answer(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
