@@ -16,13 +16,21 @@ def add_parser(commands) -> None:
     parser = commands.add_parser(
         "exec",
         help="Run code on a fabric and print the result.",
-        description="Run Python (PySpark) or SQL on a fabric. Exits 1 with the remote error when "
-        "the code fails.",
+        description="Run Python (PySpark) or SQL on a fabric (SQL warehouses run SQL only). Exits 1 "
+        "with the remote error when the code fails.",
     )
     parser.add_argument("code", help="The code to run, or - to read it from stdin.")
     parser.add_argument("--fabric", required=True, help="Fabric name (see `fabric list`).")
     parser.add_argument("--language", choices=["python", "sql"], default="python")
     parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
+    parser.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME[:TYPE]=VALUE",
+        help="A value for :NAME in a SQL query (repeatable); TYPE is STRING unless given, e.g. n:INT=5.",
+    )
     parser.add_argument(
         "-n",
         "--maxrows",
@@ -58,20 +66,26 @@ class TerminalWaiter:
 
 def run(args: argparse.Namespace) -> int:
     from prophecy_jupyter.cli.context import services
+    from prophecy_jupyter.engines.base import SqlParameter
     from prophecy_jupyter.results.display import as_json, as_text
-    from prophecy_jupyter.results.transport import sql_source
+    from prophecy_jupyter.services.sessions import table_result
 
     code = sys.stdin.read() if args.code == "-" else args.code
+    parameters = [SqlParameter.parse(p) for p in args.param]
+    if parameters and args.language != "sql":
+        raise ValueError("--param is for SQL (--language sql).")
     with services() as (built, user):
         service = built.sessions
         notebook = f"cli-{os.getpid()}"
         waiter = TerminalWaiter(service)
         notify = lambda message: print(message, file=sys.stderr)  # noqa: E731
         if args.language == "sql":
-            source = sql_source(code.strip().rstrip(";"))
-            result = service.fetch_table(user, notebook, args.fabric, source, args.maxrows, waiter, notify)
+            query = code.strip().rstrip(";")
+            result = service.fetch_sql(
+                user, notebook, args.fabric, query, args.maxrows, parameters, waiter, notify
+            )
         else:
-            result = service.run(user, notebook, args.fabric, code, "pyspark", waiter, notify).result
+            result = table_result(service.run(user, notebook, args.fabric, code, "pyspark", waiter, notify))
     if args.json:
         print(json.dumps(as_json(result), indent=2, default=str))
     elif result.ok:

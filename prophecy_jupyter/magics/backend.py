@@ -14,7 +14,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from prophecy_jupyter.engines.base import RunState
+from prophecy_jupyter.engines.base import RunState, SqlParameter
 from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.server.link import (
     API_PREFIX,
@@ -26,7 +26,7 @@ from prophecy_jupyter.server.link import (
 from prophecy_jupyter.services.errors import ServiceError
 from prophecy_jupyter.services.identity import local_username
 from prophecy_jupyter.services.runs import Run, TableRun
-from prophecy_jupyter.services.sessions import Notify
+from prophecy_jupyter.services.sessions import Notify, table_result
 
 
 class RunHandle(Protocol):
@@ -65,6 +65,16 @@ class Backend(Protocol):
     def run(self, notebook: str, fabric: str, code: str, language: str, notify: Notify) -> RunHandle: ...
 
     def table(self, notebook: str, fabric: str, source: str, limit: int, notify: Notify) -> RunHandle: ...
+
+    def sql_table(
+        self,
+        notebook: str,
+        fabric: str,
+        query: str,
+        parameters: list[SqlParameter],
+        limit: int,
+        notify: Notify,
+    ) -> RunHandle: ...
 
     def frame(self, run: RunHandle) -> Result: ...
 
@@ -128,15 +138,19 @@ class InProcessBackend:
     def table(self, notebook: str, fabric: str, source: str, limit: int, notify: Notify) -> TableRun:
         return self.sessions.submit_table(self.user, notebook, fabric, source, limit, True, notify)
 
-    def frame(self, run: TableRun) -> Result:
-        if run.payload is None:
-            return run.result or Result.of_error("Cancelled", "The table fetch was cancelled.")
-        from prophecy_jupyter.results.frames import frame_from_payload
+    def sql_table(
+        self,
+        notebook: str,
+        fabric: str,
+        query: str,
+        parameters: list[SqlParameter],
+        limit: int,
+        notify: Notify,
+    ) -> TableRun:
+        return self.sessions.submit_sql(self.user, notebook, fabric, query, limit, parameters, notify)
 
-        payload, run.payload = run.payload, None
-        return Result.of_table(
-            frame_from_payload(payload), truncated=payload.header.truncated, row_limit=payload.limit
-        )
+    def frame(self, run: Run) -> Result:
+        return table_result(run)
 
     def cancel(self, run: Run) -> None:
         self.sessions.cancel(run)
@@ -332,6 +346,19 @@ class ServerBackend:
         return RemoteRun(
             self, self.post(f"/sessions/{session['id']}/tables", {"source": source, "limit": limit})
         )
+
+    def sql_table(
+        self,
+        notebook: str,
+        fabric: str,
+        query: str,
+        parameters: list[SqlParameter],
+        limit: int,
+        notify: Notify,
+    ) -> RemoteRun:
+        session = self._session(notebook, fabric, notify)
+        body = {"sql": query, "parameters": [p.to_json() for p in parameters], "limit": limit}
+        return RemoteRun(self, self.post(f"/sessions/{session['id']}/tables", body))
 
     def frame(self, run: RemoteRun) -> Result:
         if run.state != RunState.FINISHED:

@@ -15,12 +15,11 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from prophecy_jupyter.engines.base import EngineError
+from prophecy_jupyter.engines.base import EngineError, SqlParameter
 from prophecy_jupyter.magics.backend import Backend, RunHandle
 from prophecy_jupyter.magics.progress import CLUSTER_COMING_UP, ProgressWaiter, watch_cluster
 from prophecy_jupyter.results.display import RemoteError, show, truncation_notice
 from prophecy_jupyter.results.model import Result, ResultKind
-from prophecy_jupyter.results.transport import sql_source
 from prophecy_jupyter.services.errors import ServiceError
 from prophecy_jupyter.vault.keys import VaultError
 
@@ -213,13 +212,24 @@ class FabricMagics(Magics):
         """Run code on the attached fabric with a progress bar; Ctrl-C cancels it there."""
         fabric = self.require_fabric()
         run = self._wait(fabric, self.backend.run(self.notebook_id, fabric, code, language, print))
-        return run.result or Result.of_error("Cancelled", "The statement was cancelled.")
+        result = run.result or Result.of_error("Cancelled", "The statement was cancelled.")
+        if result.kind is ResultKind.TABLE and result.table is None:
+            return self.backend.frame(run)  # a table the fabric returned itself
+        return result
 
     def fetch(self, source: str, limit: int) -> Result:
         """A remote DataFrame (``source`` evaluates to one there) as a typed pandas table."""
         fabric = self.require_fabric()
-        run = self._wait(fabric, self.backend.table(self.notebook_id, fabric, source, limit, print))
-        result = self.backend.frame(run)
+        return self._table(fabric, self.backend.table(self.notebook_id, fabric, source, limit, print))
+
+    def fetch_sql(self, query: str, parameters: list[SqlParameter], limit: int) -> Result:
+        """A SQL query's result (on a SQL warehouse, or ``spark.sql`` on Spark) as typed pandas."""
+        fabric = self.require_fabric()
+        run = self.backend.sql_table(self.notebook_id, fabric, query, parameters, limit, print)
+        return self._table(fabric, run)
+
+    def _table(self, fabric: str, run: RunHandle) -> Result:
+        result = self.backend.frame(self._wait(fabric, run))
         if not result.ok:
             raise RemoteError(result, fabric)
         return result
@@ -254,15 +264,25 @@ class FabricMagics(Magics):
         help="Most rows to bring back (default 100000; -1 for all). A notice says when there are more.",
     )
     @argument("-q", "--quiet", action="store_true", help="Do not display the result.")
+    @argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME[:TYPE]=VALUE",
+        help="A value for :NAME in the query (repeatable); TYPE is STRING unless given, e.g. n:INT=5.",
+    )
     @cell_magic
     def sql(self, line: str, cell: str) -> None:
-        """Run Spark SQL on the attached fabric; the result arrives as a typed pandas DataFrame."""
+        """Run SQL on the attached fabric (Spark SQL, or a SQL warehouse); the result arrives as a
+        typed pandas DataFrame."""
         args = parse_argstring(self.sql, line)
         query = cell.strip().rstrip(";")
         if not query:
             raise UsageError("%%sql needs a query in the cell.")
         with friendly_errors():
-            result = self.fetch(sql_source(query), args.maxrows)
+            parameters = [SqlParameter.parse(p) for p in args.param]
+            result = self.fetch_sql(query, parameters, args.maxrows)
             if args.output:
                 self._store(args.output, result, quiet=not args.quiet)
             if not args.quiet and result.kind is ResultKind.TABLE:

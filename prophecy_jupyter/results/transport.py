@@ -15,9 +15,14 @@ the data.
 from __future__ import annotations
 
 import base64
+import datetime
+import decimal
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from prophecy_jupyter.engines.base import SqlParameter
 
 HEADER_PREFIX = "PROPHECY-TABLE "
 DEFAULT_CHUNK_CHARS = 16 * 1024 * 1024  # a multiple of 4, so every chunk is whole base64
@@ -126,9 +131,22 @@ def fetch_code(
     return _REMOTE_HELPER + call
 
 
-def sql_source(query: str) -> str:
-    """A remote expression for the DataFrame of a SQL query."""
-    return f"spark.sql({query!r})"
+def sql_source(query: str, parameters: Sequence[SqlParameter] = ()) -> str:
+    """A remote expression for the DataFrame of a SQL query, its ``:name`` parameters bound."""
+    if not parameters:
+        return f"spark.sql({query!r})"
+    args = ", ".join(f"{p.name!r}: {_literal(p)}" for p in parameters)
+    return f"spark.sql({query!r}, args={{{args}}})"
+
+
+def _literal(parameter: SqlParameter) -> str:
+    """A parameter's value as a Python expression for the remote driver."""
+    value = parameter.python_value()
+    if isinstance(value, decimal.Decimal):
+        return f"__import__('decimal').Decimal({str(value)!r})"
+    if isinstance(value, datetime.date):  # a date or a datetime
+        return f"__import__('datetime').{type(value).__name__}.fromisoformat({value.isoformat()!r})"
+    return repr(value)
 
 
 def chunk_code(key: str, index: int, last: bool) -> str:

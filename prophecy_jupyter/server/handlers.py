@@ -24,12 +24,12 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from prophecy_jupyter import __version__
-from prophecy_jupyter.engines.base import EngineError
+from prophecy_jupyter.engines.base import EngineError, SqlParameter
 from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.server.link import API_PREFIX, KERNEL_HEADER
 from prophecy_jupyter.services import errors
 from prophecy_jupyter.services.connection_test import check_fabric
-from prophecy_jupyter.services.runs import Run, TableRun
+from prophecy_jupyter.services.runs import Run
 from prophecy_jupyter.services.runtime import Services
 from prophecy_jupyter.services.sessions import ManagedSession
 from prophecy_jupyter.vault.keys import VaultError
@@ -472,20 +472,51 @@ class TablesHandler(SessionScoped):
     @web.authenticated
     async def post(self, session_id: str) -> None:
         data = self.body()
-        source = self.field(data, "source")
         limit = self.field(data, "limit", int, required=False)
-        prefer_arrow = self.field(data, "prefer_arrow", bool, required=False)
+        limit = 100_000 if limit is None else limit
         managed = self.managed(session_id)
-        run = await self.blocking(
-            self.services.sessions.submit_table,
-            self.user,
-            managed.notebook,
-            managed.fabric.ref,
-            source,
-            100_000 if limit is None else limit,
-            True if prefer_arrow is None else prefer_arrow,
-        )
+        sessions = self.services.sessions
+        if "sql" in data:
+            if "source" in data:
+                raise errors.Invalid("Send either source or sql, not both.", "sql")
+            query = self.field(data, "sql")
+            parameters = self.parameters(data.get("parameters", []))
+            run = await self.blocking(
+                sessions.submit_sql, self.user, managed.notebook, managed.fabric.ref, query, limit, parameters
+            )
+        else:
+            source = self.field(data, "source")
+            prefer_arrow = self.field(data, "prefer_arrow", bool, required=False)
+            run = await self.blocking(
+                sessions.submit_table,
+                self.user,
+                managed.notebook,
+                managed.fabric.ref,
+                source,
+                limit,
+                True if prefer_arrow is None else prefer_arrow,
+            )
         self.reply(run_json(run), 202)
+
+    def parameters(self, items: Any) -> list[SqlParameter]:
+        """The ``parameters`` of a SQL table request: ``[{name, value?, type?}]``."""
+        shape = "parameters: expected a list of {name, value, type} with string fields"
+        if not isinstance(items, list):
+            raise errors.Invalid(shape, "parameters")
+        parameters = []
+        for item in items:
+            if not (
+                isinstance(item, dict)
+                and isinstance(item.get("name"), str)
+                and isinstance(item.get("value"), (str, type(None)))
+                and isinstance(item.get("type", "STRING"), str)
+            ):
+                raise errors.Invalid(shape, "parameters")
+            try:
+                parameters.append(SqlParameter(item["name"], item.get("value"), item.get("type", "STRING")))
+            except EngineError as exc:
+                raise errors.Invalid(str(exc), "parameters") from None
+        return parameters
 
 
 class RunHandler(ApiHandler):
@@ -520,8 +551,8 @@ class RunTableHandler(ApiHandler):
     @web.authenticated
     def get(self, run_id: str) -> None:
         run = self.services.sessions.find_run(self.user, run_id)
-        if not isinstance(run, TableRun) or run.payload is None:
-            raise errors.NotFound(f"Run '{run_id}' has no table (not a finished table run).")
+        if run.payload is None:
+            raise errors.NotFound(f"Run '{run_id}' has no table (not a finished run with a table).")
         header = run.payload.header
         kind = "application/vnd.apache.arrow.stream" if header.format == "arrow" else "application/json"
         self.set_header("X-Prophecy-Table", json.dumps(header.__dict__))

@@ -48,6 +48,20 @@ class EngineFactory:
                 cluster_id=settings.cluster_id,
             )
             return DatabricksEngine(connection, secret, fabric_name=fabric.ref)
+        if fabric.kind == "databricks-sql":
+            from prophecy_jupyter.engines.databricks_sql import DatabricksSqlEngine, SqlWarehouseConnection
+
+            settings = fabric.typed_settings
+            connection = SqlWarehouseConnection(
+                host=settings.host,
+                auth=settings.auth,
+                client_id=settings.client_id,
+                profile=settings.profile,
+                warehouse_id=settings.warehouse_id,
+                catalog=settings.catalog,
+                schema=settings.schema_name,
+            )
+            return DatabricksSqlEngine(connection, secret, fabric_name=fabric.ref)
         raise EngineError(
             f"Fabric '{fabric.ref}' is a {fabric.kind} fabric; running cells on {fabric.kind} is not "
             "available in this version yet. Its settings and your credentials are kept."

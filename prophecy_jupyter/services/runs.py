@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from prophecy_jupyter.engines.base import RunState
+from prophecy_jupyter.engines.base import RunState, SqlParameter
 from prophecy_jupyter.results.model import Result
 from prophecy_jupyter.results.transport import TablePayload
 
@@ -29,6 +29,8 @@ class Run:
         self.submitted_at = time.monotonic()
         self.finished_at: float | None = None
         self.cancel_requested = False
+        self.payload: TablePayload | None = None
+        """A table result's data until it is taken (a table run's, or a SQL warehouse statement's)."""
         self.notes: list[str] = []
         """What the user should hear about the run, e.g. that its session was lost and reopened."""
         self._done = threading.Event()
@@ -97,6 +99,8 @@ class StatementRun(Run):
         self.sent_at: float | None = None
         self.seen_done_at: float | None = None
         """Monotonic times of the submit to the fabric and of the answer that said it was done."""
+        self.query: tuple[Sequence[SqlParameter], int] | None = None
+        """For engines that run SQL themselves: the statement's parameters and row limit."""
         self.reopened = False
         """Whether the run's session was reopened to send it (done at most once)."""
         self.polls = 0
@@ -140,7 +144,6 @@ class TableRun(Run):
         self.source = source
         self.limit = limit
         self.current: StatementRun | None = None
-        self.payload: TablePayload | None = None
 
     @property
     def progress(self) -> float | None:

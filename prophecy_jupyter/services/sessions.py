@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -29,6 +29,7 @@ from prophecy_jupyter.engines.base import (
     SessionGone,
     SessionSpec,
     SessionState,
+    SqlParameter,
     StatementLost,
     StatementStatus,
 )
@@ -39,6 +40,7 @@ from prophecy_jupyter.results.transport import (
     chunk_code,
     fetch_code,
     parse_first_output,
+    sql_source,
 )
 from prophecy_jupyter.services.engines import EngineFactory
 from prophecy_jupyter.services.errors import Invalid, LimitReached, NotFound
@@ -53,6 +55,18 @@ Notify = Callable[[str], None]
 Waiter = Callable[[Run], Run]
 CONFIGURE_FIELDS = frozenset({"conf", "size", "kind", *RESOURCE_FIELDS})
 FABRIC_CACHE_SECONDS = 5.0
+
+
+def table_result(run: Run) -> Result:
+    """A finished run's result, its table data (if any) taken and made a typed DataFrame."""
+    if run.payload is None:
+        return run.result or Result.of_error("Cancelled", "The run was cancelled.")
+    from prophecy_jupyter.results.frames import frame_from_payload  # pandas, on first use
+
+    payload, run.payload = run.payload, None
+    return Result.of_table(
+        frame_from_payload(payload), truncated=payload.header.truncated, row_limit=payload.limit
+    )
 
 
 def _quiet(_message: str) -> None:
@@ -445,7 +459,10 @@ class SessionService:
             return
         run.sent_at = time.monotonic()
         try:
-            status = managed.engine.submit(remote.id, run.code, run.language, run.id)
+            if run.query is not None:
+                status = managed.engine.submit_query(run.code, *run.query)
+            else:
+                status = managed.engine.submit(remote.id, run.code, run.language, run.id)
         except SessionGone as exc:
             self._reopen_and_send(run, exc)
             return
@@ -524,6 +541,8 @@ class SessionService:
         if status.progress is not None:
             run.statement_progress = status.progress
         run.server_ms = (status.started_ms, status.completed_ms)
+        if status.payload is not None:
+            run.payload = status.payload
         if status.done:
             run.seen_done_at = time.monotonic()
             self._finish(run, status.state, status.result)
@@ -604,14 +623,52 @@ class SessionService:
             run, RunState.FINISHED, Result(ResultKind.TABLE, truncated=header.truncated, row_limit=run.limit)
         )
 
-    def _statement_of(self, run: TableRun, code: str) -> StatementRun | None:
+    def submit_sql(
+        self,
+        user: str,
+        notebook: str,
+        fabric_ref: str,
+        query: str,
+        limit: int,
+        parameters: Sequence[SqlParameter] = (),
+        notify: Notify = _quiet,
+    ) -> TableRun:
+        """A SQL query's result as a table run: from engines that run SQL themselves (warehouses)
+        directly, from Spark fabrics as the DataFrame of ``spark.sql``."""
+        managed = self.session(user, notebook, fabric_ref, notify)
+        if not getattr(managed.engine, "runs_sql", False):
+            return self.submit_table(
+                user, notebook, fabric_ref, sql_source(query, parameters), limit, True, notify
+            )
+        run = TableRun(managed, query, limit)
+        self._track(run)
+        threading.Thread(
+            target=self._query, args=(run, tuple(parameters)), name=f"sql-{run.id[:8]}", daemon=True
+        ).start()
+        return run
+
+    def _query(self, run: TableRun, parameters: tuple[SqlParameter, ...]) -> None:
+        statement = self._statement_of(run, run.source, "sql", (parameters, run.limit))
+        if statement is None:
+            return
+        run.payload, statement.payload = statement.payload, None
+        self._finish(run, RunState.FINISHED, statement.result)
+
+    def _statement_of(
+        self,
+        run: TableRun,
+        code: str,
+        language: str = "pyspark",
+        query: tuple[Sequence[SqlParameter], int] | None = None,
+    ) -> StatementRun | None:
         """One statement of a table run; None (and the run over) when it did not succeed."""
         if run.cancel_requested:
             self._finish(
                 run, RunState.CANCELLED, Result.of_error("Cancelled", "The table fetch was cancelled.")
             )
             return None
-        statement = StatementRun(run.session, code, "pyspark")
+        statement = StatementRun(run.session, code, language)
+        statement.query = query
         run.current = statement
         run.state = RunState.RUNNING
         with self._lock:
@@ -659,14 +716,24 @@ class SessionService:
         prefer_arrow: bool = True,
     ) -> Result:
         """A remote DataFrame as a typed pandas table (at most ``limit`` rows; < 0 for all)."""
-        run = waiter(self.submit_table(user, notebook, fabric_ref, source, limit, prefer_arrow, notify))
-        if run.payload is None:
-            return run.result or Result.of_error("Cancelled", "The table fetch was cancelled.")
-        from prophecy_jupyter.results.frames import frame_from_payload  # pandas, on first use
+        return table_result(
+            waiter(self.submit_table(user, notebook, fabric_ref, source, limit, prefer_arrow, notify))
+        )
 
-        payload, run.payload = run.payload, None
-        return Result.of_table(
-            frame_from_payload(payload), truncated=payload.header.truncated, row_limit=limit
+    def fetch_sql(
+        self,
+        user: str,
+        notebook: str,
+        fabric_ref: str,
+        query: str,
+        limit: int,
+        parameters: Sequence[SqlParameter] = (),
+        waiter: Waiter = wait_for,
+        notify: Notify = _quiet,
+    ) -> Result:
+        """A SQL query's result as a typed pandas table (see :meth:`submit_sql`)."""
+        return table_result(
+            waiter(self.submit_sql(user, notebook, fabric_ref, query, limit, parameters, notify))
         )
 
     def complete(self, user: str, notebook: str, fabric_ref: str, code: str, cursor: int) -> list[str]:

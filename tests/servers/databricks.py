@@ -394,7 +394,12 @@ class StandInWorkspace:
             raise _invalid("wait_timeout must be 0s or between 5s and 50s")
         params = {}
         for item in body.get("parameters") or []:
-            params[item["name"]] = _parameter_value(item.get("value"), item.get("type", "STRING"))
+            try:
+                params[item["name"]] = _parameter_value(item.get("value"), item.get("type", "STRING"))
+            except (ValueError, ArithmeticError):
+                raise _invalid(
+                    f"Parameter {item['name']} cannot be converted to {item.get('type')}."
+                ) from None
         code = _STATEMENT_CODE.format(
             statement=repr(text),
             args=repr(params),
