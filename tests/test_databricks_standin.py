@@ -4,6 +4,7 @@ stand-in speaks the protocol our engine will rely on."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 from databricks.sdk import WorkspaceClient
@@ -211,3 +212,60 @@ def test_sql_statements_with_parameters_arrow_chunks_inline_rows_and_cancel(work
     assert w.statement_execution.get_statement(slow.statement_id).status.state == StatementState.CANCELED
     with pytest.raises(Exception, match="does not exist"):
         w.statement_execution.execute_statement(warehouse_id="nope", statement="SELECT 1")
+
+
+def test_jobs_runs_and_workspace_import(workspace):
+    import base64
+
+    from databricks.sdk.service import jobs
+    from databricks.sdk.service.workspace import ImportFormat, Language
+
+    w = client(workspace)
+    cluster = workspace.add_cluster()
+    workspace.run_duration = 1.0
+
+    def task(key: str) -> jobs.Task:
+        return jobs.Task(
+            task_key=key,
+            existing_cluster_id=cluster,
+            spark_python_task=jobs.SparkPythonTask(python_file=f"pipelines/{key}/pipeline.py"),
+        )
+
+    created = w.jobs.create(
+        name="nightly-orders",
+        tasks=[task("orders")],
+        schedule=jobs.CronSchedule(quartz_cron_expression="0 0 9 ? * MON-FRI", timezone_id="Europe/Berlin"),
+        max_concurrent_runs=1,
+    )
+    job = w.jobs.get(created.job_id)
+    assert job.settings.name == "nightly-orders" and job.settings.schedule.timezone_id == "Europe/Berlin"
+    w.jobs.update(created.job_id, new_settings=jobs.JobSettings(tasks=[task("extra")]))
+    assert {t.task_key for t in w.jobs.get(created.job_id).settings.tasks} == {"orders", "extra"}
+    w.jobs.reset(created.job_id, new_settings=jobs.JobSettings(name="nightly-orders", tasks=[task("orders")]))
+    big = w.jobs.create(name="wide", tasks=[task(f"t{i}") for i in range(130)])
+    assert len(w.jobs.get(big.job_id).settings.tasks) == 130, "the SDK follows the 2.2 task pages"
+    assert [j.job_id for j in w.jobs.list(name="nightly-orders")] == [created.job_id]
+
+    run = w.jobs.run_now_and_wait(created.job_id, idempotency_token="once", timeout=timedelta(seconds=60))
+    assert run.state.result_state == jobs.RunResultState.SUCCESS
+    assert w.jobs.run_now(created.job_id, idempotency_token="once").run_id == run.run_id
+    output = w.jobs.get_run_output(run.tasks[0].run_id)
+    assert output.logs.startswith("ran orders")
+    two = w.jobs.submit(run_name="adhoc", tasks=[task("a"), task("b")]).run_id
+    with pytest.raises(Exception, match="multiple tasks"):
+        w.jobs.get_run_output(two)
+    w.jobs.cancel_run(two)
+    assert w.jobs.get_run(two).state.result_state == jobs.RunResultState.CANCELED
+    w.jobs.delete(created.job_id)
+    with pytest.raises(Exception, match="does not exist"):
+        w.jobs.get(created.job_id)
+
+    source = base64.b64encode(b"# Databricks notebook source\nprint(1)\n").decode()
+    w.workspace.import_("/Shared/etl", content=source, format=ImportFormat.SOURCE, language=Language.PYTHON)
+    with pytest.raises(Exception, match="already exists"):
+        w.workspace.import_(
+            "/Shared/etl", content=source, format=ImportFormat.SOURCE, language=Language.PYTHON
+        )
+    w.workspace.upload("/Shared/etl", b"print(2)\n", format=ImportFormat.AUTO, overwrite=True)  # multipart
+    assert workspace.files["/Shared/etl"]["content"] == b"print(2)\n"
+    assert w.workspace.get_status("/Shared/etl").path == "/Shared/etl"

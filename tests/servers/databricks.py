@@ -9,6 +9,9 @@ It serves, on 127.0.0.1, what our engine and databricks-sdk call:
 - the Command Execution API 1.2: contexts and commands. A context is a session of our test
   gateway (a real Python interpreter with its own SparkSession, or Spark SQL), so contexts keep
   state and cancel interrupts; outputs are mapped to Databricks ``results``;
+- jobs (``/api/2.1`` and ``/api/2.2``: create, reset, update, get with task pages, list, delete,
+  run-now with idempotency tokens, runs submit/get/get-output/cancel; runs pass QUEUED → RUNNING
+  → TERMINATED in ``run_duration``) and workspace import (JSON or multipart);
 - SQL warehouses and the Statement Execution API: statements run on local PySpark with named
   parameters; INLINE JSON_ARRAY results, or EXTERNAL_LINKS Arrow chunks behind presigned links
   that refuse an Authorization header, as cloud storage does.
@@ -20,6 +23,8 @@ error body, a dropped connection, or a delay.
 from __future__ import annotations
 
 import base64
+import email.parser
+import email.policy
 import json
 import secrets
 import threading
@@ -106,6 +111,20 @@ class Statement:
 
 
 @dataclass
+class JobRun:
+    """A job run; its tasks pass through QUEUED → RUNNING → TERMINATED in ``duration`` seconds."""
+
+    run_id: int
+    job_id: int | None
+    run_name: str
+    tasks: list[dict[str, Any]]
+    started: float
+    duration: float
+    parameters: dict[str, Any] = field(default_factory=dict)
+    cancelled: bool = False
+
+
+@dataclass
 class Fault:
     """What to do instead of answering the next matching request."""
 
@@ -138,6 +157,11 @@ class StandInWorkspace:
         self.rows_per_chunk = 1000
         self.link_lifetime = 900.0
         self._sql_session: int | None = None
+        self.jobs: dict[int, dict[str, Any]] = {}
+        self.runs: dict[int, JobRun] = {}
+        self.files: dict[str, dict[str, Any]] = {}
+        self.run_duration = 1.0
+        self._ids = iter(range(1001, 10**9))
         self.start_delay = 1.0
         self.requests: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
@@ -614,6 +638,209 @@ def _parameter_value(value: str | None, kind: str) -> Any:
     return value
 
 
+def _task_state(run: JobRun, now: float) -> dict[str, Any]:
+    if run.cancelled:
+        return {"life_cycle_state": "TERMINATED", "result_state": "CANCELED", "state_message": "Cancelled"}
+    elapsed = now - run.started
+    if elapsed < run.duration / 4:
+        return {"life_cycle_state": "QUEUED", "state_message": "Waiting for a cluster"}
+    if elapsed < run.duration:
+        return {"life_cycle_state": "RUNNING", "state_message": "In run"}
+    return {"life_cycle_state": "TERMINATED", "result_state": "SUCCESS", "state_message": ""}
+
+
+def _status_of(state: dict[str, Any]) -> dict[str, Any]:
+    """The newer ``status`` next to the legacy ``state``."""
+    life = state["life_cycle_state"]
+    if life != "TERMINATED":
+        return {"state": life}
+    code = "SUCCESS" if state["result_state"] == "SUCCESS" else "CANCELED"
+    return {
+        "state": "TERMINATED",
+        "termination_details": {
+            "code": code,
+            "type": "SUCCESS" if code == "SUCCESS" else "CLIENT_ERROR",
+            "message": state["state_message"],
+        },
+    }
+
+
+class Jobs:
+    """Jobs 2.1/2.2 and workspace import of a stand-in workspace."""
+
+    def __init__(self, ws: StandInWorkspace):
+        self.ws = ws
+
+    def _job(self, job_id: Any) -> dict[str, Any]:
+        try:
+            return self.ws.jobs[int(job_id)]
+        except (KeyError, TypeError, ValueError):
+            raise _invalid(f"Job {job_id} does not exist.") from None
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        if not body.get("tasks"):
+            raise _invalid("At least one task is required.")
+        keys = [t.get("task_key") for t in body["tasks"]]
+        if None in keys or len(set(keys)) != len(keys):
+            raise _invalid("Every task needs a unique task_key.")
+        job_id = next(self.ws._ids)
+        self.ws.jobs[job_id] = {"job_id": job_id, "created_time": int(time.time() * 1000), "settings": body}
+        return {"job_id": job_id}
+
+    def reset(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._job(body.get("job_id"))["settings"] = body.get("new_settings") or {}
+        return {}
+
+    def update(self, body: dict[str, Any]) -> dict[str, Any]:
+        settings = self._job(body.get("job_id"))["settings"]
+        for name in body.get("fields_to_remove") or []:
+            settings.pop(name, None)
+        new = dict(body.get("new_settings") or {})
+        if "tasks" in new:
+            tasks = {t["task_key"]: t for t in settings.get("tasks", [])}
+            tasks.update({t["task_key"]: t for t in new.pop("tasks")})
+            settings["tasks"] = list(tasks.values())
+        settings.update(new)
+        return {}
+
+    def get(self, params: dict[str, Any], version: str) -> dict[str, Any]:
+        job = dict(self._job(params.get("job_id")))
+        tasks = job["settings"].get("tasks", [])
+        if version == "2.2" and len(tasks) > 100:
+            start = int(params.get("page_token") or 0)
+            job["settings"] = {**job["settings"], "tasks": tasks[start : start + 100]}
+            if start + 100 < len(tasks):
+                job["next_page_token"] = str(start + 100)
+        return job
+
+    def list(self, params: dict[str, Any]) -> dict[str, Any]:
+        jobs = [j for j in self.ws.jobs.values() if params.get("name") in (None, j["settings"].get("name"))]
+        limit = min(int(params.get("limit") or 20), 100)
+        start = int(params.get("page_token") or 0)
+        page = {"jobs": jobs[start : start + limit], "has_more": start + limit < len(jobs)}
+        if start + limit < len(jobs):
+            page["next_page_token"] = str(start + limit)
+        return page
+
+    def delete(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._job(body.get("job_id"))
+        del self.ws.jobs[int(body["job_id"])]
+        return {}
+
+    def _start(self, job_id: int | None, name: str, tasks: list[dict[str, Any]], **extra: Any) -> JobRun:
+        run = JobRun(next(self.ws._ids), job_id, name, [], time.monotonic(), self.ws.run_duration, **extra)
+        run.tasks = [{**t, "run_id": next(self.ws._ids)} for t in tasks]
+        self.ws.runs[run.run_id] = run
+        return run
+
+    def run_now(self, body: dict[str, Any]) -> dict[str, Any]:
+        job = self._job(body.get("job_id"))
+        token = body.get("idempotency_token")
+        if token:
+            same = next((r for r in self.ws.runs.values() if r.parameters.get("_token") == token), None)
+            if same is not None:
+                return {"run_id": same.run_id, "number_in_job": same.run_id}
+        parameters = {**(body.get("job_parameters") or {}), **({"_token": token} if token else {})}
+        run = self._start(
+            job["job_id"], job["settings"].get("name", ""), job["settings"]["tasks"], parameters=parameters
+        )
+        return {"run_id": run.run_id, "number_in_job": run.run_id}
+
+    def submit(self, body: dict[str, Any]) -> dict[str, Any]:
+        if not body.get("tasks"):
+            raise _invalid("At least one task is required.")
+        return {"run_id": self._start(None, body.get("run_name", ""), body["tasks"]).run_id}
+
+    def _run(self, run_id: Any) -> tuple[JobRun, dict[str, Any] | None]:
+        try:
+            run_id = int(run_id)
+        except (TypeError, ValueError):
+            raise _invalid(f"Run {run_id} does not exist.") from None
+        for run in self.ws.runs.values():
+            if run.run_id == run_id:
+                return run, None
+            task = next((t for t in run.tasks if t["run_id"] == run_id), None)
+            if task is not None:
+                return run, task
+        raise _invalid(f"Run {run_id} does not exist.")
+
+    def run_json(self, params: dict[str, Any]) -> dict[str, Any]:
+        run, _ = self._run(params.get("run_id"))
+        now = time.monotonic()
+        state = _task_state(run, now)
+        tasks = [
+            {"task_key": t["task_key"], "run_id": t["run_id"], "state": state, "status": _status_of(state)}
+            for t in run.tasks
+        ]
+        body = {
+            "run_id": run.run_id,
+            "run_name": run.run_name,
+            "tasks": tasks,
+            "state": state,
+            "status": _status_of(state),
+            "start_time": int(time.time() * 1000),
+        }
+        if run.job_id is not None:
+            body["job_id"] = run.job_id
+        return body
+
+    def output(self, params: dict[str, Any]) -> dict[str, Any]:
+        run, task = self._run(params.get("run_id"))
+        if task is None and len(run.tasks) > 1:
+            raise _invalid(
+                "Retrieving the output of runs with multiple tasks is not supported. Please retrieve "
+                "the output of each individual task run instead."
+            )
+        task = task or run.tasks[0]
+        state = _task_state(run, time.monotonic())
+        body: dict[str, Any] = {
+            "metadata": {"run_id": task["run_id"], "state": state, "task_key": task["task_key"]}
+        }
+        if state.get("result_state") == "SUCCESS":
+            body["logs"] = f"ran {task['task_key']}\n"
+            if "notebook_task" in task:
+                body["notebook_output"] = {"result": "ok", "truncated": False}
+        return body
+
+    def cancel(self, body: dict[str, Any]) -> dict[str, Any]:
+        run, _ = self._run(body.get("run_id"))
+        if _task_state(run, time.monotonic())["life_cycle_state"] != "TERMINATED":
+            run.cancelled = True
+        return {}
+
+    def import_file(self, body: dict[str, Any]) -> dict[str, Any]:
+        path = body.get("path") or ""
+        if not path.startswith("/"):
+            raise _invalid("Path must be absolute.")
+        content = body.get("content") or ""
+        data = content if isinstance(content, bytes) else base64.b64decode(content)
+        if len(data) > 10 * 1024 * 1024:
+            raise ApiError(
+                400, {"error_code": "MAX_NOTEBOOK_SIZE_EXCEEDED", "message": "File size exceeds 10 MB."}
+            )
+        overwrite = str(body.get("overwrite", "false")).lower() == "true"
+        if path in self.ws.files and not overwrite:
+            raise ApiError(
+                400, {"error_code": "RESOURCE_ALREADY_EXISTS", "message": f"Path ({path}) already exists."}
+            )
+        self.ws.files[path] = {
+            "content": data,
+            "format": body.get("format", "SOURCE"),
+            "language": body.get("language"),
+        }
+        return {}
+
+    def status(self, params: dict[str, Any]) -> dict[str, Any]:
+        path = params.get("path")
+        if path not in self.ws.files:
+            raise ApiError(
+                404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"Path ({path}) doesn't exist."}
+            )
+        entry = self.ws.files[path]
+        kind = "NOTEBOOK" if entry["language"] or entry["format"] == "JUPYTER" else "FILE"
+        return {"path": path, "object_type": kind, "language": entry["language"]}
+
+
 def results_of(output: dict[str, Any]) -> dict[str, Any]:
     """A Livy statement output as Command Execution API ``results``."""
     if output.get("status") == "error":
@@ -709,6 +936,16 @@ class _Handler(BaseHTTPRequestHandler):
             return {}
         if "application/x-www-form-urlencoded" in kind:
             return {k: v[-1] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
+        if kind.startswith("multipart/form-data"):
+            message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+                f"Content-Type: {kind}\r\n\r\n".encode() + raw
+            )
+            fields: dict[str, Any] = {}
+            for part in message.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                payload = part.get_payload(decode=True) or b""
+                fields[name] = payload if name == "content" else payload.decode()
+            return fields
         try:
             data = json.loads(raw)
         except ValueError:
@@ -736,6 +973,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._command_execution(method, endpoint, params)
         if version.startswith("2.") and endpoint.startswith("clusters/"):
             return self._clusters(method, endpoint.removeprefix("clusters/"), params)
+        if version in ("2.1", "2.2") and endpoint.startswith("jobs/"):
+            return self._jobs(method, endpoint.removeprefix("jobs/"), params, version)
+        if version == "2.0" and endpoint in ("workspace/import", "workspace/get-status"):
+            jobs = Jobs(ws)
+            return jobs.import_file(params) if method == "POST" else jobs.status(params)
         if version == "2.0" and endpoint.startswith("sql/"):
             return self._sql(method, endpoint.removeprefix("sql/").split("/"), params)
         raise ApiError(404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No API found for {path}"})
@@ -760,6 +1002,29 @@ class _Handler(BaseHTTPRequestHandler):
         if route is None:
             raise ApiError(404, {"error": f"No API found for {method} /api/1.2/{endpoint}"})
         return route()
+
+    def _jobs(self, method: str, endpoint: str, params: dict[str, Any], version: str) -> dict[str, Any]:
+        jobs = Jobs(self.workspace)
+        routes = {
+            ("POST", "create"): lambda: jobs.create(params),
+            ("POST", "reset"): lambda: jobs.reset(params),
+            ("POST", "update"): lambda: jobs.update(params),
+            ("GET", "get"): lambda: jobs.get(params, version),
+            ("GET", "list"): lambda: jobs.list(params),
+            ("POST", "delete"): lambda: jobs.delete(params),
+            ("POST", "run-now"): lambda: jobs.run_now(params),
+            ("POST", "runs/submit"): lambda: jobs.submit(params),
+            ("GET", "runs/get"): lambda: jobs.run_json(params),
+            ("GET", "runs/get-output"): lambda: jobs.output(params),
+            ("POST", "runs/cancel"): lambda: jobs.cancel(params),
+        }
+        route = routes.get((method, endpoint))
+        if route is None:
+            raise ApiError(
+                404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No API found for jobs/{endpoint}"}
+            )
+        with self.workspace.lock:
+            return route()
 
     def _sql(self, method: str, parts: list[str], params: dict[str, Any]) -> dict[str, Any]:
         ws = self.workspace
