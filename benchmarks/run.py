@@ -1,10 +1,11 @@
 """``make bench``: our client side by side with sparkmagic's Livy client, on the same gateway.
 
-    .venv/bin/python benchmarks/run.py [--quick] [--only latency,transfer,startup]
+    .venv/bin/python benchmarks/run.py [--quick] [--only latency,transfer,startup,databricks]
 
 Measures (1) the latency each client adds over a statement's server time, (2) ``%%sql -o`` of a
 cached table into pandas, (3) session start on the local fabric, and (4) many notebooks at once
-through the Jupyter server extension against as many sparkmagic clients. Writes
+through the Jupyter server extension against as many sparkmagic clients, and (5) the latency our
+Databricks engine adds against databricks-sdk's own waiter on a stand-in workspace. Writes
 ``benchmarks/results/latest.json`` and ``latest.md`` and prints the Markdown tables. These are
 measurements, not tests: missed goals are reported, never raised.
 """
@@ -39,12 +40,13 @@ from benchmarks.common import (
     versions,
 )
 from benchmarks.concurrency import measure_ours, measure_sparkmagic
+from benchmarks.databricks_cells import measure_databricks
 from benchmarks.latency import OurClient, SparkmagicClient, measure_latency
 from benchmarks.report import assess, markdown
 from benchmarks.startup import measure_startup
 from benchmarks.transfer import measure_transfer
 
-BENCHMARKS = ("latency", "transfer", "startup", "concurrency")
+BENCHMARKS = ("latency", "transfer", "startup", "concurrency", "databricks")
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,11 @@ def transfer_on(gateway: Any, token: str, scratch: Path, settings: Settings) -> 
         settings.transfer_repetitions,
         settings.transfer_timeout,
     )
+
+
+def databricks_on(gateway: Any, token: str, scratch: Path, settings: Settings) -> dict[str, Any]:
+    """Our Databricks engine and databricks-sdk's waiter on a stand-in workspace over ``gateway``."""
+    return measure_databricks(gateway.url, token, scratch, settings.latency_repetitions)
 
 
 def concurrency(scratch: Path, settings: Settings) -> dict[str, Any]:
@@ -192,11 +199,16 @@ def main() -> int:
     began = time.perf_counter()
     with ProcessTracker() as tracker, tempfile.TemporaryDirectory(prefix="prophecy-bench-") as scratch:
         try:
-            if only & {"latency", "transfer"}:
+            if only & {"latency", "transfer", "databricks"}:
                 token = secrets.token_urlsafe(24)
                 memory = ("--driver-memory", settings.gateway_driver_memory)
+                on_gateway = (
+                    ("latency", latency_on),
+                    ("transfer", transfer_on),
+                    ("databricks", databricks_on),
+                )
                 with running_gateway("gateway-long-poll", *memory, token=token) as gateway:
-                    for name, measure in (("latency", latency_on), ("transfer", transfer_on)):
+                    for name, measure in on_gateway:
                         if name in only:
                             attempt(results, name, measure, gateway, token, Path(scratch), settings)
             if "startup" in only:

@@ -62,6 +62,25 @@ class RunState:
 
 
 @dataclass(frozen=True)
+class PollPolicy:
+    """When to check a running statement again.
+
+    The first check follows the submit within ``first_delay``; after that the delay is a share
+    (``ratio``) of the time the statement has run so far, so checks grow geometrically and the
+    latency they add stays near ``ratio`` of the statement's own time; never more than ``cap``.
+    Servers that long-poll are asked to hold each check up to ``long_poll_wait`` instead.
+    """
+
+    first_delay: float = 0.005
+    ratio: float = 0.1
+    cap: float = 1.0
+    long_poll_wait: float = 1.0
+
+    def next_delay(self, elapsed: float) -> float:
+        return min(self.cap, max(self.first_delay, elapsed * self.ratio))
+
+
+@dataclass(frozen=True)
 class SessionSpec:
     """What to open: the interpreter kind and its Spark settings."""
 

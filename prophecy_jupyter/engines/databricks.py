@@ -29,7 +29,7 @@ from prophecy_jupyter.engines.base import (
     StatementLost,
     StatementStatus,
 )
-from prophecy_jupyter.engines.databricks_client import Workspace, WorkspaceConnection
+from prophecy_jupyter.engines.databricks_client import STATUS_POLLS, Workspace, WorkspaceConnection
 from prophecy_jupyter.results.model import Result, ResultKind
 
 _LANGUAGES = {
@@ -89,6 +89,8 @@ class DatabricksEngine:
         self.workspace = Workspace(connection, secret, fabric_name)
         self.client = self.workspace.client
         self._languages: dict[str, Language] = {}
+
+    poll_policy = STATUS_POLLS
 
     @property
     def supports_long_poll(self) -> bool:

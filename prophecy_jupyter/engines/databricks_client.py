@@ -27,9 +27,13 @@ from databricks.sdk.errors import (
 )
 from urllib3.exceptions import NewConnectionError
 
-from prophecy_jupyter.engines.base import AuthenticationError, EngineError
+from prophecy_jupyter.engines.base import AuthenticationError, EngineError, PollPolicy
 
 T = TypeVar("T")
+
+STATUS_POLLS = PollPolicy(first_delay=0.003, ratio=0.015, cap=1.0)
+"""Databricks has no long poll: check often (a check waits for the previous one, so a slow
+network paces them), after 1.5% of the time run so far, at least once a second."""
 
 
 @dataclass(frozen=True)

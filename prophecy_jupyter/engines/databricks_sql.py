@@ -30,7 +30,7 @@ from prophecy_jupyter.engines.base import (
     StatementLost,
     StatementStatus,
 )
-from prophecy_jupyter.engines.databricks_client import Workspace, WorkspaceConnection
+from prophecy_jupyter.engines.databricks_client import STATUS_POLLS, Workspace, WorkspaceConnection
 from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.results.transport import TableHeader, TablePayload
 
@@ -101,6 +101,8 @@ class DatabricksSqlEngine:
         self._downloads.mount("https://", HTTPAdapter(max_retries=retry))
         self._downloads.mount("http://", HTTPAdapter(max_retries=retry))
         self._limits: dict[str, int] = {}
+
+    poll_policy = STATUS_POLLS
 
     @property
     def supports_long_poll(self) -> bool:

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from prophecy_jupyter.engines.base import (
     Engine,
     EngineError,
+    PollPolicy,
     RemoteSession,
     RunState,
     SessionGone,
@@ -46,7 +47,7 @@ from prophecy_jupyter.services.engines import EngineFactory
 from prophecy_jupyter.services.errors import Invalid, LimitReached, NotFound
 from prophecy_jupyter.services.fabrics import RESOURCE_FIELDS, Fabric
 from prophecy_jupyter.services.runs import Run, StatementRun, TableRun
-from prophecy_jupyter.services.scheduler import PollPolicy, Scheduler
+from prophecy_jupyter.services.scheduler import Scheduler
 from prophecy_jupyter.services.session_records import ENDED, LIVE, NoRecords, SessionRecords
 
 log = logging.getLogger(__name__)
@@ -500,7 +501,7 @@ class SessionService:
         if run.session.engine.supports_long_poll:
             self._scheduler.call_soon(self._poll, run)
             return
-        policy = self.settings.poll
+        policy = getattr(run.session.engine, "poll_policy", None) or self.settings.poll
         delay = policy.first_delay if first else policy.next_delay(run.elapsed)
         self._scheduler.call_at(time.monotonic() + delay, self._poll, run)
 
