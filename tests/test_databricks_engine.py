@@ -277,3 +277,36 @@ def test_a_databrickscfg_profile_is_used(workspace, data_dir, tmp_path, monkeypa
             built.sessions.run("ana", "nb", "other", "1")
     finally:
         built.close()
+
+
+def test_connection_checks_of_databricks_fabrics(workspace, dbx_services):
+    from prophecy_jupyter.services.connection_test import check_fabric
+
+    built = dbx_services
+    ok = check_fabric(built.fabrics, "ana", "dbx")
+    assert ok.ok and ok.steps[-2:] == [
+        "auth: pat accepted",
+        f"cluster {next(iter(workspace.clusters))}: RUNNING",
+    ]
+    missing = add_dbx_fabric(built, workspace, "0000-missing", name="missing")
+    report = check_fabric(built.fabrics, "ana", missing.ref)
+    assert (report.ok, report.stage) == (False, "resource") and "0000-missing" in report.message
+    built.credentials.set("ana", built.fabrics.get("ana", "dbx").scope, "dapi-wrong")
+    refused = check_fabric(built.fabrics, "ana", "dbx")
+    assert (refused.ok, refused.stage) == (False, "auth") and "Invalid access token" in refused.message
+    cluster = next(iter(workspace.clusters))
+    oauth = add_dbx_fabric(
+        built, workspace, cluster, name="m2m", auth="oauth-m2m", client_id=workspace.client_id
+    )
+    assert check_fabric(built.fabrics, "ana", oauth.ref).ok
+    built.credentials.set("ana", oauth.scope, "not-the-secret")
+    wrong = check_fabric(built.fabrics, "ana", oauth.ref)
+    assert not wrong.ok and wrong.stage in ("auth", "credentials"), wrong
+    spec = {
+        "name": "bi",
+        "kind": "databricks-sql",
+        "settings": {"host": workspace.url, "warehouse_id": workspace.add_warehouse()},
+    }
+    warehouse = built.fabrics.create("ana", "default", spec)
+    built.credentials.set("ana", warehouse.scope, workspace.pat)
+    assert check_fabric(built.fabrics, "ana", warehouse.ref).message.endswith("is RUNNING.")

@@ -99,38 +99,44 @@ def _livy(fabric: Fabric, secret: str | None, steps: list[str]) -> str:
 
 
 def _databricks(fabric: Fabric, secret: str | None, steps: list[str]) -> str:
+    """The workspace through databricks-sdk with the fabric's auth (PAT, OAuth M2M or a profile)."""
+    from databricks.sdk.errors import DatabricksError, PermissionDenied, Unauthenticated
+
+    from prophecy_jupyter.engines.databricks_client import Workspace, WorkspaceConnection
+
     settings = fabric.typed_settings
     _network(settings.host, None, steps)
-    if settings.auth != "pat":
-        steps.append(f"auth: {settings.auth} is checked when the first session starts")
-        return f"{settings.host} is reachable."
-    headers = {"Authorization": f"Bearer {secret}"}
-    resource = (
-        ("clusters/get", {"cluster_id": settings.cluster_id})
-        if fabric.kind == "databricks"
-        else ("sql/warehouses/" + settings.warehouse_id, None)
+    connection = WorkspaceConnection(
+        host=settings.host,
+        auth=settings.auth,
+        client_id=settings.client_id,
+        profile=settings.profile,
+        retry_timeout=TIMEOUT,
+        http_timeout=TIMEOUT,
     )
-    response = requests.get(
-        f"{settings.host}/api/2.0/{resource[0]}", params=resource[1], headers=headers, timeout=TIMEOUT
-    )
-    if response.status_code in (401, 403):
-        raise _Failed(
-            "auth",
-            f"The workspace refused your token (HTTP {response.status_code}). Set a valid "
-            "personal access token.",
+    if fabric.kind == "databricks":
+        what, read = f"cluster {settings.cluster_id}", lambda w: w.client.clusters.get(settings.cluster_id)
+    else:
+        what, read = (
+            f"warehouse {settings.warehouse_id}",
+            lambda w: w.client.warehouses.get(settings.warehouse_id),
         )
-    what = (
-        f"cluster {settings.cluster_id}"
-        if fabric.kind == "databricks"
-        else f"warehouse {settings.warehouse_id}"
-    )
-    if response.status_code in (400, 404):
+    try:
+        found = read(Workspace(connection, secret, fabric.ref))
+    except (PermissionDenied, Unauthenticated) as exc:
         raise _Failed(
-            "resource", f"The workspace has no {what} that you can see (HTTP {response.status_code})."
-        )
-    if response.status_code >= 300:
-        raise _Failed("http", f"The workspace answered HTTP {response.status_code}.")
-    state = response.json().get("state", "unknown")
+            "auth", f"The workspace refused your {fabric.secret_needed or 'credentials'} ({exc})."
+        ) from None
+    except DatabricksError as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            raise _Failed("resource", f"The workspace has no {what} that you can see ({exc}).") from None
+        raise _Failed("http", f"The workspace answered: {exc}") from None
+    except EngineError as exc:  # a client that cannot be set up (e.g. a missing profile)
+        raise _Failed("credentials", str(exc)) from None
+    except (TimeoutError, ValueError) as exc:
+        raise _Failed("auth", f"Could not authenticate to the workspace: {exc}") from None
+    steps.append(f"auth: {settings.auth} accepted")
+    state = found.state.value if found.state else "UNKNOWN"
     steps.append(f"{what}: {state}")
     return f"Connected to {settings.host}; {what} is {state}."
 
