@@ -16,6 +16,7 @@ from prophecy_jupyter.engines.base import (
     SessionState,
 )
 from prophecy_jupyter.engines.databricks import DatabricksConnection, DatabricksEngine, result_of
+from prophecy_jupyter.results.frames import frame_from_payload
 from prophecy_jupyter.results.model import ResultKind
 from tests.servers.databricks import StandInWorkspace
 
@@ -78,7 +79,7 @@ def test_cells_keep_state_and_results_are_typed(workspace):
     table = run(
         engine, sql, "SELECT 1 AS one, 'a' AS letter, CAST(1.5 AS DECIMAL(3,1)) AS d, NULL AS nothing", "sql"
     )
-    frame = table.result.table
+    frame = frame_from_payload(table.payload)
     assert table.result.kind == ResultKind.TABLE and list(frame.columns) == ["one", "letter", "d", "nothing"]
     assert str(frame.dtypes["one"]) == "Int32" and str(frame.dtypes["letter"]) == "string"
     assert str(frame.dtypes["d"]).startswith("decimal128(3, 1)")
@@ -95,6 +96,12 @@ def test_a_bad_token_and_a_stopped_cluster_say_what_to_do(workspace):
     stopped = engine_for(workspace, workspace.add_cluster("nightly", state="TERMINATED"))
     with pytest.raises(EngineError, match="TERMINATED; start it"):
         stopped.open_session(SessionSpec())
+    broken = workspace.add_cluster("broken", state="ERROR")
+    workspace.clusters[broken].state_message = "Driver is unresponsive"
+    with pytest.raises(EngineError, match=r"in state ERROR \(Driver is unresponsive\); it cannot run cells"):
+        engine_for(workspace, broken).open_session(SessionSpec())
+    with pytest.raises(EngineError, match=r"Cluster 0000-gone does not exist\. Check the fabric.s settings"):
+        engine_for(workspace, "0000-gone").open_session(SessionSpec())
 
 
 def test_text_html_images_and_errors_map_like_a_notebook():

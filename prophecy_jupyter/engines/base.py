@@ -109,7 +109,6 @@ class SqlParameter:
                 f"SQL parameter {self.name} has type {self.type!r}; use STRING, INT, BIGINT, DOUBLE, "
                 "DECIMAL(p,s), BOOLEAN, DATE or TIMESTAMP."
             )
-
         try:
             self.python_value()
         except (ValueError, KeyError, decimal.InvalidOperation):

@@ -31,6 +31,7 @@ from prophecy_jupyter.engines.base import (
 )
 from prophecy_jupyter.engines.databricks_client import STATUS_POLLS, Workspace, WorkspaceConnection
 from prophecy_jupyter.results.model import Result, ResultKind
+from prophecy_jupyter.results.transport import TableHeader, TablePayload
 
 _LANGUAGES = {
     "pyspark": Language.PYTHON,
@@ -265,7 +266,14 @@ class DatabricksEngine:
         except TimeoutError:
             raise EngineError(f"Fabric '{self.fabric_name}' did not report the command.") from None
         if answer.status == CommandStatus.FINISHED:
-            result = result_of(answer.results.as_dict() if answer.results else None)
+            results = answer.results.as_dict() if answer.results else None
+            if results and results.get("resultType") == "table":
+                payload = table_payload(results)
+                result = Result(ResultKind.TABLE, truncated=payload.header.truncated, row_limit=payload.limit)
+                return StatementStatus(
+                    id=statement_id, state=RunState.FINISHED, result=result, payload=payload
+                )
+            result = result_of(results)
             state = RunState.FINISHED if result.ok else RunState.FAILED
             return StatementStatus(id=statement_id, state=state, result=result)
         state = _COMMAND_STATES.get(answer.status, RunState.RUNNING)
@@ -305,8 +313,22 @@ def _context_gone(exc: DatabricksError) -> bool:
     return "ContextNotFound" in str(exc) or isinstance(exc, NotFound)
 
 
+def table_payload(results: Mapping[str, Any]) -> TablePayload:
+    """A ``table`` result's rows and schema, to become a typed DataFrame where it is shown."""
+    json_schema = results.get("isJsonSchema", True)
+    fields = [
+        {"name": c["name"], "type": json.loads(c["type"]) if json_schema else c["type"], "nullable": True}
+        for c in results.get("schema") or []
+    ]
+    rows = results.get("data") or []
+    header = TableHeader(
+        {"type": "struct", "fields": fields}, None, "json", len(rows), bool(results.get("truncated")), 1
+    )
+    return TablePayload(header, json.dumps(rows).encode(), -1)
+
+
 def result_of(results: Mapping[str, Any] | None) -> Result:
-    """Command Execution ``results`` as a Result (``Finished`` may carry none)."""
+    """Command Execution ``results`` other than tables as a Result (``Finished`` may carry none)."""
     if not results:
         return Result.of_text("")
     kind = results.get("resultType")
@@ -321,17 +343,6 @@ def result_of(results: Mapping[str, Any] | None) -> Result:
             if str(name).startswith("data:image/png;base64,"):
                 return Result(ResultKind.IMAGE, image_png=base64.b64decode(str(name).split(",", 1)[1]))
         return Result.of_text(f"(a plot the cluster keeps at {names[0]}; it is not carried back)")
-    if kind == "table":
-        from prophecy_jupyter.results.frames import frame_from_rows  # pandas, on first use
-        from prophecy_jupyter.results.schema import Column
-
-        json_schema = results.get("isJsonSchema", True)
-        cols = [
-            Column(c["name"], json.loads(c["type"]) if json_schema else c["type"], True)
-            for c in results.get("schema") or []
-        ]
-        frame = frame_from_rows(results.get("data") or [], cols, None)
-        return Result.of_table(frame, truncated=bool(results.get("truncated")))
     text = _OUT_PREFIX.sub("", str(results.get("data") or ""))
     if _HTML.match(text):
         return Result(ResultKind.HTML, html=text)
