@@ -83,6 +83,7 @@ class DatabricksEngine:
     """One workspace client per user and fabric."""
 
     name = "databricks"
+    poll_policy = STATUS_POLLS
 
     def __init__(self, connection: DatabricksConnection, secret: str | None, fabric_name: str):
         self.connection = connection
@@ -90,8 +91,6 @@ class DatabricksEngine:
         self.workspace = Workspace(connection, secret, fabric_name)
         self.client = self.workspace.client
         self._languages: dict[str, Language] = {}
-
-    poll_policy = STATUS_POLLS
 
     @property
     def supports_long_poll(self) -> bool:

@@ -86,6 +86,7 @@ class DatabricksSqlEngine:
     """One workspace client per user and fabric; statements go to the fabric's warehouse."""
 
     name = "databricks-sql"
+    poll_policy = STATUS_POLLS
     runs_sql = True
     """Tables come straight from the engine (no remote DataFrame to fetch)."""
 
@@ -101,8 +102,6 @@ class DatabricksSqlEngine:
         self._downloads.mount("https://", HTTPAdapter(max_retries=retry))
         self._downloads.mount("http://", HTTPAdapter(max_retries=retry))
         self._limits: dict[str, int] = {}
-
-    poll_policy = STATUS_POLLS
 
     @property
     def supports_long_poll(self) -> bool:
