@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import io
+import itertools
 import json
 import re
 import shlex
@@ -164,7 +165,7 @@ def _sql_code(header: str, query: str) -> str | None:
         return None
     words = shlex.split(header)[1:]
     output, args = None, {}
-    for flag, value in zip(words, words[1:], strict=False):
+    for flag, value in itertools.pairwise(words):
         if flag in ("-o", "--output"):
             output = value
         elif flag in ("-p", "--param") and "=" in value:
@@ -270,7 +271,7 @@ def _render_code(pipeline: Pipeline) -> str:
     lines = [
         f'"""Pipeline {pipeline.name}, generated from {pipeline.notebook} by prophecy-jupyter.',
         "",
-        f"Run it with `spark-submit pipeline.py [--PARAM VALUE ...]` or",
+        "Run it with `spark-submit pipeline.py [--PARAM VALUE ...]` or",
         f"`jupyter prophecy pipeline run {pipeline.name} --fabric FABRIC`.",
         '"""',
         "",
@@ -280,6 +281,14 @@ def _render_code(pipeline: Pipeline) -> str:
         "",
         "spark = None",
     ]
+    if any(p.type == "bool" for p in pipeline.parameters):
+        lines += [
+            "",
+            "",
+            "def _flag(text):",
+            "    return text.strip().lower() in ('1', 'true', 'yes', 'on')",
+            "",
+        ]
     for parameter in pipeline.parameters:
         lines.append(f"{parameter.name} = {parameter.default!r}")
     for step in pipeline.steps:
@@ -294,15 +303,10 @@ def _render_code(pipeline: Pipeline) -> str:
         f"    parser = argparse.ArgumentParser(description={f'Pipeline {pipeline.name}'!r})",
     ]
     for parameter in pipeline.parameters:
-        if parameter.type == "bool":
-            lines.append(
-                f"    parser.add_argument('--{parameter.name}', type=lambda v: v.lower() in ('1', 'true', 'yes'), "
-                f"default={parameter.default!r})"
-            )
-        else:
-            lines.append(
-                f"    parser.add_argument('--{parameter.name}', type={parameter.type}, default={parameter.default!r})"
-            )
+        kind = "_flag" if parameter.type == "bool" else parameter.type
+        lines.append(
+            f"    parser.add_argument('--{parameter.name}', type={kind}, default={parameter.default!r})"
+        )
     lines += [
         "    return parser.parse_args(argv)",
         "",
