@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from prophecy_jupyter.paths import data_dir
 from prophecy_jupyter.services.attachments import AttachmentService
 from prophecy_jupyter.services.clusters import ClusterService
+from prophecy_jupyter.services.code_cache import CodeCache
 from prophecy_jupyter.services.credentials import CredentialService
 from prophecy_jupyter.services.engines import EngineFactory
 from prophecy_jupyter.services.fabrics import FabricService
 from prophecy_jupyter.services.legacy_import import import_legacy
 from prophecy_jupyter.services.local_gateway import LocalGateway
+from prophecy_jupyter.services.projects import ProjectService
 from prophecy_jupyter.services.session_records import NoRecords, SessionRecords, StoreSessionRecords
 from prophecy_jupyter.services.sessions import ServiceSettings, SessionService
 from prophecy_jupyter.services.teams import GroupsOf, TeamService
 from prophecy_jupyter.store.database import Database, sqlite_url
 from prophecy_jupyter.vault.keys import KeyStore
+
+PROJECTS_DIR_ENV = "PROPHECY_JUPYTER_PROJECTS_DIR"
 
 
 @dataclass
@@ -45,6 +50,18 @@ class Services:
     @functools.cached_property
     def clusters(self) -> ClusterService:
         return ClusterService(self.sessions)
+
+    @functools.cached_property
+    def cache(self) -> CodeCache:
+        """Encrypted drafts and project snapshots under ``<data dir>/cache``."""
+        return CodeCache(self.directory / "cache", self.credentials.keys)
+
+    @functools.cached_property
+    def projects(self) -> ProjectService:
+        """Working copies live under ``<data dir>/projects/<user>`` (``PROPHECY_JUPYTER_PROJECTS_DIR``)."""
+        override = os.environ.get(PROJECTS_DIR_ENV)
+        folder = Path(override).expanduser() if override else self.directory / "projects"
+        return ProjectService(self.db, self.teams, self.credentials, self.cache, folder)
 
     def close(self, close_sessions: bool = True) -> None:
         """Stop the session service (closing its sessions unless told not to) and the store."""

@@ -26,6 +26,7 @@ class Team(Base):
 
     members: Mapped[list[Membership]] = relationship(back_populates="team", cascade="all, delete-orphan")
     fabrics: Mapped[list[FabricRow]] = relationship(back_populates="team", cascade="all, delete-orphan")
+    projects: Mapped[list[ProjectRow]] = relationship(back_populates="team", cascade="all, delete-orphan")
 
 
 class Membership(Base):
@@ -63,6 +64,24 @@ class JobSize(Base):
     fabric_id: Mapped[int] = mapped_column(ForeignKey("fabrics.id", ondelete="CASCADE"), primary_key=True)
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ProjectRow(Base):
+    """A team's Git repository: pipelines and job definitions live there."""
+
+    __tablename__ = "projects"
+    __table_args__ = (UniqueConstraint("team_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(1024))
+    provider: Mapped[str] = mapped_column(String(32))
+    default_branch: Mapped[str] = mapped_column(String(255))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+
+    team: Mapped[Team] = relationship(back_populates="projects")
 
 
 class Credential(Base):

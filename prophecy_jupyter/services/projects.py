@@ -1,0 +1,326 @@
+"""Projects: team-owned Git repositories, each user's token for them, their working copies, and
+pipelines generated into them, committed and pushed.
+
+Every user has their own working copy (``<projects dir>/<user>/<team>/<project>``). A snapshot of
+the branch (a git bundle) and of its pipelines is kept in the encrypted code cache after each
+clone, commit, pull and push, so a project opens with the Git server unreachable and a pipeline's
+files are read without touching Git. Generated files are kept as encrypted drafts until committed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import select
+
+from prophecy_jupyter.git.providers import PROVIDERS, auth_environment, check_url
+from prophecy_jupyter.git.repository import Author, GitError, Repository
+from prophecy_jupyter.services import pipelines
+from prophecy_jupyter.services.code_cache import CodeCache
+from prophecy_jupyter.services.credentials import CredentialService
+from prophecy_jupyter.services.errors import Conflict, Invalid, NotFound
+from prophecy_jupyter.services.teams import TeamService, check_name
+from prophecy_jupyter.store.database import Database
+from prophecy_jupyter.store.models import ProjectRow, Team
+
+
+class ProjectSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    url: str
+    provider: str = "generic"
+    default_branch: str = Field(default="main", pattern=r"^[A-Za-z0-9._/-]{1,255}$")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        return check_name(name)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        return check_url(url)
+
+    @field_validator("provider")
+    @classmethod
+    def _provider(cls, provider: str) -> str:
+        if provider not in PROVIDERS:
+            raise ValueError(f"one of {', '.join(PROVIDERS)}")
+        return provider
+
+
+@dataclass(frozen=True)
+class Project:
+    id: str
+    team: str
+    name: str
+    url: str
+    provider: str
+    default_branch: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.team}/{self.name}"
+
+    @property
+    def scope(self) -> str:
+        return f"project:{self.id}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "ref": self.ref,
+            "team": self.team,
+            "name": self.name,
+            "url": self.url,
+            "provider": self.provider,
+            "default_branch": self.default_branch,
+        }
+
+
+def _view(row: ProjectRow) -> Project:
+    return Project(str(row.id), row.team.name, row.name, row.url, row.provider, row.default_branch)
+
+
+class ProjectService:
+    def __init__(
+        self,
+        db: Database,
+        teams: TeamService,
+        credentials: CredentialService,
+        cache: CodeCache,
+        projects_dir: Path,
+    ):
+        self.db = db
+        self.teams = teams
+        self.credentials = credentials
+        self.cache = cache
+        self.projects_dir = projects_dir
+
+    # -- the registry ---------------------------------------------------------------------------
+
+    def list(self, user: str) -> list[Project]:
+        teams = list(self.teams.roles(user))
+        with self.db.transaction() as session:
+            rows = session.scalars(
+                select(ProjectRow).join(Team).where(Team.name.in_(teams)).order_by(Team.name, ProjectRow.name)
+            )
+            return [_view(r) for r in rows]
+
+    def get(self, user: str, ref: str) -> Project:
+        """A project by id, ``team/name``, or a name only one of the user's teams uses."""
+        visible = self.list(user)
+        matches = [p for p in visible if ref in (p.id, p.ref)] or [p for p in visible if p.name == ref]
+        if not matches:
+            raise NotFound(
+                f"No project '{ref}' in your teams (yours: {', '.join(p.ref for p in visible) or 'none'})."
+            )
+        if len(matches) > 1:
+            raise Invalid(
+                f"'{ref}' names projects of several teams: use {' or '.join(p.ref for p in matches)}."
+            )
+        return matches[0]
+
+    def create(self, user: str, team: str, data: Any) -> Project:
+        """A team's repository (team admins)."""
+        self.teams.require_admin(user, team)
+        try:
+            spec = ProjectSpec.model_validate(data)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = ".".join(str(p) for p in error["loc"])
+            raise Invalid(f"{field}: {error['msg'].removeprefix('Value error, ')}", field or None) from None
+        with self.db.transaction() as session:
+            team_row = session.scalar(select(Team).where(Team.name == team))
+            if any(p.name == spec.name for p in team_row.projects):
+                raise Conflict(f"Team '{team}' already has a project '{spec.name}'.")
+            row = ProjectRow(team=team_row, created_by=user, **spec.model_dump())
+            session.add(row)
+            session.flush()
+            return _view(row)
+
+    def delete(self, user: str, ref: str) -> None:
+        """Forget a project (admins); the repository itself is untouched."""
+        project = self.get(user, ref)
+        self.teams.require_admin(user, project.team)
+        with self.db.transaction() as session:
+            session.delete(session.get(ProjectRow, int(project.id)))
+        self.credentials.delete_scope(project.scope)
+
+    def set_token(self, user: str, ref: str, token: str, username: str | None = None) -> Project:
+        """The user's own token for the project's Git server (sealed in the vault)."""
+        project = self.get(user, ref)
+        if not token.strip():
+            raise Invalid("The token is empty.", "token")
+        if PROVIDERS[project.provider].token_username is None and not username:
+            raise Invalid(
+                f"{PROVIDERS[project.provider].title} needs your account name with the token.", "username"
+            )
+        self.credentials.set(user, project.scope, json.dumps({"token": token, "username": username}))
+        return project
+
+    def _auth(self, user: str, project: Project) -> tuple[dict[str, str], str]:
+        stored = self.credentials.secret(user, project.scope)
+        if stored is None:
+            raise Invalid(
+                f"Set your token for project '{project.ref}' first (`jupyter prophecy project token "
+                f"{project.ref}`).",
+                "token",
+            )
+        secret = json.loads(stored)
+        return auth_environment(
+            project.url, project.provider, secret["token"], secret.get("username")
+        ), secret["token"]
+
+    # -- working copies ---------------------------------------------------------------------------
+
+    def working_copy(self, user: str, project: Project) -> Path:
+        return self.projects_dir / user / project.team / project.name
+
+    def open(self, user: str, ref: str) -> tuple[Project, Repository, list[str]]:
+        """The user's working copy of the project: cloned on first use, or restored from the
+        cache when the Git server cannot be reached. Returns notes for the user."""
+        project = self.get(user, ref)
+        auth, token = self._auth(user, project)
+        path = self.working_copy(user, project)
+        if (path / ".git").is_dir():
+            return project, Repository(path, project.url, auth, token), []
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            repository = Repository.clone(path, project.url, auth, project.default_branch, token)
+        except GitError as exc:
+            bundle = self.cache.get(self._bundle_name(project, project.default_branch))
+            if bundle is None or "refused your token" in str(exc):
+                raise
+            repository = self._restore(path, project, bundle, auth, token)
+            return (
+                project,
+                repository,
+                [f"The Git server could not be reached ({exc}); opened from the local cache."],
+            )
+        self.snapshot(project, repository)
+        return project, repository, []
+
+    def _restore(
+        self, path: Path, project: Project, bundle: bytes, auth: dict[str, str], token: str
+    ) -> Repository:
+        with tempfile.TemporaryDirectory(prefix="prophecy-bundle-") as scratch:
+            file = Path(scratch) / "branch.bundle"
+            file.write_bytes(bundle)
+            return Repository.from_bundle(path, file, project.url, auth, project.default_branch, token)
+
+    @staticmethod
+    def _bundle_name(project: Project, branch: str) -> str:
+        return f"bundle:{project.id}:{branch}"
+
+    @staticmethod
+    def _tree_name(project: Project, branch: str) -> str:
+        return f"pipelines:{project.id}:{branch}"
+
+    def snapshot(self, project: Project, repository: Repository) -> None:
+        """Keep the branch (a bundle) and its pipelines' files in the encrypted cache."""
+        branch = repository.branch()
+        with tempfile.TemporaryDirectory(prefix="prophecy-bundle-") as scratch:
+            file = Path(scratch) / "branch.bundle"
+            repository.bundle(file, branch)
+            self.cache.put(self._bundle_name(project, branch), file.read_bytes())
+        files = repository.files_at("HEAD", "pipelines")
+        encoded = {path: content.decode("utf-8", errors="surrogateescape") for path, content in files.items()}
+        self.cache.put(self._tree_name(project, branch), json.dumps(encoded, sort_keys=True).encode())
+
+    def forget_working_copy(self, user: str, ref: str) -> None:
+        shutil.rmtree(self.working_copy(user, self.get(user, ref)), ignore_errors=True)
+
+    # -- pipelines --------------------------------------------------------------------------------
+
+    def generate(
+        self,
+        user: str,
+        ref: str,
+        notebook: dict[str, Any],
+        notebook_path: str,
+        name: str | None = None,
+        fabric_kind: str | None = None,
+    ) -> tuple[pipelines.Pipeline, list[str]]:
+        """Write the notebook's pipeline into the working copy; returns it and the changed files."""
+        project, repository, _ = self.open(user, ref)
+        pipeline = pipelines.from_notebook(notebook, notebook_path, name, fabric_kind)
+        files = pipeline.files()
+        self.cache.put(
+            f"draft:{user}:{project.id}:{pipeline.name}",
+            json.dumps({path: content.decode() for path, content in files.items()}, sort_keys=True).encode(),
+        )
+        return pipeline, repository.write(files)
+
+    def pipeline_files(self, user: str, ref: str, name: str) -> dict[str, bytes]:
+        """A committed pipeline's files from the cache (no Git), or from the working copy's HEAD."""
+        pipelines.check_name(name)
+        project = self.get(user, ref)
+        cached = self.cache.get(self._tree_name(project, project.default_branch))
+        if cached is None:
+            _, repository, _ = self.open(user, ref)
+            self.snapshot(project, repository)
+            cached = self.cache.get(self._tree_name(project, project.default_branch)) or b"{}"
+        prefix = f"pipelines/{name}/"
+        files = {
+            path: content.encode("utf-8", errors="surrogateescape")
+            for path, content in json.loads(cached).items()
+            if path.startswith(prefix)
+        }
+        if not files:
+            raise NotFound(f"Project '{project.ref}' has no pipeline '{name}' on {project.default_branch}.")
+        return files
+
+    def draft(self, user: str, ref: str, name: str) -> dict[str, bytes] | None:
+        project = self.get(user, ref)
+        cached = self.cache.get(f"draft:{user}:{project.id}:{pipelines.check_name(name)}")
+        return None if cached is None else {p: c.encode() for p, c in json.loads(cached).items()}
+
+    # -- git --------------------------------------------------------------------------------------
+
+    def status(self, user: str, ref: str) -> dict[str, Any]:
+        project, repository, notes = self.open(user, ref)
+        changes = [{"path": c.path, "status": c.status} for c in repository.status()]
+        return {"project": project.ref, "branch": repository.branch(), "changes": changes, "notes": notes}
+
+    def diff(self, user: str, ref: str, paths: list[str] | None = None) -> str:
+        _, repository, _ = self.open(user, ref)
+        return repository.diff(paths)
+
+    def commit(self, user: str, ref: str, message: str) -> str | None:
+        """Commit every change of the working copy as the user; the commit id, None if nothing changed."""
+        project, repository, _ = self.open(user, ref)
+        commit = repository.commit(message, Author(user, f"{user}@users.prophecy-jupyter.local"))
+        if commit:
+            self.snapshot(project, repository)
+        return commit
+
+    def push(self, user: str, ref: str) -> str:
+        project, repository, _ = self.open(user, ref)
+        branch = repository.branch()
+        repository.push(branch)
+        self.snapshot(project, repository)
+        return branch
+
+    def pull(self, user: str, ref: str) -> str:
+        project, repository, _ = self.open(user, ref)
+        branch = repository.branch()
+        repository.pull(branch)
+        self.snapshot(project, repository)
+        return branch
+
+    def branch(self, user: str, ref: str, name: str, create: bool = False) -> str:
+        _, repository, _ = self.open(user, ref)
+        repository.checkout(name, create)
+        return name
+
+    def history(self, user: str, ref: str, limit: int = 20) -> list[dict[str, str]]:
+        _, repository, _ = self.open(user, ref)
+        return repository.history(limit)
