@@ -404,6 +404,17 @@ class LivyEngine:
         data = self._request("GET", f"/sessions/{session_id}/log", params={"size": size})
         return [str(line) for line in data.get("log", [])]
 
+    def submit_batch(self, file: str, args: list[str], name: str, conf: Mapping[str, str]) -> int:
+        """Start a batch (``spark-submit`` of ``file``, a path the Livy server can read)."""
+        body = {"file": file, "args": list(args), "name": name, "conf": dict(conf)}
+        return int(self._request("POST", "/batches", body=body)["id"])
+
+    def batch(self, batch_id: int, log_lines: int = 200) -> tuple[str, list[str]]:
+        """A batch's state (``running``, ``success``, ``dead``...) and the end of its log."""
+        state = self._request("GET", f"/batches/{batch_id}/state")["state"]
+        log = self._request("GET", f"/batches/{batch_id}/log", params={"size": log_lines, "from": -1})
+        return str(state), [str(line) for line in log.get("log", [])]
+
     def keepalive(self, session_id: str) -> None:
         """Reset Livy's idle timer, which counts from the last submit, cancel or completion."""
         self._request(

@@ -16,6 +16,7 @@ from prophecy_jupyter.services.engines import EngineFactory
 from prophecy_jupyter.services.fabrics import FabricService
 from prophecy_jupyter.services.legacy_import import import_legacy
 from prophecy_jupyter.services.local_gateway import LocalGateway
+from prophecy_jupyter.services.pipeline_runs import PipelineRunner
 from prophecy_jupyter.services.projects import ProjectService
 from prophecy_jupyter.services.session_records import NoRecords, SessionRecords, StoreSessionRecords
 from prophecy_jupyter.services.sessions import ServiceSettings, SessionService
@@ -62,6 +63,10 @@ class Services:
         override = os.environ.get(PROJECTS_DIR_ENV)
         folder = Path(override).expanduser() if override else self.directory / "projects"
         return ProjectService(self.db, self.teams, self.credentials, self.cache, folder)
+
+    @functools.cached_property
+    def pipeline_runs(self) -> PipelineRunner:
+        return PipelineRunner(self.projects, self.sessions)
 
     def close(self, close_sessions: bool = True) -> None:
         """Stop the session service (closing its sessions unless told not to) and the store."""

@@ -1,0 +1,186 @@
+"""Projects and pipelines against a real smart-HTTP Git server: the quickstart notebook becomes a
+pipeline (byte-identical on regeneration), is diffed, committed and pushed with the user's own
+token, and runs on the local fabric with the notebook's results; the encrypted cache opens a
+project with the Git server stopped, rejects tampered entries and stays within its bound."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from prophecy_jupyter.git.providers import auth_environment
+from prophecy_jupyter.services.code_cache import CodeCache
+from prophecy_jupyter.services.errors import AccessDenied, Invalid
+from prophecy_jupyter.services.runtime import build_services
+from tests.conftest import USER
+from tests.servers.git_http import GitHttpServer
+
+TOKEN = "ghp_" + "Zx81" * 9
+QUICKSTART = Path(__file__).parents[1] / "notebooks" / "quickstart.ipynb"
+
+
+@pytest.fixture
+def git_server(tmp_path):
+    (tmp_path / "served").mkdir()
+    served = GitHttpServer(tmp_path / "served").start()
+    served.users[TOKEN] = "x-access-token"
+    yield served
+    served.stop()
+
+
+@pytest.fixture
+def built(data_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("GIT_TRACE", str(tmp_path / "git-trace.log"))
+    services = build_services(data_dir, bootstrap_user=USER)
+    yield services
+    services.close()
+
+
+def quickstart(parameters: bool = True) -> dict:
+    notebook = json.loads(QUICKSTART.read_text())
+    if parameters:
+        cell = {
+            "cell_type": "code",
+            "metadata": {"tags": ["parameters"]},
+            "source": "rows = 20000\n",
+            "outputs": [],
+            "execution_count": None,
+        }
+        notebook["cells"].insert(1, cell)
+        for cell in notebook["cells"]:
+            cell["source"] = "".join(cell["source"]).replace("spark.range(0, 20000)", "spark.range(0, rows)")
+    return notebook
+
+
+def add_project(built, url: str):
+    project = built.projects.create(USER, "default", {"name": "analytics", "url": url, "provider": "github"})
+    built.projects.set_token(USER, project.ref, TOKEN)
+    return project
+
+
+def test_a_notebook_becomes_a_pipeline_committed_and_pushed(built, git_server, tmp_path, data_dir):
+    project = add_project(built, git_server.create_repository("analytics"))
+    pipeline, changed = built.projects.generate(USER, "analytics", quickstart(), "notebooks/quickstart.ipynb")
+    assert changed == [
+        "pipelines/quickstart/README.md",
+        "pipelines/quickstart/pipeline.py",
+        "pipelines/quickstart/pipeline.yaml",
+    ]
+    assert [p.name for p in pipeline.parameters] == ["rows"] and len(pipeline.steps) == 2
+    again, unchanged = built.projects.generate(USER, "analytics", quickstart(), "notebooks/quickstart.ipynb")
+    assert unchanged == [] and again.files() == pipeline.files(), "the same notebook gives the same bytes"
+    diff = built.projects.diff(USER, "analytics")
+    assert "+def step_1():" in diff and "+    by_region = spark.sql(" in diff
+    assert built.projects.draft(USER, "analytics", "quickstart") == pipeline.files()
+    commit = built.projects.commit(USER, "analytics", "Add the quickstart pipeline")
+    assert commit and built.projects.commit(USER, "analytics", "again") is None
+    assert built.projects.push(USER, "analytics") == "main"
+
+    fresh = tmp_path / "fresh"
+    url = git_server.url + "/analytics.git"
+    env = {**os.environ, **auth_environment(url, "github", TOKEN, None)}
+    env.pop("GIT_TRACE", None)
+    subprocess.run(["git", "clone", "-q", url, str(fresh)], check=True, env=env)
+    log = subprocess.run(
+        ["git", "-C", str(fresh), "log", "-1", "--format=%an|%s"], capture_output=True, text=True
+    )
+    assert log.stdout.strip() == f"{USER}|Add the quickstart pipeline"
+    assert (fresh / "pipelines/quickstart/pipeline.py").read_bytes() == pipeline.files()[
+        "pipelines/quickstart/pipeline.py"
+    ]
+
+    with pytest.raises(Invalid, match="lower-case letters"):
+        built.projects.generate(USER, "analytics", quickstart(), "x.ipynb", name="../escape")
+    built.teams.set_member(USER, "default", "eve", "member")
+    with pytest.raises(AccessDenied):
+        built.projects.create("eve", "default", {"name": "x", "url": git_server.url + "/x.git"})
+
+    secret = TOKEN.encode()
+    for folder in (data_dir, tmp_path / "git-trace.log"):
+        paths = [folder] if folder.is_file() else list(folder.rglob("*"))
+        for path in paths:
+            assert not path.is_file() or secret not in path.read_bytes(), f"the token is in {path}"
+    working = built.projects.working_copy(USER, project)
+    assert "Authorization" not in (working / ".git/config").read_text()
+    plain = [p for p in (data_dir / "cache").rglob("*") if p.is_file() and b"def step_1" in p.read_bytes()]
+    assert plain == [], "the cache holds no plaintext code"
+
+
+@pytest.mark.spark
+def test_the_pipeline_gives_the_notebooks_results_on_the_local_fabric(built, git_server, tmp_path):
+    add_project(built, git_server.create_repository("analytics"))
+    built.projects.generate(USER, "analytics", quickstart(), "notebooks/quickstart.ipynb")
+    built.projects.commit(USER, "analytics", "Add quickstart")
+    sessions = built.sessions
+    # The notebook's own fabric cells, as the magics run them.
+    cells = [c for c in quickstart(parameters=False)["cells"] if c["cell_type"] == "code"]
+    spark_cell = "".join(cells[1]["source"]).removeprefix("%%spark\n")
+    query = "".join(cells[2]["source"]).split("\n", 1)[1]
+    notebook_run = sessions.run(USER, "quickstart.ipynb", "local", spark_cell)
+    expected = sessions.fetch_sql(USER, "quickstart.ipynb", "local", query, -1).table
+
+    run = built.pipeline_runs.run(USER, "analytics", "quickstart", "local", {"rows": "20000"})
+    assert run.ok and run.how == "session", run.output
+    assert run.output.strip() == notebook_run.result.text.strip() == "20,000 orders"
+    produced = sessions.fetch_table(USER, "pipeline:analytics:quickstart", "local", "by_region", -1).table
+    assert produced.equals(expected) and list(produced.dtypes) == list(expected.dtypes)
+    smaller = built.pipeline_runs.run(USER, "analytics", "quickstart", "local", {"rows": "400"})
+    assert smaller.output.strip() == "400 orders", "parameters reach the pipeline"
+
+    pipeline_py = built.projects.working_copy(USER, built.projects.get(USER, "analytics")) / (
+        "pipelines/quickstart/pipeline.py"
+    )
+    submit = Path(sys.executable).with_name("spark-submit")
+    import pyspark
+
+    env = {**os.environ, "SPARK_HOME": str(Path(pyspark.__file__).parent), "PYSPARK_PYTHON": sys.executable}
+    done = subprocess.run(
+        [str(submit), "--master", "local[1]", str(pipeline_py), "--rows", "96"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0 and "96 orders" in done.stdout, done.stderr[-2000:]
+
+
+def test_the_cache_opens_projects_offline_rejects_tampering_and_stays_bounded(built, git_server, data_dir):
+    project = add_project(built, git_server.create_repository("analytics"))
+    built.projects.generate(USER, "analytics", quickstart(), "notebooks/quickstart.ipynb")
+    built.projects.commit(USER, "analytics", "Add quickstart")
+    built.projects.push(USER, "analytics")
+    files = built.projects.pipeline_files(USER, "analytics", "quickstart")
+    assert set(files) == {f"pipelines/quickstart/{n}" for n in ("README.md", "pipeline.py", "pipeline.yaml")}
+
+    git_server.stop()
+    built.projects.forget_working_copy(USER, "analytics")
+    status = built.projects.status(USER, "analytics")
+    assert "opened from the local cache" in status["notes"][0] and status["branch"] == "main"
+    assert built.projects.history(USER, "analytics", 1)[0]["message"] == "Add quickstart"
+    assert built.projects.pipeline_files(USER, "analytics", "quickstart") == files, "no Git server needed"
+
+    cache = built.cache
+    entries = sorted((data_dir / "cache").glob("*.sealed"))
+    assert entries
+    for entry in entries:
+        data = bytearray(entry.read_bytes())
+        data[-1] ^= 1
+        entry.write_bytes(bytes(data))
+    assert cache.get(f"pipelines:{project.id}:main") is None, "a tampered entry is rejected"
+    assert not list((data_dir / "cache").glob("*.sealed")) or all(
+        p.read_bytes() != b"" for p in (data_dir / "cache").glob("*.sealed")
+    )
+
+    small = CodeCache(data_dir / "small-cache", built.credentials.keys, max_bytes=3500)
+    for index in range(5):
+        small.put(f"entry-{index}", bytes([index]) * 1000)
+    small.get("entry-2")  # recently used
+    small.put("entry-5", b"x" * 1000)
+    kept = [i for i in range(6) if small.get(f"entry-{i}") is not None]
+    assert small.size() <= 3500 and kept == [2, 4, 5], "the least recently used go first"
+    assert small.clear() == len(kept)
