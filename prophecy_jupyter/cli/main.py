@@ -12,11 +12,14 @@ from prophecy_jupyter.cli import (
     fabric_command,
     gateway_command,
     import_command,
+    pipeline_command,
+    project_command,
     run_command,
     team_command,
     vault_command,
 )
 from prophecy_jupyter.engines.base import EngineError
+from prophecy_jupyter.git.repository import GitError
 from prophecy_jupyter.services.errors import ServiceError
 from prophecy_jupyter.vault.keys import VaultError
 
@@ -37,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         import_command,
         exec_command,
         run_command,
+        project_command,
+        pipeline_command,
     ):
         command.add_parser(commands)
     return parser
@@ -50,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         sys.exit(130)
-    except (EngineError, ServiceError, VaultError, ValueError, OSError) as exc:
+    except (EngineError, ServiceError, VaultError, GitError, ValueError, OSError) as exc:
         print(f"jupyter prophecy {args.command}: {exc}", file=sys.stderr)
         sys.exit(1)
     sys.exit(status or 0)

@@ -12,8 +12,6 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from prophecy_jupyter.services.errors import Invalid
-
 
 @dataclass(frozen=True)
 class Provider:
@@ -40,7 +38,7 @@ _LOOPBACK_HTTP = re.compile(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/")
 def provider(key: str) -> Provider:
     found = PROVIDERS.get(key)
     if found is None:
-        raise Invalid(f"Unknown Git provider {key!r}; use one of {', '.join(PROVIDERS)}.", "provider")
+        raise ValueError(f"unknown Git provider {key!r}; use one of {', '.join(PROVIDERS)}")
     return found
 
 
@@ -48,11 +46,9 @@ def check_url(url: str) -> str:
     """An HTTPS clone URL without credentials (plain http only on this machine)."""
     parts = urlsplit(url)
     if parts.username or parts.password:
-        raise Invalid(
-            "The repository URL must not carry a user name or token; set your token instead.", "url"
-        )
+        raise ValueError("must not carry a user name or token; set your token instead")
     if not (parts.scheme == "https" and parts.hostname) and not _LOOPBACK_HTTP.match(url):
-        raise Invalid("The repository URL must be https:// (plain http only on this machine).", "url")
+        raise ValueError("must be an https:// URL (plain http only on this machine)")
     return url.rstrip("/")
 
 
@@ -60,9 +56,7 @@ def auth_environment(url: str, key: str, token: str, username: str | None) -> di
     """Environment variables that make git send the token to ``url`` (and nowhere else)."""
     user = provider(key).token_username or username
     if not user:
-        raise Invalid(
-            f"{provider(key).title} needs your account name with the token (`username`).", "username"
-        )
+        raise ValueError(f"{provider(key).title} needs your account name with the token")
     basic = base64.b64encode(f"{user}:{token}".encode()).decode()
     return {
         "GIT_CONFIG_COUNT": "1",
