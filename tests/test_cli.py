@@ -37,6 +37,24 @@ COMMANDS = [
     ["import-sparkmagic"],
     ["exec"],
     ["run"],
+    ["project"],
+    ["project", "add"],
+    ["project", "list"],
+    ["project", "remove"],
+    ["project", "token"],
+    ["project", "status"],
+    ["project", "diff"],
+    ["project", "commit"],
+    ["project", "push"],
+    ["project", "pull"],
+    ["project", "branch"],
+    ["project", "log"],
+    ["pipeline"],
+    ["pipeline", "generate"],
+    ["pipeline", "show"],
+    ["pipeline", "run"],
+    ["cache"],
+    ["cache", "clear"],
 ]
 
 
@@ -363,3 +381,50 @@ def test_databricks_fabrics_from_the_command_line(data_dir, gateway, monkeypatch
     finally:
         ws.stop()
     scan(data_dir, ws.pat)
+
+
+@pytest.mark.spark
+def test_projects_and_pipelines_from_the_command_line(data_dir, tmp_path, monkeypatch):
+    from tests.servers.git_http import GitHttpServer
+
+    token = "glpat-" + "Qw3r" * 5
+    monkeypatch.setenv("PROPHECY_JUPYTER_PROJECTS_DIR", str(tmp_path / "work"))
+    (tmp_path / "served").mkdir()
+    server = GitHttpServer(tmp_path / "served").start()
+    server.users[token] = "oauth2"
+    try:
+        url = server.create_repository("etl")
+        added = cli("project", "add", "etl", "--url", url, "--provider", "gitlab")
+        assert added.returncode == 0, added.stderr
+        missing = cli("project", "status", "etl")
+        assert missing.returncode == 1 and "Set your token for project 'default/etl' first" in missing.stderr
+        assert cli("project", "token", "etl", stdin="wrong").returncode == 0
+        refused = cli("project", "status", "etl")
+        assert (
+            refused.returncode == 1
+            and "refused your token" in refused.stderr
+            and "wrong" not in refused.stderr
+        )
+        assert cli("project", "token", "etl", stdin=token).returncode == 0
+        listed = cli("project", "list")
+        assert "default/etl" in listed.stdout and " set " in listed.stdout
+        notebook = Path(__file__).parents[1] / "notebooks" / "quickstart.ipynb"
+        generated = cli("pipeline", "generate", str(notebook), "--project", "etl")
+        assert generated.returncode == 0 and "Pipeline 'quickstart': 2 step(s)" in generated.stdout, (
+            generated.stderr
+        )
+        status = cli("project", "status", "etl")
+        assert "untracked  pipelines/quickstart/pipeline.py" in status.stdout, status.stdout
+        assert "+def main(argv=None):" in cli("project", "diff", "etl").stdout
+        assert cli("project", "commit", "etl", "-m", "Add quickstart").stdout.startswith("Committed ")
+        assert cli("project", "push", "etl").stdout.strip() == "Pushed main."
+        assert "Add quickstart" in cli("project", "log", "etl").stdout
+        shown = cli("pipeline", "show", "quickstart", "--project", "etl", "--file", "pipeline.yaml")
+        assert "fabric_kind: local" in shown.stdout
+        ran = cli("pipeline", "run", "quickstart", "--project", "etl", "--fabric", "local", timeout=300)
+        assert ran.returncode == 0 and ran.stdout.strip() == "20,000 orders", ran.stderr
+        assert cli("cache", "clear").stdout.startswith("Removed ")
+    finally:
+        server.stop()
+    scan(data_dir, token)
+    scan(tmp_path / "work", token)
