@@ -25,6 +25,8 @@ from tornado import web
 
 from prophecy_jupyter import __version__
 from prophecy_jupyter.engines.base import EngineError, SqlParameter
+from prophecy_jupyter.git.repository import Conflict as GitConflict
+from prophecy_jupyter.git.repository import GitError
 from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.server.link import API_PREFIX, KERNEL_HEADER
 from prophecy_jupyter.services import errors
@@ -45,6 +47,8 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (errors.LimitReached, 429),
     (VaultError, 409),
     (EngineError, 502),
+    (GitConflict, 409),
+    (GitError, 502),
 ]
 
 
@@ -333,6 +337,145 @@ class ClustersHandler(ApiHandler):
         self.reply({"clusters": clusters})
 
 
+# -- projects and pipelines -------------------------------------------------------------------
+
+
+class ProjectsHandler(ApiHandler):
+    @web.authenticated
+    def get(self) -> None:
+        projects = self.services.projects
+        body = [
+            {**p.to_json(), "token_set": self.services.credentials.status(self.user, p.scope).set}
+            for p in projects.list(self.user)
+        ]
+        self.reply({"projects": body})
+
+
+class TeamProjectsHandler(ApiHandler):
+    @web.authenticated
+    def post(self, team: str) -> None:
+        self.reply(self.services.projects.create(self.user, team, self.body()).to_json(), 201)
+
+
+class ProjectHandler(ApiHandler):
+    @web.authenticated
+    def get(self, project: str) -> None:
+        self.reply(self.services.projects.get(self.user, project).to_json())
+
+    @web.authenticated
+    def delete(self, project: str) -> None:
+        self.services.projects.delete(self.user, project)
+        self.reply(None, 204)
+
+
+class ProjectTokenHandler(ApiHandler):
+    """The user's own token for a project: write-only (GET says whether one is set)."""
+
+    @web.authenticated
+    def get(self, project: str) -> None:
+        found = self.services.projects.get(self.user, project)
+        self.reply({"needed": "token", **self.services.credentials.status(self.user, found.scope).to_json()})
+
+    @web.authenticated
+    def put(self, project: str) -> None:
+        data = self.body()
+        token, username = self.field(data, "token"), self.field(data, "username", required=False)
+        found = self.services.projects.set_token(self.user, project, token, username)
+        self.reply({"needed": "token", **self.services.credentials.status(self.user, found.scope).to_json()})
+
+    @web.authenticated
+    def delete(self, project: str) -> None:
+        self.services.credentials.delete(self.user, self.services.projects.get(self.user, project).scope)
+        self.reply(None, 204)
+
+
+class ProjectStatusHandler(ApiHandler):
+    @web.authenticated
+    async def get(self, project: str) -> None:
+        self.reply(await self.blocking(self.services.projects.status, self.user, project))
+
+
+class ProjectDiffHandler(ApiHandler):
+    @web.authenticated
+    async def get(self, project: str) -> None:
+        self.reply({"diff": await self.blocking(self.services.projects.diff, self.user, project)})
+
+
+class ProjectHistoryHandler(ApiHandler):
+    @web.authenticated
+    async def get(self, project: str) -> None:
+        try:
+            limit = min(max(int(self.get_query_argument("limit", "20")), 1), 500)
+        except ValueError:
+            raise errors.Invalid("limit: expected a number", "limit") from None
+        commits = await self.blocking(self.services.projects.history, self.user, project, limit)
+        self.reply({"commits": commits})
+
+
+class ProjectCommitHandler(ApiHandler):
+    @web.authenticated
+    async def post(self, project: str) -> None:
+        message = self.field(self.body(), "message")
+        if not message.strip():
+            raise errors.Invalid("message: a commit needs a message", "message")
+        commit = await self.blocking(self.services.projects.commit, self.user, project, message)
+        self.reply({"commit": commit})
+
+
+class ProjectPushHandler(ApiHandler):
+    @web.authenticated
+    async def post(self, project: str) -> None:
+        self.reply({"branch": await self.blocking(self.services.projects.push, self.user, project)})
+
+
+class ProjectPullHandler(ApiHandler):
+    @web.authenticated
+    async def post(self, project: str) -> None:
+        self.reply({"branch": await self.blocking(self.services.projects.pull, self.user, project)})
+
+
+class PipelinesHandler(ApiHandler):
+    """Generate a notebook's pipeline into the user's working copy of the project."""
+
+    @web.authenticated
+    async def post(self, project: str) -> None:
+        data = self.body()
+        path = self.notebook(self.field(data, "notebook"))
+        name = self.field(data, "name", required=False)
+        root = self.settings["prophecy_root"]
+        file = os.path.realpath(os.path.join(root, path))
+        if not file.startswith(root + os.sep) or not file.endswith(".ipynb") or not os.path.isfile(file):
+            raise errors.NotFound(f"No notebook '{path}' under the server's root.")
+        try:
+            with open(file, encoding="utf-8") as handle:
+                notebook = json.load(handle)
+        except ValueError as exc:
+            raise errors.Invalid(f"{path} is not a notebook: {exc}", "notebook") from None
+        fabric = (notebook.get("metadata", {}).get("prophecy") or {}).get("fabric")
+        fabric = fabric or self.services.attachments.get(self.user, path)
+        kind = self.services.fabrics.get(self.user, fabric).kind if fabric else None
+        pipeline, changed = await self.blocking(
+            self.services.projects.generate, self.user, project, notebook, path, name, kind
+        )
+        summary = {
+            "name": pipeline.name,
+            "steps": len(pipeline.steps),
+            "parameters": [
+                {"name": p.name, "type": p.type, "default": p.default} for p in pipeline.parameters
+            ],
+        }
+        self.reply({"pipeline": summary, "changed": changed})
+
+
+class PipelineHandler(ApiHandler):
+    """A committed pipeline's files (from the encrypted cache when it can)."""
+
+    @web.authenticated
+    async def get(self, project: str, name: str) -> None:
+        files = await self.blocking(self.services.projects.pipeline_files, self.user, project, name)
+        self.reply({"files": {path: content.decode("utf-8", "replace") for path, content in files.items()}})
+
+
 # -- attachments ------------------------------------------------------------------------------
 
 
@@ -574,6 +717,18 @@ ROUTES: list[tuple[str, type[ApiHandler]]] = [
     (r"/fabrics/([^/]+)/cluster", ClusterHandler),
     (r"/fabrics/([^/]+)/cluster/start", ClusterStartHandler),
     (r"/fabrics/([^/]+)/clusters", ClustersHandler),
+    (r"/projects", ProjectsHandler),
+    (r"/teams/([^/]+)/projects", TeamProjectsHandler),
+    (r"/projects/([^/]+)", ProjectHandler),
+    (r"/projects/([^/]+)/token", ProjectTokenHandler),
+    (r"/projects/([^/]+)/status", ProjectStatusHandler),
+    (r"/projects/([^/]+)/diff", ProjectDiffHandler),
+    (r"/projects/([^/]+)/history", ProjectHistoryHandler),
+    (r"/projects/([^/]+)/commit", ProjectCommitHandler),
+    (r"/projects/([^/]+)/push", ProjectPushHandler),
+    (r"/projects/([^/]+)/pull", ProjectPullHandler),
+    (r"/projects/([^/]+)/pipelines", PipelinesHandler),
+    (r"/projects/([^/]+)/pipelines/([^/]+)", PipelineHandler),
     (r"/attachments", AttachmentsHandler),
     (r"/sessions", SessionsHandler),
     (r"/sessions/([^/]+)", SessionHandler),
