@@ -94,6 +94,20 @@ class Backend(Protocol):
 
     def complete(self, notebook: str, fabric: str, code: str, cursor: int) -> list[str]: ...
 
+    def projects(self) -> list[dict[str, Any]]: ...
+
+    def generate_pipeline(self, project: str, notebook: str, name: str | None) -> dict[str, Any]: ...
+
+    def project_status(self, project: str) -> dict[str, Any]: ...
+
+    def project_diff(self, project: str) -> str: ...
+
+    def project_commit(self, project: str, message: str) -> str | None: ...
+
+    def project_push(self, project: str) -> str: ...
+
+    def project_pull(self, project: str) -> str: ...
+
     def close(self) -> None: ...
 
 
@@ -175,6 +189,32 @@ class InProcessBackend:
 
     def complete(self, notebook: str, fabric: str, code: str, cursor: int) -> list[str]:
         return self.sessions.complete(self.user, notebook, fabric, code, cursor)
+
+    def projects(self) -> list[dict[str, Any]]:
+        return [p.to_json() for p in self.services.projects.list(self.user)]
+
+    def generate_pipeline(self, project: str, notebook: str, name: str | None) -> dict[str, Any]:
+        with open(notebook, encoding="utf-8") as handle:
+            content = json.load(handle)
+        fabric = (content.get("metadata", {}).get("prophecy") or {}).get("fabric")
+        kind = self.services.fabrics.get(self.user, fabric).kind if fabric else None
+        pipeline, changed = self.services.projects.generate(self.user, project, content, notebook, name, kind)
+        return {"pipeline": {"name": pipeline.name, "steps": len(pipeline.steps)}, "changed": changed}
+
+    def project_status(self, project: str) -> dict[str, Any]:
+        return self.services.projects.status(self.user, project)
+
+    def project_diff(self, project: str) -> str:
+        return self.services.projects.diff(self.user, project)
+
+    def project_commit(self, project: str, message: str) -> str | None:
+        return self.services.projects.commit(self.user, project, message)
+
+    def project_push(self, project: str) -> str:
+        return self.services.projects.push(self.user, project)
+
+    def project_pull(self, project: str) -> str:
+        return self.services.projects.pull(self.user, project)
 
     def close(self) -> None:
         self.services.close()
@@ -410,6 +450,31 @@ class ServerBackend:
         if session is None:
             return []
         return self.post(f"/sessions/{session['id']}/complete", {"code": code, "cursor": cursor})["matches"]
+
+    def projects(self) -> list[dict[str, Any]]:
+        return self.get("/projects")["projects"]
+
+    def _project(self, project: str) -> str:
+        return f"/projects/{quote(project, safe='')}"
+
+    def generate_pipeline(self, project: str, notebook: str, name: str | None) -> dict[str, Any]:
+        body = {"notebook": notebook, **({"name": name} if name else {})}
+        return self.post(self._project(project) + "/pipelines", body, timeout=600)
+
+    def project_status(self, project: str) -> dict[str, Any]:
+        return self.get(self._project(project) + "/status", timeout=600)
+
+    def project_diff(self, project: str) -> str:
+        return self.get(self._project(project) + "/diff", timeout=600)["diff"]
+
+    def project_commit(self, project: str, message: str) -> str | None:
+        return self.post(self._project(project) + "/commit", {"message": message}, timeout=600)["commit"]
+
+    def project_push(self, project: str) -> str:
+        return self.post(self._project(project) + "/push", timeout=600)["branch"]
+
+    def project_pull(self, project: str) -> str:
+        return self.post(self._project(project) + "/pull", timeout=600)["branch"]
 
     def close(self) -> None:
         self._http.close()

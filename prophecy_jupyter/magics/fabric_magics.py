@@ -76,6 +76,11 @@ class FabricMagics(Magics):
         self._attached_checked = False
 
     @property
+    def notebook_path(self) -> Path | None:
+        """The notebook's file, when Jupyter told the kernel."""
+        return self._notebook_path
+
+    @property
     def backend(self) -> Backend:
         if self._backend is None:
             self._backend = self._backend_factory()
