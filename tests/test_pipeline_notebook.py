@@ -1,0 +1,76 @@
+"""From a notebook in a real Jupyter server: %pipeline generates the notebook's pipeline, shows its
+diff, commits and pushes it to the team's repository on a real Git server with the user's own
+token, which never reaches the notebook, the server's log or the data dir in clear."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.servers.git_http import GitHttpServer
+from tests.servers.jupyter import start_jupyter
+from tests.servers.kernels import execute
+
+pytestmark = pytest.mark.slow
+TOKEN = "ghp_" + "Nb7v" * 9
+
+
+@pytest.fixture
+def git_server(tmp_path):
+    (tmp_path / "served").mkdir()
+    served = GitHttpServer(tmp_path / "served").start()
+    served.users[TOKEN] = "x-access-token"
+    yield served
+    served.stop()
+
+
+def test_pipeline_magics_take_a_notebook_to_the_teams_repository(tmp_path, data_dir, git_server, monkeypatch):
+    monkeypatch.setenv("PROPHECY_JUPYTER_PROJECTS_DIR", str(tmp_path / "work"))
+    server = start_jupyter(tmp_path, data_dir, os.environ["PROPHECY_JUPYTER_KEY"])
+    try:
+        url = git_server.create_repository("analytics")
+        project = server.call(
+            "POST", "/teams/default/projects", {"name": "analytics", "url": url, "provider": "github"}
+        )
+        status = server.call("PUT", f"/projects/{project['id']}/token", {"token": TOKEN})
+        assert status["set"] is True and TOKEN not in json.dumps(status)
+        notebook = json.loads((Path(__file__).parents[1] / "notebooks/quickstart.ipynb").read_text())
+        notebook["metadata"]["prophecy"]["project"] = "analytics"
+        (server.root / "orders.ipynb").write_text(json.dumps(notebook))
+        kernel = server.start_kernel("orders.ipynb")
+        client = server.client(kernel)
+        try:
+            assert execute(client, "%load_ext prophecy_jupyter").ok
+            generated = execute(client, "%pipeline generate")
+            assert generated.ok and "Pipeline 'orders' in project 'analytics' (2 step(s)): changed" in (
+                generated.stdout
+            ), generated.failure
+            diff = execute(client, "%pipeline diff")
+            assert "+++ b/pipelines/orders/pipeline.py" in diff.stdout and "+def step_2():" in diff.stdout
+            committed = execute(client, '%pipeline commit -m "Orders by region"')
+            assert committed.ok and committed.stdout.startswith("Committed "), committed.failure
+            pushed = execute(client, "%pipeline push")
+            assert pushed.ok and "Pushed main of project 'analytics'." in pushed.stdout, pushed.failure
+            clean = execute(client, "%pipeline status")
+            assert "analytics on main: 0 change(s)" in clean.stdout
+            missing = execute(client, "%pipeline commit")
+            assert not missing.ok and "needs -m MESSAGE" in missing.failure
+        finally:
+            client.stop_channels()
+            server.call("DELETE", f"/kernels/{kernel}", api="/api")
+        history = server.call("GET", f"/projects/{project['id']}/history", params={"limit": "1"})["commits"]
+        assert history[0]["message"] == "Orders by region"
+        files = server.call("GET", f"/projects/{project['id']}/pipelines/orders")["files"]
+        assert "def main(argv=None):" in files["pipelines/orders/pipeline.py"]
+        assert any(
+            r["method"] == "POST" and r["path"].endswith("git-receive-pack") for r in git_server.requests
+        )
+    finally:
+        server.stop()
+    secret = TOKEN.encode()
+    for folder in (server.root, data_dir, server.log.parent, tmp_path / "work"):
+        for path in folder.rglob("*"):
+            assert not path.is_file() or secret not in path.read_bytes(), f"the token is in {path}"
