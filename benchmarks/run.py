@@ -1,11 +1,12 @@
 """``make bench``: our client side by side with sparkmagic's Livy client, on the same gateway.
 
-    .venv/bin/python benchmarks/run.py [--quick] [--only latency,transfer,startup,databricks]
+    .venv/bin/python benchmarks/run.py [--quick] [--only latency,transfer,startup,databricks,git]
 
 Measures (1) the latency each client adds over a statement's server time, (2) ``%%sql -o`` of a
 cached table into pandas, (3) session start on the local fabric, and (4) many notebooks at once
 through the Jupyter server extension against as many sparkmagic clients, and (5) the latency our
-Databricks engine adds against databricks-sdk's own waiter on a stand-in workspace. Writes
+Databricks engine adds against databricks-sdk's own waiter on a stand-in workspace, and (6) opening
+a pipeline from the encrypted cache against a fresh clone, with the cache's throughput. Writes
 ``benchmarks/results/latest.json`` and ``latest.md`` and prints the Markdown tables. These are
 measurements, not tests: missed goals are reported, never raised.
 """
@@ -41,12 +42,13 @@ from benchmarks.common import (
 )
 from benchmarks.concurrency import measure_ours, measure_sparkmagic
 from benchmarks.databricks_cells import measure_databricks
+from benchmarks.git_cache import measure_git_cache
 from benchmarks.latency import OurClient, SparkmagicClient, measure_latency
 from benchmarks.report import assess, markdown
 from benchmarks.startup import measure_startup
 from benchmarks.transfer import measure_transfer
 
-BENCHMARKS = ("latency", "transfer", "startup", "concurrency", "databricks")
+BENCHMARKS = ("latency", "transfer", "startup", "concurrency", "databricks", "git")
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,8 @@ def main() -> int:
                 attempt(results, "startup", measure_startup, repetitions, further, timeout)
             if "concurrency" in only:
                 attempt(results, "concurrency", concurrency, Path(scratch), settings)
+            if "git" in only:
+                attempt(results, "git", measure_git_cache, Path(scratch), settings.latency_repetitions)
         finally:
             meta["stopped_at_end"] = tracker.finish()
     meta["duration_s"] = time.perf_counter() - began
