@@ -419,6 +419,10 @@ def test_projects_and_pipelines_from_the_command_line(data_dir, tmp_path, monkey
         assert cli("project", "commit", "etl", "-m", "Add quickstart").stdout.startswith("Committed ")
         assert cli("project", "push", "etl").stdout.strip() == "Pushed main."
         assert "Add quickstart" in cli("project", "log", "etl").stdout
+        assert cli("project", "branch", "etl", "feature/x", "--create").stdout.strip() == "On branch feature/x."
+        assert "default/etl on feature/x: nothing to commit" in cli("project", "status", "etl").stdout
+        assert cli("project", "push", "etl").stdout.strip() == "Pushed feature/x."
+        assert cli("project", "branch", "etl", "main").returncode == 0
         shown = cli("pipeline", "show", "quickstart", "--project", "etl", "--file", "pipeline.yaml")
         assert "fabric_kind: local" in shown.stdout
         ran = cli("pipeline", "run", "quickstart", "--project", "etl", "--fabric", "local", timeout=300)

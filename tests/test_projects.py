@@ -172,6 +172,7 @@ def test_the_cache_opens_projects_offline_rejects_tampering_and_stays_bounded(bu
         data[-1] ^= 1
         entry.write_bytes(bytes(data))
     assert cache.get(f"pipelines:{project.id}:main") is None, "a tampered entry is rejected"
+    assert built.projects.pipeline_files(USER, "analytics", "quickstart") == files, "and fetched again"
     assert not list((data_dir / "cache").glob("*.sealed")) or all(
         p.read_bytes() != b"" for p in (data_dir / "cache").glob("*.sealed")
     )
@@ -184,3 +185,18 @@ def test_the_cache_opens_projects_offline_rejects_tampering_and_stays_bounded(bu
     kept = [i for i in range(6) if small.get(f"entry-{i}") is not None]
     assert small.size() <= 3500 and kept == [2, 4, 5], "the least recently used go first"
     assert small.clear() == len(kept)
+
+
+@pytest.mark.spark
+def test_on_a_livy_fabric_the_pipeline_runs_as_a_batch(built, git_server, gateway):
+    from tests.conftest import livy_fabric
+
+    add_project(built, git_server.create_repository("analytics"))
+    built.projects.generate(USER, "analytics", quickstart(), "notebooks/quickstart.ipynb")
+    built.projects.commit(USER, "analytics", "Add quickstart")
+    fabric = built.fabrics.create(USER, "default", livy_fabric(gateway.url))
+    built.credentials.set(USER, fabric.scope, gateway.token)
+    heard: list[str] = []
+    run = built.pipeline_runs.run(USER, "analytics", "quickstart", "gw", {"rows": "300"}, heard.append)
+    assert run.how == "batch" and run.ok, run.output
+    assert "300 orders" in run.output and heard[0].startswith("Batch ")
