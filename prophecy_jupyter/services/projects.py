@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
@@ -182,7 +183,11 @@ class ProjectService:
     # -- working copies ---------------------------------------------------------------------------
 
     def working_copy(self, user: str, project: Project) -> Path:
-        return self.projects_dir / user / project.team / project.name
+        """The user's own checkout (user names are quoted: one folder each, whatever they contain)."""
+        folder = quote(user, safe="")
+        if set(folder) <= {"."}:  # "", "." or ".." would not be a folder of its own
+            folder = folder.replace(".", "%2E") or "%00"
+        return self.projects_dir / folder / project.team / project.name
 
     def open(self, user: str, ref: str) -> tuple[Project, Repository, list[str]]:
         """The user's working copy of the project: cloned on first use, or restored from the
