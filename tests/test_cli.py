@@ -413,13 +413,17 @@ def test_projects_and_pipelines_from_the_command_line(data_dir, tmp_path, monkey
         assert generated.returncode == 0 and "Pipeline 'quickstart': 2 step(s)" in generated.stdout, (
             generated.stderr
         )
+        draft = cli("pipeline", "show", "quickstart", "--project", "etl", "--draft")
+        assert draft.returncode == 0 and "def step_1():" in draft.stdout
         status = cli("project", "status", "etl")
         assert "untracked  pipelines/quickstart/pipeline.py" in status.stdout, status.stdout
         assert "+def main(argv=None):" in cli("project", "diff", "etl").stdout
         assert cli("project", "commit", "etl", "-m", "Add quickstart").stdout.startswith("Committed ")
         assert cli("project", "push", "etl").stdout.strip() == "Pushed main."
         assert "Add quickstart" in cli("project", "log", "etl").stdout
-        assert cli("project", "branch", "etl", "feature/x", "--create").stdout.strip() == "On branch feature/x."
+        assert (
+            cli("project", "branch", "etl", "feature/x", "--create").stdout.strip() == "On branch feature/x."
+        )
         assert "default/etl on feature/x: nothing to commit" in cli("project", "status", "etl").stdout
         assert cli("project", "push", "etl").stdout.strip() == "Pushed feature/x."
         assert cli("project", "branch", "etl", "main").returncode == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -158,7 +159,7 @@ def test_the_cache_opens_projects_offline_rejects_tampering_and_stays_bounded(bu
     assert set(files) == {f"pipelines/quickstart/{n}" for n in ("README.md", "pipeline.py", "pipeline.yaml")}
 
     git_server.stop()
-    built.projects.forget_working_copy(USER, "analytics")
+    shutil.rmtree(built.projects.working_copy(USER, project))
     status = built.projects.status(USER, "analytics")
     assert "opened from the local cache" in status["notes"][0] and status["branch"] == "main"
     assert built.projects.history(USER, "analytics", 1)[0]["message"] == "Add quickstart"

@@ -31,6 +31,7 @@ def add_parser(commands) -> None:
     show.add_argument("name")
     show.add_argument("--project", required=True)
     show.add_argument("--file", default="pipeline.py", help="Which file (default %(default)s).")
+    show.add_argument("--draft", action="store_true", help="The last generated draft, committed or not.")
     show.set_defaults(handler=run_show)
 
     run = actions.add_parser(
@@ -69,7 +70,12 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     with services() as (built, user):
-        files = built.projects.pipeline_files(user, args.project, args.name)
+        if args.draft:
+            files = built.projects.draft(user, args.project, args.name)
+            if files is None:
+                raise ValueError(f"No draft of pipeline {args.name}; generate it first.")
+        else:
+            files = built.projects.pipeline_files(user, args.project, args.name)
     path = f"pipelines/{args.name}/{args.file}"
     if path not in files:
         raise ValueError(f"{path} is not in the pipeline (files: {', '.join(sorted(files))})")

@@ -119,10 +119,6 @@ class Repository:
         with self._git("bundle the branch") as repo:
             repo.git.bundle("create", str(target), branch)
 
-    def fetch(self) -> None:
-        with self._git("fetch from the remote") as repo:
-            repo.git.fetch("origin", kill_after_timeout=TIMEOUT)
-
     def branch(self) -> str:
         with self._git("read the branch") as repo:
             return repo.active_branch.name

@@ -10,7 +10,6 @@ files are read without touching Git. Generated files are kept as encrypted draft
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,9 +238,6 @@ class ProjectService:
         files = repository.files_at("HEAD", "pipelines")
         encoded = {path: content.decode("utf-8", errors="surrogateescape") for path, content in files.items()}
         self.cache.put(self._tree_name(project, branch), json.dumps(encoded, sort_keys=True).encode())
-
-    def forget_working_copy(self, user: str, ref: str) -> None:
-        shutil.rmtree(self.working_copy(user, self.get(user, ref)), ignore_errors=True)
 
     # -- pipelines --------------------------------------------------------------------------------
 
