@@ -316,10 +316,12 @@ class SessionService:
             if managed.live:
                 return
             if managed.remote is not None or managed.ended_reason:
+                why = (managed.ended_reason or (managed.remote.raw_state if managed.remote else "")).rstrip(
+                    "."
+                )
                 notify(
-                    f"The session on fabric '{managed.fabric.ref}' had ended"
-                    f"{f' ({managed.remote.raw_state})' if managed.remote else ''}; starting a new "
-                    "one. Variables from earlier cells are gone."
+                    f"The session on fabric '{managed.fabric.ref}' had ended{f' ({why})' if why else ''}; "
+                    "starting a new one. Variables from earlier cells are gone."
                 )
                 managed.remote, managed.ended_reason = None, None
             managed.spec = replace(managed.spec, name=_session_name())
