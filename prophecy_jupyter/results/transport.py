@@ -135,11 +135,11 @@ def sql_source(query: str, parameters: Sequence[SqlParameter] = ()) -> str:
     """A remote expression for the DataFrame of a SQL query, its ``:name`` parameters bound."""
     if not parameters:
         return f"spark.sql({query!r})"
-    args = ", ".join(f"{p.name!r}: {_literal(p)}" for p in parameters)
+    args = ", ".join(f"{p.name!r}: {parameter_literal(p)}" for p in parameters)
     return f"spark.sql({query!r}, args={{{args}}})"
 
 
-def _literal(parameter: SqlParameter) -> str:
+def parameter_literal(parameter: SqlParameter) -> str:
     """A parameter's value as a Python expression for the remote driver."""
     value = parameter.python_value()
     if isinstance(value, decimal.Decimal):

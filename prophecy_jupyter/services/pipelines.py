@@ -25,6 +25,8 @@ from typing import Any
 
 import yaml
 
+from prophecy_jupyter.engines.base import EngineError, SqlParameter
+from prophecy_jupyter.results.transport import parameter_literal
 from prophecy_jupyter.services.errors import Invalid
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -164,14 +166,17 @@ def _sql_code(header: str, query: str) -> str | None:
     if not query:
         return None
     words = shlex.split(header)[1:]
-    output, args = None, {}
+    output, parameters = None, []
     for flag, value in itertools.pairwise(words):
         if flag in ("-o", "--output"):
             output = value
-        elif flag in ("-p", "--param") and "=" in value:
-            key, _, text = value.partition("=")
-            args[key.partition(":")[0]] = text
-    call = f"spark.sql({_triple_quoted(query)}" + (f", args={args!r})" if args else ")")
+        elif flag in ("-p", "--param"):
+            try:
+                parameters.append(SqlParameter.parse(value))
+            except EngineError as exc:
+                raise Invalid(f"A %%sql cell: {exc}") from None
+    args = ", ".join(f"{p.name!r}: {parameter_literal(p)}" for p in parameters)
+    call = f"spark.sql({_triple_quoted(query)}" + (f", args={{{args}}})" if args else ")")
     if output and output.isidentifier():
         return f"{output} = {call}"
     return None if _SHOWN_SQL.match(query) else call
