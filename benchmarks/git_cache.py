@@ -30,10 +30,8 @@ def _project(scratch: Path) -> tuple[Any, Any, str, Any]:
     from prophecy_jupyter.services.runtime import build_services
     from tests.servers.git_http import GitHttpServer
 
-    (scratch / "served").mkdir()
-    server = GitHttpServer(scratch / "served").start()
     token = "bench-" + os.urandom(8).hex()
-    server.users[token] = "x-access-token"
+    server = GitHttpServer(scratch / "served", {token: "x-access-token"}).start()
     user = local_username()
     os.environ["PROPHECY_JUPYTER_PROJECTS_DIR"] = str(scratch / "work")
     built = build_services(scratch / "data", bootstrap_user=user)

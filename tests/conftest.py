@@ -85,6 +85,24 @@ def open_services(
 
 
 @pytest.fixture
+def hermetic_databricks(monkeypatch, tmp_path):
+    """No DATABRICKS_* from the machine, and no ~/.databrickscfg (for databricks-sdk)."""
+    for name in [n for n in os.environ if n.startswith("DATABRICKS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "missing.cfg"))
+
+
+@pytest.fixture
+def databricks_workspace(gateway, hermetic_databricks):
+    """A stand-in Databricks workspace over the test gateway; stopped after the test."""
+    from tests.servers.databricks import StandInWorkspace
+
+    workspace = StandInWorkspace(gateway.url, gateway.token).start()
+    yield workspace
+    workspace.stop()
+
+
+@pytest.fixture
 def services(data_dir, gateway):
     built = open_services(data_dir, gateway.url, gateway.token)
     yield built

@@ -301,85 +301,75 @@ def test_exec_runs_python_and_sql_and_fails_with_the_remote_error(data_dir, gate
 
 
 @pytest.mark.spark
-def test_databricks_fabrics_from_the_command_line(data_dir, gateway, monkeypatch, tmp_path):
-    from tests.servers.databricks import StandInWorkspace
-
-    for name in [n for n in os.environ if n.startswith("DATABRICKS_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "missing.cfg"))
-    ws = StandInWorkspace(gateway.url, gateway.token).start()
+def test_databricks_fabrics_from_the_command_line(data_dir, databricks_workspace):
+    ws = databricks_workspace
     ws.start_delay = 2.0
-    try:
-        cluster = ws.add_cluster("nightly", state="TERMINATED")
-        added = cli(
-            "fabric",
-            "add",
-            "dbx",
-            "--kind",
-            "databricks",
-            "--host",
-            ws.url,
-            "--cluster-id",
-            cluster,
-            stdin=ws.pat,
-        )
-        assert added.returncode == 0, added.stderr
-        stopped = cli("exec", "--fabric", "dbx", "1 + 1")
-        assert "Traceback" not in stopped.stderr, stopped.stderr
-        assert (
-            stopped.returncode == 1
-            and "start it with `%fabric start` (or `jupyter prophecy fabric start default/dbx`)"
-            in (stopped.stderr)
-        )
-        listed = cli("fabric", "clusters", "dbx")
-        assert listed.returncode == 0 and f"{cluster}" in listed.stdout and "TERMINATED" in listed.stdout
-        started = cli("fabric", "start", "dbx")
-        assert started.returncode == 0, started.stderr
-        assert "PENDING (Starting Spark)" in started.stdout and started.stdout.strip().endswith(
-            "cluster nightly: RUNNING"
-        )
-        python = cli("exec", "--fabric", "dbx", "print('hi')\n6 * 7")
-        assert python.returncode == 0 and python.stdout.splitlines() == ["hi", "42"], python.stderr
-        sql = cli(
-            "exec",
-            "--fabric",
-            "dbx",
-            "--language",
-            "sql",
-            "--json",
-            "-p",
-            "n:INT=3",
-            "SELECT id FROM range(:n)",
-        )
-        assert json.loads(sql.stdout)["data"] == [[0], [1], [2]], sql.stderr
+    cluster = ws.add_cluster("nightly", state="TERMINATED")
+    added = cli(
+        "fabric",
+        "add",
+        "dbx",
+        "--kind",
+        "databricks",
+        "--host",
+        ws.url,
+        "--cluster-id",
+        cluster,
+        stdin=ws.pat,
+    )
+    assert added.returncode == 0, added.stderr
+    stopped = cli("exec", "--fabric", "dbx", "1 + 1")
+    assert "Traceback" not in stopped.stderr, stopped.stderr
+    assert (
+        stopped.returncode == 1
+        and "start it with `%fabric start` (or `jupyter prophecy fabric start default/dbx`)"
+        in (stopped.stderr)
+    )
+    listed = cli("fabric", "clusters", "dbx")
+    assert listed.returncode == 0 and f"{cluster}" in listed.stdout and "TERMINATED" in listed.stdout
+    started = cli("fabric", "start", "dbx")
+    assert started.returncode == 0, started.stderr
+    assert "PENDING (Starting Spark)" in started.stdout and started.stdout.strip().endswith(
+        "cluster nightly: RUNNING"
+    )
+    python = cli("exec", "--fabric", "dbx", "print('hi')\n6 * 7")
+    assert python.returncode == 0 and python.stdout.splitlines() == ["hi", "42"], python.stderr
+    sql = cli(
+        "exec",
+        "--fabric",
+        "dbx",
+        "--language",
+        "sql",
+        "--json",
+        "-p",
+        "n:INT=3",
+        "SELECT id FROM range(:n)",
+    )
+    assert json.loads(sql.stdout)["data"] == [[0], [1], [2]], sql.stderr
 
-        warehouse = ws.add_warehouse()
-        added = cli(
-            "fabric",
-            "add",
-            "bi",
-            "--kind",
-            "databricks-sql",
-            "--host",
-            ws.url,
-            "--warehouse-id",
-            warehouse,
-            stdin=ws.pat,
-        )
-        assert added.returncode == 0, added.stderr
-        tested = cli("fabric", "test", "bi")
-        assert tested.returncode == 0 and f"warehouse {warehouse} is RUNNING" in tested.stdout
-        rows = cli(
-            "exec", "--fabric", "bi", "--language", "sql", "--json", "-p", "who=ana", "SELECT :who AS who"
-        )
-        body = json.loads(rows.stdout)
-        assert body["columns"] == [{"name": "who", "dtype": "string"}] and body["data"] == [["ana"]]
-        python = cli("exec", "--fabric", "bi", "1 + 1")
-        assert python.returncode == 1 and "runs SQL only" in python.stderr
-        bad = cli("exec", "--fabric", "bi", "--language", "sql", "-p", "oops", "SELECT 1")
-        assert bad.returncode != 0 and "NAME=VALUE" in bad.stderr
-    finally:
-        ws.stop()
+    warehouse = ws.add_warehouse()
+    added = cli(
+        "fabric",
+        "add",
+        "bi",
+        "--kind",
+        "databricks-sql",
+        "--host",
+        ws.url,
+        "--warehouse-id",
+        warehouse,
+        stdin=ws.pat,
+    )
+    assert added.returncode == 0, added.stderr
+    tested = cli("fabric", "test", "bi")
+    assert tested.returncode == 0 and f"warehouse {warehouse} is RUNNING" in tested.stdout
+    rows = cli("exec", "--fabric", "bi", "--language", "sql", "--json", "-p", "who=ana", "SELECT :who AS who")
+    body = json.loads(rows.stdout)
+    assert body["columns"] == [{"name": "who", "dtype": "string"}] and body["data"] == [["ana"]]
+    python = cli("exec", "--fabric", "bi", "1 + 1")
+    assert python.returncode == 1 and "runs SQL only" in python.stderr
+    bad = cli("exec", "--fabric", "bi", "--language", "sql", "-p", "oops", "SELECT 1")
+    assert bad.returncode != 0 and "NAME=VALUE" in bad.stderr
     scan(data_dir, ws.pat)
 
 
@@ -389,9 +379,7 @@ def test_projects_and_pipelines_from_the_command_line(data_dir, tmp_path, monkey
 
     token = "glpat-" + "Qw3r" * 5
     monkeypatch.setenv("PROPHECY_JUPYTER_PROJECTS_DIR", str(tmp_path / "work"))
-    (tmp_path / "served").mkdir()
-    server = GitHttpServer(tmp_path / "served").start()
-    server.users[token] = "oauth2"
+    server = GitHttpServer(tmp_path / "served", {token: "oauth2"}).start()
     try:
         url = server.create_repository("etl")
         added = cli("project", "add", "etl", "--url", url, "--provider", "gitlab")

@@ -3,7 +3,6 @@ errors carry the remote traceback, bad tokens and stopped clusters say what to d
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
@@ -24,18 +23,12 @@ FABRIC = "data-eng/dbx"
 FABRIC_REF = "default/dbx"
 
 
-@pytest.fixture(autouse=True)
-def hermetic_sdk(monkeypatch, tmp_path):
-    for name in [n for n in os.environ if n.startswith("DATABRICKS_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "missing.cfg"))
+pytestmark = pytest.mark.usefixtures("hermetic_databricks")
 
 
 @pytest.fixture
-def workspace(gateway):
-    ws = StandInWorkspace(gateway.url, gateway.token).start()
-    yield ws
-    ws.stop()
+def workspace(databricks_workspace):
+    return databricks_workspace
 
 
 def engine_for(workspace: StandInWorkspace, cluster: str, secret: str | None = None) -> DatabricksEngine:
@@ -255,11 +248,12 @@ def test_faults_are_ridden_out_and_nothing_runs_twice(workspace, dbx_services):
 
 
 @pytest.mark.spark
-def test_oauth_tokens_are_refreshed_during_a_session(gateway, data_dir):
+def test_oauth_tokens_are_refreshed_during_a_session(workspace, data_dir):
     from prophecy_jupyter.services.runtime import build_services
 
     # The SDK takes a fresh token 40 s before expiry: with 42 s tokens, one every ~2 s.
-    ws = StandInWorkspace(gateway.url, gateway.token, token_lifetime=42).start()
+    ws = workspace
+    ws.token_lifetime = 42
     built = build_services(data_dir, bootstrap_user="ana")
     try:
         add_dbx_fabric(built, ws, ws.add_cluster(), auth="oauth-m2m", client_id=ws.client_id)
@@ -273,7 +267,6 @@ def test_oauth_tokens_are_refreshed_during_a_session(gateway, data_dir):
         assert not ws.pats & {t.removeprefix("Bearer ") for t in tokens}
     finally:
         built.close()
-        ws.stop()
 
 
 @pytest.mark.spark

@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from tests.servers.databricks import StandInWorkspace
 from tests.servers.jupyter import start_jupyter, write_notebook
 from tests.servers.kernels import execute
 
@@ -17,14 +16,9 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 
 @pytest.fixture
-def workspace(gateway, monkeypatch, tmp_path):
-    for name in [n for n in os.environ if n.startswith("DATABRICKS_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "missing.cfg"))
-    ws = StandInWorkspace(gateway.url, gateway.token).start()
-    ws.start_delay = 3.0
-    yield ws
-    ws.stop()
+def workspace(databricks_workspace):
+    databricks_workspace.start_delay = 3.0
+    return databricks_workspace
 
 
 @pytest.fixture

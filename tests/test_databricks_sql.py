@@ -5,7 +5,6 @@ Named parameters work the same on Spark fabrics."""
 from __future__ import annotations
 
 import decimal
-import os
 import time
 
 import pytest
@@ -13,7 +12,6 @@ import pytest
 from prophecy_jupyter.engines.base import EngineError, RunState, SqlParameter
 from prophecy_jupyter.services.runtime import build_services
 from tests.conftest import USER
-from tests.servers.databricks import StandInWorkspace
 
 pytestmark = pytest.mark.spark
 
@@ -29,19 +27,10 @@ FROM range(:rows)
 """
 
 
-@pytest.fixture(autouse=True)
-def hermetic_sdk(monkeypatch, tmp_path):
-    for name in [n for n in os.environ if n.startswith("DATABRICKS_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "missing.cfg"))
-
-
 @pytest.fixture
-def workspace(gateway):
-    ws = StandInWorkspace(gateway.url, gateway.token).start()
-    ws.rows_per_chunk = 4
-    yield ws
-    ws.stop()
+def workspace(databricks_workspace):
+    databricks_workspace.rows_per_chunk = 4
+    return databricks_workspace
 
 
 @pytest.fixture

@@ -17,22 +17,10 @@ from tests.servers.databricks import StandInWorkspace
 pytestmark = pytest.mark.spark
 
 
-@pytest.fixture(autouse=True)
-def hermetic_sdk(monkeypatch, tmp_path):
-    """No DATABRICKS_* from the machine, and no ~/.databrickscfg."""
-    import os
-
-    for name in [n for n in os.environ if n.startswith("DATABRICKS_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "missing.cfg"))
-
-
 @pytest.fixture
-def workspace(gateway):
-    ws = StandInWorkspace(gateway.url, gateway.token).start()
-    ws.start_delay = 1.0
-    yield ws
-    ws.stop()
+def workspace(databricks_workspace):
+    databricks_workspace.start_delay = 1.0
+    return databricks_workspace
 
 
 def client(workspace: StandInWorkspace, **auth) -> WorkspaceClient:

@@ -19,9 +19,7 @@ ANA = Author("Ana Lima", "ana@example.com")
 
 @pytest.fixture
 def server(tmp_path):
-    (tmp_path / "served").mkdir()
-    served = GitHttpServer(tmp_path / "served").start()
-    served.users[TOKEN] = "oauth2"
+    served = GitHttpServer(tmp_path / "served", {TOKEN: "oauth2"}).start()
     yield served
     served.stop()
 

@@ -20,9 +20,7 @@ TOKEN = "ghp_" + "Nb7v" * 9
 
 @pytest.fixture
 def git_server(tmp_path):
-    (tmp_path / "served").mkdir()
-    served = GitHttpServer(tmp_path / "served").start()
-    served.users[TOKEN] = "x-access-token"
+    served = GitHttpServer(tmp_path / "served", {TOKEN: "x-access-token"}).start()
     yield served
     served.stop()
 

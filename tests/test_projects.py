@@ -27,9 +27,7 @@ QUICKSTART = Path(__file__).parents[1] / "notebooks" / "quickstart.ipynb"
 
 @pytest.fixture
 def git_server(tmp_path):
-    (tmp_path / "served").mkdir()
-    served = GitHttpServer(tmp_path / "served").start()
-    served.users[TOKEN] = "x-access-token"
+    served = GitHttpServer(tmp_path / "served", {TOKEN: "x-access-token"}).start()
     yield served
     served.stop()
 

@@ -13,7 +13,7 @@ import requests
 
 from prophecy_jupyter.engines.base import AuthenticationError, EngineError
 from prophecy_jupyter.engines.livy import LivyEngine
-from prophecy_jupyter.services.engines import livy_connection
+from prophecy_jupyter.services.engines import livy_connection, workspace_fields
 from prophecy_jupyter.services.fabrics import Fabric, FabricService
 from prophecy_jupyter.vault.keys import VaultError
 
@@ -107,12 +107,7 @@ def _databricks(fabric: Fabric, secret: str | None, steps: list[str]) -> str:
     settings = fabric.typed_settings
     _network(settings.host, None, steps)
     connection = WorkspaceConnection(
-        host=settings.host,
-        auth=settings.auth,
-        client_id=settings.client_id,
-        profile=settings.profile,
-        retry_timeout=TIMEOUT,
-        http_timeout=TIMEOUT,
+        **workspace_fields(settings), retry_timeout=TIMEOUT, http_timeout=TIMEOUT
     )
     if fabric.kind == "databricks":
         what, read = f"cluster {settings.cluster_id}", lambda w: w.client.clusters.get(settings.cluster_id)

@@ -23,6 +23,16 @@ def livy_connection(fabric: Fabric, **overrides: Any) -> LivySettings:
     )
 
 
+def workspace_fields(settings: Any) -> dict[str, Any]:
+    """Where and how a databricks or databricks-sql fabric reaches its workspace."""
+    return {
+        "host": settings.host,
+        "auth": settings.auth,
+        "client_id": settings.client_id,
+        "profile": settings.profile,
+    }
+
+
 class EngineFactory:
     """Builds engines; the local fabric's gateway is started on first use."""
 
@@ -40,23 +50,14 @@ class EngineFactory:
             from prophecy_jupyter.engines.databricks import DatabricksConnection, DatabricksEngine
 
             settings = fabric.typed_settings
-            connection = DatabricksConnection(
-                host=settings.host,
-                auth=settings.auth,
-                client_id=settings.client_id,
-                profile=settings.profile,
-                cluster_id=settings.cluster_id,
-            )
+            connection = DatabricksConnection(**workspace_fields(settings), cluster_id=settings.cluster_id)
             return DatabricksEngine(connection, secret, fabric_name=fabric.ref)
         if fabric.kind == "databricks-sql":
             from prophecy_jupyter.engines.databricks_sql import DatabricksSqlEngine, SqlWarehouseConnection
 
             settings = fabric.typed_settings
             connection = SqlWarehouseConnection(
-                host=settings.host,
-                auth=settings.auth,
-                client_id=settings.client_id,
-                profile=settings.profile,
+                **workspace_fields(settings),
                 warehouse_id=settings.warehouse_id,
                 catalog=settings.catalog,
                 schema=settings.schema_name,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -304,16 +305,17 @@ class ProjectService:
         return commit
 
     def push(self, user: str, ref: str) -> str:
-        project, repository, _ = self.open(user, ref)
-        branch = repository.branch()
-        repository.push(branch)
-        self.snapshot(project, repository)
-        return branch
+        """Push the working copy's branch; returns its name."""
+        return self._sync(user, ref, Repository.push)
 
     def pull(self, user: str, ref: str) -> str:
+        """Rebase the working copy's branch onto the remote's; returns its name."""
+        return self._sync(user, ref, Repository.pull)
+
+    def _sync(self, user: str, ref: str, operation: Callable[[Repository, str], None]) -> str:
         project, repository, _ = self.open(user, ref)
         branch = repository.branch()
-        repository.pull(branch)
+        operation(repository, branch)
         self.snapshot(project, repository)
         return branch
 

@@ -29,9 +29,9 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
 
 
 class GitHttpServer:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, users: dict[str, str | None] | None = None):
         self.root = root
-        self.users: dict[str, str | None] = {}
+        self.users: dict[str, str | None] = dict(users or {})
         self.requests: list[dict[str, Any]] = []
         self.server = None
         self.url = ""
@@ -59,6 +59,7 @@ class GitHttpServer:
         return f"{self.url}/{name}.git"
 
     def start(self) -> GitHttpServer:
+        self.root.mkdir(parents=True, exist_ok=True)
         self.server = make_server(
             "127.0.0.1", 0, self._app, server_class=_ThreadingServer, handler_class=_Quiet
         )
