@@ -245,6 +245,11 @@ async def test_attachments_and_request_limits(api):
     assert (await api("alice", "GET", "/attachments", params={"notebook": "work/etl.ipynb"}))[1][
         "fabric"
     ] is None
+    for bad in ("etl\x00.ipynb", "\udb4d.ipynb"):
+        code, answer = await api("alice", "PUT", "/attachments", {"notebook": bad, "fabric": "shared"})
+        assert code == 400 and answer["field"] == "notebook", answer
+        code, answer = await api("alice", "POST", "/projects/any/pipelines", {"notebook": bad})
+        assert code == 400 and answer["field"] == "notebook", answer
     big = {"code": "x" * (9 * 1024 * 1024)}
     code, answer = await api(OWNER, "POST", "/sessions/" + "0" * 32 + "/runs", big)
     assert code == 413 and "larger than" in answer["message"]

@@ -103,6 +103,12 @@ class ApiHandler(ExtensionHandlerMixin, APIHandler):
     def notebook(self, value: str) -> str:
         """A notebook as the server names it: kernels send absolute paths, the UI paths under the root."""
         root = self.settings["prophecy_root"]
+        try:
+            valid = b"\x00" not in os.fsencode(value)
+        except UnicodeEncodeError:
+            valid = False
+        if not valid:
+            raise errors.Invalid("notebook: not a valid file path", "notebook")
         if os.path.isabs(value):
             real = os.path.realpath(value)
             if real == root or real.startswith(root + os.sep):
