@@ -1,5 +1,6 @@
 /** Wires the plugins: the Prophecy sidebar. */
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { FabricsModel } from './model';
@@ -15,14 +16,23 @@ const sidebar: JupyterFrontEndPlugin<void> = {
   id: 'prophecy-jupyter:sidebar',
   description: 'Fabrics, sessions and pipelines in the left sidebar.',
   autoStart: true,
-  requires: [ILabShell],
-  activate: (app: JupyterFrontEnd, shell: ILabShell) => {
+  requires: [ILabShell, INotebookTracker],
+  activate: (app: JupyterFrontEnd, shell: ILabShell, notebooks: INotebookTracker) => {
     const model = new FabricsModel();
     const panel = new ProphecySidebar(model);
     panel.title.icon = prophecyIcon;
     panel.title.caption = 'Prophecy';
     shell.add(panel, 'left', { rank: 400 });
     void model.refresh();
+    // Follow the current notebook, and its renames (a new notebook is renamed after it opens).
+    const follow = (_: unknown, path: string) => void model.setNotebook(path);
+    let followed: NotebookPanel | null = null;
+    notebooks.currentChanged.connect((_, current) => {
+      followed?.context.pathChanged.disconnect(follow);
+      followed = current;
+      current?.context.pathChanged.connect(follow);
+      void model.setNotebook(current ? current.context.path : null);
+    });
   }
 };
 

@@ -1,5 +1,11 @@
 /** What the plugins share: the API's shapes. */
 
+export interface ICredentialState {
+  needed: string | null;
+  set: boolean | null;
+  updated_at?: string | null;
+}
+
 export interface IFabric {
   id: string;
   ref: string;
@@ -8,9 +14,30 @@ export interface IFabric {
   kind: string;
   environment: string;
   endpoint: string;
-  credential: { needed: string | null; set: boolean | null } | null;
+  credential: ICredentialState;
 }
 
 export interface IFabricList {
   fabrics: IFabric[];
 }
+
+export interface IConnectionReport {
+  ok: boolean;
+  stage: string | null;
+  message: string;
+  steps: string[];
+}
+
+export interface IMe {
+  user: string;
+  version: string;
+  teams: { name: string; role: string }[];
+}
+
+export interface IAttachment {
+  notebook: string;
+  fabric: string | null;
+}
+
+/** The version of the server extension this frontend was built with. */
+export const FRONTEND_VERSION = '0.1.0';

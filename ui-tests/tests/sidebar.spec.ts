@@ -1,8 +1,44 @@
 import { expect, test } from '@jupyterlab/galata';
 
+const API = '/prophecy-jupyter/api/v1';
+
 test('the Prophecy sidebar lists the built-in local fabric', async ({ page }) => {
   await page.click('[title="Prophecy"]');
   const sidebar = page.locator('#prophecy-sidebar');
   await expect(sidebar).toBeVisible();
   await expect(sidebar.locator('.jp-ProphecySidebar-fabric', { hasText: 'local' })).toBeVisible();
+  await expect(sidebar.getByText('Open a notebook to attach it')).toBeVisible();
+});
+
+test('a notebook is attached from the sidebar', async ({ page, tmpPath }) => {
+  const name = 'attach-me.ipynb';
+  await page.notebook.createNew(name);
+  await page.click('[title="Prophecy"]');
+  const row = page.locator('#prophecy-sidebar .jp-ProphecySidebar-fabric', { hasText: 'local' });
+  await row.getByRole('button', { name: 'Attach' }).click();
+  await expect(row.getByRole('button', { name: 'Detach' })).toBeVisible();
+  // Asked from the page itself, so as the same Jupyter user as the sidebar.
+  const url = `${API}/attachments?notebook=${encodeURIComponent(`${tmpPath}/${name}`)}`;
+  const answer = await page.evaluate(async address => (await fetch(address)).json(), url);
+  expect(answer).toEqual({ notebook: `${tmpPath}/${name}`, fabric: 'local' });
+});
+
+test('a credential is set write-only and a failed connection test is shown by its fabric', async ({ page }) => {
+  const created = await page.request.post(`${API}/teams/default/fabrics`, {
+    data: { name: 'nowhere', kind: 'livy', settings: { url: 'http://127.0.0.1:9', auth: 'bearer' } }
+  });
+  expect(created.status()).toBe(201);
+  await page.click('[title="Prophecy"]');
+  await page.getByRole('button', { name: 'Refresh fabrics' }).click();
+  const row = page.locator('#prophecy-sidebar .jp-ProphecySidebar-fabric', { hasText: 'nowhere' });
+  await row.getByRole('button', { name: 'nowhere' }).click();
+  await expect(row.getByText('Your token (not set)')).toBeVisible();
+  await row.getByLabel('Your token for default/nowhere').fill('s3cret-token');
+  await row.getByRole('button', { name: 'Save' }).click();
+  await expect(row.getByText('Your token (set)')).toBeVisible();
+  await expect(row.getByLabel('Your token for default/nowhere')).toHaveValue('');
+  await row.getByRole('button', { name: 'Test connection' }).click();
+  await expect(row.getByRole('status')).toContainText('Failed at tcp');
+  const fabrics = await (await page.request.get(`${API}/fabrics`)).text();
+  expect(fabrics).not.toContain('s3cret-token');
 });

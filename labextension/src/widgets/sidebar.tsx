@@ -23,7 +23,12 @@ export class ProphecySidebar extends ReactWidget {
                 Refresh
               </button>
             </header>
-            <FabricList fabrics={this.model.fabrics} error={this.model.error} />
+            {this.model.mismatch && (
+              <div className="jp-ProphecySidebar-error" role="alert">
+                {this.model.mismatch}
+              </div>
+            )}
+            <FabricList model={this.model} />
           </div>
         )}
       </UseSignal>
