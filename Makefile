@@ -25,8 +25,9 @@ test: system-deps $(TEST_INSTALLED)
 	$(PY) -m pytest
 	$(MAKE) ui-test
 
-## ui-test: the sidebar in JupyterLab on the machine's Chromium (galata)
+## ui-test: the labextension's Jest tests, then the sidebar in JupyterLab on Chromium (galata)
 ui-test: system-deps $(TEST_INSTALLED)
+	cd labextension && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" jlpm jest
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" jupyter labextension develop --overwrite .
 	cd ui-tests && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 jlpm install
 	cd ui-tests && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 jlpm playwright test
