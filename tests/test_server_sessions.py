@@ -182,7 +182,6 @@ def test_the_bridge_kernel_runs_every_cell_on_the_fabric(start, gateway, livy, d
     server = start()
     add_gateway_fabric(server, gateway)
     write_notebook(server.root / "bridge.ipynb")
-    server.call("PUT", "/attachments", {"notebook": "bridge.ipynb", "fabric": "gw"})
     kernel = server.start_kernel("bridge.ipynb", kernel="prophecy")
     client = server.client(kernel)
     ran: list[tuple[str, Cell]] = []
@@ -192,6 +191,10 @@ def test_the_bridge_kernel_runs_every_cell_on_the_fabric(start, gateway, livy, d
         return ran[-1][1]
 
     try:
+        unattached = execute(client, "1 + 1")
+        assert not unattached.ok and "No fabric attached" in unattached.failure
+        # Attached from outside the kernel, as the sidebar does: the next cell runs there.
+        server.call("PUT", "/attachments", {"notebook": "bridge.ipynb", "fabric": "gw"})
         assert run("numbers = spark.range(10)\nremote_pid = __import__('os').getpid()").ok
         cell = run("numbers.count(), remote_pid == __import__('os').getpid()")
         assert cell.ok and cell.stdout.strip() == "(10, True)"
@@ -220,6 +223,9 @@ def test_the_bridge_kernel_runs_every_cell_on_the_fabric(start, gateway, livy, d
         statements = livy.get(f"{gateway.url}/sessions/{session['remote_id']}/statements", timeout=10).json()
         assert statements["statements"][-1]["state"] == "cancelled"
         assert run("numbers.count()").stdout.strip() == "10", "the session is usable after the interrupt"
+        server.call("DELETE", "/attachments", params={"notebook": "bridge.ipynb"})
+        detached = execute(client, "numbers.count()")
+        assert not detached.ok and "No fabric attached" in detached.failure
     finally:
         client.stop_channels()
         server.call("DELETE", f"/kernels/{kernel}", api="/api")

@@ -21,7 +21,46 @@ test('a notebook is attached from the sidebar', async ({ page, tmpPath }) => {
   const url = `${API}/attachments?notebook=${encodeURIComponent(`${tmpPath}/${name}`)}`;
   const answer = await page.evaluate(async address => (await fetch(address)).json(), url);
   expect(answer).toEqual({ notebook: `${tmpPath}/${name}`, fabric: 'local' });
+  // The notebook records its fabric too (saved), so it travels with the file and its pipeline.
+  const saved = async () => (await (await page.request.get(`/api/contents/${tmpPath}/${name}`)).json()).content.metadata;
+  await expect.poll(async () => (await saved()).prophecy).toEqual({ fabric: 'local' });
+  await expect(page.locator('.jp-NotebookPanel-toolbar .jp-ProphecyToolbarItem-button')).toContainText('local · no session');
+  await row.getByRole('button', { name: 'Detach' }).click();
+  await expect(row.getByRole('button', { name: 'Attach' })).toBeVisible();
+  expect((await page.evaluate(async address => (await fetch(address)).json(), url)).fabric).toBeNull();
+  await expect.poll(async () => (await saved()).prophecy).toEqual({});
+  await expect(page.locator('.jp-NotebookPanel-toolbar .jp-ProphecyToolbarItem-button')).toHaveText('No fabric');
 });
+
+test('the prophecy commands are in the palette', async ({ page }) => {
+  await page.notebook.createNew('palette.ipynb');
+  await page.keyboard.press('Control+Shift+C');
+  await page.locator('#modal-command-palette input').fill('Prophecy');
+  const palette = page.locator('#modal-command-palette');
+  await expect(palette.getByText('Attach Notebook to a Fabric…')).toBeVisible();
+  await expect(palette.getByText('Open the Prophecy Sidebar')).toBeVisible();
+  await palette.getByText('Attach Notebook to a Fabric…').click();
+  const dialog = page.locator('.jp-Dialog');
+  await dialog.locator('select').selectOption('local');
+  await dialog.getByRole('button', { name: 'OK' }).click();
+  await expect(page.locator('.jp-NotebookPanel-toolbar .jp-ProphecyToolbarItem-button')).toContainText('local');
+});
+
+for (const theme of ['light', 'dark']) {
+  test(`the sidebar reads well in the ${theme} theme`, async ({ page }) => {
+    if (theme === 'dark') {
+      await page.theme.setDarkTheme();
+    }
+    await page.click('[title="Prophecy"]');
+    const sidebar = page.locator('#prophecy-sidebar');
+    const builtIn = sidebar.getByRole('region', { name: 'Team built in' });
+    await builtIn.getByRole('button', { name: 'local', exact: true }).click();
+    await expect(builtIn).toHaveScreenshot(`built-in-fabric-${theme}.png`);
+    await sidebar.getByRole('button', { name: 'New fabric in team default' }).click();
+    const form = sidebar.getByRole('form', { name: 'New fabric in team default' });
+    await expect(form).toHaveScreenshot(`new-fabric-form-${theme}.png`);
+  });
+}
 
 test('a credential is set write-only and a failed connection test is shown by its fabric', async ({ page }) => {
   const created = await page.request.post(`${API}/teams/default/fabrics`, {

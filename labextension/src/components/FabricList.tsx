@@ -1,7 +1,17 @@
 import * as React from 'react';
 
 import { FabricsModel, messageOf } from '../model';
-import { IFabric } from '../tokens';
+import { IFabric, ISession } from '../tokens';
+import { FabricForm } from './FabricForm';
+
+/** What the fabric list needs besides the model: attaching goes through the app's command. */
+export interface IFabricListProps {
+  model: FabricsModel;
+  /** Attach the current notebook to a fabric, or detach it (null). */
+  onAttach: (ref: string | null) => Promise<unknown>;
+  /** The current notebook's live session, to show its state by its fabric. */
+  session: ISession | null;
+}
 
 /** A write-only secret form: it says whether one is set, never what it is. */
 function CredentialForm(props: { model: FabricsModel; fabric: IFabric }): JSX.Element | null {
@@ -45,15 +55,17 @@ function CredentialForm(props: { model: FabricsModel; fabric: IFabric }): JSX.El
   );
 }
 
-function FabricRow(props: { model: FabricsModel; fabric: IFabric }): JSX.Element {
-  const { model, fabric } = props;
+function FabricRow(props: IFabricListProps & { fabric: IFabric }): JSX.Element {
+  const { model, fabric, onAttach, session } = props;
   const [open, setOpen] = React.useState(false);
+  const [editing, setEditing] = React.useState(false);
   const [error, setError] = React.useState<string | null>(null);
   const attached = model.attached === fabric.ref;
   const report = model.report(fabric.ref);
+  const admin = fabric.team !== null && model.adminTeams.includes(fabric.team);
   const attach = async () => {
     try {
-      await model.attach(attached ? null : fabric.ref);
+      await onAttach(attached ? null : fabric.ref);
       setError(null);
     } catch (failure) {
       setError(messageOf(failure));
@@ -67,6 +79,11 @@ function FabricRow(props: { model: FabricsModel; fabric: IFabric }): JSX.Element
         </button>
         <span className="jp-ProphecySidebar-kind">{fabric.kind}</span>
         <span className={`jp-ProphecySidebar-env jp-mod-${fabric.environment}`}>{fabric.environment}</span>
+        {attached && session && session.fabric === fabric.ref && (
+          <span className="jp-ProphecySidebar-state" title="This notebook's session">
+            {session.state}
+          </span>
+        )}
         {model.notebook && (
           <button className="jp-Button jp-ProphecySidebar-attach" onClick={attach}>
             {attached ? 'Detach' : 'Attach'}
@@ -82,9 +99,19 @@ function FabricRow(props: { model: FabricsModel; fabric: IFabric }): JSX.Element
         <div className="jp-ProphecySidebar-details">
           <div className="jp-ProphecySidebar-endpoint">{fabric.endpoint}</div>
           <CredentialForm model={model} fabric={fabric} />
-          <button className="jp-Button" onClick={() => void model.test(fabric)}>
-            Test connection
-          </button>
+          <div className="jp-ProphecySidebar-actions">
+            <button className="jp-Button" onClick={() => void model.test(fabric)}>
+              Test connection
+            </button>
+            {admin && (
+              <button className="jp-Button" onClick={() => setEditing(!editing)} aria-expanded={editing}>
+                Edit
+              </button>
+            )}
+          </div>
+          {editing && fabric.team && (
+            <FabricForm model={model} team={fabric.team} fabric={fabric} onDone={() => setEditing(false)} />
+          )}
           {typeof report === 'string' && (
             <div className="jp-ProphecySidebar-error" role="alert">
               {report}
@@ -102,8 +129,45 @@ function FabricRow(props: { model: FabricsModel; fabric: IFabric }): JSX.Element
   );
 }
 
-/** Fabrics grouped by team, with kind, environment label, attach and credentials. */
-export function FabricList(props: { model: FabricsModel }): JSX.Element {
+/** A team's fabrics; its admins can add one. */
+function TeamSection(props: IFabricListProps & { team: string; fabrics: IFabric[] }): JSX.Element {
+  const { model, team, fabrics } = props;
+  const [adding, setAdding] = React.useState(false);
+  const admin = model.adminTeams.includes(team);
+  return (
+    <section aria-label={`Team ${team}`}>
+      <div className="jp-ProphecySidebar-row">
+        <h3>{team}</h3>
+        {admin && (
+          <button
+            className="jp-Button jp-ProphecySidebar-add"
+            onClick={() => setAdding(!adding)}
+            aria-expanded={adding}
+            aria-label={`New fabric in team ${team}`}
+          >
+            New fabric
+          </button>
+        )}
+      </div>
+      {adding && <FabricForm model={model} team={team} onDone={() => setAdding(false)} />}
+      {fabrics.length === 0 && !adding && (
+        <p className="jp-ProphecySidebar-empty">
+          {admin
+            ? 'No fabrics yet: add the team’s Spark cluster, Databricks workspace or Snowflake account with New fabric.'
+            : 'No fabrics yet: ask an admin of this team to add one.'}
+        </p>
+      )}
+      <ul>
+        {fabrics.map(fabric => (
+          <FabricRow key={fabric.id} {...props} fabric={fabric} />
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+/** Fabrics grouped by team, with kind, environment label, session state, attach and credentials. */
+export function FabricList(props: IFabricListProps): JSX.Element {
   const { model } = props;
   if (model.error) {
     return (
@@ -113,6 +177,9 @@ export function FabricList(props: { model: FabricsModel }): JSX.Element {
     );
   }
   const teams = new Map<string, IFabric[]>();
+  for (const team of model.me?.teams ?? []) {
+    teams.set(team.name, []);
+  }
   for (const fabric of model.fabrics) {
     const team = fabric.team ?? 'built in';
     teams.set(team, [...(teams.get(team) ?? []), fabric]);
@@ -122,16 +189,11 @@ export function FabricList(props: { model: FabricsModel }): JSX.Element {
       {!model.notebook && (
         <p className="jp-ProphecySidebar-empty">Open a notebook to attach it to a fabric; its cells then run there.</p>
       )}
-      {[...teams.entries()].map(([team, fabrics]) => (
-        <section key={team} aria-label={`Team ${team}`}>
-          <h3>{team}</h3>
-          <ul>
-            {fabrics.map(fabric => (
-              <FabricRow key={fabric.id} model={model} fabric={fabric} />
-            ))}
-          </ul>
-        </section>
-      ))}
+      {[...teams.entries()]
+        .sort(([a], [b]) => (a === 'built in' ? -1 : b === 'built in' ? 1 : a.localeCompare(b)))
+        .map(([team, fabrics]) => (
+          <TeamSection key={team} {...props} team={team} fabrics={fabrics} />
+        ))}
     </div>
   );
 }
