@@ -181,8 +181,12 @@ def save_with_outputs(path, cells: list[tuple[str, Cell]]) -> None:
 def test_the_bridge_kernel_runs_every_cell_on_the_fabric(start, gateway, livy, data_dir):
     server = start()
     add_gateway_fabric(server, gateway)
-    write_notebook(server.root / "bridge.ipynb")
-    kernel = server.start_kernel("bridge.ipynb", kernel="prophecy")
+    write_notebook(server.root / "Untitled.ipynb")
+    kernel = server.start_kernel("Untitled.ipynb", kernel="prophecy")
+    # Renamed after its kernel started, as JupyterLab does with a new notebook.
+    (server.root / "Untitled.ipynb").rename(server.root / "bridge.ipynb")
+    [started] = [s for s in server.call("GET", "/sessions", api="/api") if s["kernel"]["id"] == kernel]
+    server.call("PATCH", f"/sessions/{started['id']}", {"path": "bridge.ipynb"}, api="/api")
     client = server.client(kernel)
     ran: list[tuple[str, Cell]] = []
 

@@ -6,6 +6,7 @@ import ast
 import contextlib
 import json
 import os
+import re
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -16,10 +17,11 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from prophecy_jupyter.engines.base import EngineError, SqlParameter
-from prophecy_jupyter.magics.backend import Backend, RunHandle
+from prophecy_jupyter.magics.backend import Backend, RunHandle, ServerBackend
 from prophecy_jupyter.magics.progress import CLUSTER_COMING_UP, ProgressWaiter, watch_cluster
 from prophecy_jupyter.results.display import RemoteError, show, truncation_notice
 from prophecy_jupyter.results.model import Result, ResultKind
+from prophecy_jupyter.server.link import SERVER_URL_ENV
 from prophecy_jupyter.services.errors import ServiceError
 from prophecy_jupyter.vault.keys import VaultError
 
@@ -34,9 +36,9 @@ FABRIC_USAGE = """Usage:
   %fabric start           start the fabric's cluster (databricks) and show its progress"""
 
 
-def notebook_identity() -> tuple[str, Path | None]:
+def notebook_identity(name: str | None = None) -> tuple[str, Path | None]:
     """This kernel's notebook: its path when Jupyter tells us (``JPY_SESSION_NAME``)."""
-    name = os.environ.get("JPY_SESSION_NAME")
+    name = name or os.environ.get("JPY_SESSION_NAME")
     if name:
         path = Path(name)
         return str(path), path if path.suffix == ".ipynb" else None
@@ -53,6 +55,17 @@ def fabric_in_metadata(path: Path | None) -> str | None:
         return None
     fabric = (metadata.get("prophecy") or {}).get("fabric")
     return fabric if isinstance(fabric, str) else None
+
+
+def kernel_id() -> str | None:
+    """The id Jupyter gave this kernel (its connection file is ``kernel-<id>.json``), if any."""
+    try:
+        from ipykernel.connect import get_connection_file
+
+        match = re.fullmatch(r"kernel-(.+)\.json", Path(get_connection_file()).name)
+    except (ImportError, RuntimeError):
+        return None
+    return match.group(1) if match else None
 
 
 @contextlib.contextmanager
@@ -75,6 +88,20 @@ class FabricMagics(Magics):
         self.notebook_id, self._notebook_path = notebook_identity()
         self._attached: str | None = None
         self._detached = False
+        self._kernel_id = kernel_id()
+        if self._kernel_id and os.environ.get(SERVER_URL_ENV):
+            shell.events.register("pre_run_cell", self.follow_notebook)
+
+    def follow_notebook(self, *_: Any) -> None:
+        """Before each cell, the notebook's path as the server knows it: it follows renames, the
+        kernel's environment does not (a new notebook is renamed after its kernel starts)."""
+        backend = self.backend
+        if not isinstance(backend, ServerBackend) or self._kernel_id is None:
+            return
+        with contextlib.suppress(EngineError, ServiceError):
+            path = backend.notebook_of_kernel(self._kernel_id)
+            if path:
+                self.notebook_id, self._notebook_path = notebook_identity(path)
 
     @property
     def notebook_path(self) -> Path | None:

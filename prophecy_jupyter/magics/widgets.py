@@ -30,13 +30,17 @@ class FabricPicker(widgets.VBox):
         self.logs_button = widgets.Button(description="Logs", icon="file-text")
         self.status = widgets.HTML()
         self.logs = widgets.Output(layout=widgets.Layout(max_height="16em", overflow="auto"))
-        self.attach_button.on_click(lambda _: self._act(self._attach))
-        self.detach_button.on_click(lambda _: self._act(self._detach))
-        self.refresh_button.on_click(lambda _: self._act(self.refresh))
-        self.restart_button.on_click(lambda _: self._act(self._restart))
-        self.logs_button.on_click(lambda _: self._act(self._show_logs))
-        buttons = [self.attach_button, self.detach_button, self.refresh_button, self.restart_button, self.logs_button]
-        super().__init__([self.fabrics, widgets.HBox(buttons), self.status, self.logs])
+        actions = {
+            self.attach_button: self._attach,
+            self.detach_button: self._detach,
+            self.refresh_button: self.refresh,
+            self.restart_button: self._restart,
+            self.logs_button: self._show_logs,
+        }
+        for button, action in actions.items():
+            button.on_click(lambda _, action=action: self._act(action))
+        buttons = widgets.HBox(list(actions))
+        super().__init__([self.fabrics, buttons, self.status, self.logs])
         self._act(self.refresh)
 
     def _act(self, action: Callable[[], None]) -> None:

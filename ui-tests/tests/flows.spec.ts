@@ -71,6 +71,9 @@ test('a long cell on the fabric is cancelled from the sidebar', async ({ page })
 
   const run = sidebar.locator('.jp-ProphecySidebar-run', { hasText: 'import time' });
   await expect(run).toContainText('running', { timeout: 120000 });
+  await expect(run).toHaveScreenshot('running-statement.png', {
+    mask: [run.locator('.jp-ProphecySidebar-progress')]
+  });
   await run.getByRole('button', { name: 'Cancel import time' }).click();
   const output = page.locator('.jp-Cell').first().locator('.jp-OutputArea-output');
   await expect(output.filter({ hasText: /cancelled/i })).not.toHaveCount(0, { timeout: 60000 });
@@ -78,7 +81,7 @@ test('a long cell on the fabric is cancelled from the sidebar', async ({ page })
   // The session is still there for the next cell.
   await page.notebook.setCell(0, 'code', 'spark.range(7).count()');
   await page.notebook.runCell(0);
-  await expect(page.locator('.jp-Cell').first().locator('.jp-OutputArea-output')).toContainText('7');
+  await expect(page.locator('.jp-Cell').first().locator('.jp-OutputArea')).toContainText('7');
 });
 
 test('an admin adds a fabric in the sidebar and a bad credential is refused clearly', async ({ page }) => {
@@ -86,12 +89,12 @@ test('an admin adds a fabric in the sidebar and a bad credential is refused clea
   const sidebar = await openSidebar(page);
   await sidebar.getByRole('button', { name: 'New fabric in team default' }).click();
   const form = sidebar.getByRole('form', { name: 'New fabric in team default' });
-  await form.getByLabel('Name').fill('bad name!');
+  await form.getByLabel('Name', { exact: true }).fill('bad name!');
   await form.getByLabel('Livy URL').fill(GATEWAY_URL);
   await form.getByLabel('Authentication').selectOption('bearer');
   await form.getByRole('button', { name: 'Create fabric' }).click();
   await expect(form.locator('#new-fabric-default-name-error')).toBeVisible();
-  await form.getByLabel('Name').fill('gateway');
+  await form.getByLabel('Name', { exact: true }).fill('gateway');
   await form.getByLabel('Job sizes (JSON)').fill('{"S": {"driverMemory": "1g"}}');
   await form.getByRole('button', { name: 'Create fabric' }).click();
   await expect(form).toHaveCount(0);
@@ -110,7 +113,7 @@ test('an admin adds a fabric in the sidebar and a bad credential is refused clea
   await expect(row.getByRole('button', { name: 'Detach' })).toBeVisible();
   await page.notebook.setCell(0, 'code', 'spark.range(3).count()');
   await page.notebook.runCell(0);
-  const output = page.locator('.jp-Cell').first().locator('.jp-OutputArea-output');
+  const output = page.locator('.jp-Cell').first().locator('.jp-OutputArea');
   await expect(output).toContainText("Fabric 'default/gateway' refused the request (HTTP 401");
   await expect(output).toContainText('Check your credential');
   await expect(output).not.toContainText('not-the-token');

@@ -34,15 +34,17 @@ test('a notebook is attached from the sidebar', async ({ page, tmpPath }) => {
 
 test('the prophecy commands are in the palette', async ({ page }) => {
   await page.notebook.createNew('palette.ipynb');
-  await page.keyboard.press('Control+Shift+C');
-  await page.locator('#modal-command-palette input').fill('Prophecy');
+  await page.menu.clickMenuItem('View>Activate Command Palette');
   const palette = page.locator('#modal-command-palette');
-  await expect(palette.getByText('Attach Notebook to a Fabric…')).toBeVisible();
-  await expect(palette.getByText('Open the Prophecy Sidebar')).toBeVisible();
-  await palette.getByText('Attach Notebook to a Fabric…').click();
+  await palette.locator('input').fill('Prophecy');
+  const item = (label: string) => palette.locator('.lm-CommandPalette-item', { hasText: label });
+  await expect(item('Open the Prophecy Sidebar')).toBeVisible();
+  // Nothing to restart before the notebook has a session.
+  await expect(item("Restart the Notebook's Session")).toHaveClass(/lm-mod-disabled/);
+  await item('Attach Notebook to a Fabric…').click();
   const dialog = page.locator('.jp-Dialog');
   await dialog.locator('select').selectOption('local');
-  await dialog.getByRole('button', { name: 'OK' }).click();
+  await dialog.locator('.jp-mod-accept').click();
   await expect(page.locator('.jp-NotebookPanel-toolbar .jp-ProphecyToolbarItem-button')).toContainText('local');
 });
 

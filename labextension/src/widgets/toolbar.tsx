@@ -51,7 +51,22 @@ export class FabricStatusItem extends ReactWidget {
   }
 }
 
-/** Puts a FabricStatusItem in every notebook's toolbar. */
+/**
+ * Keeps the notebook's Jupyter session at the notebook's path. The kernel finds its notebook (and
+ * so its fabric) through that session, whose path misses a rename made while the kernel starts.
+ */
+function keepSessionPathInStep(panel: NotebookPanel, context: DocumentRegistry.IContext<INotebookModel>): void {
+  const align = () => {
+    const session = panel.sessionContext.session;
+    if (session && session.path !== context.localPath) {
+      void session.setPath(context.localPath);
+    }
+  };
+  panel.sessionContext.sessionChanged.connect(align);
+  context.pathChanged.connect(align);
+}
+
+/** Puts a FabricStatusItem in every notebook's toolbar, and keeps its session's path in step. */
 export class FabricToolbarExtension implements DocumentRegistry.IWidgetExtension<NotebookPanel, INotebookModel> {
   constructor(
     private readonly fabrics: FabricsModel,
@@ -62,6 +77,7 @@ export class FabricToolbarExtension implements DocumentRegistry.IWidgetExtension
   createNew(panel: NotebookPanel, context: DocumentRegistry.IContext<INotebookModel>): IDisposable {
     const item = new FabricStatusItem(context, this.fabrics, this.sessions, this.openSidebar);
     panel.toolbar.insertItem(10, 'prophecyFabric', item);
+    keepSessionPathInStep(panel, context);
     return item;
   }
 }
