@@ -46,6 +46,7 @@ test('the prophecy commands are in the palette', async ({ page }) => {
   await dialog.locator('select').selectOption('local');
   await dialog.locator('.jp-mod-accept').click();
   await expect(page.locator('.jp-NotebookPanel-toolbar .jp-ProphecyToolbarItem-button')).toContainText('local');
+  await expect(page.locator('.jp-mod-dirty')).toHaveCount(0); // the attachment is saved in the notebook
 });
 
 for (const theme of ['light', 'dark']) {

@@ -32,6 +32,31 @@ async function click(element: Element | null): Promise<void> {
   });
 }
 
+/** Type into a controlled input as a user would (React listens for the input event). */
+async function typeInto(element: Element | null, value: string): Promise<void> {
+  const field = element as HTMLInputElement | HTMLTextAreaElement;
+  const prototype = field instanceof HTMLTextAreaElement ? HTMLTextAreaElement.prototype : HTMLInputElement.prototype;
+  await act(async () => {
+    Object.getOwnPropertyDescriptor(prototype, 'value')!.set!.call(field, value);
+    field.dispatchEvent(new Event('input', { bubbles: true }));
+  });
+}
+
+/** Pick an option of a select. */
+async function choose(select: HTMLSelectElement, value: string): Promise<void> {
+  await act(async () => {
+    select.value = value;
+    select.dispatchEvent(new Event('change', { bubbles: true }));
+  });
+}
+
+/** Submit a form. */
+async function submit(form: HTMLFormElement | null): Promise<void> {
+  await act(async () => {
+    form!.dispatchEvent(new Event('submit', { bubbles: true, cancelable: true }));
+  });
+}
+
 beforeEach(() => {
   request.mockReset();
   host = document.createElement('div');
@@ -113,19 +138,11 @@ describe('FabricForm', () => {
     expect(host.querySelector('#new-fabric-data-url')).not.toBeNull();
     expect(host.querySelector('#new-fabric-data-cluster_id')).toBeNull();
     const kind = host.querySelector('#new-fabric-data-kind') as HTMLSelectElement;
-    await act(async () => {
-      kind.value = 'databricks';
-      kind.dispatchEvent(new Event('change', { bubbles: true }));
-    });
+    await choose(kind, 'databricks');
     expect(host.querySelector('#new-fabric-data-cluster_id')).not.toBeNull();
-    await act(async () => {
-      kind.value = 'livy';
-      kind.dispatchEvent(new Event('change', { bubbles: true }));
-    });
+    await choose(kind, 'livy');
     const form = host.querySelector('form')!;
-    await act(async () => {
-      form.dispatchEvent(new Event('submit', { bubbles: true, cancelable: true }));
-    });
+    await submit(form);
     expect(host.querySelector('#new-fabric-data-url-error')!.textContent).toContain('must be an http://');
     expect(done).not.toHaveBeenCalled();
   });
@@ -133,14 +150,8 @@ describe('FabricForm', () => {
   it('refuses job sizes that are not JSON before asking the server', async () => {
     await render(<FabricForm model={new FabricsModel()} team="data" onDone={jest.fn()} />);
     const sizes = host.querySelector('#new-fabric-data-job_sizes') as HTMLTextAreaElement;
-    const setter = Object.getOwnPropertyDescriptor(HTMLTextAreaElement.prototype, 'value')!.set!;
-    await act(async () => {
-      setter.call(sizes, '{S: big}');
-      sizes.dispatchEvent(new Event('input', { bubbles: true }));
-    });
-    await act(async () => {
-      host.querySelector('form')!.dispatchEvent(new Event('submit', { bubbles: true, cancelable: true }));
-    });
+    await typeInto(sizes, '{S: big}');
+    await submit(host.querySelector('form'));
     expect(host.querySelector('#new-fabric-data-job_sizes-error')!.textContent).toContain('Job sizes need JSON');
     expect(request).not.toHaveBeenCalled();
   });
@@ -184,14 +195,8 @@ describe('GitSection', () => {
     expect(host.textContent).toContain('Your Git token for data/analytics (not set)');
     expect(host.textContent).not.toContain('Generate pipeline');
     const token = host.querySelector('[aria-label="Your Git token for data/analytics"]') as HTMLInputElement;
-    const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!;
-    await act(async () => {
-      setter.call(token, 'ghp_secret');
-      token.dispatchEvent(new Event('input', { bubbles: true }));
-    });
-    await act(async () => {
-      token.form!.dispatchEvent(new Event('submit', { bubbles: true, cancelable: true }));
-    });
+    await typeInto(token, 'ghp_secret');
+    await submit(token.form);
     await render(<GitSection model={model} notebook="etl.ipynb" />);
     expect(host.textContent).toContain('On main: 0 change(s)');
     expect(host.textContent).not.toContain('ghp_secret');
@@ -202,10 +207,7 @@ describe('GitSection', () => {
     expect(host.querySelector('.jp-mod-added')!.textContent).toBe('+def step_1():');
     expect(host.querySelector('.jp-mod-removed')!.textContent).toBe('-old = 1');
     const message = host.querySelector('[aria-label="Commit message"]') as HTMLInputElement;
-    await act(async () => {
-      setter.call(message, 'Add the etl pipeline');
-      message.dispatchEvent(new Event('input', { bubbles: true }));
-    });
+    await typeInto(message, 'Add the etl pipeline');
     await click(button('Commit'));
     expect(host.textContent).toContain('Committed 01234567.');
   });

@@ -3,6 +3,7 @@ import * as React from 'react';
 import { ApiError } from '../handler';
 import { FabricsModel, messageOf } from '../model';
 import { IFabric, IFabricSpec } from '../tokens';
+import { ErrorNote } from './ErrorNote';
 
 interface ISettingField {
   name: string;
@@ -131,12 +132,9 @@ export function FabricForm(props: {
     }
   };
 
-  const errorFor = (field: string) =>
-    error?.field === field ? (
-      <div className="jp-ProphecySidebar-error" role="alert" id={`${prefix}-${field}-error`}>
-        {error.message}
-      </div>
-    ) : null;
+  const errorFor = (field: string) => (
+    <ErrorNote message={error?.field === field ? error.message : null} id={`${prefix}-${field}-error`} />
+  );
   const input = (field: string, label: string, control: JSX.Element) => (
     <div className="jp-ProphecySidebar-field" key={field}>
       <label htmlFor={`${prefix}-${field}`}>{label}</label>
@@ -220,11 +218,7 @@ export function FabricForm(props: {
           onChange={event => setSizes(event.target.value)}
         />
       )}
-      {error && !placed && (
-        <div className="jp-ProphecySidebar-error" role="alert">
-          {error.message}
-        </div>
-      )}
+      <ErrorNote message={placed ? null : error?.message} />
       <div className="jp-ProphecySidebar-actions">
         <button className="jp-Button jp-mod-accept" type="submit" disabled={saving}>
           {fabric ? 'Save fabric' : 'Create fabric'}

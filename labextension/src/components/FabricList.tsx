@@ -3,6 +3,7 @@ import * as React from 'react';
 import { FabricsModel, messageOf } from '../model';
 import { IFabric, ISession } from '../tokens';
 import { FabricForm } from './FabricForm';
+import { ErrorNote } from './ErrorNote';
 
 /** What the fabric list needs besides the model: attaching goes through the app's command. */
 export interface IFabricListProps {
@@ -46,11 +47,7 @@ function CredentialForm(props: { model: FabricsModel; fabric: IFabric }): JSX.El
       <button className="jp-Button" type="submit" disabled={!secret}>
         Save
       </button>
-      {error && (
-        <div className="jp-ProphecySidebar-error" role="alert">
-          {error}
-        </div>
-      )}
+      <ErrorNote message={error} />
     </form>
   );
 }
@@ -90,11 +87,7 @@ function FabricRow(props: IFabricListProps & { fabric: IFabric }): JSX.Element {
           </button>
         )}
       </div>
-      {error && (
-        <div className="jp-ProphecySidebar-error" role="alert">
-          {error}
-        </div>
-      )}
+      <ErrorNote message={error} />
       {open && (
         <div className="jp-ProphecySidebar-details">
           <div className="jp-ProphecySidebar-endpoint">{fabric.endpoint}</div>
@@ -112,11 +105,7 @@ function FabricRow(props: IFabricListProps & { fabric: IFabric }): JSX.Element {
           {editing && fabric.team && (
             <FabricForm model={model} team={fabric.team} fabric={fabric} onDone={() => setEditing(false)} />
           )}
-          {typeof report === 'string' && (
-            <div className="jp-ProphecySidebar-error" role="alert">
-              {report}
-            </div>
-          )}
+          <ErrorNote message={typeof report === 'string' ? report : null} />
           {report && typeof report !== 'string' && (
             <div className={report.ok ? 'jp-ProphecySidebar-ok' : 'jp-ProphecySidebar-error'} role="status">
               {report.ok ? 'Connected: ' : `Failed at ${report.stage}: `}
@@ -170,11 +159,7 @@ function TeamSection(props: IFabricListProps & { team: string; fabrics: IFabric[
 export function FabricList(props: IFabricListProps): JSX.Element {
   const { model } = props;
   if (model.error) {
-    return (
-      <div className="jp-ProphecySidebar-error" role="alert">
-        {model.error}
-      </div>
-    );
+    return <ErrorNote message={model.error} />;
   }
   const teams = new Map<string, IFabric[]>();
   for (const team of model.me?.teams ?? []) {

@@ -1,6 +1,7 @@
 import * as React from 'react';
 
 import { GitModel, messageOf } from '../model';
+import { ErrorNote } from './ErrorNote';
 
 /** A unified diff with added and removed lines marked, readable in both themes. */
 export function DiffView(props: { diff: string }): JSX.Element {
@@ -172,11 +173,7 @@ export function GitSection(props: { model: GitModel; notebook: string | null }):
         </>
       )}
       {said && <div className="jp-ProphecySidebar-ok">{said}</div>}
-      {(error ?? model.error) && (
-        <div className="jp-ProphecySidebar-error" role="alert">
-          {error ?? model.error}
-        </div>
-      )}
+      <ErrorNote message={error ?? model.error} />
     </div>
   );
 }

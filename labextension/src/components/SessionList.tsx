@@ -2,6 +2,7 @@ import * as React from 'react';
 
 import { messageOf, SessionsModel } from '../model';
 import { IRun, ISession } from '../tokens';
+import { ErrorNote } from './ErrorNote';
 
 /** A run's progress: a bar when the fabric reports one, else an indeterminate bar. */
 export function RunProgress(props: { run: IRun }): JSX.Element {
@@ -50,11 +51,7 @@ function RunRow(props: { model: SessionsModel; run: IRun }): JSX.Element {
           Cancel
         </button>
       </div>
-      {error && (
-        <div className="jp-ProphecySidebar-error" role="alert">
-          {error}
-        </div>
-      )}
+      <ErrorNote message={error} />
     </li>
   );
 }
@@ -115,11 +112,7 @@ function SessionRow(props: { model: SessionsModel; session: ISession }): JSX.Ele
         </div>
       )}
       {message && <div role="status">{message}</div>}
-      {error && (
-        <div className="jp-ProphecySidebar-error" role="alert">
-          {error}
-        </div>
-      )}
+      <ErrorNote message={error} />
       {logs !== null && (
         <pre className="jp-ProphecySidebar-logs" tabIndex={0} aria-label={`Log of ${session.notebook}`}>
           {logs.length ? logs.join('\n') : 'The session has no log yet.'}
@@ -134,11 +127,7 @@ export function SessionList(props: { model: SessionsModel }): JSX.Element {
   const { model } = props;
   return (
     <div className="jp-ProphecySidebar-sessions">
-      {model.error && (
-        <div className="jp-ProphecySidebar-error" role="alert">
-          {model.error}
-        </div>
-      )}
+      <ErrorNote message={model.error} />
       {!model.error && model.sessions.length === 0 && (
         <p className="jp-ProphecySidebar-empty">
           No sessions yet. Attach a notebook and run a cell: its session starts on the fabric and shows here.

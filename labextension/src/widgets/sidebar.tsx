@@ -5,6 +5,25 @@ import { FabricList } from '../components/FabricList';
 import { GitSection } from '../components/GitSection';
 import { SessionList } from '../components/SessionList';
 import { FabricsModel, GitModel, SessionsModel } from '../model';
+import { ErrorNote } from '../components/ErrorNote';
+
+/** A titled section of the sidebar, with a refresh button when it can be refreshed. */
+function Section(props: { title: string; onRefresh?: () => void; children: React.ReactNode }): JSX.Element {
+  const heading = `prophecy-${props.title.toLowerCase()}-heading`;
+  return (
+    <section aria-labelledby={heading}>
+      <header className="jp-ProphecySidebar-header">
+        <h2 id={heading}>{props.title}</h2>
+        {props.onRefresh && (
+          <button className="jp-Button" onClick={props.onRefresh} aria-label={`Refresh ${props.title.toLowerCase()}`}>
+            Refresh
+          </button>
+        )}
+      </header>
+      {props.children}
+    </section>
+  );
+}
 
 /** The prophecy-sidebar panel: fabrics by team, the user's sessions, the team's Git project. */
 export class ProphecySidebar extends ReactWidget {
@@ -24,18 +43,8 @@ export class ProphecySidebar extends ReactWidget {
       <>
         <UseSignal signal={this.fabrics.changed}>
           {() => (
-            <section aria-labelledby="prophecy-fabrics-heading">
-              <header className="jp-ProphecySidebar-header">
-                <h2 id="prophecy-fabrics-heading">Fabrics</h2>
-                <button className="jp-Button" onClick={() => void this.fabrics.refresh()} aria-label="Refresh fabrics">
-                  Refresh
-                </button>
-              </header>
-              {this.fabrics.mismatch && (
-                <div className="jp-ProphecySidebar-error" role="alert">
-                  {this.fabrics.mismatch}
-                </div>
-              )}
+            <Section title="Fabrics" onRefresh={() => void this.fabrics.refresh()}>
+              <ErrorNote message={this.fabrics.mismatch} />
               <UseSignal signal={this.sessions.changed}>
                 {() => (
                   <FabricList
@@ -45,32 +54,23 @@ export class ProphecySidebar extends ReactWidget {
                   />
                 )}
               </UseSignal>
-            </section>
+            </Section>
           )}
         </UseSignal>
         <UseSignal signal={this.sessions.changed}>
           {() => (
-            <section aria-labelledby="prophecy-sessions-heading">
-              <header className="jp-ProphecySidebar-header">
-                <h2 id="prophecy-sessions-heading">Sessions</h2>
-              </header>
+            <Section title="Sessions">
               <SessionList model={this.sessions} />
-            </section>
+            </Section>
           )}
         </UseSignal>
         <UseSignal signal={this.git.changed}>
           {() => (
-            <section aria-labelledby="prophecy-git-heading">
-              <header className="jp-ProphecySidebar-header">
-                <h2 id="prophecy-git-heading">Git</h2>
-                <button className="jp-Button" onClick={() => void this.git.refresh()} aria-label="Refresh Git projects">
-                  Refresh
-                </button>
-              </header>
+            <Section title="Git" onRefresh={() => void this.git.refresh()}>
               <UseSignal signal={this.fabrics.changed}>
                 {() => <GitSection model={this.git} notebook={this.fabrics.notebook} />}
               </UseSignal>
-            </section>
+            </Section>
           )}
         </UseSignal>
       </>
