@@ -13,16 +13,24 @@ ALLOW_ROOT := $(if $(ROOT),--allow-root,)
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: lab test demo bench lint system-deps clean
+.PHONY: lab test ui-test demo bench lint system-deps clean
 
 ## lab: create .venv, install the project and open the quickstart notebook in JupyterLab
 lab: $(INSTALLED)
 	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) notebooks/quickstart.ipynb
 
-## test: install what the tests need (apt packages too) and run the whole suite
+## test: install what the tests need (apt packages too) and run the whole suite, browser tests included
 test: system-deps $(TEST_INSTALLED)
 	$(VENV)/bin/ruff check prophecy_jupyter tests benchmarks
 	$(PY) -m pytest
+	$(MAKE) ui-test
+
+## ui-test: the labextension's Jest tests, then the sidebar in JupyterLab on Chromium (galata)
+ui-test: system-deps $(TEST_INSTALLED)
+	cd labextension && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" jlpm jest
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" jupyter labextension develop --overwrite .
+	cd ui-tests && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 jlpm install
+	cd ui-tests && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 jlpm playwright test
 
 ## demo: run the quickstart notebook headless on the local fabric and print its outputs
 demo: $(INSTALLED)
@@ -37,10 +45,13 @@ lint: $(TEST_INSTALLED)
 	$(VENV)/bin/ruff format --check prophecy_jupyter tests benchmarks
 
 # Java runs Spark; libkrb5-dev lets pip build sparkmagic's Kerberos dependency (test extra);
-# postgresql serves the shared-store tests.
+# postgresql serves the shared-store tests; node builds the labextension; Chromium runs the
+# browser tests (never a browser downloaded by Playwright).
 system-deps:
 	@missing=""; \
 	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium fonts-dejavu-core"; \
 	dpkg -s libkrb5-dev >/dev/null 2>&1 || missing="$$missing libkrb5-dev"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
@@ -52,13 +63,15 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-$(INSTALLED): pyproject.toml | $(PY)
+# The editable install builds the labextension with jlpm (from jupyterlab, in pip's build env).
+$(INSTALLED): pyproject.toml labextension/package.json | $(PY)
 	$(PIP) install -e .
 	touch $@
 
-$(TEST_INSTALLED): pyproject.toml | $(PY)
+$(TEST_INSTALLED): pyproject.toml labextension/package.json | $(PY)
 	$(PIP) install -e ".[test]"
 	touch $(INSTALLED) $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache benchmarks/results
+	rm -rf $(VENV) .pytest_cache .ruff_cache benchmarks/results prophecy_jupyter/labextension \
+		labextension/lib labextension/node_modules ui-tests/node_modules

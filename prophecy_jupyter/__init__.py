@@ -12,6 +12,11 @@ def _jupyter_server_extension_points() -> list[dict]:
     return [{"module": "prophecy_jupyter.app", "app": ProphecyJupyter}]
 
 
+def _jupyter_labextension_paths() -> list[dict]:
+    """The prebuilt JupyterLab extension (the sidebar), built into ``labextension/``."""
+    return [{"src": "labextension", "dest": "prophecy-jupyter"}]
+
+
 def load_ipython_extension(ipython) -> None:
     """``%load_ext prophecy_jupyter``: register the fabric magics."""
     from prophecy_jupyter.magics import register

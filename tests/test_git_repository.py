@@ -94,3 +94,10 @@ def test_a_wrong_token_and_a_conflict_are_clear_and_lose_nothing(server, tmp_pat
     )
     assert theirs.stdout == "# sales by bob\n", "the remote side is there too"
     assert os.path.isdir(tmp_path / "ana/.git") and not (tmp_path / "ana/.git/rebase-merge").exists()
+
+
+def test_a_missing_git_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git on it
+    with pytest.raises(GitError, match=r"git is not installed here \(on Debian: apt-get install git\)"):
+        Repository.clone(tmp_path / "copy", "https://git.example.com/r.git", {}, "main")
+    assert not (tmp_path / "copy").exists()

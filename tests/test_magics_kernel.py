@@ -174,3 +174,29 @@ def test_attachment_is_read_from_the_notebook_metadata(kernel_env, tmp_path):
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
+
+
+def test_fabric_with_no_argument_is_a_picker_and_session_panel(kernel):
+    _, client = kernel
+    shown = execute(client, "%fabric")
+    assert shown.ok and shown.data("application/vnd.jupyter.widget-view+json"), shown.messages
+    # The picker's buttons, pressed in the kernel as the widget frontend would.
+    script = """
+from prophecy_jupyter.magics.widgets import FabricPicker
+picker = FabricPicker(get_ipython().magics_manager.registry["FabricMagics"])
+print("choices:", [value for _, value in picker.fabrics.options])
+picker.fabrics.value = "default/gw"
+picker.attach_button.click()
+print("attached:", picker.status.value)
+"""
+    picked = execute(client, script)
+    assert picked.ok, picked.failure
+    assert "'local'" in picked.stdout and "'default/gw'" in picked.stdout
+    assert "attached: Attached to <b>default/gw</b>" in picked.stdout
+    execute(client, "%%spark\n1")
+    panel = execute(client, "picker.refresh_button.click()\nprint(picker.status.value)")
+    assert re.search(r"session \d+ is <b>idle</b>", panel.stdout), panel.stdout
+    detached = execute(client, "picker.detach_button.click()\nprint(picker.status.value)")
+    assert "Not attached" in detached.stdout
+    refused = execute(client, "picker.restart_button.click()\nprint(picker.status.value)")
+    assert "No fabric attached" in refused.stdout, "a failed action is shown in the panel"

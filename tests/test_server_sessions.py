@@ -181,9 +181,12 @@ def save_with_outputs(path, cells: list[tuple[str, Cell]]) -> None:
 def test_the_bridge_kernel_runs_every_cell_on_the_fabric(start, gateway, livy, data_dir):
     server = start()
     add_gateway_fabric(server, gateway)
-    write_notebook(server.root / "bridge.ipynb")
-    server.call("PUT", "/attachments", {"notebook": "bridge.ipynb", "fabric": "gw"})
-    kernel = server.start_kernel("bridge.ipynb", kernel="prophecy")
+    write_notebook(server.root / "Untitled.ipynb")
+    kernel = server.start_kernel("Untitled.ipynb", kernel="prophecy")
+    # Renamed after its kernel started, as JupyterLab does with a new notebook.
+    (server.root / "Untitled.ipynb").rename(server.root / "bridge.ipynb")
+    [started] = [s for s in server.call("GET", "/sessions", api="/api") if s["kernel"]["id"] == kernel]
+    server.call("PATCH", f"/sessions/{started['id']}", {"path": "bridge.ipynb"}, api="/api")
     client = server.client(kernel)
     ran: list[tuple[str, Cell]] = []
 
@@ -192,6 +195,10 @@ def test_the_bridge_kernel_runs_every_cell_on_the_fabric(start, gateway, livy, d
         return ran[-1][1]
 
     try:
+        unattached = execute(client, "1 + 1")
+        assert not unattached.ok and "No fabric attached" in unattached.failure
+        # Attached from outside the kernel, as the sidebar does: the next cell runs there.
+        server.call("PUT", "/attachments", {"notebook": "bridge.ipynb", "fabric": "gw"})
         assert run("numbers = spark.range(10)\nremote_pid = __import__('os').getpid()").ok
         cell = run("numbers.count(), remote_pid == __import__('os').getpid()")
         assert cell.ok and cell.stdout.strip() == "(10, True)"
@@ -220,6 +227,9 @@ def test_the_bridge_kernel_runs_every_cell_on_the_fabric(start, gateway, livy, d
         statements = livy.get(f"{gateway.url}/sessions/{session['remote_id']}/statements", timeout=10).json()
         assert statements["statements"][-1]["state"] == "cancelled"
         assert run("numbers.count()").stdout.strip() == "10", "the session is usable after the interrupt"
+        server.call("DELETE", "/attachments", params={"notebook": "bridge.ipynb"})
+        detached = execute(client, "numbers.count()")
+        assert not detached.ok and "No fabric attached" in detached.failure
     finally:
         client.stop_channels()
         server.call("DELETE", f"/kernels/{kernel}", api="/api")

@@ -9,12 +9,16 @@ the commit, a pull that conflicts is undone and the conflicting files are listed
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+# Load without a git executable (the server extension must start anyway); using a project then
+# says that git is missing.
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 import git
 
 TIMEOUT = 120
@@ -64,7 +68,9 @@ class Repository:
         value = self._auth.get("GIT_CONFIG_VALUE_0", "")
         return text.replace(value, "Authorization: ***") if value else text
 
-    def _explain(self, what: str, exc: git.GitCommandError) -> GitError:
+    def _explain(self, what: str, exc: git.CommandError) -> GitError:
+        if isinstance(exc, git.GitCommandNotFound):
+            return GitError(f"Could not {what}: git is not installed here (on Debian: apt-get install git).")
         stderr = self._scrub(str(exc.stderr or exc)).strip()
         if _AUTH.search(stderr):
             return GitError(
@@ -84,7 +90,7 @@ class Repository:
         try:
             with repo.git.custom_environment(**self._auth):
                 yield repo
-        except git.GitCommandError as exc:
+        except git.CommandError as exc:
             raise self._explain(what, exc) from None
         finally:
             repo.close()
@@ -97,7 +103,7 @@ class Repository:
         repository = cls(path, url, auth, secret)
         try:
             git.Repo.clone_from(url, path, env=auth, branch=branch, kill_after_timeout=TIMEOUT).close()
-        except git.GitCommandError as exc:
+        except git.CommandError as exc:
             shutil.rmtree(path, ignore_errors=True)
             raise repository._explain("clone the repository", exc) from None
         return repository

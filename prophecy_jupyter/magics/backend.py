@@ -366,6 +366,10 @@ class ServerBackend:
     def attachment(self, notebook: str) -> str | None:
         return self.get("/attachments", params={"notebook": notebook})["fabric"]
 
+    def notebook_of_kernel(self, kernel_id: str) -> str | None:
+        """The path of the notebook a kernel runs for, as the server knows it now."""
+        return self.get(f"/kernels/{quote(kernel_id, safe='')}/notebook", timeout=10)["path"]
+
     def detach(self, notebook: str, fabric: str) -> int:
         closed = 0
         for session in self.get("/sessions", params={"notebook": notebook})["sessions"]:

@@ -6,6 +6,7 @@ import ast
 import contextlib
 import json
 import os
+import re
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -16,15 +17,17 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from prophecy_jupyter.engines.base import EngineError, SqlParameter
-from prophecy_jupyter.magics.backend import Backend, RunHandle
+from prophecy_jupyter.magics.backend import Backend, RunHandle, ServerBackend
 from prophecy_jupyter.magics.progress import CLUSTER_COMING_UP, ProgressWaiter, watch_cluster
 from prophecy_jupyter.results.display import RemoteError, show, truncation_notice
 from prophecy_jupyter.results.model import Result, ResultKind
+from prophecy_jupyter.server.link import SERVER_URL_ENV
 from prophecy_jupyter.services.errors import ServiceError
 from prophecy_jupyter.vault.keys import VaultError
 
 DEFAULT_MAX_ROWS = 100_000
 FABRIC_USAGE = """Usage:
+  %fabric                 a fabric picker and session panel (in a notebook)
   %fabric list            fabrics you can use
   %fabric attach NAME     run %%spark and %%sql cells on fabric NAME
   %fabric detach          close this notebook's session and detach
@@ -33,9 +36,9 @@ FABRIC_USAGE = """Usage:
   %fabric start           start the fabric's cluster (databricks) and show its progress"""
 
 
-def notebook_identity() -> tuple[str, Path | None]:
+def notebook_identity(name: str | None = None) -> tuple[str, Path | None]:
     """This kernel's notebook: its path when Jupyter tells us (``JPY_SESSION_NAME``)."""
-    name = os.environ.get("JPY_SESSION_NAME")
+    name = name or os.environ.get("JPY_SESSION_NAME")
     if name:
         path = Path(name)
         return str(path), path if path.suffix == ".ipynb" else None
@@ -52,6 +55,17 @@ def fabric_in_metadata(path: Path | None) -> str | None:
         return None
     fabric = (metadata.get("prophecy") or {}).get("fabric")
     return fabric if isinstance(fabric, str) else None
+
+
+def kernel_id() -> str | None:
+    """The id Jupyter gave this kernel (its connection file is ``kernel-<id>.json``), if any."""
+    try:
+        from ipykernel.connect import get_connection_file
+
+        match = re.fullmatch(r"kernel-(.+)\.json", Path(get_connection_file()).name)
+    except (ImportError, RuntimeError):
+        return None
+    return match.group(1) if match else None
 
 
 @contextlib.contextmanager
@@ -73,7 +87,21 @@ class FabricMagics(Magics):
         self._backend: Backend | None = None
         self.notebook_id, self._notebook_path = notebook_identity()
         self._attached: str | None = None
-        self._attached_checked = False
+        self._detached = False
+        self._kernel_id = kernel_id()
+        if self._kernel_id and os.environ.get(SERVER_URL_ENV):
+            shell.events.register("pre_run_cell", self.follow_notebook)
+
+    def follow_notebook(self, *_: Any) -> None:
+        """Before each cell, the notebook's path as the server knows it: it follows renames, the
+        kernel's environment does not (a new notebook is renamed after its kernel starts)."""
+        backend = self.backend
+        if not isinstance(backend, ServerBackend) or self._kernel_id is None:
+            return
+        with contextlib.suppress(EngineError, ServiceError):
+            path = backend.notebook_of_kernel(self._kernel_id)
+            if path:
+                self.notebook_id, self._notebook_path = notebook_identity(path)
 
     @property
     def notebook_path(self) -> Path | None:
@@ -93,13 +121,13 @@ class FabricMagics(Magics):
 
     @property
     def attached(self) -> str | None:
-        """The notebook's fabric: attached here, recorded by the server, or in the file's metadata."""
-        if self._attached is None and not self._attached_checked:
-            self._attached_checked = True
-            with contextlib.suppress(EngineError, ServiceError, VaultError):
-                self._attached = self.backend.attachment(self.notebook_id)
-            self._attached = self._attached or fabric_in_metadata(self._notebook_path)
-        return self._attached
+        """The notebook's fabric as recorded now (``%fabric attach`` and the sidebar both record
+        it), else the one in the file's metadata unless detached in this kernel."""
+        with contextlib.suppress(EngineError, ServiceError, VaultError):
+            self._attached = self.backend.attachment(self.notebook_id)
+        if self._attached or self._detached:
+            return self._attached
+        return fabric_in_metadata(self._notebook_path)
 
     def require_fabric(self) -> str:
         fabric = self.attached
@@ -111,8 +139,16 @@ class FabricMagics(Magics):
 
     @line_magic
     def fabric(self, line: str) -> None:
-        """Manage the notebook's fabric: list, attach NAME, detach, status, logs [-n N], start."""
+        """Manage the notebook's fabric: list, attach NAME, detach, status, logs [-n N], start.
+        With no argument, a fabric picker and session panel (in a notebook)."""
         words = shlex.split(line)
+        if not words and getattr(self.shell, "kernel", None) is not None:
+            from IPython.display import display
+
+            from prophecy_jupyter.magics.widgets import FabricPicker
+
+            display(FabricPicker(self))
+            return
         command, rest = (words[0], words[1:]) if words else ("status", [])
         handlers = {
             "list": self._list,
@@ -129,30 +165,33 @@ class FabricMagics(Magics):
 
     def _list(self, args: list[str]) -> None:
         print(f"  {'fabric':<28} {'kind':<15} {'env':<8} endpoint")
+        attached = self.attached
         for fab in self.backend.fabrics():
-            mark = "*" if fab["ref"] == self.attached else " "
+            mark = "*" if fab["ref"] == attached else " "
             print(f"{mark} {fab['ref']:<28} {fab['kind']:<15} {fab['environment']:<8} {fab['endpoint']}")
 
     def _attach(self, args: list[str]) -> None:
         if len(args) != 1:
             raise UsageError("Usage: %fabric attach NAME")
-        if self.attached and self.attached != args[0]:
-            self.backend.detach(self.notebook_id, self.attached)
+        attached = self.attached
+        if attached and attached != args[0]:
+            self.backend.detach(self.notebook_id, attached)
         fab = self.backend.attach(self.notebook_id, args[0])
-        self._attached = fab["ref"]
+        self._attached, self._detached = fab["ref"], False
         print(f"Attached to fabric '{fab['ref']}' ({fab['endpoint']}). %%spark and %%sql cells run there.")
 
     def _detach(self, args: list[str]) -> None:
         fabric = self.require_fabric()
         closed = self.backend.detach(self.notebook_id, fabric)
-        self._attached = None
+        self._attached, self._detached = None, True
         print(f"Detached from fabric '{fabric}'" + (" and closed its session." if closed else "."))
 
     def _status(self, args: list[str]) -> None:
-        if self.attached is None:
+        fabric = self.attached
+        if fabric is None:
             print("No fabric attached. Run %fabric attach NAME (see %fabric list).")
             return
-        print(f"Fabric: {self.attached}")
+        print(f"Fabric: {fabric}")
         rows = [r for r in self.backend.status(self.notebook_id) if r["state"] != "ended"]
         if not rows or rows[0]["remote_id"] is None:
             print("Session: none yet (the first %%spark or %%sql cell starts one)")
@@ -213,23 +252,20 @@ class FabricMagics(Magics):
             if notice:
                 print(notice)
 
-    def run_code(self, code: str, language: str = "pyspark") -> Result:
-        """Run code on the attached fabric with a progress bar; Ctrl-C cancels it there."""
-        fabric = self.require_fabric()
+    def run_code(self, fabric: str, code: str, language: str = "pyspark") -> Result:
+        """Run code on the fabric with a progress bar; Ctrl-C cancels it there."""
         run = self._wait(fabric, self.backend.run(self.notebook_id, fabric, code, language, print))
         result = run.result or Result.of_error("Cancelled", "The statement was cancelled.")
         if result.kind is ResultKind.TABLE and result.table is None:
             return self.backend.frame(run)  # a table the fabric returned itself
         return result
 
-    def fetch(self, source: str, limit: int) -> Result:
+    def fetch(self, fabric: str, source: str, limit: int) -> Result:
         """A remote DataFrame (``source`` evaluates to one there) as a typed pandas table."""
-        fabric = self.require_fabric()
         return self._table(fabric, self.backend.table(self.notebook_id, fabric, source, limit, print))
 
-    def fetch_sql(self, query: str, parameters: list[SqlParameter], limit: int) -> Result:
+    def fetch_sql(self, fabric: str, query: str, parameters: list[SqlParameter], limit: int) -> Result:
         """A SQL query's result (on a SQL warehouse, or ``spark.sql`` on Spark) as typed pandas."""
-        fabric = self.require_fabric()
         run = self.backend.sql_table(self.notebook_id, fabric, query, parameters, limit, print)
         return self._table(fabric, run)
 
@@ -254,10 +290,11 @@ class FabricMagics(Magics):
     def spark(self, line: str, cell: str) -> None:
         """Run PySpark code on the attached fabric (``spark`` is the remote SparkSession)."""
         args = parse_argstring(self.spark, line)
+        fabric = self.require_fabric()
         with friendly_errors():
-            show(self.run_code(cell), self.attached)
+            show(self.run_code(fabric, cell), fabric)
             if args.output:
-                self._store(args.output, self.fetch(args.output, args.maxrows))
+                self._store(args.output, self.fetch(fabric, args.output, args.maxrows))
 
     @magic_arguments()
     @argument("-o", "--output", help="Also store the result in this local pandas variable.")
@@ -285,16 +322,17 @@ class FabricMagics(Magics):
         query = cell.strip().rstrip(";")
         if not query:
             raise UsageError("%%sql needs a query in the cell.")
+        fabric = self.require_fabric()
         with friendly_errors():
             parameters = [SqlParameter.parse(p) for p in args.param]
-            result = self.fetch_sql(query, parameters, args.maxrows)
+            result = self.fetch_sql(fabric, query, parameters, args.maxrows)
             if args.output:
                 self._store(args.output, result, quiet=not args.quiet)
             if not args.quiet and result.kind is ResultKind.TABLE:
                 if result.table is not None and len(result.table.columns) == 0:
                     print("Done.")
                 else:
-                    show(result, self.attached)
+                    show(result, fabric)
 
     @magic_arguments()
     @argument("-f", "--force", action="store_true", help="Restart the session even if nothing changed.")

@@ -505,6 +505,20 @@ class AttachmentsHandler(ApiHandler):
         self.reply(None, 204)
 
 
+class KernelNotebookHandler(ApiHandler):
+    """The notebook a kernel runs for now: Jupyter follows renames, the kernel's environment does not."""
+
+    @web.authenticated
+    async def get(self, kernel_id: str) -> None:
+        for session in await self.settings["session_manager"].list_sessions():
+            if session["kernel"]["id"] == kernel_id and session.get("type") == "notebook":
+                path = session["path"]
+                root = self.settings["prophecy_root"]
+                self.reply({"notebook": path, "path": os.path.join(root, path)})
+                return
+        raise errors.NotFound(f"No notebook runs on kernel {kernel_id}.")
+
+
 # -- sessions and runs ------------------------------------------------------------------------
 
 
@@ -736,6 +750,7 @@ ROUTES: list[tuple[str, type[ApiHandler]]] = [
     (r"/projects/([^/]+)/pipelines", PipelinesHandler),
     (r"/projects/([^/]+)/pipelines/([^/]+)", PipelineHandler),
     (r"/attachments", AttachmentsHandler),
+    (r"/kernels/([^/]+)/notebook", KernelNotebookHandler),
     (r"/sessions", SessionsHandler),
     (r"/sessions/([^/]+)", SessionHandler),
     (r"/sessions/([^/]+)/restart", SessionRestartHandler),

@@ -20,9 +20,14 @@ class Run:
     """One piece of work on a session: queued → running → finished/failed/cancelled."""
 
     kind = "statement"
+    SUMMARY_CHARS = 120
 
-    def __init__(self, session: ManagedSession):
+    def __init__(self, session: ManagedSession, text: str = ""):
         self.id = uuid.uuid4().hex
+        self.summary = next((line.strip() for line in text.splitlines() if line.strip()), "")[
+            : self.SUMMARY_CHARS
+        ]
+        """The first line of the run's code or query, to tell runs apart in a list."""
         self.session = session
         self.state = RunState.QUEUED
         self.result: Result | None = None
@@ -83,6 +88,7 @@ class Run:
             "progress": self.progress,
             "elapsed": round(self.elapsed, 3),
             "notes": list(self.notes),
+            "summary": self.summary,
         }
 
 
@@ -90,7 +96,7 @@ class StatementRun(Run):
     """Code run as one remote statement."""
 
     def __init__(self, session: ManagedSession, code: str, language: str):
-        super().__init__(session)
+        super().__init__(session, code)
         self.code = code
         self.language = language
         self.statement_id: str | None = None
@@ -140,7 +146,7 @@ class TableRun(Run):
     kind = "table"
 
     def __init__(self, session: ManagedSession, source: str, limit: int):
-        super().__init__(session)
+        super().__init__(session, source)
         self.source = source
         self.limit = limit
         self.current: StatementRun | None = None

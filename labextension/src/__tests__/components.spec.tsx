@@ -1,0 +1,222 @@
+/** The sidebar's components rendered in jsdom, with handler.ts mocked. */
+import * as React from 'react';
+import { act } from 'react';
+import { createRoot, Root } from 'react-dom/client';
+
+import { FabricForm } from '../components/FabricForm';
+import { GitSection } from '../components/GitSection';
+import { SessionList } from '../components/SessionList';
+import { ApiError, requestAPI } from '../handler';
+import { FabricsModel, GitModel, SessionsModel } from '../model';
+
+jest.mock('../handler', () => {
+  const actual = jest.requireActual('../handler');
+  return { ...actual, requestAPI: jest.fn() };
+});
+
+const request = requestAPI as jest.MockedFunction<typeof requestAPI>;
+// Tell React these tests wait for its updates with act().
+(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
+let host: HTMLDivElement;
+let root: Root;
+
+async function render(element: JSX.Element): Promise<void> {
+  await act(async () => root.render(element));
+}
+
+/** Click, and let the handler's calls to the (mocked) server settle. */
+async function click(element: Element | null): Promise<void> {
+  await act(async () => {
+    (element as HTMLElement).click();
+    await new Promise(resolve => setTimeout(resolve, 0));
+  });
+}
+
+/** Type into a controlled input as a user would (React listens for the input event). */
+async function typeInto(element: Element | null, value: string): Promise<void> {
+  const field = element as HTMLInputElement | HTMLTextAreaElement;
+  const prototype = field instanceof HTMLTextAreaElement ? HTMLTextAreaElement.prototype : HTMLInputElement.prototype;
+  await act(async () => {
+    Object.getOwnPropertyDescriptor(prototype, 'value')!.set!.call(field, value);
+    field.dispatchEvent(new Event('input', { bubbles: true }));
+  });
+}
+
+/** Pick an option of a select. */
+async function choose(select: HTMLSelectElement, value: string): Promise<void> {
+  await act(async () => {
+    select.value = value;
+    select.dispatchEvent(new Event('change', { bubbles: true }));
+  });
+}
+
+/** Submit a form. */
+async function submit(form: HTMLFormElement | null): Promise<void> {
+  await act(async () => {
+    form!.dispatchEvent(new Event('submit', { bubbles: true, cancelable: true }));
+  });
+}
+
+beforeEach(() => {
+  request.mockReset();
+  host = document.createElement('div');
+  document.body.appendChild(host);
+  root = createRoot(host);
+});
+
+afterEach(() => {
+  act(() => root.unmount());
+  host.remove();
+});
+
+describe('SessionList', () => {
+  const run = {
+    id: 'r1',
+    kind: 'statement' as const,
+    session: 's1',
+    state: 'running' as const,
+    progress: 0.25,
+    elapsed: 3.2,
+    notes: [],
+    summary: 'spark.range(10**9).count()'
+  };
+  const live = {
+    id: 's1',
+    notebook: 'etl.ipynb',
+    fabric: 'local',
+    state: 'busy',
+    remote_id: '3',
+    app_id: 'local-17',
+    ended_reason: null,
+    runs: [run]
+  };
+
+  it('shows a running statement with its progress and cancels it', async () => {
+    request.mockResolvedValue({ sessions: [live] });
+    const model = new SessionsModel(60000);
+    await model.refresh();
+    await render(<SessionList model={model} />);
+    expect(host.textContent).toContain('spark.range(10**9).count()');
+    expect(host.textContent).toContain('25% · 3.2 s · running');
+    expect(host.querySelector('progress')!.getAttribute('value')).toBe('0.25');
+    await click(host.querySelector('[aria-label="Cancel spark.range(10**9).count()"]'));
+    expect(request).toHaveBeenCalledWith('runs/r1/cancel', { method: 'POST' });
+    model.dispose();
+  });
+
+  it('shows a failed action next to its session', async () => {
+    request.mockImplementation(async (path?: string) => {
+      if (path === 'sessions') {
+        return { sessions: [{ ...live, runs: [] }] };
+      }
+      throw new ApiError('The fabric refused: session 3 is gone.', 502);
+    });
+    const model = new SessionsModel(60000);
+    await model.refresh();
+    await render(<SessionList model={model} />);
+    const logs = Array.from(host.querySelectorAll('button')).find(button => button.textContent === 'Logs');
+    await click(logs!);
+    expect(host.querySelector('[role="alert"]')!.textContent).toBe('The fabric refused: session 3 is gone.');
+    model.dispose();
+  });
+
+  it('tells a new user how sessions start', async () => {
+    request.mockResolvedValue({ sessions: [] });
+    const model = new SessionsModel(60000);
+    await model.refresh();
+    await render(<SessionList model={model} />);
+    expect(host.textContent).toContain('Attach a notebook and run a cell');
+    model.dispose();
+  });
+});
+
+describe('FabricForm', () => {
+  it('shows the fields of the chosen kind and a server error next to its field', async () => {
+    request.mockRejectedValue(new ApiError('settings.url: must be an http:// or https:// URL', 400, 'settings.url'));
+    const done = jest.fn();
+    await render(<FabricForm model={new FabricsModel()} team="data" onDone={done} />);
+    expect(host.querySelector('#new-fabric-data-url')).not.toBeNull();
+    expect(host.querySelector('#new-fabric-data-cluster_id')).toBeNull();
+    const kind = host.querySelector('#new-fabric-data-kind') as HTMLSelectElement;
+    await choose(kind, 'databricks');
+    expect(host.querySelector('#new-fabric-data-cluster_id')).not.toBeNull();
+    await choose(kind, 'livy');
+    const form = host.querySelector('form')!;
+    await submit(form);
+    expect(host.querySelector('#new-fabric-data-url-error')!.textContent).toContain('must be an http://');
+    expect(done).not.toHaveBeenCalled();
+  });
+
+  it('refuses job sizes that are not JSON before asking the server', async () => {
+    await render(<FabricForm model={new FabricsModel()} team="data" onDone={jest.fn()} />);
+    const sizes = host.querySelector('#new-fabric-data-job_sizes') as HTMLTextAreaElement;
+    await typeInto(sizes, '{S: big}');
+    await submit(host.querySelector('form'));
+    expect(host.querySelector('#new-fabric-data-job_sizes-error')!.textContent).toContain('Job sizes need JSON');
+    expect(request).not.toHaveBeenCalled();
+  });
+});
+
+describe('GitSection', () => {
+  const project = {
+    id: 'p1',
+    ref: 'data/analytics',
+    team: 'data',
+    name: 'analytics',
+    url: 'https://git.example.com/data/analytics.git',
+    provider: 'github',
+    default_branch: 'main'
+  };
+
+  it('asks for the token first, then generates, shows the diff and commits', async () => {
+    let tokenSet = false;
+    request.mockImplementation(async (path?: string, init?: RequestInit) => {
+      switch (path) {
+        case 'projects':
+          return { projects: [{ ...project, token_set: tokenSet }] };
+        case 'projects/p1/token':
+          tokenSet = true;
+          return { needed: 'token', set: true };
+        case 'projects/p1/status':
+          return { project: 'data/analytics', branch: 'main', changes: [], notes: [] };
+        case 'projects/p1/pipelines':
+          expect(JSON.parse(init!.body as string)).toEqual({ notebook: 'etl.ipynb' });
+          return { pipeline: { name: 'etl', steps: 2, parameters: [] }, changed: true };
+        case 'projects/p1/diff':
+          return { diff: '+++ b/pipelines/etl/pipeline.py\n+def step_1():\n-old = 1' };
+        case 'projects/p1/commit':
+          return { commit: '0123456789abcdef' };
+      }
+      throw new ApiError(`unexpected ${path}`, 500);
+    });
+    const model = new GitModel();
+    await model.refresh();
+    await render(<GitSection model={model} notebook="etl.ipynb" />);
+    expect(host.textContent).toContain('Your Git token for data/analytics (not set)');
+    expect(host.textContent).not.toContain('Generate pipeline');
+    const token = host.querySelector('[aria-label="Your Git token for data/analytics"]') as HTMLInputElement;
+    await typeInto(token, 'ghp_secret');
+    await submit(token.form);
+    await render(<GitSection model={model} notebook="etl.ipynb" />);
+    expect(host.textContent).toContain('On main: 0 change(s)');
+    expect(host.textContent).not.toContain('ghp_secret');
+    const button = (label: string) => Array.from(host.querySelectorAll('button')).find(b => b.textContent === label)!;
+    await click(button('Generate pipeline'));
+    expect(host.textContent).toContain("Pipeline 'etl' (2 step(s)): changed.");
+    await click(button('Diff'));
+    expect(host.querySelector('.jp-mod-added')!.textContent).toBe('+def step_1():');
+    expect(host.querySelector('.jp-mod-removed')!.textContent).toBe('-old = 1');
+    const message = host.querySelector('[aria-label="Commit message"]') as HTMLInputElement;
+    await typeInto(message, 'Add the etl pipeline');
+    await click(button('Commit'));
+    expect(host.textContent).toContain('Committed 01234567.');
+  });
+
+  it('tells a new user where projects come from', async () => {
+    request.mockResolvedValue({ projects: [] });
+    const model = new GitModel();
+    await model.refresh();
+    await render(<GitSection model={model} notebook={null} />);
+    expect(host.textContent).toContain('jupyter prophecy project add');
+  });
+});

@@ -1,0 +1,111 @@
+/** What the plugins share: the API's shapes. */
+
+export interface ICredentialState {
+  needed: string | null;
+  set: boolean | null;
+  updated_at?: string | null;
+}
+
+/** What an admin sends to create or change a fabric (never a secret). */
+export interface IFabricSpec {
+  name: string;
+  kind: string;
+  settings: Record<string, unknown>;
+  conf: Record<string, string>;
+  job_sizes: Record<string, Record<string, unknown>>;
+  environment: string;
+}
+
+export interface IFabric extends IFabricSpec {
+  id: string;
+  ref: string;
+  team: string | null;
+  endpoint: string;
+  credential: ICredentialState;
+}
+
+export interface IFabricList {
+  fabrics: IFabric[];
+}
+
+export interface IConnectionReport {
+  ok: boolean;
+  stage: string | null;
+  message: string;
+  steps: string[];
+}
+
+export interface IMe {
+  user: string;
+  version: string;
+  teams: { name: string; role: string }[];
+}
+
+export type RunState = 'queued' | 'running' | 'cancelling' | 'finished' | 'failed' | 'cancelled';
+
+/** A statement (or table fetch) sent to a session. */
+export interface IRun {
+  id: string;
+  kind: 'statement' | 'table';
+  session: string;
+  state: RunState;
+  progress: number | null;
+  elapsed: number;
+  notes: string[];
+  /** The first line of the run's code or query. */
+  summary: string;
+  statement?: string | null;
+  language?: string;
+}
+
+/** A notebook's session on a fabric; `runs` are those not over yet. */
+export interface ISession {
+  id: string;
+  notebook: string;
+  fabric: string;
+  state: string;
+  remote_id: string | null;
+  app_id: string | null;
+  ended_reason: string | null;
+  runs: IRun[];
+}
+
+export interface ISessionList {
+  sessions: ISession[];
+}
+
+export interface ILogs {
+  lines: string[];
+}
+
+export interface IAttachment {
+  notebook: string;
+  fabric: string | null;
+}
+
+/** A team's Git repository, with whether the user has set their token for it. */
+export interface IProject {
+  id: string;
+  ref: string;
+  team: string;
+  name: string;
+  url: string;
+  provider: string;
+  default_branch: string;
+  token_set: boolean | null;
+}
+
+export interface IProjectStatus {
+  project: string;
+  branch: string;
+  changes: { path: string; status: string }[];
+  notes: string[];
+}
+
+export interface IGenerated {
+  pipeline: { name: string; steps: number; parameters: { name: string; type: string; default: unknown }[] };
+  changed: boolean;
+}
+
+/** The version of the server extension this frontend was built with. */
+export const FRONTEND_VERSION = '0.1.0';

@@ -1,0 +1,79 @@
+import { ReactWidget, UseSignal } from '@jupyterlab/apputils';
+import * as React from 'react';
+
+import { FabricList } from '../components/FabricList';
+import { GitSection } from '../components/GitSection';
+import { SessionList } from '../components/SessionList';
+import { FabricsModel, GitModel, SessionsModel } from '../model';
+import { ErrorNote } from '../components/ErrorNote';
+
+/** A titled section of the sidebar, with a refresh button when it can be refreshed. */
+function Section(props: { title: string; onRefresh?: () => void; children: React.ReactNode }): JSX.Element {
+  const heading = `prophecy-${props.title.toLowerCase()}-heading`;
+  return (
+    <section aria-labelledby={heading}>
+      <header className="jp-ProphecySidebar-header">
+        <h2 id={heading}>{props.title}</h2>
+        {props.onRefresh && (
+          <button className="jp-Button" onClick={props.onRefresh} aria-label={`Refresh ${props.title.toLowerCase()}`}>
+            Refresh
+          </button>
+        )}
+      </header>
+      {props.children}
+    </section>
+  );
+}
+
+/** The prophecy-sidebar panel: fabrics by team, the user's sessions, the team's Git project. */
+export class ProphecySidebar extends ReactWidget {
+  constructor(
+    readonly fabrics: FabricsModel,
+    readonly sessions: SessionsModel,
+    readonly git: GitModel,
+    private readonly onAttach: (ref: string | null) => Promise<unknown>
+  ) {
+    super();
+    this.id = 'prophecy-sidebar';
+    this.addClass('jp-ProphecySidebar');
+  }
+
+  render(): JSX.Element {
+    return (
+      <>
+        <UseSignal signal={this.fabrics.changed}>
+          {() => (
+            <Section title="Fabrics" onRefresh={() => void this.fabrics.refresh()}>
+              <ErrorNote message={this.fabrics.mismatch} />
+              <UseSignal signal={this.sessions.changed}>
+                {() => (
+                  <FabricList
+                    model={this.fabrics}
+                    onAttach={this.onAttach}
+                    session={this.fabrics.notebook ? this.sessions.sessionOf(this.fabrics.notebook) : null}
+                  />
+                )}
+              </UseSignal>
+            </Section>
+          )}
+        </UseSignal>
+        <UseSignal signal={this.sessions.changed}>
+          {() => (
+            <Section title="Sessions">
+              <SessionList model={this.sessions} />
+            </Section>
+          )}
+        </UseSignal>
+        <UseSignal signal={this.git.changed}>
+          {() => (
+            <Section title="Git" onRefresh={() => void this.git.refresh()}>
+              <UseSignal signal={this.fabrics.changed}>
+                {() => <GitSection model={this.git} notebook={this.fabrics.notebook} />}
+              </UseSignal>
+            </Section>
+          )}
+        </UseSignal>
+      </>
+    );
+  }
+}

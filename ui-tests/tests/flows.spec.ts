@@ -1,0 +1,132 @@
+/**
+ * What a new user does in the browser, without typing a magic: pick the local fabric, run the
+ * quickstart notebook and watch its progress and typed results, cancel a long cell, add a fabric
+ * and see a bad credential refused.
+ */
+import { expect, test } from '@jupyterlab/galata';
+import * as path from 'path';
+
+const QUICKSTART = path.resolve(__dirname, '../../notebooks/quickstart.ipynb');
+/** The second Livy server of these tests (see playwright.config.js), and the token it wants. */
+const GATEWAY_URL = 'http://127.0.0.1:8997';
+
+test.use({ autoGoto: true });
+
+async function openSidebar(page: import('@playwright/test').Page) {
+  await page.click('[title="Prophecy"]');
+  const sidebar = page.locator('#prophecy-sidebar');
+  await expect(sidebar).toBeVisible();
+  return sidebar;
+}
+
+function fabricRow(sidebar: import('@playwright/test').Locator, name: string) {
+  return sidebar.locator('.jp-ProphecySidebar-fabric').filter({
+    has: sidebar.page().getByRole('button', { name, exact: true })
+  });
+}
+
+test('a new user runs the quickstart on the local fabric, with progress and typed results', async ({
+  page,
+  tmpPath
+}) => {
+  test.setTimeout(300000);
+  await page.contents.uploadFile(QUICKSTART, `${tmpPath}/quickstart.ipynb`);
+  await page.notebook.openByPath(`${tmpPath}/quickstart.ipynb`);
+  await page.notebook.activate('quickstart.ipynb');
+  const sidebar = await openSidebar(page);
+  const local = fabricRow(sidebar, 'local');
+  await local.getByRole('button', { name: 'Attach' }).click();
+  await expect(local.getByRole('button', { name: 'Detach' })).toBeVisible();
+  const toolbarItem = page.locator('.jp-NotebookPanel-toolbar .jp-ProphecyToolbarItem-button');
+  await expect(toolbarItem).toContainText('local');
+
+  const ran = page.notebook.run();
+  // The first Spark cell starts the session and runs a job: its progress shows in the cell
+  // and in the sidebar's session while it runs.
+  await expect(page.locator('.jp-OutputArea-output progress').first()).toBeVisible({ timeout: 120000 });
+  await expect(sidebar.locator('.jp-ProphecySidebar-run progress').first()).toBeVisible({ timeout: 60000 });
+  await ran;
+
+  const outputs = page.locator('.jp-OutputArea-output');
+  await expect(outputs.filter({ hasText: '20,000 orders' })).toHaveCount(1);
+  const table = page.locator('.jp-OutputArea-output table').first();
+  await expect(table).toContainText('north');
+  await expect(table.locator('tbody tr')).toHaveCount(4);
+  await expect(outputs.filter({ hasText: 'decimal128(20, 2)[pyarrow]' })).toHaveCount(1);
+  await expect(outputs.filter({ hasText: 'Best region: north with revenue 299830.00' })).toHaveCount(1);
+  await expect(page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')).toHaveCount(0);
+  await expect(toolbarItem).toContainText('local · idle', { timeout: 30000 });
+  await expect(sidebar.locator('.jp-ProphecySidebar-session', { hasText: 'quickstart.ipynb' })).toContainText('idle');
+});
+
+test('a long cell on the fabric is cancelled from the sidebar', async ({ page }) => {
+  test.setTimeout(300000);
+  await page.notebook.createNew('long.ipynb', { kernel: 'prophecy' });
+  const sidebar = await openSidebar(page);
+  await fabricRow(sidebar, 'local').getByRole('button', { name: 'Attach' }).click();
+  await expect(fabricRow(sidebar, 'local').getByRole('button', { name: 'Detach' })).toBeVisible();
+  await page.notebook.setCell(0, 'code', 'import time\nfor tick in range(600):\n    time.sleep(0.5)');
+  await page.notebook.selectCells(0);
+  await page.keyboard.press('Control+Enter');
+
+  const run = sidebar.locator('.jp-ProphecySidebar-run', { hasText: 'import time' });
+  await expect(run).toContainText('running', { timeout: 120000 });
+  await expect(run).toHaveScreenshot('running-statement.png', {
+    mask: [run.locator('.jp-ProphecySidebar-progress')]
+  });
+  await run.getByRole('button', { name: 'Cancel import time' }).click();
+  const output = page.locator('.jp-Cell').first().locator('.jp-OutputArea-output');
+  await expect(output.filter({ hasText: /cancelled/i })).not.toHaveCount(0, { timeout: 60000 });
+  await expect(run).toHaveCount(0, { timeout: 30000 });
+  // The session is still there for the next cell.
+  await page.notebook.setCell(0, 'code', 'spark.range(7).count()');
+  await page.notebook.runCell(0);
+  await expect(page.locator('.jp-Cell').first().locator('.jp-OutputArea')).toContainText('7');
+});
+
+test('an admin adds a fabric in the sidebar and a bad credential is refused clearly', async ({ page }) => {
+  test.setTimeout(180000);
+  const sidebar = await openSidebar(page);
+  await sidebar.getByRole('button', { name: 'New fabric in team default' }).click();
+  const form = sidebar.getByRole('form', { name: 'New fabric in team default' });
+  await form.getByLabel('Name', { exact: true }).fill('bad name!');
+  await form.getByLabel('Livy URL').fill(GATEWAY_URL);
+  await form.getByLabel('Authentication').selectOption('bearer');
+  await form.getByRole('button', { name: 'Create fabric' }).click();
+  await expect(form.locator('#new-fabric-default-name-error')).toBeVisible();
+  await form.getByLabel('Name', { exact: true }).fill('gateway');
+  await form.getByLabel('Job sizes (JSON)').fill('{"S": {"driverMemory": "1g"}}');
+  await form.getByRole('button', { name: 'Create fabric' }).click();
+  await expect(form).toHaveCount(0);
+
+  const row = fabricRow(sidebar, 'gateway');
+  await expect(row).toContainText('livy');
+  await row.getByRole('button', { name: 'gateway', exact: true }).click();
+  await row.getByLabel('Your token for default/gateway').fill('not-the-token');
+  await row.getByRole('button', { name: 'Save' }).click();
+  await expect(row.getByText('Your token (set)')).toBeVisible();
+  await row.getByRole('button', { name: 'Test connection' }).click();
+  await expect(row.getByRole('status')).toContainText('refused the request (HTTP 401');
+
+  await page.notebook.createNew('refused.ipynb', { kernel: 'prophecy' });
+  await row.getByRole('button', { name: 'Attach' }).click();
+  await expect(row.getByRole('button', { name: 'Detach' })).toBeVisible();
+  await page.notebook.setCell(0, 'code', 'spark.range(3).count()');
+  await page.notebook.runCell(0);
+  const output = page.locator('.jp-Cell').first().locator('.jp-OutputArea');
+  await expect(output).toContainText("Fabric 'default/gateway' refused the request (HTTP 401");
+  await expect(output).toContainText('Check your credential');
+  await expect(output).not.toContainText('not-the-token');
+});
+
+test('the sidebar works from the keyboard', async ({ page }) => {
+  const sidebar = await openSidebar(page);
+  const name = fabricRow(sidebar, 'local').getByRole('button', { name: 'local', exact: true });
+  await name.focus();
+  await page.keyboard.press('Enter');
+  await expect(name).toHaveAttribute('aria-expanded', 'true');
+  await page.keyboard.press('Tab');
+  await expect(fabricRow(sidebar, 'local').getByRole('button', { name: 'Test connection' })).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(fabricRow(sidebar, 'local').getByRole('status')).toContainText('Connected');
+});

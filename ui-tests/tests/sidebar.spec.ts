@@ -1,0 +1,86 @@
+import { expect, test } from '@jupyterlab/galata';
+
+const API = '/prophecy-jupyter/api/v1';
+
+test('the Prophecy sidebar lists the built-in local fabric', async ({ page }) => {
+  await page.click('[title="Prophecy"]');
+  const sidebar = page.locator('#prophecy-sidebar');
+  await expect(sidebar).toBeVisible();
+  await expect(sidebar.locator('.jp-ProphecySidebar-fabric', { hasText: 'local' })).toBeVisible();
+  await expect(sidebar.getByText('Open a notebook to attach it')).toBeVisible();
+});
+
+test('a notebook is attached from the sidebar', async ({ page, tmpPath }) => {
+  const name = 'attach-me.ipynb';
+  await page.notebook.createNew(name);
+  await page.click('[title="Prophecy"]');
+  const row = page.locator('#prophecy-sidebar .jp-ProphecySidebar-fabric', { hasText: 'local' });
+  await row.getByRole('button', { name: 'Attach' }).click();
+  await expect(row.getByRole('button', { name: 'Detach' })).toBeVisible();
+  // Asked from the page itself, so as the same Jupyter user as the sidebar.
+  const url = `${API}/attachments?notebook=${encodeURIComponent(`${tmpPath}/${name}`)}`;
+  const answer = await page.evaluate(async address => (await fetch(address)).json(), url);
+  expect(answer).toEqual({ notebook: `${tmpPath}/${name}`, fabric: 'local' });
+  // The notebook records its fabric too (saved), so it travels with the file and its pipeline.
+  const saved = async () => (await (await page.request.get(`/api/contents/${tmpPath}/${name}`)).json()).content.metadata;
+  await expect.poll(async () => (await saved()).prophecy).toEqual({ fabric: 'local' });
+  await expect(page.locator('.jp-NotebookPanel-toolbar .jp-ProphecyToolbarItem-button')).toContainText('local · no session');
+  await row.getByRole('button', { name: 'Detach' }).click();
+  await expect(row.getByRole('button', { name: 'Attach' })).toBeVisible();
+  expect((await page.evaluate(async address => (await fetch(address)).json(), url)).fabric).toBeNull();
+  await expect.poll(async () => (await saved()).prophecy).toEqual({});
+  await expect(page.locator('.jp-NotebookPanel-toolbar .jp-ProphecyToolbarItem-button')).toHaveText('No fabric');
+});
+
+test('the prophecy commands are in the palette', async ({ page }) => {
+  await page.notebook.createNew('palette.ipynb');
+  await page.menu.clickMenuItem('View>Activate Command Palette');
+  const palette = page.locator('#modal-command-palette');
+  await palette.locator('input').fill('Prophecy');
+  const item = (label: string) => palette.locator('.lm-CommandPalette-item', { hasText: label });
+  await expect(item('Open the Prophecy Sidebar')).toBeVisible();
+  // Nothing to restart before the notebook has a session.
+  await expect(item("Restart the Notebook's Session")).toHaveClass(/lm-mod-disabled/);
+  await item('Attach Notebook to a Fabric…').click();
+  const dialog = page.locator('.jp-Dialog');
+  await dialog.locator('select').selectOption('local');
+  await dialog.locator('.jp-mod-accept').click();
+  await expect(page.locator('.jp-NotebookPanel-toolbar .jp-ProphecyToolbarItem-button')).toContainText('local');
+  await expect(page.locator('.jp-mod-dirty')).toHaveCount(0); // the attachment is saved in the notebook
+});
+
+for (const theme of ['light', 'dark']) {
+  test(`the sidebar reads well in the ${theme} theme`, async ({ page }) => {
+    if (theme === 'dark') {
+      await page.theme.setDarkTheme();
+    }
+    await page.click('[title="Prophecy"]');
+    const sidebar = page.locator('#prophecy-sidebar');
+    const builtIn = sidebar.getByRole('region', { name: 'Team built in' });
+    await builtIn.getByRole('button', { name: 'local', exact: true }).click();
+    await expect(builtIn).toHaveScreenshot(`built-in-fabric-${theme}.png`);
+    await sidebar.getByRole('button', { name: 'New fabric in team default' }).click();
+    const form = sidebar.getByRole('form', { name: 'New fabric in team default' });
+    await expect(form).toHaveScreenshot(`new-fabric-form-${theme}.png`);
+  });
+}
+
+test('a credential is set write-only and a failed connection test is shown by its fabric', async ({ page }) => {
+  const created = await page.request.post(`${API}/teams/default/fabrics`, {
+    data: { name: 'nowhere', kind: 'livy', settings: { url: 'http://127.0.0.1:9', auth: 'bearer' } }
+  });
+  expect(created.status()).toBe(201);
+  await page.click('[title="Prophecy"]');
+  await page.getByRole('button', { name: 'Refresh fabrics' }).click();
+  const row = page.locator('#prophecy-sidebar .jp-ProphecySidebar-fabric', { hasText: 'nowhere' });
+  await row.getByRole('button', { name: 'nowhere' }).click();
+  await expect(row.getByText('Your token (not set)')).toBeVisible();
+  await row.getByLabel('Your token for default/nowhere').fill('s3cret-token');
+  await row.getByRole('button', { name: 'Save' }).click();
+  await expect(row.getByText('Your token (set)')).toBeVisible();
+  await expect(row.getByLabel('Your token for default/nowhere')).toHaveValue('');
+  await row.getByRole('button', { name: 'Test connection' }).click();
+  await expect(row.getByRole('status')).toContainText('Failed at tcp');
+  const fabrics = await (await page.request.get(`${API}/fabrics`)).text();
+  expect(fabrics).not.toContain('s3cret-token');
+});
