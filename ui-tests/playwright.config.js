@@ -1,7 +1,7 @@
 /**
  * Galata on the machine's Chromium (no downloaded browser, no video: both need the network).
- * Two servers: JupyterLab with prophecy-jupyter, and a Livy gateway that wants a token the
- * tests never have (its sessions would each start a JVM; the tests only get refused).
+ * Three servers: JupyterLab with prophecy-jupyter; a Git smart-HTTP server with the team's
+ * repository; a Livy gateway that wants a token the tests never have (they only get refused).
  */
 const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 
@@ -20,6 +20,14 @@ module.exports = {
       command: 'jlpm start',
       url: 'http://localhost:8888/lab',
       timeout: 120000,
+      reuseExistingServer: false
+    },
+    {
+      command: 'python -m tests.servers.git_http --port 8996 --repository analytics',
+      cwd: '..',
+      env: { GIT_TEST_TOKEN: 'ui-git-token-5b8e' },
+      url: 'http://127.0.0.1:8996/analytics.git/info/refs?service=git-upload-pack',
+      timeout: 60000,
       reuseExistingServer: false
     },
     {

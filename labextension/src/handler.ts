@@ -32,13 +32,20 @@ export async function requestAPI<T>(
     throw new ServerConnection.NetworkError(error as TypeError);
   }
   const text = await response.text();
-  const body = text ? JSON.parse(text) : null;
+  let body: any = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = null; // not our API's answer (a proxy's or Jupyter's own page)
+  }
   if (!response.ok) {
-    throw new ApiError(
-      (body && body.message) || response.statusText,
-      response.status,
-      body ? body.field : null
-    );
+    if (!body?.message) {
+      throw new ApiError(
+        `The prophecy-jupyter server extension did not answer (HTTP ${response.status}); is it installed and enabled?`,
+        response.status
+      );
+    }
+    throw new ApiError(body.message, response.status, body.field ?? null);
   }
   return body as T;
 }

@@ -339,9 +339,9 @@ export class GitModel {
     return `projects/${quoted(this.project.id)}/${action}`;
   }
 
-  /** Store the user's own token for the project's Git server (write-only). */
-  async setToken(token: string): Promise<void> {
-    await requestAPI(this.path('token'), { method: 'PUT', body: JSON.stringify({ token }) });
+  /** Store the user's own token for the project's Git server (write-only), with their account name when it needs one. */
+  async setToken(token: string, username: string | null = null): Promise<void> {
+    await requestAPI(this.path('token'), { method: 'PUT', body: JSON.stringify({ token, username }) });
     await this.refresh();
   }
 

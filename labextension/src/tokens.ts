@@ -92,6 +92,8 @@ export interface IProject {
   url: string;
   provider: string;
   default_branch: string;
+  /** Whether the token goes with the user's own account name (Bitbucket Server, other servers). */
+  needs_username: boolean;
   token_set: boolean | null;
 }
 

@@ -83,6 +83,7 @@ class Project:
             "url": self.url,
             "provider": self.provider,
             "default_branch": self.default_branch,
+            "needs_username": PROVIDERS[self.provider].token_username is None,
         }
 
 

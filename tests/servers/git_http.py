@@ -58,10 +58,10 @@ class GitHttpServer:
             subprocess.run(["git", "-C", str(seed), *args], check=True, env=env)
         return f"{self.url}/{name}.git"
 
-    def start(self) -> GitHttpServer:
+    def start(self, port: int = 0) -> GitHttpServer:
         self.root.mkdir(parents=True, exist_ok=True)
         self.server = make_server(
-            "127.0.0.1", 0, self._app, server_class=_ThreadingServer, handler_class=_Quiet
+            "127.0.0.1", port, self._app, server_class=_ThreadingServer, handler_class=_Quiet
         )
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, name="git-http", daemon=True).start()
@@ -130,3 +130,28 @@ class GitHttpServer:
                 headers.append((name.strip(), value.strip()))
         start_response(status, headers)
         return [payload]
+
+
+def main() -> None:
+    """Serve one seeded repository until stopped (the browser tests start it this way)."""
+    import argparse
+    import os
+    import signal
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--repository", required=True, help="name of the repository to create")
+    args = parser.parse_args()
+    token = os.environ["GIT_TEST_TOKEN"]  # from the environment, never argv
+    stop = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+    with tempfile.TemporaryDirectory(prefix="git-http-") as root:
+        server = GitHttpServer(Path(root), {token: None}).start(args.port)
+        print(server.create_repository(args.repository), flush=True)
+        signal.sigwait(stop)
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

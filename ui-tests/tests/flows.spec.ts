@@ -7,8 +7,12 @@ import { expect, test } from '@jupyterlab/galata';
 import * as path from 'path';
 
 const QUICKSTART = path.resolve(__dirname, '../../notebooks/quickstart.ipynb');
-/** The second Livy server of these tests (see playwright.config.js), and the token it wants. */
+const API = '/prophecy-jupyter/api/v1';
+/** The Livy gateway of these tests (see playwright.config.js); they never have its token. */
 const GATEWAY_URL = 'http://127.0.0.1:8997';
+/** The Git server of these tests and the token it takes (set in playwright.config.js too). */
+const GIT_URL = 'http://127.0.0.1:8996';
+const GIT_TOKEN = 'ui-git-token-5b8e';
 
 test.use({ autoGoto: true });
 
@@ -129,4 +133,39 @@ test('the sidebar works from the keyboard', async ({ page }) => {
   await expect(fabricRow(sidebar, 'local').getByRole('button', { name: 'Test connection' })).toBeFocused();
   await page.keyboard.press('Enter');
   await expect(fabricRow(sidebar, 'local').getByRole('status')).toContainText('Connected');
+});
+
+test("a notebook's pipeline is generated, committed and pushed from the sidebar", async ({ page, tmpPath }) => {
+  test.setTimeout(180000);
+  const created = await page.request.post(`${API}/teams/default/projects`, {
+    data: { name: 'analytics', url: `${GIT_URL}/analytics.git`, provider: 'generic' }
+  });
+  expect(created.status()).toBe(201);
+  await page.contents.uploadFile(QUICKSTART, `${tmpPath}/orders.ipynb`);
+  await page.notebook.openByPath(`${tmpPath}/orders.ipynb`);
+  const sidebar = await openSidebar(page);
+  await sidebar.getByRole('button', { name: 'Refresh git' }).click();
+  const git = sidebar.locator('.jp-ProphecySidebar-git');
+  await git.getByLabel('Your Git token for default/analytics').fill(GIT_TOKEN);
+  await git.getByLabel('Your account name for default/analytics').fill('ana');
+  await git.getByRole('button', { name: 'Save' }).click();
+  await expect(git.getByRole('status', { name: 'Working copy' })).toContainText('On main: 0 change(s)', {
+    timeout: 60000
+  });
+  await git.getByRole('button', { name: 'Generate pipeline' }).click();
+  await expect(git).toContainText("Pipeline 'orders' (2 step(s)): changed.");
+  await expect(git.getByRole('status', { name: 'Working copy' })).toContainText('pipelines/orders/pipeline.py');
+  await git.getByRole('button', { name: 'Diff' }).click();
+  await expect(git.locator('.jp-mod-added', { hasText: '+def step_2():' })).toHaveCount(1);
+  await git.getByLabel('Commit message').fill('Orders by region');
+  await git.getByRole('button', { name: 'Commit' }).click();
+  await expect(git).toContainText(/Committed [0-9a-f]{8}\./);
+  await git.getByRole('button', { name: 'Push' }).click();
+  await expect(git).toContainText('Pushed main.');
+  // The team's repository has the commit, asked as the same user as the sidebar.
+  const projects = await page.evaluate(async url => (await fetch(url)).json(), `${API}/projects`);
+  const id = projects.projects.find((p: { name: string }) => p.name === 'analytics').id;
+  const history = await page.evaluate(async url => (await fetch(url)).json(), `${API}/projects/${id}/history`);
+  expect(history.commits[0].message).toBe('Orders by region');
+  await expect(sidebar).not.toContainText(GIT_TOKEN);
 });

@@ -84,3 +84,30 @@ test('a credential is set write-only and a failed connection test is shown by it
   const fabrics = await (await page.request.get(`${API}/fabrics`)).text();
   expect(fabrics).not.toContain('s3cret-token');
 });
+
+test.describe('the server half', () => {
+  test.use({ autoGoto: false });
+
+  test('of another version is reported in a dialog', async ({ page }) => {
+    await page.route(/\/prophecy-jupyter\/api\/v1\/me(\?|$)/, async route => {
+      const response = await route.fetch();
+      await route.fulfill({ response, json: { ...(await response.json()), version: '0.0.1' } });
+    });
+    const loading = page.goto(); // galata waits for the launcher, which the dialog is in front of
+    const dialog = page.locator('.jp-Dialog');
+    await expect(dialog).toContainText('The server extension is version 0.0.1; this sidebar is 0.1.0');
+    await dialog.locator('.jp-mod-accept').click();
+    await loading;
+    await page.click('[title="Prophecy"]');
+    await expect(page.locator('#prophecy-sidebar [role="alert"]').first()).toContainText('Reinstall prophecy-jupyter');
+  });
+
+  test('that does not answer is reported in a dialog', async ({ page }) => {
+    await page.route('**/prophecy-jupyter/api/v1/**', route => route.fulfill({ status: 404, body: '' }));
+    const loading = page.goto();
+    const dialog = page.locator('.jp-Dialog');
+    await expect(dialog).toContainText('server extension did not answer (HTTP 404); is it installed and enabled?');
+    await dialog.locator('.jp-mod-accept').click();
+    await loading;
+  });
+});

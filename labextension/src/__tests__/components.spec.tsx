@@ -165,7 +165,8 @@ describe('GitSection', () => {
     name: 'analytics',
     url: 'https://git.example.com/data/analytics.git',
     provider: 'github',
-    default_branch: 'main'
+    default_branch: 'main',
+    needs_username: false
   };
 
   it('asks for the token first, then generates, shows the diff and commits', async () => {

@@ -27,6 +27,7 @@ export function DiffView(props: { diff: string }): JSX.Element {
 export function GitSection(props: { model: GitModel; notebook: string | null }): JSX.Element {
   const { model, notebook } = props;
   const [token, setToken] = React.useState('');
+  const [username, setUsername] = React.useState('');
   const [message, setMessage] = React.useState('');
   const [diff, setDiff] = React.useState<string | null>(null);
   const [said, setSaid] = React.useState<string | null>(null);
@@ -73,7 +74,7 @@ export function GitSection(props: { model: GitModel; notebook: string | null }):
           onSubmit={event => {
             event.preventDefault();
             void act(async () => {
-              await model.setToken(token);
+              await model.setToken(token, project.needs_username ? username : null);
               setToken('');
               return 'Token saved.';
             });
@@ -89,7 +90,18 @@ export function GitSection(props: { model: GitModel; notebook: string | null }):
               onChange={event => setToken(event.target.value)}
             />
           </label>
-          <button className="jp-Button" type="submit" disabled={!token || busy}>
+          {project.needs_username && (
+            <label>
+              Your account name on the Git server
+              <input
+                value={username}
+                autoComplete="username"
+                aria-label={`Your account name for ${project.ref}`}
+                onChange={event => setUsername(event.target.value)}
+              />
+            </label>
+          )}
+          <button className="jp-Button" type="submit" disabled={!token || (project.needs_username && !username) || busy}>
             Save
           </button>
         </form>
