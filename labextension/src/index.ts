@@ -171,10 +171,7 @@ const sidebar: JupyterFrontEndPlugin<void> = {
         loaded.changed.connect(apply);
       });
     }
-    void app.restored.then(async () => {
-      await checkServer(fabrics);
-      await git.refresh();
-    });
+    void app.restored.then(() => checkServer(fabrics));
   }
 };
 

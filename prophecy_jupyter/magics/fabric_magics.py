@@ -115,6 +115,8 @@ class FabricMagics(Magics):
         return self._backend
 
     def close(self) -> None:
+        with contextlib.suppress(ValueError):  # not registered outside a server's kernels
+            self.shell.events.unregister("pre_run_cell", self.follow_notebook)
         if self._backend is not None:
             self._backend.close()
             self._backend = None

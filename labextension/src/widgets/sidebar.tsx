@@ -1,4 +1,5 @@
 import { ReactWidget, UseSignal } from '@jupyterlab/apputils';
+import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import { FabricList } from '../components/FabricList';
@@ -36,6 +37,12 @@ export class ProphecySidebar extends ReactWidget {
     super();
     this.id = 'prophecy-sidebar';
     this.addClass('jp-ProphecySidebar');
+  }
+
+  /** The Git section is loaded when the sidebar is shown: its status may clone the project. */
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    void this.git.refresh();
   }
 
   render(): JSX.Element {
