@@ -77,8 +77,13 @@ const sidebar: JupyterFrontEndPlugin<void> = {
       }
       return panel;
     };
+    /** Attach the current notebook (or detach it, with null); its session on another fabric is closed, as `%fabric` does. */
     const attachCurrent = async (ref: string | null) => {
       const panel = current();
+      const live = sessions.sessionOf(panel.context.path);
+      if (live && live.fabric !== ref) {
+        await sessions.stop(live);
+      }
       await fabrics.attach(panel.context.path, ref);
       await recordInNotebook(panel, ref);
     };

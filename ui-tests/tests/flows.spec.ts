@@ -86,6 +86,10 @@ test('a long cell on the fabric is cancelled from the sidebar', async ({ page })
   await page.notebook.setCell(0, 'code', 'spark.range(7).count()');
   await page.notebook.runCell(0);
   await expect(page.locator('.jp-Cell').first().locator('.jp-OutputArea')).toContainText('7');
+  // Detaching closes the notebook's session, as %fabric detach does.
+  await fabricRow(sidebar, 'local').getByRole('button', { name: 'Detach' }).click();
+  await expect(page.locator('.jp-NotebookPanel-toolbar .jp-ProphecyToolbarItem-button')).toHaveText('No fabric');
+  await expect(sidebar.locator('.jp-ProphecySidebar-session', { hasText: 'long.ipynb' })).toContainText('ended');
 });
 
 test('an admin adds a fabric in the sidebar and a bad credential is refused clearly', async ({ page }) => {

@@ -27,8 +27,9 @@ export class FabricStatusItem extends ReactWidget {
           <UseSignal signal={this.sessions.changed}>
             {() => {
               const path = this.context.path;
-              const session = this.sessions.sessionOf(path);
-              const fabric = session?.fabric ?? this.fabrics.attachmentOf(path);
+              const live = this.sessions.sessionOf(path);
+              const fabric = this.fabrics.attachmentOf(path) ?? live?.fabric ?? null;
+              const session = live?.fabric === fabric ? live : null;
               const running = session?.runs.filter(run => !['finished', 'failed', 'cancelled'].includes(run.state));
               const state = session ? (running?.length ? `${session.state}, ${running.length} running` : session.state) : 'no session';
               const label = fabric ? `${fabric} · ${state}` : 'No fabric';
