@@ -9,6 +9,8 @@ module.exports = {
   ...baseConfig,
   timeout: 120000,
   workers: 1,
+  // A browser test that fails once and then passes is reported as flaky, not hidden.
+  retries: 1,
   use: {
     ...baseConfig.use,
     video: 'off',

@@ -22,13 +22,16 @@ test('a notebook is attached from the sidebar', async ({ page, tmpPath }) => {
   const answer = await page.evaluate(async address => (await fetch(address)).json(), url);
   expect(answer).toEqual({ notebook: `${tmpPath}/${name}`, fabric: 'local' });
   // The notebook records its fabric too (saved), so it travels with the file and its pipeline.
-  const saved = async () => (await (await page.request.get(`/api/contents/${tmpPath}/${name}`)).json()).content.metadata;
-  await expect.poll(async () => (await saved()).prophecy).toEqual({ fabric: 'local' });
+  const saved = async () => {
+    const response = await page.request.get(`/api/contents/${tmpPath}/${name}`);
+    return response.ok() ? (await response.json()).content.metadata : null; // asked again while it saves
+  };
+  await expect.poll(async () => (await saved())?.prophecy).toEqual({ fabric: 'local' });
   await expect(page.locator('.jp-NotebookPanel-toolbar .jp-ProphecyToolbarItem-button')).toContainText('local · no session');
   await row.getByRole('button', { name: 'Detach' }).click();
   await expect(row.getByRole('button', { name: 'Attach' })).toBeVisible();
   expect((await page.evaluate(async address => (await fetch(address)).json(), url)).fabric).toBeNull();
-  await expect.poll(async () => (await saved()).prophecy).toEqual({});
+  await expect.poll(async () => (await saved())?.prophecy).toEqual({});
   await expect(page.locator('.jp-NotebookPanel-toolbar .jp-ProphecyToolbarItem-button')).toHaveText('No fabric');
 });
 
