@@ -21,17 +21,26 @@ test('a notebook is attached from the sidebar', async ({ page, tmpPath }) => {
   const url = `${API}/attachments?notebook=${encodeURIComponent(`${tmpPath}/${name}`)}`;
   const answer = await page.evaluate(async address => (await fetch(address)).json(), url);
   expect(answer).toEqual({ notebook: `${tmpPath}/${name}`, fabric: 'local' });
-  // The notebook records its fabric too (saved), so it travels with the file and its pipeline.
-  const saved = async () => {
-    const response = await page.request.get(`/api/contents/${tmpPath}/${name}`);
-    return response.ok() ? (await response.json()).content.metadata : null; // asked again while it saves
+  // The notebook records its fabric too, and is saved, so the fabric travels with the file and its
+  // pipeline. The file is read only once saved: reading it through Jupyter while it is written
+  // can make Jupyter's recovery of a half-written notebook lose it.
+  const saved = async (expected: object) => {
+    const inPage = () =>
+      page.evaluate(() => {
+        const model = (window as any).jupyterapp.shell.currentWidget.context.model;
+        return { prophecy: model.getMetadata('prophecy'), dirty: model.dirty };
+      });
+    await expect.poll(async () => (await inPage()).prophecy).toEqual(expected);
+    await expect.poll(async () => (await inPage()).dirty).toBe(false);
+    const file = await (await page.request.get(`/api/contents/${tmpPath}/${name}`)).json();
+    expect(file.content.metadata.prophecy).toEqual(expected);
   };
-  await expect.poll(async () => (await saved())?.prophecy).toEqual({ fabric: 'local' });
+  await saved({ fabric: 'local' });
   await expect(page.locator('.jp-NotebookPanel-toolbar .jp-ProphecyToolbarItem-button')).toContainText('local · no session');
   await row.getByRole('button', { name: 'Detach' }).click();
   await expect(row.getByRole('button', { name: 'Attach' })).toBeVisible();
   expect((await page.evaluate(async address => (await fetch(address)).json(), url)).fabric).toBeNull();
-  await expect.poll(async () => (await saved())?.prophecy).toEqual({});
+  await saved({});
   await expect(page.locator('.jp-NotebookPanel-toolbar .jp-ProphecyToolbarItem-button')).toHaveText('No fabric');
 });
 
