@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import os
-import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,7 +14,7 @@ from traitlets import Bool, Enum, Float, Integer, Unicode
 
 from prophecy_jupyter.paths import data_dir
 from prophecy_jupyter.server.handlers import routes
-from prophecy_jupyter.server.link import KERNEL_SECRET_ENV, SERVER_CA_ENV, SERVER_URL_ENV
+from prophecy_jupyter.server.kernel_tokens import KernelTokens, hand_tokens_to_kernels
 from prophecy_jupyter.services.hub import HubGroups, under_jupyterhub
 from prophecy_jupyter.services.identity import local_username
 from prophecy_jupyter.services.runtime import Services, build_services
@@ -76,18 +75,26 @@ class ProphecyJupyter(ExtensionApp):
             records=True,
             bootstrap_user=owner,
         )
-        kernel_secret = secrets.token_urlsafe(32)
+        kernels = self.serverapp.kernel_manager
+        self.kernel_tokens = KernelTokens(alive=lambda kernel_id: kernel_id in kernels)
+        self._api_url: str | None = None
         self.settings.update(
             prophecy_services=self.services,
-            prophecy_kernel_secret=kernel_secret,
+            prophecy_kernel_tokens=self.kernel_tokens,
             prophecy_owner=owner,
             prophecy_user_of=self._user_of,
             prophecy_max_body=self.max_request_bytes,
             prophecy_pool=ThreadPoolExecutor(max_workers=32, thread_name_prefix="prophecy-api"),
             prophecy_root=os.path.realpath(self.serverapp.root_dir),
         )
-        # Kernels started by this server inherit its environment: that is how they find the API.
-        os.environ[KERNEL_SECRET_ENV] = kernel_secret
+        hand_tokens_to_kernels(
+            self.settings,
+            kernels,
+            self.kernel_tokens,
+            owner,
+            lambda: self._api_url,
+            self.serverapp.certfile or None,
+        )
         IOLoop.current().add_callback(self._publish_url)
         threading.Thread(
             target=self.services.sessions.rehydrate, name="prophecy-rehydrate", daemon=True
@@ -99,28 +106,24 @@ class ProphecyJupyter(ExtensionApp):
         return user.username if by_jupyter else self.settings["prophecy_owner"]
 
     def _publish_url(self) -> None:
-        """Once the server listens, tell kernels where (the port may have moved on start-up)."""
+        """Once the server listens (the port may have moved on start-up), kernels it starts learn
+        where the API is (with their own token)."""
         if self.freeze_startup_objects:
             gc.collect()
             gc.freeze()
         server = self.serverapp
         if server.sock:
             self.log.warning("The server listens on a Unix socket; kernels run their sessions in-process.")
-            os.environ.pop(KERNEL_SECRET_ENV, None)
-            return
-        scheme = "https" if server.certfile else "http"
-        host = "127.0.0.1" if server.ip in ("", "0.0.0.0", "localhost", "127.0.0.1") else server.ip
-        os.environ[SERVER_URL_ENV] = f"{scheme}://{host}:{server.port}{server.base_url}".rstrip("/")
-        if server.certfile:
-            os.environ[SERVER_CA_ENV] = server.certfile
+        else:
+            scheme = "https" if server.certfile else "http"
+            host = "127.0.0.1" if server.ip in ("", "0.0.0.0", "localhost", "127.0.0.1") else server.ip
+            self._api_url = f"{scheme}://{host}:{server.port}{server.base_url}".rstrip("/")
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(routes())
 
     async def stop_extension(self) -> None:
         """Keep remote sessions running for the next start (local ones end with the gateway)."""
-        for name in (KERNEL_SECRET_ENV, SERVER_URL_ENV, SERVER_CA_ENV):
-            os.environ.pop(name, None)
         self.services.close(close_sessions=False)
         self.settings["prophecy_pool"].shutdown(wait=False)
 

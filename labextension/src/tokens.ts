@@ -99,7 +99,10 @@ export interface IProject {
 
 export interface IProjectStatus {
   project: string;
-  branch: string;
+  /** null until the user's working copy is cloned. */
+  branch: string | null;
+  /** false: no working copy yet (Pull or Generate pipeline clones it). */
+  cloned: boolean;
   changes: { path: string; status: string }[];
   notes: string[];
 }

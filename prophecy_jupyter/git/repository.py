@@ -161,10 +161,16 @@ class Repository:
         return changes
 
     def diff(self, paths: list[str] | None = None) -> str:
-        """Unified diff of the working copy (untracked files included) against the last commit."""
+        """Unified diff of the working copy (untracked files included) against the last commit.
+
+        Reading only: neither the index nor the files change."""
         with self._git("diff") as repo:
-            repo.git.add("--intent-to-add", "--all", *(["--", *paths] if paths else []))
-            return repo.git.diff("HEAD", "--", *(paths or []))
+            parts = [repo.git.diff("HEAD", "--", *(paths or []))]
+            untracked = repo.git.ls_files("--others", "--exclude-standard", "--", *(paths or []))
+            for path in untracked.splitlines():
+                # exit status 1 means "they differ": the diff is the output
+                parts.append(repo.git.diff("--no-index", "--", "/dev/null", path, with_exceptions=False))
+            return "\n".join(part for part in parts if part)
 
     def commit(self, message: str, author: Author, paths: list[str] | None = None) -> str | None:
         """Commit the changes (of ``paths``, or all); the new commit's id, or None if nothing changed."""

@@ -15,14 +15,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from prophecy_jupyter.engines.base import RunState, SqlParameter
+from prophecy_jupyter.kernel import api_token
 from prophecy_jupyter.results.model import Result, ResultKind
-from prophecy_jupyter.server.link import (
-    API_PREFIX,
-    KERNEL_HEADER,
-    KERNEL_SECRET_ENV,
-    SERVER_CA_ENV,
-    SERVER_URL_ENV,
-)
+from prophecy_jupyter.server.link import API_PREFIX, KERNEL_HEADER, SERVER_CA_ENV, SERVER_URL_ENV
 from prophecy_jupyter.services.errors import ServiceError
 from prophecy_jupyter.services.identity import local_username
 from prophecy_jupyter.services.runs import Run, TableRun
@@ -301,12 +296,12 @@ def _result(body: dict[str, Any] | None) -> Result | None:
 
 
 class ServerBackend:
-    """The Jupyter server's API, reached with the secret the server gave this kernel."""
+    """The Jupyter server's API, reached with the token the server gave this kernel."""
 
-    def __init__(self, url: str, secret: str, ca_bundle: str | None = None):
+    def __init__(self, url: str, token: str, ca_bundle: str | None = None):
         self.url = url.rstrip("/") + API_PREFIX
         self._http = requests.Session()
-        self._http.headers[KERNEL_HEADER] = secret
+        self._http.headers[KERNEL_HEADER] = token
         # Idempotent calls ride out a server restart; a POST (a statement) is never sent twice.
         retry = Retry(
             total=4, backoff_factor=0.25, status_forcelist=(503,), allowed_methods={"GET", "PUT", "DELETE"}
@@ -317,10 +312,10 @@ class ServerBackend:
 
     @classmethod
     def from_environment(cls) -> ServerBackend | None:
-        url, secret = os.environ.get(SERVER_URL_ENV), os.environ.get(KERNEL_SECRET_ENV)
-        if not url or not secret:
+        url, token = os.environ.get(SERVER_URL_ENV), api_token.token()
+        if not url or not token:
             return None
-        return cls(url, secret, os.environ.get(SERVER_CA_ENV))
+        return cls(url, token, os.environ.get(SERVER_CA_ENV))
 
     def _call(self, method: str, path: str, timeout: float = 60.0, **kwargs: Any) -> requests.Response:
         try:

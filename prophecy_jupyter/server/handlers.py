@@ -1,8 +1,13 @@
 """REST handlers under ``/prophecy-jupyter/api/v1``: parse, authorize, call a service, serialize.
 
-A request is authenticated either by Jupyter (the browser, or anyone with the server's token) or
-by the per-server secret the extension hands to the kernels it starts; both act as a user. Domain
-errors map to HTTP statuses in :meth:`ApiHandler.write_error`, the one place that does it.
+A request is authenticated either by Jupyter (the browser, or anyone with a Jupyter token) or by
+the token of a kernel this server started (see ``kernel_tokens``), which acts as the user who
+started that kernel. Either way jupyter_server's authorizer then decides (``@endpoint``): each
+handler names its resource (``prophecy:teams``, ``prophecy:fabrics``, ``prophecy:projects``,
+``prophecy:sessions``) and reading is ``read``, changing ``write``, running code or reaching a
+fabric with the user's credential ``execute``. Only POST, PUT, PATCH and DELETE change anything,
+and they are XSRF-checked for browsers. Domain errors map to HTTP statuses in
+:meth:`ApiHandler.write_error`, the one place that does it.
 """
 
 from __future__ import annotations
@@ -13,11 +18,11 @@ import contextlib
 import functools
 import json
 import os
-import secrets
 from collections.abc import Callable
 from importlib import resources
 from typing import Any, TypeVar
 
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.auth.identity import User
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
@@ -52,8 +57,20 @@ _STATUS: list[tuple[type[Exception], int]] = [
 ]
 
 
+def endpoint(action: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Jupyter authentication, then the deployment's authorizer for ``action`` (by default the
+    HTTP method's: read or write) on the handler's ``auth_resource``."""
+
+    def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
+        return web.authenticated(authorized(action)(method))
+
+    return decorate
+
+
 class ApiHandler(ExtensionHandlerMixin, APIHandler):
-    """Authentication (Jupyter's, or the kernels' secret), JSON bodies and mapped errors."""
+    """Authentication (Jupyter's, or a kernel's token), JSON bodies and mapped errors."""
+
+    auth_resource = "prophecy"
 
     @property
     def services(self) -> Services:
@@ -61,20 +78,20 @@ class ApiHandler(ExtensionHandlerMixin, APIHandler):
 
     @property
     def user(self) -> str:
-        return self.current_user.username
+        """Who the request acts as in our services (see ``ProphecyJupyter.identity``)."""
+        return self.settings["prophecy_user_of"](self.current_user)
 
     async def prepare(self) -> None:
-        secret = self.request.headers.get(KERNEL_HEADER)
-        if secret is not None:
-            expected = self.settings["prophecy_kernel_secret"]
-            if not secrets.compare_digest(secret, expected):
-                raise web.HTTPError(403, "The kernel secret is wrong.")
-            # A kernel this server started acts for the server's owner.
-            self.current_user = self._jupyter_current_user = User(username=self.settings["prophecy_owner"])
+        token = self.request.headers.get(KERNEL_HEADER)
+        if token is not None:
+            holder = self.settings["prophecy_kernel_tokens"].holder(token)
+            if holder is None:
+                raise web.HTTPError(
+                    403, "The kernel token is not valid: not a kernel of this server, or its kernel ended."
+                )
+            self.current_user = self._jupyter_current_user = User(username=holder.username)
         else:
             await super().prepare()
-            if self.current_user is not None:
-                self.current_user = User(username=self.settings["prophecy_user_of"](self.current_user))
         limit = self.settings["prophecy_max_body"]
         if len(self.request.body or b"") > limit:
             raise web.HTTPError(413, f"The request body is larger than {limit // 1024} KiB.")
@@ -191,55 +208,65 @@ def run_json(run: Run) -> dict[str, Any]:
 class SpecHandler(ApiHandler):
     """This API's OpenAPI description."""
 
-    @web.authenticated
+    @endpoint()
     def get(self) -> None:
         spec = resources.files("prophecy_jupyter.server").joinpath("openapi.yaml").read_bytes()
         self.finish(spec, set_content_type="application/yaml")
 
 
 class MeHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:teams"
+
+    @endpoint()
     def get(self) -> None:
         teams = [t.to_json() for t in self.services.teams.teams_of(self.user)]
         self.reply({"user": self.user, "version": __version__, "teams": teams})
 
 
 class TeamsHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:teams"
+
+    @endpoint()
     def get(self) -> None:
         self.reply({"teams": [t.to_json() for t in self.services.teams.teams_of(self.user)]})
 
-    @web.authenticated
+    @endpoint()
     def post(self) -> None:
         name = self.field(self.body(), "name")
         self.reply(self.services.teams.create(self.user, name).to_json(), 201)
 
 
 class TeamHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:teams"
+
+    @endpoint()
     def get(self, team: str) -> None:
         role = self.services.teams.require_member(self.user, team)
         self.reply({"name": team, "role": role})
 
-    @web.authenticated
+    @endpoint()
     def delete(self, team: str) -> None:
         self.services.teams.delete(self.user, team)
         self.reply(None, 204)
 
 
 class MembersHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:teams"
+
+    @endpoint()
     def get(self, team: str) -> None:
         self.reply({"members": [m.to_json() for m in self.services.teams.members(self.user, team)]})
 
 
 class MemberHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:teams"
+
+    @endpoint()
     def put(self, team: str, username: str) -> None:
         role = self.field(self.body(), "role")
         self.reply(self.services.teams.set_member(self.user, team, username, role).to_json())
 
-    @web.authenticated
+    @endpoint()
     def delete(self, team: str, username: str) -> None:
         self.services.teams.remove_member(self.user, team, username)
         self.reply(None, 204)
@@ -249,7 +276,9 @@ class MemberHandler(ApiHandler):
 
 
 class FabricsHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:fabrics"
+
+    @endpoint()
     def get(self) -> None:
         service = self.services.fabrics
         body = []
@@ -268,21 +297,25 @@ class FabricsHandler(ApiHandler):
 
 
 class TeamFabricsHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:fabrics"
+
+    @endpoint()
     def post(self, team: str) -> None:
         self.reply(self.services.fabrics.create(self.user, team, self.body()).to_json(), 201)
 
 
 class FabricHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:fabrics"
+
+    @endpoint()
     def get(self, fabric_id: str) -> None:
         self.reply(self.services.fabrics.get(self.user, fabric_id).to_json())
 
-    @web.authenticated
+    @endpoint()
     def patch(self, fabric_id: str) -> None:
         self.reply(self.services.fabrics.update(self.user, fabric_id, self.body()).to_json())
 
-    @web.authenticated
+    @endpoint()
     def delete(self, fabric_id: str) -> None:
         self.services.fabrics.delete(self.user, fabric_id)
         self.reply(None, 204)
@@ -291,30 +324,34 @@ class FabricHandler(ApiHandler):
 class CredentialHandler(ApiHandler):
     """The user's own secret for a fabric: write-only (GET says whether one is set)."""
 
+    auth_resource = "prophecy:fabrics"
+
     def _fabric(self, fabric_id: str):
         return self.services.fabrics.secret_fabric(self.user, fabric_id)
 
-    @web.authenticated
+    @endpoint()
     def get(self, fabric_id: str) -> None:
         fabric = self._fabric(fabric_id)
         status = self.services.credentials.status(self.user, fabric.scope)
         self.reply({"needed": fabric.secret_needed, **status.to_json()})
 
-    @web.authenticated
+    @endpoint()
     def put(self, fabric_id: str) -> None:
         fabric = self._fabric(fabric_id)
         secret = self.field(self.body(), "secret")
         status = self.services.credentials.set(self.user, fabric.scope, secret)
         self.reply({"needed": fabric.secret_needed, **status.to_json()})
 
-    @web.authenticated
+    @endpoint()
     def delete(self, fabric_id: str) -> None:
         self.services.credentials.delete(self.user, self._fabric(fabric_id).scope)
         self.reply(None, 204)
 
 
 class ConnectionTestHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:fabrics"
+
+    @endpoint("execute")
     async def post(self, fabric_id: str) -> None:
         report = await self.blocking(check_fabric, self.services.fabrics, self.user, fabric_id)
         self.reply(report.to_json())
@@ -323,13 +360,17 @@ class ConnectionTestHandler(ApiHandler):
 class ClusterHandler(ApiHandler):
     """The cluster behind a fabric (databricks), as the user's credential sees it."""
 
-    @web.authenticated
+    auth_resource = "prophecy:fabrics"
+
+    @endpoint()
     async def get(self, fabric_id: str) -> None:
         self.reply(await self.blocking(self.services.clusters.state, self.user, fabric_id))
 
 
 class ClusterStartHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:fabrics"
+
+    @endpoint("execute")
     async def post(self, fabric_id: str) -> None:
         self.reply(await self.blocking(self.services.clusters.start, self.user, fabric_id), 202)
 
@@ -337,7 +378,9 @@ class ClusterStartHandler(ApiHandler):
 class ClustersHandler(ApiHandler):
     """The clusters of a fabric's workspace (to pick the fabric's cluster)."""
 
-    @web.authenticated
+    auth_resource = "prophecy:fabrics"
+
+    @endpoint()
     async def get(self, fabric_id: str) -> None:
         clusters = await self.blocking(self.services.clusters.list, self.user, fabric_id)
         self.reply({"clusters": clusters})
@@ -347,7 +390,9 @@ class ClustersHandler(ApiHandler):
 
 
 class ProjectsHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:projects"
+
+    @endpoint()
     def get(self) -> None:
         projects = self.services.projects
         body = [
@@ -358,17 +403,21 @@ class ProjectsHandler(ApiHandler):
 
 
 class TeamProjectsHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:projects"
+
+    @endpoint()
     def post(self, team: str) -> None:
         self.reply(self.services.projects.create(self.user, team, self.body()).to_json(), 201)
 
 
 class ProjectHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:projects"
+
+    @endpoint()
     def get(self, project: str) -> None:
         self.reply(self.services.projects.get(self.user, project).to_json())
 
-    @web.authenticated
+    @endpoint()
     def delete(self, project: str) -> None:
         self.services.projects.delete(self.user, project)
         self.reply(None, 204)
@@ -377,49 +426,60 @@ class ProjectHandler(ApiHandler):
 class ProjectTokenHandler(ApiHandler):
     """The user's own token for a project: write-only (GET says whether one is set)."""
 
-    @web.authenticated
+    auth_resource = "prophecy:projects"
+
+    @endpoint()
     def get(self, project: str) -> None:
         found = self.services.projects.get(self.user, project)
         self.reply({"needed": "token", **self.services.credentials.status(self.user, found.scope).to_json()})
 
-    @web.authenticated
+    @endpoint()
     def put(self, project: str) -> None:
         data = self.body()
         token, username = self.field(data, "token"), self.field(data, "username", required=False)
         found = self.services.projects.set_token(self.user, project, token, username)
         self.reply({"needed": "token", **self.services.credentials.status(self.user, found.scope).to_json()})
 
-    @web.authenticated
+    @endpoint()
     def delete(self, project: str) -> None:
         self.services.credentials.delete(self.user, self.services.projects.get(self.user, project).scope)
         self.reply(None, 204)
 
 
 class ProjectStatusHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:projects"
+
+    @endpoint()
     async def get(self, project: str) -> None:
-        self.reply(await self.blocking(self.services.projects.status, self.user, project))
+        self.reply(await self.blocking(self.services.projects.status, self.user, project, False))
 
 
 class ProjectDiffHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:projects"
+
+    @endpoint()
     async def get(self, project: str) -> None:
-        self.reply({"diff": await self.blocking(self.services.projects.diff, self.user, project)})
+        diff = await self.blocking(self.services.projects.diff, self.user, project, None, False)
+        self.reply({"diff": diff})
 
 
 class ProjectHistoryHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:projects"
+
+    @endpoint()
     async def get(self, project: str) -> None:
         try:
             limit = min(max(int(self.get_query_argument("limit", "20")), 1), 500)
         except ValueError:
             raise errors.Invalid("limit: expected a number", "limit") from None
-        commits = await self.blocking(self.services.projects.history, self.user, project, limit)
+        commits = await self.blocking(self.services.projects.history, self.user, project, limit, False)
         self.reply({"commits": commits})
 
 
 class ProjectCommitHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:projects"
+
+    @endpoint()
     async def post(self, project: str) -> None:
         message = self.field(self.body(), "message")
         if not message.strip():
@@ -429,13 +489,17 @@ class ProjectCommitHandler(ApiHandler):
 
 
 class ProjectPushHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:projects"
+
+    @endpoint()
     async def post(self, project: str) -> None:
         self.reply({"branch": await self.blocking(self.services.projects.push, self.user, project)})
 
 
 class ProjectPullHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:projects"
+
+    @endpoint()
     async def post(self, project: str) -> None:
         self.reply({"branch": await self.blocking(self.services.projects.pull, self.user, project)})
 
@@ -443,7 +507,9 @@ class ProjectPullHandler(ApiHandler):
 class PipelinesHandler(ApiHandler):
     """Generate a notebook's pipeline into the user's working copy of the project."""
 
-    @web.authenticated
+    auth_resource = "prophecy:projects"
+
+    @endpoint()
     async def post(self, project: str) -> None:
         data = self.body()
         path = self.notebook(self.field(data, "notebook"))
@@ -476,9 +542,11 @@ class PipelinesHandler(ApiHandler):
 class PipelineHandler(ApiHandler):
     """A committed pipeline's files (from the encrypted cache when it can)."""
 
-    @web.authenticated
+    auth_resource = "prophecy:projects"
+
+    @endpoint()
     async def get(self, project: str, name: str) -> None:
-        files = await self.blocking(self.services.projects.pipeline_files, self.user, project, name)
+        files = await self.blocking(self.services.projects.pipeline_files, self.user, project, name, False)
         self.reply({"files": {path: content.decode("utf-8", "replace") for path, content in files.items()}})
 
 
@@ -486,12 +554,14 @@ class PipelineHandler(ApiHandler):
 
 
 class AttachmentsHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:sessions"
+
+    @endpoint()
     def get(self) -> None:
         notebook = self.notebook(self.get_query_argument("notebook", ""))
         self.reply({"notebook": notebook, "fabric": self.services.attachments.get(self.user, notebook)})
 
-    @web.authenticated
+    @endpoint()
     def put(self) -> None:
         data = self.body()
         notebook, fabric = self.notebook(self.field(data, "notebook")), self.field(data, "fabric")
@@ -499,7 +569,7 @@ class AttachmentsHandler(ApiHandler):
             {"notebook": notebook, "fabric": self.services.attachments.attach(self.user, notebook, fabric)}
         )
 
-    @web.authenticated
+    @endpoint()
     def delete(self) -> None:
         self.services.attachments.detach(self.user, self.notebook(self.get_query_argument("notebook", "")))
         self.reply(None, 204)
@@ -508,7 +578,9 @@ class AttachmentsHandler(ApiHandler):
 class KernelNotebookHandler(ApiHandler):
     """The notebook a kernel runs for now: Jupyter follows renames, the kernel's environment does not."""
 
-    @web.authenticated
+    auth_resource = "prophecy:sessions"
+
+    @endpoint()
     async def get(self, kernel_id: str) -> None:
         for session in await self.settings["session_manager"].list_sessions():
             if session["kernel"]["id"] == kernel_id and session.get("type") == "notebook":
@@ -523,7 +595,9 @@ class KernelNotebookHandler(ApiHandler):
 
 
 class SessionsHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:sessions"
+
+    @endpoint()
     def get(self) -> None:
         """The user's sessions, and the ones that ended lately (say, while the server was down)."""
         notebook = self.get_query_argument("notebook", None)
@@ -534,7 +608,7 @@ class SessionsHandler(ApiHandler):
         ended = [s for s in service.ended_sessions(self.user, notebook) if s["id"] not in known]
         self.reply({"sessions": current + ended})
 
-    @web.authenticated
+    @endpoint("execute")
     async def post(self) -> None:
         """Open (or find) the notebook's session on a fabric; ``wait`` for it to be ready."""
         data = self.body()
@@ -552,24 +626,26 @@ class SessionsHandler(ApiHandler):
 class SessionScoped(ApiHandler):
     """Handlers of one of the user's sessions (defines no HTTP method itself)."""
 
+    auth_resource = "prophecy:sessions"
+
     def managed(self, session_id: str) -> ManagedSession:
         return self.services.sessions.find_session(self.user, session_id)
 
 
 class SessionHandler(SessionScoped):
-    @web.authenticated
+    @endpoint()
     async def get(self, session_id: str) -> None:
         managed = await self.blocking(self.services.sessions.refresh, self.managed(session_id))
         self.reply(managed.describe())
 
-    @web.authenticated
+    @endpoint()
     async def delete(self, session_id: str) -> None:
         await self.blocking(self.services.sessions.close_session, self.managed(session_id))
         self.reply(None, 204)
 
 
 class SessionRestartHandler(SessionScoped):
-    @web.authenticated
+    @endpoint("execute")
     async def post(self, session_id: str) -> None:
         messages: list[str] = []
         managed = await self.blocking(
@@ -579,7 +655,7 @@ class SessionRestartHandler(SessionScoped):
 
 
 class SessionConfigureHandler(SessionScoped):
-    @web.authenticated
+    @endpoint("execute")
     async def post(self, session_id: str) -> None:
         settings = self.field(self.body(), "settings", dict)
         managed = self.managed(session_id)
@@ -592,7 +668,7 @@ class SessionConfigureHandler(SessionScoped):
 
 
 class SessionLogsHandler(SessionScoped):
-    @web.authenticated
+    @endpoint()
     async def get(self, session_id: str) -> None:
         try:
             size = int(self.get_query_argument("size", "100"))
@@ -605,7 +681,7 @@ class SessionLogsHandler(SessionScoped):
 
 
 class SessionCompleteHandler(SessionScoped):
-    @web.authenticated
+    @endpoint("execute")
     async def post(self, session_id: str) -> None:
         data = self.body()
         code, cursor = self.field(data, "code"), self.field(data, "cursor", int)
@@ -617,7 +693,7 @@ class SessionCompleteHandler(SessionScoped):
 
 
 class RunsHandler(SessionScoped):
-    @web.authenticated
+    @endpoint("execute")
     async def post(self, session_id: str) -> None:
         data = self.body()
         code = self.field(data, "code")
@@ -632,7 +708,7 @@ class RunsHandler(SessionScoped):
 
 
 class TablesHandler(SessionScoped):
-    @web.authenticated
+    @endpoint("execute")
     async def post(self, session_id: str) -> None:
         data = self.body()
         limit = self.field(data, "limit", int, required=False)
@@ -683,7 +759,9 @@ class TablesHandler(SessionScoped):
 
 
 class RunHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:sessions"
+
+    @endpoint()
     async def get(self, run_id: str) -> None:
         """The run; with ``wait=SECONDS``, answered once the run is over or the time is up."""
         run = self.services.sessions.find_run(self.user, run_id)
@@ -701,7 +779,9 @@ class RunHandler(ApiHandler):
 
 
 class RunCancelHandler(ApiHandler):
-    @web.authenticated
+    auth_resource = "prophecy:sessions"
+
+    @endpoint()
     def post(self, run_id: str) -> None:
         run = self.services.sessions.find_run(self.user, run_id)
         self.services.sessions.cancel(run)
@@ -711,7 +791,9 @@ class RunCancelHandler(ApiHandler):
 class RunTableHandler(ApiHandler):
     """A finished table run's data: Arrow IPC (or JSON rows), with its header in a response header."""
 
-    @web.authenticated
+    auth_resource = "prophecy:sessions"
+
+    @endpoint()
     def get(self, run_id: str) -> None:
         run = self.services.sessions.find_run(self.user, run_id)
         if run.payload is None:

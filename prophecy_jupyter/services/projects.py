@@ -190,14 +190,20 @@ class ProjectService:
             folder = folder.replace(".", "%2E") or "%00"
         return self.projects_dir / folder / project.team / project.name
 
-    def open(self, user: str, ref: str) -> tuple[Project, Repository, list[str]]:
+    def open(self, user: str, ref: str, clone: bool = True) -> tuple[Project, Repository, list[str]]:
         """The user's working copy of the project: cloned on first use, or restored from the
-        cache when the Git server cannot be reached. Returns notes for the user."""
+        cache when the Git server cannot be reached. Returns notes for the user. With ``clone``
+        false a missing working copy is NotFound (for requests that only read)."""
         project = self.get(user, ref)
         auth, token = self._auth(user, project)
         path = self.working_copy(user, project)
         if (path / ".git").is_dir():
             return project, Repository(path, project.url, auth, token), []
+        if not clone:
+            raise NotFound(
+                f"You have no working copy of project '{project.ref}' yet: pull (`%pipeline pull`, or "
+                "Pull in the sidebar) or generate a pipeline to clone it."
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             repository = Repository.clone(path, project.url, auth, project.default_branch, token)
@@ -262,13 +268,13 @@ class ProjectService:
         )
         return pipeline, repository.write(files)
 
-    def pipeline_files(self, user: str, ref: str, name: str) -> dict[str, bytes]:
+    def pipeline_files(self, user: str, ref: str, name: str, clone: bool = True) -> dict[str, bytes]:
         """A committed pipeline's files from the cache (no Git), or from the working copy's HEAD."""
         pipelines.check_name(name)
         project = self.get(user, ref)
         cached = self.cache.get(self._tree_name(project, project.default_branch))
         if cached is None:
-            _, repository, _ = self.open(user, ref)
+            _, repository, _ = self.open(user, ref, clone)
             self.snapshot(project, repository)
             cached = self.cache.get(self._tree_name(project, project.default_branch)) or b"{}"
         prefix = f"pipelines/{name}/"
@@ -288,13 +294,23 @@ class ProjectService:
 
     # -- git --------------------------------------------------------------------------------------
 
-    def status(self, user: str, ref: str) -> dict[str, Any]:
-        project, repository, notes = self.open(user, ref)
+    def status(self, user: str, ref: str, clone: bool = True) -> dict[str, Any]:
+        """Branch and changed files of the user's working copy (``cloned`` false when there is
+        none yet and ``clone`` is false)."""
+        try:
+            project, repository, notes = self.open(user, ref, clone)
+        except NotFound:
+            if clone:
+                raise
+            project = self.get(user, ref)
+            note = "No working copy yet: pull or generate a pipeline to clone it."
+            return {"project": project.ref, "branch": None, "changes": [], "notes": [note], "cloned": False}
         changes = [{"path": c.path, "status": c.status} for c in repository.status()]
-        return {"project": project.ref, "branch": repository.branch(), "changes": changes, "notes": notes}
+        branch = repository.branch()
+        return {"project": project.ref, "branch": branch, "changes": changes, "notes": notes, "cloned": True}
 
-    def diff(self, user: str, ref: str, paths: list[str] | None = None) -> str:
-        _, repository, _ = self.open(user, ref)
+    def diff(self, user: str, ref: str, paths: list[str] | None = None, clone: bool = True) -> str:
+        _, repository, _ = self.open(user, ref, clone)
         return repository.diff(paths)
 
     def commit(self, user: str, ref: str, message: str) -> str | None:
@@ -325,6 +341,6 @@ class ProjectService:
         repository.checkout(name, create)
         return name
 
-    def history(self, user: str, ref: str, limit: int = 20) -> list[dict[str, str]]:
-        _, repository, _ = self.open(user, ref)
+    def history(self, user: str, ref: str, limit: int = 20, clone: bool = True) -> list[dict[str, str]]:
+        _, repository, _ = self.open(user, ref, clone)
         return repository.history(limit)

@@ -35,14 +35,22 @@ class JupyterServer:
     log: Path
 
     def request(
-        self, method: str, path: str, body: Any = None, api: str = API_PREFIX, **kwargs
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        api: str = API_PREFIX,
+        token: str | None = None,
+        **kwargs,
     ) -> requests.Response:
+        """A request with the server's token (or ``token``: another user's, with ``TokenPerUser``)."""
+        headers = {"Authorization": f"token {token or self.token}", **kwargs.pop("headers", {})}
         return requests.request(
             method,
             f"{self.url}{api}{path}",
             json=body,
             timeout=kwargs.pop("timeout", 120),
-            headers={"Authorization": f"token {self.token}"},
+            headers=headers,
             **kwargs,
         )
 
@@ -58,10 +66,10 @@ class JupyterServer:
             else None
         )
 
-    def start_kernel(self, notebook: str, kernel: str = "python3") -> str:
-        """A kernel started by the server for a notebook (it inherits the server's environment)."""
+    def start_kernel(self, notebook: str, kernel: str = "python3", token: str | None = None) -> str:
+        """A kernel started by the server for a notebook, as the server's owner (or ``token``'s user)."""
         body = {"path": notebook, "name": Path(notebook).name, "type": "notebook", "kernel": {"name": kernel}}
-        session = self.call("POST", "/sessions", body, api="/api")
+        session = self.call("POST", "/sessions", body, api="/api", token=token)
         return session["kernel"]["id"]
 
     def client(self, kernel_id: str) -> BlockingKernelClient:
@@ -77,16 +85,23 @@ class JupyterServer:
 
 
 def start_jupyter(
-    base: Path, data_dir: Path, key: str, *options: str, port: int | None = None
+    base: Path,
+    data_dir: Path,
+    key: str,
+    *options: str,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> JupyterServer:
-    """``jupyter server`` with the extension on a free port; state under ``base`` and ``data_dir``."""
+    """``jupyter server`` with the extension on a free port; state under ``base`` and ``data_dir``
+    (``env``: more environment for the server)."""
     root, runtime = base / "root", base / "runtime"
     for folder in (root, runtime, base / "home", base / "config", base / "data"):
         folder.mkdir(parents=True, exist_ok=True)
     token = "test-" + os.urandom(8).hex()
     port = port or free_port()
-    env = dict(
+    environment = dict(
         os.environ,
+        **(env or {}),
         HOME=str(base / "home"),
         JUPYTER_RUNTIME_DIR=str(runtime),
         JUPYTER_CONFIG_DIR=str(base / "config"),
@@ -111,7 +126,7 @@ def start_jupyter(
     ]
     with open(log, "ab") as out:
         process = subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     server = JupyterServer(process, f"http://127.0.0.1:{port}", token, root, runtime, log)
     deadline = time.monotonic() + 60

@@ -153,11 +153,12 @@ test("a notebook's pipeline is generated, committed and pushed from the sidebar"
   await git.getByLabel('Your Git token for default/analytics').fill(GIT_TOKEN);
   await git.getByLabel('Your account name for default/analytics').fill('ana');
   await git.getByRole('button', { name: 'Save' }).click();
-  await expect(git.getByRole('status', { name: 'Working copy' })).toContainText('On main: 0 change(s)', {
+  // Reading the status never clones: the working copy comes with the first generate (or pull).
+  await expect(git.getByRole('status', { name: 'Working copy' })).toContainText('No working copy yet', {
     timeout: 60000
   });
   await git.getByRole('button', { name: 'Generate pipeline' }).click();
-  await expect(git).toContainText("Pipeline 'orders' (2 step(s)): changed.");
+  await expect(git).toContainText("Pipeline 'orders' (2 step(s)): changed.", { timeout: 60000 });
   await expect(git.getByRole('status', { name: 'Working copy' })).toContainText('pipelines/orders/pipeline.py');
   await git.getByRole('button', { name: 'Diff' }).click();
   await expect(git.locator('.jp-mod-added', { hasText: '+def step_2():' })).toHaveCount(1);

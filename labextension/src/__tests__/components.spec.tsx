@@ -171,6 +171,7 @@ describe('GitSection', () => {
 
   it('asks for the token first, then generates, shows the diff and commits', async () => {
     let tokenSet = false;
+    let cloned = false;
     request.mockImplementation(async (path?: string, init?: RequestInit) => {
       switch (path) {
         case 'projects':
@@ -179,9 +180,12 @@ describe('GitSection', () => {
           tokenSet = true;
           return { needed: 'token', set: true };
         case 'projects/p1/status':
-          return { project: 'data/analytics', branch: 'main', changes: [], notes: [] };
+          return cloned
+            ? { project: 'data/analytics', branch: 'main', cloned, changes: [{ path: 'pipelines/etl/pipeline.py', status: 'untracked' }], notes: [] }
+            : { project: 'data/analytics', branch: null, cloned, changes: [], notes: [] };
         case 'projects/p1/pipelines':
           expect(JSON.parse(init!.body as string)).toEqual({ notebook: 'etl.ipynb' });
+          cloned = true;
           return { pipeline: { name: 'etl', steps: 2, parameters: [] }, changed: true };
         case 'projects/p1/diff':
           return { diff: '+++ b/pipelines/etl/pipeline.py\n+def step_1():\n-old = 1' };
@@ -199,11 +203,12 @@ describe('GitSection', () => {
     await typeInto(token, 'ghp_secret');
     await submit(token.form);
     await render(<GitSection model={model} notebook="etl.ipynb" />);
-    expect(host.textContent).toContain('On main: 0 change(s)');
+    expect(host.textContent).toContain('No working copy yet: Pull or Generate pipeline clones it.');
     expect(host.textContent).not.toContain('ghp_secret');
     const button = (label: string) => Array.from(host.querySelectorAll('button')).find(b => b.textContent === label)!;
     await click(button('Generate pipeline'));
     expect(host.textContent).toContain("Pipeline 'etl' (2 step(s)): changed.");
+    expect(host.textContent).toContain('On main: 1 change(s)');
     await click(button('Diff'));
     expect(host.querySelector('.jp-mod-added')!.textContent).toBe('+def step_1():');
     expect(host.querySelector('.jp-mod-removed')!.textContent).toBe('-old = 1');

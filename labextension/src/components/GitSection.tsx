@@ -106,7 +106,12 @@ export function GitSection(props: { model: GitModel; notebook: string | null }):
           </button>
         </form>
       )}
-      {status && (
+      {status && !status.cloned && (
+        <div className="jp-ProphecySidebar-meta" role="status" aria-label="Working copy">
+          No working copy yet: Pull or Generate pipeline clones it.
+        </div>
+      )}
+      {status?.cloned && (
         <div className="jp-ProphecySidebar-meta" role="status" aria-label="Working copy">
           On {status.branch}: {status.changes.length} change(s)
           <ul>
