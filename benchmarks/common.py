@@ -289,7 +289,7 @@ def register_gateway(data_dir: Path, url: str, token: str) -> None:
     try:
         spec = {"name": FABRIC, "kind": "livy", "settings": {"url": url, "auth": "bearer"}}
         fabric = built.fabrics.create(user, "default", spec)
-        built.credentials.set(user, fabric.scope, token)
+        built.credentials.set(user, fabric, token)
     finally:
         built.close()
 

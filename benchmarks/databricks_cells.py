@@ -36,7 +36,7 @@ class OurDatabricksClient:
             "settings": {"host": workspace.url, "cluster_id": cluster},
         }
         fabric = self.services.fabrics.create(self.user, "default", spec)
-        self.services.credentials.set(self.user, fabric.scope, workspace.pat)
+        self.services.credentials.set(self.user, fabric, workspace.pat)
 
     def measure(self, code: str) -> dict[str, Any]:
         from prophecy_jupyter.engines.base import RunState

@@ -57,7 +57,7 @@ def measure_git_cache(scratch: Path, repetitions: int) -> dict[str, Any]:
 
     server, built, user, project = _project(scratch)
     try:
-        token = json.loads(built.credentials.secret(user, project.scope))["token"]
+        token = json.loads(built.credentials.secret(user, project))["token"]
         auth = auth_environment(project.url, project.provider, token, None)
         cache_s, clone_s = [], []
         expected = built.projects.pipeline_files(user, project.ref, "p07")

@@ -80,7 +80,7 @@ def open_services(
     """Services over a fresh store with fabric ``default/gw`` pointing at ``url`` (token set for USER)."""
     built = build_services(directory, settings=settings, bootstrap_user=USER)
     created = built.fabrics.create(USER, "default", livy_fabric(url, **fabric))
-    built.credentials.set(USER, created.scope, token)
+    built.credentials.set(USER, created, token)
     return built
 
 

@@ -209,7 +209,7 @@ def test_vault_rotation_keeps_every_credential(data_dir, monkeypatch):
     built = build_services(data_dir)
     try:
         fabric = built.fabrics.get(_me(), "prod")
-        assert built.credentials.secret(_me(), fabric.scope) == "rotating-token"
+        assert built.credentials.secret(_me(), fabric) == "rotating-token"
     finally:
         built.close()
 

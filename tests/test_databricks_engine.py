@@ -142,7 +142,7 @@ def add_dbx_fabric(built, workspace: StandInWorkspace, cluster: str, name: str =
     fabric = built.fabrics.create("ana", "default", spec)
     if fabric.secret_needed:
         secret = workspace.client_secret if settings.get("auth") == "oauth-m2m" else workspace.pat
-        built.credentials.set("ana", fabric.scope, secret)
+        built.credentials.set("ana", fabric, secret)
     return fabric
 
 
@@ -301,7 +301,7 @@ def test_connection_checks_of_databricks_fabrics(workspace, dbx_services):
     missing = add_dbx_fabric(built, workspace, "0000-missing", name="missing")
     report = check_fabric(built.fabrics, "ana", missing.ref)
     assert (report.ok, report.stage) == (False, "resource") and "0000-missing" in report.message
-    built.credentials.set("ana", built.fabrics.get("ana", "dbx").scope, "dapi-wrong")
+    built.credentials.set("ana", built.fabrics.get("ana", "dbx"), "dapi-wrong")
     refused = check_fabric(built.fabrics, "ana", "dbx")
     assert (refused.ok, refused.stage) == (False, "auth") and "Invalid access token" in refused.message
     cluster = next(iter(workspace.clusters))
@@ -309,7 +309,7 @@ def test_connection_checks_of_databricks_fabrics(workspace, dbx_services):
         built, workspace, cluster, name="m2m", auth="oauth-m2m", client_id=workspace.client_id
     )
     assert check_fabric(built.fabrics, "ana", oauth.ref).ok
-    built.credentials.set("ana", oauth.scope, "not-the-secret")
+    built.credentials.set("ana", oauth, "not-the-secret")
     wrong = check_fabric(built.fabrics, "ana", oauth.ref)
     assert not wrong.ok and wrong.stage in ("auth", "credentials"), wrong
     spec = {
@@ -318,5 +318,5 @@ def test_connection_checks_of_databricks_fabrics(workspace, dbx_services):
         "settings": {"host": workspace.url, "warehouse_id": workspace.add_warehouse()},
     }
     warehouse = built.fabrics.create("ana", "default", spec)
-    built.credentials.set("ana", warehouse.scope, workspace.pat)
+    built.credentials.set("ana", warehouse, workspace.pat)
     assert check_fabric(built.fabrics, "ana", warehouse.ref).message.endswith("is RUNNING.")

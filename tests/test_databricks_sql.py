@@ -42,7 +42,7 @@ def warehouse(workspace, data_dir):
         "settings": {"host": workspace.url, "warehouse_id": workspace.add_warehouse()},
     }
     fabric = built.fabrics.create("ana", "default", spec)
-    built.credentials.set("ana", fabric.scope, workspace.pat)
+    built.credentials.set("ana", fabric, workspace.pat)
     yield built
     built.close()
 

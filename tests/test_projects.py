@@ -194,7 +194,7 @@ def test_on_a_livy_fabric_the_pipeline_runs_as_a_batch(built, git_server, gatewa
     built.projects.generate(USER, "analytics", quickstart(), "notebooks/quickstart.ipynb")
     built.projects.commit(USER, "analytics", "Add quickstart")
     fabric = built.fabrics.create(USER, "default", livy_fabric(gateway.url))
-    built.credentials.set(USER, fabric.scope, gateway.token)
+    built.credentials.set(USER, fabric, gateway.token)
     heard: list[str] = []
     run = built.pipeline_runs.run(USER, "analytics", "quickstart", "gw", {"rows": "300"}, heard.append)
     assert run.how == "batch" and run.ok, run.output

@@ -172,7 +172,13 @@ async def test_credentials_are_write_only_and_each_users_own(api, jp_logging_str
     code, stored = await api(OWNER, "PUT", f"/fabrics/{alpha_id}/credential", {"secret": owner_secret})
     assert code == 200 and stored["set"] is True and owner_secret not in json.dumps(stored)
     code, status = await api("alice", "GET", f"/fabrics/{alpha_id}/credential")
-    assert code == 200 and status == {"needed": "token", "set": False, "updated_at": None}
+    assert code == 200 and status == {
+        "needed": "token",
+        "set": False,
+        "updated_at": None,
+        "endpoint_changed": False,
+        "given_for": None,
+    }
     await api("alice", "PUT", f"/fabrics/{alpha_id}/credential", {"secret": alice_secret})
     code, listing = await api("alice", "GET", "/fabrics")
     assert listing["fabrics"][1]["credential"]["set"] is True

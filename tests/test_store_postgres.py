@@ -29,11 +29,11 @@ def test_two_servers_share_teams_fabrics_and_credentials(postgres_url, tmp_path,
             "settings": {"url": "https://livy.example.com", "auth": "bearer"},
         }
         fabric = first.fabrics.create("ana", "etl", spec)
-        second.credentials.set("ben", fabric.scope, "ben-token-63f1")
+        second.credentials.set("ben", fabric, "ben-token-63f1")
         assert [t.name for t in second.teams.teams_of("ben")] == ["etl"], "ben was not made admin of default"
         assert second.fabrics.get("ben", "etl/prod").settings["url"] == "https://livy.example.com"
         assert first.fabrics.secret("ben", first.fabrics.get("ana", "etl/prod")) == "ben-token-63f1"
-        assert first.credentials.status("ana", fabric.scope).set is False
+        assert first.credentials.status("ana", fabric).set is False
     finally:
         first.close()
         second.close()

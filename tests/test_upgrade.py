@@ -97,7 +97,70 @@ def test_a_first_release_secret_under_another_key_is_reported_and_the_rest_moves
     services = build_services(data_dir, bootstrap_user=USER)
     try:
         prod = services.fabrics.get(USER, "prod")
-        assert services.credentials.status(USER, prod.scope).set is False
+        assert services.credentials.status(USER, prod).set is False
         assert "does not open with the current key" in caplog.text and "other-key-secret" not in caplog.text
+    finally:
+        services.close()
+
+
+def test_a_store_from_before_public_ids_keeps_its_credentials_bound_to_their_endpoints(data_dir):
+    """Revision 0002 had integer fabric and project ids, and secrets sealed with user and scope only."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    from prophecy_jupyter.store.database import MIGRATIONS, sqlite_url
+    from prophecy_jupyter.vault.keys import KeyStore
+    from prophecy_jupyter.vault.sealing import Sealer
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(sqlite_url(data_dir))
+    with engine.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+        sealer = Sealer(KeyStore(data_dir).load())
+        rows = [
+            "INSERT INTO teams (id, name, created_at) VALUES (1, 'default', '2026-01-01')",
+            "INSERT INTO memberships (team_id, username, role) VALUES (1, 'ana', 'admin')",
+            "INSERT INTO fabrics (id, team_id, name, kind, settings, conf, environment, created_by,"
+            " created_at, updated_at) VALUES (7, 1, 'prod', 'livy', :livy, '{}', 'prod', 'ana',"
+            " '2026-01-01', '2026-01-01')",
+            "INSERT INTO projects (id, team_id, name, url, provider, default_branch, created_by, created_at)"
+            " VALUES (3, 1, 'etl', 'https://git.example.com/etl.git', 'github', 'main', 'ana', '2026-01-01')",
+            "INSERT INTO sessions (id, username, notebook, fabric, state, spec, created_at, last_used)"
+            " VALUES ('s1', 'ana', 'n.ipynb', '7', 'ended', '{}', '2026-01-01', '2026-01-01')",
+        ]
+        livy = json.dumps({"url": "https://livy.example.com", "auth": "bearer"})
+        for row in rows:
+            connection.execute(text(row), {"livy": livy} if ":livy" in row else {})
+        for scope, secret in (
+            ("fabric:7", "livy-secret-1"),
+            ("project:3", '{"token": "ghp_1"}'),
+            ("fabric:99", "x"),
+        ):
+            connection.execute(
+                text("INSERT INTO credentials VALUES ('ana', :scope, :sealed, :key_id, '2026-01-01')"),
+                {
+                    "scope": scope,
+                    "sealed": sealer.seal(secret.encode(), f"ana\x00{scope}"),
+                    "key_id": sealer.key.key_id,
+                },
+            )
+    engine.dispose()
+
+    services = build_services(data_dir, bootstrap_user=USER)
+    try:
+        prod = services.fabrics.get("ana", "prod")
+        project = services.projects.get("ana", "etl")
+        assert len(prod.id) == 32 and len(project.id) == 32
+        assert services.fabrics.secret("ana", prod) == "livy-secret-1"
+        assert json.loads(services.credentials.secret("ana", project)) == {"token": "ghp_1"}
+        with services.db.transaction() as session:
+            scopes = sorted(s for (s,) in session.execute(text("SELECT scope FROM credentials")))
+            fabrics_of_sessions = [f for (f,) in session.execute(text("SELECT fabric FROM sessions"))]
+        assert scopes == sorted([prod.scope, project.scope]), "bound to the new ids; the orphan is gone"
+        assert fabrics_of_sessions == [prod.id]
     finally:
         services.close()

@@ -149,6 +149,12 @@ export class FabricsModel {
     await this.refresh();
   }
 
+  /** Let the user's secret go to the fabric's new address (after an admin changed it). */
+  async confirmCredential(fabric: IFabric): Promise<void> {
+    await requestAPI(`fabrics/${quoted(fabric.id)}/credential/confirm`, { method: 'POST' });
+    await this.refresh();
+  }
+
   /** Create a fabric in a team (admins), or change one; the server checks every field. */
   async saveFabric(spec: IFabricSpec, where: { team: string } | { fabric: IFabric }): Promise<void> {
     if ('team' in where) {

@@ -4,6 +4,9 @@ export interface ICredentialState {
   needed: string | null;
   set: boolean | null;
   updated_at?: string | null;
+  /** The secret was given for another address than the fabric's current one: it is not sent. */
+  endpoint_changed?: boolean;
+  given_for?: string | null;
 }
 
 /** What an admin sends to create or change a fabric (never a secret). */

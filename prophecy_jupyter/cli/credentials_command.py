@@ -11,7 +11,7 @@ from prophecy_jupyter.cli.options import read_secret
 def add_parser(commands) -> None:
     parser = commands.add_parser(
         "credentials",
-        help="Your secrets for fabrics (set, status, delete).",
+        help="Your secrets for fabrics (set, status, confirm, delete).",
         description="Each user brings their own secret for a fabric. Secrets are "
         "stored encrypted and never shown again.",
     )
@@ -26,6 +26,14 @@ def add_parser(commands) -> None:
     setter.set_defaults(handler=run_set)
     status = actions.add_parser("status", help="Which fabrics have your secret set.")
     status.set_defaults(handler=run_status)
+    confirm = actions.add_parser(
+        "confirm",
+        help="Let your secret go to a fabric's new address.",
+        description="When an admin points a fabric to another address, your secret is not sent "
+        "there until you confirm it (or set a new one).",
+    )
+    confirm.add_argument("fabric", help="Fabric name, team/name or id.")
+    confirm.set_defaults(handler=run_confirm)
     remove = actions.add_parser("delete", help="Forget your secret for a fabric.")
     remove.add_argument("fabric")
     remove.set_defaults(handler=run_delete)
@@ -34,9 +42,7 @@ def add_parser(commands) -> None:
 def run_set(args: argparse.Namespace) -> int:
     with services() as (built, user):
         fabric = built.fabrics.secret_fabric(user, args.fabric)
-        built.credentials.set(
-            user, fabric.scope, read_secret(f"Your {fabric.secret_needed} for '{fabric.ref}': ")
-        )
+        built.credentials.set(user, fabric, read_secret(f"Your {fabric.secret_needed} for '{fabric.ref}': "))
     print(f"Your {fabric.secret_needed} for '{fabric.ref}' is stored encrypted.")
     return 0
 
@@ -47,15 +53,29 @@ def run_status(args: argparse.Namespace) -> int:
             status = built.fabrics.credential_status(user, fabric)
             if status is not None:
                 when = f" (set {status.updated_at:%Y-%m-%d %H:%M} UTC)" if status.set else ""
-                print(
-                    f"{fabric.ref:<30} {fabric.secret_needed:<14} {'set' if status.set else 'missing'}{when}"
+                moved = (
+                    f"; given for {status.given_for}, the fabric is now {fabric.endpoint}: confirm or set it"
+                    if status.given_for
+                    else ""
                 )
+                print(
+                    f"{fabric.ref:<30} {fabric.secret_needed:<14} "
+                    f"{'set' if status.set else 'missing'}{when}{moved}"
+                )
+    return 0
+
+
+def run_confirm(args: argparse.Namespace) -> int:
+    with services() as (built, user):
+        fabric = built.fabrics.secret_fabric(user, args.fabric)
+        built.credentials.confirm(user, fabric)
+    print(f"Your {fabric.secret_needed} for '{fabric.ref}' now goes to {fabric.endpoint}.")
     return 0
 
 
 def run_delete(args: argparse.Namespace) -> int:
     with services() as (built, user):
         fabric = built.fabrics.get(user, args.fabric)
-        deleted = built.credentials.delete(user, fabric.scope)
+        deleted = built.credentials.delete(user, fabric)
     print(f"Deleted your secret for '{fabric.ref}'." if deleted else f"You had no secret for '{fabric.ref}'.")
     return 0

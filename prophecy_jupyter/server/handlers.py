@@ -321,31 +321,45 @@ class FabricHandler(ApiHandler):
         self.reply(None, 204)
 
 
-class CredentialHandler(ApiHandler):
-    """The user's own secret for a fabric: write-only (GET says whether one is set)."""
+class FabricCredentialScoped(ApiHandler):
+    """Handlers of the user's own secret for a fabric (defines no HTTP method itself)."""
 
     auth_resource = "prophecy:fabrics"
 
     def _fabric(self, fabric_id: str):
         return self.services.fabrics.secret_fabric(self.user, fabric_id)
 
+
+class CredentialHandler(FabricCredentialScoped):
+    """The user's own secret for a fabric: write-only (GET says whether one is set)."""
+
     @endpoint()
     def get(self, fabric_id: str) -> None:
         fabric = self._fabric(fabric_id)
-        status = self.services.credentials.status(self.user, fabric.scope)
+        status = self.services.credentials.status(self.user, fabric)
         self.reply({"needed": fabric.secret_needed, **status.to_json()})
 
     @endpoint()
     def put(self, fabric_id: str) -> None:
         fabric = self._fabric(fabric_id)
         secret = self.field(self.body(), "secret")
-        status = self.services.credentials.set(self.user, fabric.scope, secret)
+        status = self.services.credentials.set(self.user, fabric, secret)
         self.reply({"needed": fabric.secret_needed, **status.to_json()})
 
     @endpoint()
     def delete(self, fabric_id: str) -> None:
-        self.services.credentials.delete(self.user, self._fabric(fabric_id).scope)
+        self.services.credentials.delete(self.user, self._fabric(fabric_id))
         self.reply(None, 204)
+
+
+class CredentialConfirmHandler(FabricCredentialScoped):
+    """The user lets their secret go to the fabric's new endpoint."""
+
+    @endpoint()
+    def post(self, fabric_id: str) -> None:
+        fabric = self._fabric(fabric_id)
+        status = self.services.credentials.confirm(self.user, fabric)
+        self.reply({"needed": fabric.secret_needed, **status.to_json()})
 
 
 class ConnectionTestHandler(ApiHandler):
@@ -396,7 +410,7 @@ class ProjectsHandler(ApiHandler):
     def get(self) -> None:
         projects = self.services.projects
         body = [
-            {**p.to_json(), "token_set": self.services.credentials.status(self.user, p.scope).set}
+            {**p.to_json(), "token_set": self.services.credentials.status(self.user, p).set}
             for p in projects.list(self.user)
         ]
         self.reply({"projects": body})
@@ -431,18 +445,18 @@ class ProjectTokenHandler(ApiHandler):
     @endpoint()
     def get(self, project: str) -> None:
         found = self.services.projects.get(self.user, project)
-        self.reply({"needed": "token", **self.services.credentials.status(self.user, found.scope).to_json()})
+        self.reply({"needed": "token", **self.services.credentials.status(self.user, found).to_json()})
 
     @endpoint()
     def put(self, project: str) -> None:
         data = self.body()
         token, username = self.field(data, "token"), self.field(data, "username", required=False)
         found = self.services.projects.set_token(self.user, project, token, username)
-        self.reply({"needed": "token", **self.services.credentials.status(self.user, found.scope).to_json()})
+        self.reply({"needed": "token", **self.services.credentials.status(self.user, found).to_json()})
 
     @endpoint()
     def delete(self, project: str) -> None:
-        self.services.credentials.delete(self.user, self.services.projects.get(self.user, project).scope)
+        self.services.credentials.delete(self.user, self.services.projects.get(self.user, project))
         self.reply(None, 204)
 
 
@@ -815,6 +829,7 @@ ROUTES: list[tuple[str, type[ApiHandler]]] = [
     (r"/fabrics", FabricsHandler),
     (r"/fabrics/([^/]+)", FabricHandler),
     (r"/fabrics/([^/]+)/credential", CredentialHandler),
+    (r"/fabrics/([^/]+)/credential/confirm", CredentialConfirmHandler),
     (r"/fabrics/([^/]+)/test", ConnectionTestHandler),
     (r"/fabrics/([^/]+)/cluster", ClusterHandler),
     (r"/fabrics/([^/]+)/cluster/start", ClusterStartHandler),

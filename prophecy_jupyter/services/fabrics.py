@@ -48,9 +48,14 @@ class _Settings(BaseModel):
         """What the user must give (``password``, ``token``...), or None when nothing is needed."""
         return None
 
+    def endpoint(self) -> str:
+        """Where the fabric runs (and where the user's secret for it goes)."""
+        raise NotImplementedError
+
 
 class LocalSettings(_Settings):
-    pass
+    def endpoint(self) -> str:
+        return "embedded local Spark"
 
 
 class LivySettings(_Settings):
@@ -76,6 +81,9 @@ class LivySettings(_Settings):
     def secret_needed(self) -> str | None:
         return {"basic": "password", "bearer": "token"}.get(self.auth)
 
+    def endpoint(self) -> str:
+        return self.url
+
 
 class _DatabricksAuth(_Settings):
     host: str
@@ -100,6 +108,9 @@ class _DatabricksAuth(_Settings):
 
     def secret_needed(self) -> str | None:
         return {"pat": "token", "oauth-m2m": "client secret"}.get(self.auth)
+
+    def endpoint(self) -> str:
+        return self.host
 
 
 class DatabricksSettings(_DatabricksAuth):
@@ -134,6 +145,9 @@ class SnowflakeSettings(_Settings):
 
     def secret_needed(self) -> str | None:
         return {"password": "password", "key-pair": "private key", "oauth": "token"}[self.auth]
+
+    def endpoint(self) -> str:
+        return f"{self.account}.snowflakecomputing.com"
 
 
 SETTINGS_BY_KIND: dict[str, type[_Settings]] = {
@@ -227,11 +241,8 @@ class Fabric(BaseModel):
 
     @property
     def endpoint(self) -> str:
-        """Where the fabric runs, for people: its URL, workspace or account."""
-        settings = self.settings
-        return (
-            settings.get("url") or settings.get("host") or settings.get("account") or "embedded local Spark"
-        )
+        """Where the fabric runs: its URL, workspace or account (a user's secret goes only there)."""
+        return self.typed_settings.endpoint()
 
     @property
     def version(self) -> str:
@@ -269,6 +280,20 @@ def _describe(exc: ValidationError, prefix: str | None = None) -> str:
     return "; ".join(parts)
 
 
+def _row(session, fabric_id: str) -> FabricRow:
+    return session.scalar(select(FabricRow).where(FabricRow.uid == fabric_id))
+
+
+def by_scope(db: Database, scope: str) -> Fabric | None:
+    """The fabric of a credential scope as stored before public ids (``fabric:<row id>``)."""
+    kind, _, row_id = scope.partition(":")
+    if kind != "fabric" or not row_id.isdigit():
+        return None
+    with db.transaction() as session:
+        row = session.get(FabricRow, int(row_id))
+        return _view(row) if row is not None else None
+
+
 def parse_spec(data: Any) -> FabricSpec:
     """A fabric spec, or Invalid naming the field that is wrong."""
     if not isinstance(data, dict):
@@ -282,7 +307,7 @@ def parse_spec(data: Any) -> FabricSpec:
 
 def _view(row: FabricRow) -> Fabric:
     return Fabric(
-        id=str(row.id),
+        id=row.uid,
         team=row.team.name,
         name=row.name,
         kind=row.kind,
@@ -357,7 +382,7 @@ class FabricService:
         if spec.kind != fabric.kind:
             raise Invalid("kind: a fabric's kind cannot change; create a new fabric", "kind")
         with self.db.transaction() as session:
-            row = session.get(FabricRow, int(fabric.id))
+            row = _row(session, fabric.id)
             if spec.name != row.name and any(f.name == spec.name for f in row.team.fabrics):
                 raise Conflict(f"Team '{fabric.team}' already has a fabric '{spec.name}'.")
             for key, value in self._columns(spec).items():
@@ -370,7 +395,7 @@ class FabricService:
         """Remove a fabric and every user's credential for it."""
         fabric = self._admin_fabric(user, ref)
         with self.db.transaction() as session:
-            session.delete(session.get(FabricRow, int(fabric.id)))
+            session.delete(_row(session, fabric.id))
         self.credentials.delete_scope(fabric.scope)
 
     def secret_fabric(self, user: str, ref: str) -> Fabric:
@@ -382,17 +407,18 @@ class FabricService:
 
     def credential_status(self, user: str, fabric: Fabric) -> CredentialStatus | None:
         """Whether the user has set their secret for the fabric; None when it needs none."""
-        return self.credentials.status(user, fabric.scope) if fabric.secret_needed else None
+        return self.credentials.status(user, fabric) if fabric.secret_needed else None
 
     def secret(self, user: str, fabric: Fabric) -> str | None:
         """The user's own secret for the fabric (for engines only)."""
-        return self.credentials.secret(user, fabric.scope) if fabric.secret_needed else None
+        return self.credentials.secret(user, fabric) if fabric.secret_needed else None
 
     def secret_set_at(self, user: str, fabric: Fabric) -> datetime.datetime | None:
-        """When the user last set their secret for the fabric (None: never, or none needed)."""
+        """When the user last set (or confirmed) their secret for the fabric (None: never, or
+        none needed)."""
         if not fabric.secret_needed:
             return None
-        return self.credentials.status(user, fabric.scope).updated_at
+        return self.credentials.status(user, fabric).updated_at
 
     def _admin_fabric(self, user: str, ref: str) -> Fabric:
         fabric = self.get(user, ref)

@@ -66,7 +66,7 @@ def import_legacy(
             continue
         secret = secrets.get(f"fabric:{name}")
         if secret is not None:
-            credentials.set(user, fabric.scope, secret)
+            credentials.set(user, fabric, secret)
         done.append(f"{name}: moved to {fabric.ref}" + (" with your secret." if secret is not None else "."))
     if not failed:
         for path in (registry, directory / VAULT_FILE):

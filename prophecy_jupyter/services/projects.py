@@ -74,6 +74,11 @@ class Project:
     def scope(self) -> str:
         return f"project:{self.id}"
 
+    @property
+    def endpoint(self) -> str:
+        """Where the user's token goes: the repository's URL."""
+        return self.url
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -88,7 +93,17 @@ class Project:
 
 
 def _view(row: ProjectRow) -> Project:
-    return Project(str(row.id), row.team.name, row.name, row.url, row.provider, row.default_branch)
+    return Project(row.uid, row.team.name, row.name, row.url, row.provider, row.default_branch)
+
+
+def by_scope(db: Database, scope: str) -> Project | None:
+    """The project of a credential scope as stored before public ids (``project:<row id>``)."""
+    kind, _, row_id = scope.partition(":")
+    if kind != "project" or not row_id.isdigit():
+        return None
+    with db.transaction() as session:
+        row = session.get(ProjectRow, int(row_id))
+        return _view(row) if row is not None else None
 
 
 class ProjectService:
@@ -153,7 +168,7 @@ class ProjectService:
         project = self.get(user, ref)
         self.teams.require_admin(user, project.team)
         with self.db.transaction() as session:
-            session.delete(session.get(ProjectRow, int(project.id)))
+            session.delete(session.scalar(select(ProjectRow).where(ProjectRow.uid == project.id)))
         self.credentials.delete_scope(project.scope)
 
     def set_token(self, user: str, ref: str, token: str, username: str | None = None) -> Project:
@@ -165,11 +180,11 @@ class ProjectService:
             raise Invalid(
                 f"{PROVIDERS[project.provider].title} needs your account name with the token.", "username"
             )
-        self.credentials.set(user, project.scope, json.dumps({"token": token, "username": username}))
+        self.credentials.set(user, project, json.dumps({"token": token, "username": username}))
         return project
 
     def _auth(self, user: str, project: Project) -> tuple[dict[str, str], str]:
-        stored = self.credentials.secret(user, project.scope)
+        stored = self.credentials.secret(user, project)
         if stored is None:
             raise Invalid(
                 f"Set your token for project '{project.ref}' first (`jupyter prophecy project token "

@@ -14,10 +14,12 @@ from prophecy_jupyter.services.code_cache import CodeCache
 from prophecy_jupyter.services.credentials import CredentialService
 from prophecy_jupyter.services.engines import EngineFactory
 from prophecy_jupyter.services.fabrics import FabricService
+from prophecy_jupyter.services.fabrics import by_scope as fabric_by_scope
 from prophecy_jupyter.services.legacy_import import import_legacy
 from prophecy_jupyter.services.local_gateway import LocalGateway
 from prophecy_jupyter.services.pipeline_runs import PipelineRunner
 from prophecy_jupyter.services.projects import ProjectService
+from prophecy_jupyter.services.projects import by_scope as project_by_scope
 from prophecy_jupyter.services.session_records import NoRecords, SessionRecords, StoreSessionRecords
 from prophecy_jupyter.services.sessions import ServiceSettings, SessionService
 from prophecy_jupyter.services.teams import GroupsOf, TeamService
@@ -97,6 +99,7 @@ def build_services(
     if bootstrap_user:
         teams.bootstrap(bootstrap_user)
     fabrics = FabricService(db, teams, credentials)
+    credentials.bind_unbound(lambda scope: fabric_by_scope(db, scope) or project_by_scope(db, scope))
     if bootstrap_user:
         import_legacy(directory, bootstrap_user, fabrics, credentials)
     return Services(

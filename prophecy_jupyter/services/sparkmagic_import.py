@@ -86,6 +86,6 @@ def import_sparkmagic(
             continue
         report.created.append(fabric.ref)
         if fabric.secret_needed and endpoint["password"]:
-            credentials.set(user, fabric.scope, endpoint["password"])
+            credentials.set(user, fabric, endpoint["password"])
             report.credentials.append(fabric.ref)
     return report

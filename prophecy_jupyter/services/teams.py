@@ -122,8 +122,11 @@ class TeamService:
         self.require_admin(user, name)
         with self.db.transaction() as session:
             team = session.scalar(select(Team).where(Team.name == name))
-            if team.fabrics:
-                raise Conflict(f"Team '{name}' still owns {len(team.fabrics)} fabric(s); remove them first.")
+            if team.fabrics or team.projects:
+                raise Conflict(
+                    f"Team '{name}' still owns {len(team.fabrics)} fabric(s) and {len(team.projects)} "
+                    "project(s); remove them first (their members' credentials go with them)."
+                )
             session.delete(team)
 
     def members(self, user: str, team: str) -> list[MemberView]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import uuid
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
@@ -11,6 +12,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def new_uid() -> str:
+    """A public id: random, so it is never used twice (row ids may be)."""
+    return uuid.uuid4().hex
 
 
 class Base(DeclarativeBase):
@@ -44,6 +50,8 @@ class FabricRow(Base):
     __table_args__ = (UniqueConstraint("team_id", "name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
+    """The id everyone sees (``Fabric.id``)."""
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(32))
@@ -73,6 +81,8 @@ class ProjectRow(Base):
     __table_args__ = (UniqueConstraint("team_id", "name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
+    """The id everyone sees (``Project.id``)."""
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(64))
     url: Mapped[str] = mapped_column(String(1024))
@@ -85,12 +95,15 @@ class ProjectRow(Base):
 
 
 class Credential(Base):
-    """A user's secret for one scope (``fabric:<id>`` or ``git:<provider>``), sealed with AES-GCM."""
+    """A user's secret for one scope (``fabric:<id>`` or ``project:<id>``), sealed with AES-GCM
+    together with the endpoint it was given for."""
 
     __tablename__ = "credentials"
 
     username: Mapped[str] = mapped_column(String(128), primary_key=True)
     scope: Mapped[str] = mapped_column(String(160), primary_key=True)
+    endpoint: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    """None only for a credential stored before endpoints were recorded (bound at start-up)."""
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
     key_id: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

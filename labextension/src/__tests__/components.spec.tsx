@@ -4,6 +4,7 @@ import { act } from 'react';
 import { createRoot, Root } from 'react-dom/client';
 
 import { FabricForm } from '../components/FabricForm';
+import { FabricList } from '../components/FabricList';
 import { GitSection } from '../components/GitSection';
 import { SessionList } from '../components/SessionList';
 import { ApiError, requestAPI } from '../handler';
@@ -154,6 +155,54 @@ describe('FabricForm', () => {
     await submit(host.querySelector('form'));
     expect(host.querySelector('#new-fabric-data-job_sizes-error')!.textContent).toContain('Job sizes need JSON');
     expect(request).not.toHaveBeenCalled();
+  });
+});
+
+describe('FabricList', () => {
+  it('tells a member that a fabric moved and sends their credential there only once they confirm', async () => {
+    let confirmed = false;
+    const fabric = () => ({
+      id: 'f1',
+      ref: 'etl/livy',
+      team: 'etl',
+      name: 'livy',
+      kind: 'livy',
+      environment: 'dev',
+      endpoint: 'https://new.example.com',
+      settings: {},
+      conf: {},
+      job_sizes: {},
+      credential: confirmed
+        ? { needed: 'token', set: true, endpoint_changed: false, given_for: null }
+        : { needed: 'token', set: true, endpoint_changed: true, given_for: 'https://old.example.com' }
+    });
+    request.mockImplementation(async (path?: string, init?: RequestInit) => {
+      switch (path) {
+        case 'me':
+          return { user: 'ana', version: '0.1.0', teams: [{ name: 'etl', role: 'member' }] };
+        case 'fabrics':
+          return { fabrics: [fabric()] };
+        case 'fabrics/f1/credential/confirm':
+          expect(init!.method).toBe('POST');
+          confirmed = true;
+          return fabric().credential;
+      }
+      throw new ApiError(`unexpected ${path}`, 500);
+    });
+    const model = new FabricsModel();
+    await model.refresh();
+    await render(<FabricList model={model} onAttach={async () => null} session={null} />);
+    expect(host.textContent).toContain('new address');
+    await click(host.querySelector('[aria-expanded="false"]'));
+    expect(host.querySelector('[role="alert"]')!.textContent).toContain(
+      'now points to https://new.example.com; you gave your token for https://old.example.com'
+    );
+    const confirm = Array.from(host.querySelectorAll('button')).find(b => b.textContent === 'Confirm for https://new.example.com')!;
+    await click(confirm);
+    await render(<FabricList model={model} onAttach={async () => null} session={null} />);
+    expect(confirmed).toBe(true);
+    expect(host.textContent).not.toContain('new address');
+    expect(host.querySelector('[role="alert"]')).toBeNull();
   });
 });
 

@@ -32,8 +32,25 @@ function CredentialForm(props: { model: FabricsModel; fabric: IFabric }): JSX.El
       setError(messageOf(failure));
     }
   };
+  const confirm = async () => {
+    try {
+      await model.confirmCredential(fabric);
+      setError(null);
+    } catch (failure) {
+      setError(messageOf(failure));
+    }
+  };
   return (
     <form className="jp-ProphecySidebar-credential" onSubmit={save}>
+      {fabric.credential.endpoint_changed && (
+        <div className="jp-ProphecySidebar-warning" role="alert">
+          This fabric now points to {fabric.endpoint}; you gave your {fabric.credential.needed} for{' '}
+          {fabric.credential.given_for}. It is not sent until you confirm it or set a new one.{' '}
+          <button className="jp-Button" type="button" onClick={() => void confirm()}>
+            Confirm for {fabric.endpoint}
+          </button>
+        </div>
+      )}
       <label>
         Your {fabric.credential.needed} ({fabric.credential.set ? 'set' : 'not set'})
         <input
@@ -76,6 +93,11 @@ function FabricRow(props: IFabricListProps & { fabric: IFabric }): JSX.Element {
         </button>
         <span className="jp-ProphecySidebar-kind">{fabric.kind}</span>
         <span className={`jp-ProphecySidebar-env jp-mod-${fabric.environment}`}>{fabric.environment}</span>
+        {fabric.credential.endpoint_changed && (
+          <span className="jp-ProphecySidebar-warning" title="Your credential waits for your confirmation">
+            new address
+          </span>
+        )}
         {attached && session && session.fabric === fabric.ref && (
           <span className="jp-ProphecySidebar-state" title="This notebook's session">
             {session.state}
