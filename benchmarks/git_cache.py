@@ -76,7 +76,7 @@ def measure_git_cache(scratch: Path, repetitions: int) -> dict[str, Any]:
             clone_s.append(time.perf_counter() - started)
             assert cloned == expected and clone.path == target
             shutil.rmtree(target)
-        throughput = _throughput(built)
+        throughput = _throughput(built, user)
     finally:
         built.close()
         server.stop()
@@ -91,7 +91,7 @@ def measure_git_cache(scratch: Path, repetitions: int) -> dict[str, Any]:
     }
 
 
-def _throughput(built: Any) -> dict[str, Any]:
+def _throughput(built: Any, user: str) -> dict[str, Any]:
     from prophecy_jupyter.vault.sealing import Sealer
 
     data = os.urandom(THROUGHPUT_BYTES)
@@ -106,10 +106,10 @@ def _throughput(built: Any) -> dict[str, Any]:
         assert sealer.open(sealed, "bench", "bench") == data
         rows["open"].append(megabytes / (time.perf_counter() - started))
         started = time.perf_counter()
-        built.cache.put("bench:throughput", data)
+        built.cache.put(user, "bench", "throughput", data)
         rows["put"].append(megabytes / (time.perf_counter() - started))
         started = time.perf_counter()
-        assert built.cache.get("bench:throughput") == data
+        assert built.cache.get(user, "bench", "throughput") == data
         rows["get"].append(megabytes / (time.perf_counter() - started))
-    built.cache.delete("bench:throughput")
+    built.cache.delete(user, "bench", "throughput")
     return {"entry_mb": megabytes, **{name: summary(values) for name, values in rows.items()}}

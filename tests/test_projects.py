@@ -18,6 +18,7 @@ from prophecy_jupyter.git.providers import auth_environment
 from prophecy_jupyter.services.code_cache import CodeCache
 from prophecy_jupyter.services.errors import AccessDenied, Invalid
 from prophecy_jupyter.services.runtime import build_services
+from prophecy_jupyter.vault.sealing import Sealer
 from tests.conftest import USER
 from tests.servers.git_http import GitHttpServer
 
@@ -159,29 +160,27 @@ def test_the_cache_opens_projects_offline_rejects_tampering_and_stays_bounded(bu
     git_server.stop()
     shutil.rmtree(built.projects.working_copy(USER, project))
     status = built.projects.status(USER, "analytics")
-    assert "opened from the local cache" in status["notes"][0] and status["branch"] == "main"
+    assert "opened from your local cache" in status["notes"][0] and status["branch"] == "main"
     assert built.projects.history(USER, "analytics", 1)[0]["message"] == "Add quickstart"
     assert built.projects.pipeline_files(USER, "analytics", "quickstart") == files, "no Git server needed"
 
     cache = built.cache
-    entries = sorted((data_dir / "cache").glob("*.sealed"))
+    entries = sorted((data_dir / "cache").glob("*/*/*.sealed"))
     assert entries
     for entry in entries:
         data = bytearray(entry.read_bytes())
         data[-1] ^= 1
         entry.write_bytes(bytes(data))
-    assert cache.get(f"pipelines:{project.id}:main") is None, "a tampered entry is rejected"
+    assert cache.get(USER, project.id, "head:main") is None, "a tampered entry is rejected"
     assert built.projects.pipeline_files(USER, "analytics", "quickstart") == files, "and fetched again"
-    assert not list((data_dir / "cache").glob("*.sealed")) or all(
-        p.read_bytes() != b"" for p in (data_dir / "cache").glob("*.sealed")
-    )
 
-    small = CodeCache(data_dir / "small-cache", built.credentials.keys, max_bytes=3500)
+    sealer = Sealer(built.credentials.key.derived("cache:small"))
+    small = CodeCache(data_dir / "small-cache", lambda _user: sealer, max_bytes=3500)
     for index in range(5):
-        small.put(f"entry-{index}", bytes([index]) * 1000)
-    small.get("entry-2")  # recently used
-    small.put("entry-5", b"x" * 1000)
-    kept = [i for i in range(6) if small.get(f"entry-{i}") is not None]
+        small.put(USER, "p", f"entry-{index}", bytes([index]) * 1000)
+    small.get(USER, "p", "entry-2")  # recently used
+    small.put(USER, "p", "entry-5", b"x" * 1000)
+    kept = [i for i in range(6) if small.get(USER, "p", f"entry-{i}") is not None]
     assert small.size() <= 3500 and kept == [2, 4, 5], "the least recently used go first"
     assert small.clear() == len(kept)
 

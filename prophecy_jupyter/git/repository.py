@@ -129,6 +129,11 @@ class Repository:
         with self._git("read the branch") as repo:
             return repo.active_branch.name
 
+    def head(self) -> str:
+        """The id of the commit checked out."""
+        with self._git("read the commit") as repo:
+            return repo.head.commit.hexsha
+
     def checkout(self, branch: str, create: bool = False) -> None:
         with self._git(f"switch to branch {branch}") as repo:
             if create:

@@ -1,99 +1,147 @@
-"""The encrypted local cache of code: generated drafts and snapshots of project branches.
+"""The encrypted local cache of code: each user's generated drafts and snapshots of the commits
+they fetched or made, per project.
 
-Each entry is sealed with AES-GCM under the vault's key, bound to its name (a moved or altered
-entry fails), and checked on every read: a bad entry is deleted and reported as missing, so the
-caller fetches it again. The cache keeps under ``max_bytes`` by evicting the least recently used
-entries. Nothing in it is readable without the key.
+Entries belong to one user and one project: ``<cache>/<project>/<user digest>/<name digest>``.
+Each is sealed with AES-GCM under a key of that user's own (derived from the vault's key, or
+handed by the hub service for that user only), bound to user, project and name: an entry moved to
+another user's or project's folder, altered, or sealed under another key fails its check, is
+deleted and reported as missing, so the caller fetches it again with the user's own token. Nothing
+one user wrote (an unpushed commit, a draft) is readable by another. Snapshots are addressed by
+the commit they came from; ``head:<branch>`` names the commit of the latest one. A project's
+entries go with it. The cache keeps under ``max_bytes`` by evicting the least recently used
+entries.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
+import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from prophecy_jupyter.vault.keys import KeyStore, VaultError
+from prophecy_jupyter.vault.keys import VaultError
 from prophecy_jupyter.vault.sealing import Sealer
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 _KEY_ID_BYTES = 16
+_ENTRY = "*/*/*.sealed"
+
+UserKey = Callable[[str], Sealer]
+"""The sealer of a user's own cache key."""
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class CodeCache:
-    def __init__(self, directory: Path, keys: KeyStore, max_bytes: int = DEFAULT_MAX_BYTES):
+    def __init__(self, directory: Path, user_key: UserKey, max_bytes: int = DEFAULT_MAX_BYTES):
         self.directory = directory
-        self.keys = keys
+        self.user_key = user_key
         self.max_bytes = max_bytes
-        self._sealer: Sealer | None = None
+        self._sealers: dict[str, Sealer] = {}
+        self._lock = threading.Lock()
 
-    @property
-    def sealer(self) -> Sealer:
-        if self._sealer is None:
-            self._sealer = Sealer(self.keys.load())
-        return self._sealer
+    def _sealer(self, user: str) -> Sealer:
+        with self._lock:
+            sealer = self._sealers.get(user)
+        if sealer is None:
+            sealer = self.user_key(user)
+            with self._lock:
+                self._sealers[user] = sealer
+        return sealer
 
-    def _path(self, name: str) -> Path:
-        return self.directory / (hashlib.sha256(name.encode()).hexdigest() + ".sealed")
+    def _path(self, user: str, project: str, name: str) -> Path:
+        return self.directory / _digest(project) / _digest(user) / f"{_digest(name)}.sealed"
 
-    def put(self, name: str, data: bytes) -> None:
-        """Store ``data`` under ``name`` (replacing what was there), then keep within the size bound."""
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        sealer = self.sealer
-        sealed = sealer.key.key_id.encode().ljust(_KEY_ID_BYTES)[:_KEY_ID_BYTES] + sealer.seal(
-            data, f"cache:{name}"
+    @staticmethod
+    def _context(user: str, project: str, name: str) -> str:
+        return f"cache\x00{user}\x00{project}\x00{name}"
+
+    def put(self, user: str, project: str, name: str, data: bytes) -> None:
+        """Store ``data`` as the user's entry ``name`` of ``project``, then keep within the bound."""
+        path = self._path(user, project, name)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        sealer = self._sealer(user)
+        sealed = sealer.key.key_id.encode()[:_KEY_ID_BYTES].ljust(_KEY_ID_BYTES) + sealer.seal(
+            data, self._context(user, project, name)
         )
-        handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(sealed)
-            os.chmod(temporary, 0o600)
-            os.replace(temporary, self._path(name))
+            os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
         self._evict()
 
-    def get(self, name: str) -> bytes | None:
-        """The entry's bytes; None when it is missing, or was altered or sealed under another key
-        (then it is dropped, to be fetched again)."""
-        path = self._path(name)
+    def get(self, user: str, project: str, name: str) -> bytes | None:
+        """The user's entry; None when it is missing, or was altered, moved or sealed under another
+        key (then it is dropped, to be fetched again)."""
+        path = self._path(user, project, name)
         try:
             sealed = path.read_bytes()
         except FileNotFoundError:
             return None
-        sealer = self.sealer
-        key_id = sealed[:_KEY_ID_BYTES].decode(errors="replace").strip()
+        sealer = self._sealer(user)
         try:
-            if key_id != sealer.key.key_id[:_KEY_ID_BYTES]:
+            if sealed[:_KEY_ID_BYTES].decode(errors="replace").strip() != sealer.key.key_id[:_KEY_ID_BYTES]:
                 raise VaultError("sealed under another key")
-            data = sealer.open(sealed[_KEY_ID_BYTES:], f"cache:{name}", "cache entry")
+            data = sealer.open(sealed[_KEY_ID_BYTES:], self._context(user, project, name), "cache entry")
         except VaultError as exc:
-            log.warning("dropping cache entry %s: %s", name, exc)
+            log.warning("dropping a cache entry of project %s: %s", project, exc)
             path.unlink(missing_ok=True)
             return None
         os.utime(path)  # recently used
         return data
 
-    def delete(self, name: str) -> None:
-        self._path(name).unlink(missing_ok=True)
+    def delete(self, user: str, project: str, name: str) -> None:
+        self._path(user, project, name).unlink(missing_ok=True)
+
+    def drop_project(self, project: str) -> None:
+        """Every user's entries of a project (it was deleted)."""
+        shutil.rmtree(self.directory / _digest(project), ignore_errors=True)
+
+    def keep_only(self, user: str, projects: Iterable[str]) -> int:
+        """Drop the user's entries of every project not in ``projects`` (deleted, or no longer
+        theirs); returns how many projects' entries went."""
+        if not self.directory.is_dir():
+            return 0
+        keep, mine = {_digest(p) for p in projects}, _digest(user)
+        gone = 0
+        for folder in [p for p in self.directory.iterdir() if p.is_dir() and p.name not in keep]:
+            if (folder / mine).is_dir():
+                shutil.rmtree(folder / mine, ignore_errors=True)
+                gone += 1
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # once nobody's entries are left
+        return gone
 
     def clear(self) -> int:
         """Remove every entry; returns how many."""
-        entries = list(self.directory.glob("*.sealed")) if self.directory.is_dir() else []
+        entries = list(self.directory.glob(_ENTRY)) if self.directory.is_dir() else []
         for path in entries:
             path.unlink(missing_ok=True)
         return len(entries)
 
     def size(self) -> int:
-        return (
-            sum(p.stat().st_size for p in self.directory.glob("*.sealed")) if self.directory.is_dir() else 0
-        )
+        return sum(p.stat().st_size for p in self.directory.glob(_ENTRY)) if self.directory.is_dir() else 0
 
     def _evict(self) -> None:
-        entries = [(p.stat().st_mtime, p.stat().st_size, p) for p in self.directory.glob("*.sealed")]
+        entries = []
+        for path in self.directory.glob(_ENTRY):
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            entries.append((stat.st_mtime, stat.st_size, path))
         total = sum(size for _, size, _ in entries)
         for _, size, path in sorted(entries, key=lambda e: e[0]):
             if total <= self.max_bytes:

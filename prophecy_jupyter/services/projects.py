@@ -2,9 +2,12 @@
 pipelines generated into them, committed and pushed.
 
 Every user has their own working copy (``<projects dir>/<user>/<team>/<project>``). A snapshot of
-the branch (a git bundle) and of its pipelines is kept in the encrypted code cache after each
-clone, commit, pull and push, so a project opens with the Git server unreachable and a pipeline's
-files are read without touching Git. Generated files are kept as encrypted drafts until committed.
+the branch (a git bundle) and of its pipelines is kept in the user's own part of the encrypted code
+cache after each clone, commit, pull and push, addressed by its commit, so a project opens with the
+Git server unreachable and a pipeline's files are read without touching Git. Generated files are
+kept as the user's encrypted drafts. Nobody reads another user's entries: what someone committed
+but did not push, or generated, stays theirs; another member gets code only from Git, with their
+own token.
 """
 
 from __future__ import annotations
@@ -124,12 +127,15 @@ class ProjectService:
     # -- the registry ---------------------------------------------------------------------------
 
     def list(self, user: str) -> list[Project]:
+        """The projects of the user's teams (the user's cached code of any other goes)."""
         teams = list(self.teams.roles(user))
         with self.db.transaction() as session:
             rows = session.scalars(
                 select(ProjectRow).join(Team).where(Team.name.in_(teams)).order_by(Team.name, ProjectRow.name)
             )
-            return [_view(r) for r in rows]
+            projects = [_view(r) for r in rows]
+        self.cache.keep_only(user, [p.id for p in projects])
+        return projects
 
     def get(self, user: str, ref: str) -> Project:
         """A project by id, ``team/name``, or a name only one of the user's teams uses."""
@@ -170,6 +176,7 @@ class ProjectService:
         with self.db.transaction() as session:
             session.delete(session.scalar(select(ProjectRow).where(ProjectRow.uid == project.id)))
         self.credentials.delete_scope(project.scope)
+        self.cache.drop_project(project.id)
 
     def set_token(self, user: str, ref: str, token: str, username: str | None = None) -> Project:
         """The user's own token for the project's Git server (sealed in the vault)."""
@@ -223,16 +230,16 @@ class ProjectService:
         try:
             repository = Repository.clone(path, project.url, auth, project.default_branch, token)
         except GitError as exc:
-            bundle = self.cache.get(self._bundle_name(project, project.default_branch))
+            bundle = self._cached(user, project, project.default_branch, "bundle")
             if bundle is None or "refused your token" in str(exc):
                 raise
             repository = self._restore(path, project, bundle, auth, token)
             return (
                 project,
                 repository,
-                [f"The Git server could not be reached ({exc}); opened from the local cache."],
+                [f"The Git server could not be reached ({exc}); opened from your local cache."],
             )
-        self.snapshot(project, repository)
+        self.snapshot(user, project, repository)
         return project, repository, []
 
     def _restore(
@@ -243,24 +250,23 @@ class ProjectService:
             file.write_bytes(bundle)
             return Repository.from_bundle(path, file, project.url, auth, project.default_branch, token)
 
-    @staticmethod
-    def _bundle_name(project: Project, branch: str) -> str:
-        return f"bundle:{project.id}:{branch}"
+    def _cached(self, user: str, project: Project, branch: str, what: str) -> bytes | None:
+        """The ``bundle`` or ``pipelines`` of the user's latest snapshot of ``branch``."""
+        head = self.cache.get(user, project.id, f"head:{branch}")
+        return None if head is None else self.cache.get(user, project.id, f"{what}:{head.decode()}")
 
-    @staticmethod
-    def _tree_name(project: Project, branch: str) -> str:
-        return f"pipelines:{project.id}:{branch}"
-
-    def snapshot(self, project: Project, repository: Repository) -> None:
-        """Keep the branch (a bundle) and its pipelines' files in the encrypted cache."""
-        branch = repository.branch()
+    def snapshot(self, user: str, project: Project, repository: Repository) -> None:
+        """Keep the branch (a bundle) and its pipelines' files in the user's part of the cache,
+        under the commit they come from."""
+        branch, commit = repository.branch(), repository.head()
         with tempfile.TemporaryDirectory(prefix="prophecy-bundle-") as scratch:
             file = Path(scratch) / "branch.bundle"
             repository.bundle(file, branch)
-            self.cache.put(self._bundle_name(project, branch), file.read_bytes())
+            self.cache.put(user, project.id, f"bundle:{commit}", file.read_bytes())
         files = repository.files_at("HEAD", "pipelines")
         encoded = {path: content.decode("utf-8", errors="surrogateescape") for path, content in files.items()}
-        self.cache.put(self._tree_name(project, branch), json.dumps(encoded, sort_keys=True).encode())
+        self.cache.put(user, project.id, f"pipelines:{commit}", json.dumps(encoded, sort_keys=True).encode())
+        self.cache.put(user, project.id, f"head:{branch}", commit.encode())
 
     # -- pipelines --------------------------------------------------------------------------------
 
@@ -278,7 +284,9 @@ class ProjectService:
         pipeline = pipelines.from_notebook(notebook, notebook_path, name, fabric_kind)
         files = pipeline.files()
         self.cache.put(
-            f"draft:{user}:{project.id}:{pipeline.name}",
+            user,
+            project.id,
+            f"draft:{pipeline.name}",
             json.dumps({path: content.decode() for path, content in files.items()}, sort_keys=True).encode(),
         )
         return pipeline, repository.write(files)
@@ -287,11 +295,11 @@ class ProjectService:
         """A committed pipeline's files from the cache (no Git), or from the working copy's HEAD."""
         pipelines.check_name(name)
         project = self.get(user, ref)
-        cached = self.cache.get(self._tree_name(project, project.default_branch))
+        cached = self._cached(user, project, project.default_branch, "pipelines")
         if cached is None:
             _, repository, _ = self.open(user, ref, clone)
-            self.snapshot(project, repository)
-            cached = self.cache.get(self._tree_name(project, project.default_branch)) or b"{}"
+            self.snapshot(user, project, repository)
+            cached = self._cached(user, project, project.default_branch, "pipelines") or b"{}"
         prefix = f"pipelines/{name}/"
         files = {
             path: content.encode("utf-8", errors="surrogateescape")
@@ -304,7 +312,7 @@ class ProjectService:
 
     def draft(self, user: str, ref: str, name: str) -> dict[str, bytes] | None:
         project = self.get(user, ref)
-        cached = self.cache.get(f"draft:{user}:{project.id}:{pipelines.check_name(name)}")
+        cached = self.cache.get(user, project.id, f"draft:{pipelines.check_name(name)}")
         return None if cached is None else {p: c.encode() for p, c in json.loads(cached).items()}
 
     # -- git --------------------------------------------------------------------------------------
@@ -333,7 +341,7 @@ class ProjectService:
         project, repository, _ = self.open(user, ref)
         commit = repository.commit(message, Author(user, f"{user}@users.prophecy-jupyter.local"))
         if commit:
-            self.snapshot(project, repository)
+            self.snapshot(user, project, repository)
         return commit
 
     def push(self, user: str, ref: str) -> str:
@@ -348,7 +356,7 @@ class ProjectService:
         project, repository, _ = self.open(user, ref)
         branch = repository.branch()
         operation(repository, branch)
-        self.snapshot(project, repository)
+        self.snapshot(user, project, repository)
         return branch
 
     def branch(self, user: str, ref: str, name: str, create: bool = False) -> str:

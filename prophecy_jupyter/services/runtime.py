@@ -25,6 +25,7 @@ from prophecy_jupyter.services.sessions import ServiceSettings, SessionService
 from prophecy_jupyter.services.teams import GroupsOf, TeamService
 from prophecy_jupyter.store.database import Database, sqlite_url
 from prophecy_jupyter.vault.keys import KeyStore
+from prophecy_jupyter.vault.sealing import Sealer
 
 PROJECTS_DIR_ENV = "PROPHECY_JUPYTER_PROJECTS_DIR"
 
@@ -56,8 +57,11 @@ class Services:
 
     @functools.cached_property
     def cache(self) -> CodeCache:
-        """Encrypted drafts and project snapshots under ``<data dir>/cache``."""
-        return CodeCache(self.directory / "cache", self.credentials.keys)
+        """Each user's encrypted drafts and project snapshots under ``<data dir>/cache``, under a
+        key of that user's own (derived from the vault's)."""
+        return CodeCache(
+            self.directory / "cache", lambda user: Sealer(self.credentials.key.derived(f"cache:{user}"))
+        )
 
     @functools.cached_property
     def projects(self) -> ProjectService:

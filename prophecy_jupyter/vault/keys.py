@@ -16,6 +16,9 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from prophecy_jupyter.paths import write_private
 
 KEY_ENV = "PROPHECY_JUPYTER_KEY"
@@ -44,6 +47,13 @@ class VaultKey:
 
     def encoded(self) -> str:
         return base64.urlsafe_b64encode(self.material).decode()
+
+    def derived(self, purpose: str) -> VaultKey:
+        """A key of its own for ``purpose`` (HKDF-SHA256): who holds it cannot recover this one."""
+        material = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=purpose.encode()).derive(
+            self.material
+        )
+        return VaultKey(material, f"{self.origin} ({purpose})")
 
 
 def new_key() -> str:
