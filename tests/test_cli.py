@@ -152,9 +152,9 @@ def test_bad_input_is_one_line_and_exit_1(data_dir, args, message):
 
 
 def test_secrets_are_never_taken_from_the_command_line(data_dir):
-    result = cli("fabric", "add", "x", "--url", "http://x", "--auth", "bearer", "--token", "abc")
+    result = cli("fabric", "add", "x", "--url", "https://x", "--auth", "bearer", "--token", "abc")
     assert result.returncode == 2 and "unrecognized arguments: --token" in result.stderr
-    empty = cli("fabric", "add", "x", "--url", "http://x", "--auth", "bearer", stdin="")
+    empty = cli("fabric", "add", "x", "--url", "https://x", "--auth", "bearer", stdin="")
     assert empty.returncode == 1 and "secret is empty" in empty.stderr
 
 
@@ -163,7 +163,10 @@ def test_teams_members_and_admin_rights(data_dir):
     teams = json.loads(cli("team", "list", "--json").stdout)
     assert {"name": "analytics", "role": "admin"} in teams and {"name": "default", "role": "admin"} in teams
     assert cli("team", "add-member", "analytics", "bea").returncode == 0
-    assert cli("fabric", "add", "shared", "--team", "analytics", "--url", "http://livy:8998").returncode == 0
+    plain = cli("fabric", "add", "shared", "--team", "analytics", "--url", "http://livy:8998")
+    assert plain.returncode == 1 and "plain http" in plain.stderr
+    added = cli("fabric", "add", "shared", "--team", "analytics", "--url", "http://livy:8998", "--allow-http")
+    assert added.returncode == 0, added.stderr
     members = json.loads(cli("team", "members", "analytics", "--json").stdout)
     assert {"username": "bea", "role": "member"} in members
     # bea sees the team's fabric but may not change it; a stranger sees neither

@@ -125,16 +125,23 @@ def test_a_store_from_before_public_ids_keeps_its_credentials_bound_to_their_end
             "INSERT INTO teams (id, name, created_at) VALUES (1, 'default', '2026-01-01')",
             "INSERT INTO memberships (team_id, username, role) VALUES (1, 'ana', 'admin')",
             "INSERT INTO fabrics (id, team_id, name, kind, settings, conf, environment, created_by,"
-            " created_at, updated_at) VALUES (7, 1, 'prod', 'livy', :livy, '{}', 'prod', 'ana',"
+            " created_at, updated_at) VALUES (7, 1, 'prod', 'livy', :livy, :conf, 'prod', 'ana',"
             " '2026-01-01', '2026-01-01')",
             "INSERT INTO projects (id, team_id, name, url, provider, default_branch, created_by, created_at)"
             " VALUES (3, 1, 'etl', 'https://git.example.com/etl.git', 'github', 'main', 'ana', '2026-01-01')",
             "INSERT INTO sessions (id, username, notebook, fabric, state, spec, created_at, last_used)"
             " VALUES ('s1', 'ana', 'n.ipynb', '7', 'ended', '{}', '2026-01-01', '2026-01-01')",
         ]
-        livy = json.dumps({"url": "https://livy.example.com", "auth": "bearer"})
+        livy = json.dumps(
+            {
+                "url": "http://livy.example.com",
+                "auth": "bearer",
+                "headers": {"Authorization": "Basic dGVhbTpzaGFyZWQ=", "X-Team": "etl"},
+            }
+        )
+        conf = json.dumps({"spark.x": "1", "spark.hadoop.fs.s3a.secret.key": "shared-s3-secret"})
         for row in rows:
-            connection.execute(text(row), {"livy": livy} if ":livy" in row else {})
+            connection.execute(text(row), {"livy": livy, "conf": conf} if ":livy" in row else {})
         for scope, secret in (
             ("fabric:7", "livy-secret-1"),
             ("project:3", '{"token": "ghp_1"}'),
@@ -155,6 +162,10 @@ def test_a_store_from_before_public_ids_keeps_its_credentials_bound_to_their_end
         prod = services.fabrics.get("ana", "prod")
         project = services.projects.get("ana", "etl")
         assert len(prod.id) == 32 and len(project.id) == 32
+        # fabrics hold no secrets: those an admin had put in headers or conf are gone; plain http
+        # that worked before now says so explicitly
+        assert prod.settings["headers"] == {"X-Team": "etl"} and prod.conf == {"spark.x": "1"}
+        assert prod.settings["allow_http"] is True
         assert services.fabrics.secret("ana", prod) == "livy-secret-1"
         assert json.loads(services.credentials.secret("ana", project)) == {"token": "ghp_1"}
         with services.db.transaction() as session:

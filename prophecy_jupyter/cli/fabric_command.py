@@ -103,7 +103,15 @@ def add_parser(commands) -> None:
 def _add_settings(parser, defaults: bool = True) -> None:
     for name, help_text in SETTING_OPTIONS.items():
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, help=help_text)
-    parser.add_argument("--header", action="append", default=[], metavar="K=V", help="Extra HTTP header.")
+    parser.add_argument(
+        "--allow-http",
+        action="store_true",
+        default=None,
+        help="Let a Livy fabric use plain http to another machine (code, data and credentials unencrypted).",
+    )
+    parser.add_argument(
+        "--header", action="append", default=[], metavar="K=V", help="Extra HTTP header (never a credential)."
+    )
     parser.add_argument("--conf", action="append", default=[], metavar="K=V", help="Default Spark setting.")
     parser.add_argument(
         "--job-size",
@@ -121,6 +129,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     settings = {name: getattr(args, name) for name in SETTING_OPTIONS if getattr(args, name) is not None}
     if args.header:
         settings["headers"] = key_values(args.header, "--header")
+    if args.allow_http:
+        settings["allow_http"] = True
     return settings
 
 

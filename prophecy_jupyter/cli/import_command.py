@@ -18,8 +18,9 @@ def add_parser(commands) -> None:
         "import-sparkmagic",
         help="Create fabrics from a sparkmagic config.json.",
         description="Creates a Livy fabric per endpoint of a sparkmagic config.json (its session_configs "
-        "become the fabric's conf and a job size 'sparkmagic'); passwords in it become your "
-        "encrypted credentials. Existing fabric names are skipped.",
+        "become the fabric's conf and a job size 'sparkmagic'); passwords and Authorization headers in "
+        "it become your encrypted credentials, other settings that carry a credential are left out "
+        "(fabrics hold no secrets). Existing fabric names are skipped.",
     )
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_PATH, help="Default: %(default)s.")
     parser.add_argument("--team", default=DEFAULT_TEAM, help="Team to own the fabrics (default %(default)s).")
@@ -39,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"created fabric {ref}{stored}")
     for item in report.skipped:
         print(f"skipped {item}")
+    for note in report.notes:
+        print(f"note: {note}")
     if not report.created and not report.skipped:
         print(f"{path} names no Livy endpoint.")
     return 0

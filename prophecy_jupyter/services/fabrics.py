@@ -39,6 +39,33 @@ _SIZE_FIELDS = {"conf", *RESOURCE_FIELDS}
 _HTTPS_HOST = re.compile(r"^https://[^\s/]+")
 _HTTP_URL = re.compile(r"^https?://[^\s/]+")
 _LOOPBACK_HTTP = re.compile(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/|$)")
+# Fabric settings are shown to every member and stored in clear: nothing that carries a credential.
+_CREDENTIAL_HEADER = re.compile(
+    r"^(authorization|proxy-authorization|cookie)$|token|secret|passw|api-?key|auth", re.I
+)
+_CREDENTIAL_CONF = re.compile(
+    r"passw|secret|token|credential|api[._-]?key|access[._-]?key|account\.key|private[._-]?key", re.I
+)
+
+
+def _refuse_credentials(names: list[str], where: str = "") -> None:
+    """Fabric settings are shown to every member: none may hold a credential."""
+    if names:
+        raise ValueError(
+            f"{where}{', '.join(names)} would hold a credential; fabrics hold no secrets (every member "
+            "sees them): each user sets their own (`jupyter prophecy credentials set FABRIC`, or in "
+            "the sidebar)"
+        )
+
+
+def credential_headers(headers: dict[str, str]) -> list[str]:
+    """The names of headers that carry a credential."""
+    return [name for name in headers if _CREDENTIAL_HEADER.search(name)]
+
+
+def credential_conf(conf: dict[str, Any]) -> list[str]:
+    """The Spark settings whose value is a credential."""
+    return [key for key in conf if _CREDENTIAL_CONF.search(key)]
 
 
 class _Settings(BaseModel):
@@ -64,6 +91,8 @@ class LivySettings(_Settings):
     username: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     ca_bundle: str | None = None
+    allow_http: bool | None = None
+    """Plain http to a host other than this machine (code, data and credentials unencrypted)."""
 
     @field_validator("url")
     @classmethod
@@ -72,10 +101,21 @@ class LivySettings(_Settings):
             raise ValueError("must be an http:// or https:// URL")
         return url.rstrip("/")
 
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        _refuse_credentials(credential_headers(headers))
+        return headers
+
     @model_validator(mode="after")
     def _username(self) -> LivySettings:
         if self.auth == "basic" and not self.username:
             raise ValueError("basic auth needs a username")
+        if self.url.startswith("http://") and not _LOOPBACK_HTTP.match(self.url) and not self.allow_http:
+            raise ValueError(
+                "url: plain http sends code, data and credentials unencrypted; use https, or set "
+                "allow_http: true if this network is trusted"
+            )
         return self
 
     def secret_needed(self) -> str | None:
@@ -179,6 +219,12 @@ class FabricSpec(BaseModel):
             raise ValueError("'local' is the built-in fabric; choose another name")
         return name
 
+    @field_validator("conf")
+    @classmethod
+    def _conf(cls, conf: dict[str, str]) -> dict[str, str]:
+        _refuse_credentials(credential_conf(conf))
+        return conf
+
     @field_validator("job_sizes")
     @classmethod
     def _sizes(cls, sizes: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -188,6 +234,10 @@ class FabricSpec(BaseModel):
                 raise ValueError(
                     f"size {size!r} has unknown settings {sorted(unknown)}; allowed: {sorted(_SIZE_FIELDS)}"
                 )
+            conf = settings.get("conf") or {}
+            if not isinstance(conf, dict):
+                raise ValueError(f"size {size!r}: conf must be an object of Spark settings")
+            _refuse_credentials(credential_conf(conf), f"size {size!r}: ")
         return sizes
 
     @model_validator(mode="after")

@@ -1,7 +1,14 @@
-"""Fabrics and credentials from a sparkmagic ``config.json``."""
+"""Fabrics and credentials from a sparkmagic ``config.json``.
+
+Fabrics hold no secrets, so an ``Authorization`` header in ``custom_headers`` becomes the importing
+user's own credential (``Bearer`` a token, ``Basic`` a user name and password); other headers and
+Spark settings that carry a credential are left out, and the report says so.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,8 +16,14 @@ from urllib.parse import urlsplit
 
 from prophecy_jupyter.services.credentials import CredentialService
 from prophecy_jupyter.services.errors import Conflict, Invalid
-from prophecy_jupyter.services.fabrics import RESOURCE_FIELDS, FabricService
+from prophecy_jupyter.services.fabrics import (
+    RESOURCE_FIELDS,
+    FabricService,
+    credential_conf,
+    credential_headers,
+)
 
+_LOOPBACK = re.compile(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/|$)")
 KERNEL_KEYS = ("kernel_python_credentials", "kernel_scala_credentials", "kernel_r_credentials")
 AUTH = {"none": "none", "basic_access": "basic", "kerberos": "kerberos"}
 
@@ -20,6 +33,38 @@ class ImportReport:
     created: list[str] = field(default_factory=list)
     credentials: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What was imported differently from the config, and why (credentials, plain http)."""
+
+
+def _authorization(value: str) -> dict[str, str] | None:
+    """``Bearer T`` → bearer auth with token T; ``Basic b64(user:password)`` → basic auth."""
+    scheme, _, rest = value.strip().partition(" ")
+    if scheme.lower() == "bearer" and rest.strip():
+        return {"auth": "bearer", "secret": rest.strip()}
+    if scheme.lower() == "basic":
+        try:
+            user, colon, password = base64.b64decode(rest.strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        if colon and user and password:
+            return {"auth": "basic", "username": user, "secret": password}
+    return None
+
+
+def _headers(config: dict[str, Any], report: ImportReport) -> tuple[dict[str, str], dict[str, str] | None]:
+    """The headers a fabric may keep, and the credential an Authorization header carried."""
+    headers = {str(k): str(v) for k, v in (config.get("custom_headers") or {}).items()}
+    carried = None
+    for name in credential_headers(headers):
+        value = headers.pop(name)
+        found = _authorization(value) if name.lower() == "authorization" else None
+        if found is not None:
+            carried = found
+            report.notes.append(f"custom_headers.{name}: became your own {found['auth']} credential")
+        else:
+            report.notes.append(f"custom_headers.{name}: carries a credential; set it as yours instead")
+    return headers, carried
 
 
 def fabric_name(url: str) -> str:
@@ -65,11 +110,22 @@ def import_sparkmagic(
     report = ImportReport()
     session = config.get("session_configs") or {}
     conf = {str(k): str(v) for k, v in (session.get("conf") or {}).items()}
+    for key in credential_conf(conf):
+        del conf[key]
+        report.notes.append(f"session_configs.conf.{key}: holds a credential; fabrics hold none")
     size = {k: session[k] for k in RESOURCE_FIELDS if k in session}
-    headers = {str(k): str(v) for k, v in (config.get("custom_headers") or {}).items()}
+    headers, carried = _headers(config, report)
     for endpoint in _endpoints(config):
         name = fabric_name(endpoint["url"])
+        if carried is not None and endpoint["auth"] == "none":
+            endpoint = {**endpoint, "auth": carried["auth"], "password": carried["secret"]}
+            endpoint["username"] = carried.get("username")
         settings = {"url": endpoint["url"], "auth": endpoint["auth"], "headers": headers}
+        if endpoint["url"].startswith("http://") and not _LOOPBACK.match(endpoint["url"]):
+            settings["allow_http"] = True
+            report.notes.append(
+                f"{endpoint['url']}: plain http allowed (allow_http) as sparkmagic used it; prefer https"
+            )
         if endpoint["username"] and endpoint["auth"] == "basic":
             settings["username"] = endpoint["username"]
         spec = {

@@ -26,7 +26,8 @@ export const SETTINGS_BY_KIND: Record<string, ISettingField[]> = {
     { name: 'url', label: 'Livy URL', required: true, placeholder: 'https://livy.example.com:8998' },
     { name: 'auth', label: 'Authentication', options: ['none', 'basic', 'bearer', 'kerberos'] },
     { name: 'username', label: 'Username (basic auth)' },
-    { name: 'ca_bundle', label: 'CA bundle path (private CA)' }
+    { name: 'ca_bundle', label: 'CA bundle path (private CA)' },
+    { name: 'allow_http', label: 'Plain http to another machine (unencrypted)', options: ['false', 'true'] }
   ],
   databricks: [...DATABRICKS_AUTH, { name: 'cluster_id', label: 'Cluster ID', required: true }],
   'databricks-sql': [
