@@ -18,6 +18,7 @@ import base64
 import datetime
 import decimal
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -139,6 +140,13 @@ def sql_source(query: str, parameters: Sequence[SqlParameter] = ()) -> str:
     return f"spark.sql({query!r}, args={{{args}}})"
 
 
+def python_literal(value: Any) -> str:
+    """A Python expression for a plain value (``float('inf')`` where ``repr`` gives a bare name)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float({str(value)!r})"
+    return repr(value)
+
+
 def parameter_literal(parameter: SqlParameter) -> str:
     """A parameter's value as a Python expression for the remote driver."""
     value = parameter.python_value()
@@ -146,7 +154,7 @@ def parameter_literal(parameter: SqlParameter) -> str:
         return f"__import__('decimal').Decimal({str(value)!r})"
     if isinstance(value, datetime.date):  # a date or a datetime
         return f"__import__('datetime').{type(value).__name__}.fromisoformat({value.isoformat()!r})"
-    return repr(value)
+    return python_literal(value)
 
 
 def chunk_code(key: str, index: int, last: bool) -> str:

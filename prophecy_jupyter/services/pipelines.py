@@ -16,6 +16,7 @@ import ast
 import io
 import itertools
 import json
+import keyword
 import re
 import shlex
 import tokenize
@@ -26,7 +27,7 @@ from typing import Any
 import yaml
 
 from prophecy_jupyter.engines.base import EngineError, SqlParameter
-from prophecy_jupyter.results.transport import parameter_literal
+from prophecy_jupyter.results.transport import parameter_literal, python_literal
 from prophecy_jupyter.services.errors import Invalid
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -177,15 +178,31 @@ def _sql_code(header: str, query: str) -> str | None:
                 raise Invalid(f"A %%sql cell: {exc}") from None
     args = ", ".join(f"{p.name!r}: {parameter_literal(p)}" for p in parameters)
     call = f"spark.sql({_triple_quoted(query)}" + (f", args={{{args}}})" if args else ")")
-    if output and output.isidentifier():
+    if output and output.isidentifier() and not keyword.iskeyword(output):
         return f"{output} = {call}"
     return None if _SHOWN_SQL.match(query) else call
 
 
 def _triple_quoted(text: str) -> str:
-    if '"""' not in text and not text.endswith('"') and "\\" not in text:
+    """A string literal for ``text``: readable triple quotes when that is safe, else ``repr``."""
+    plain = all(ch.isprintable() or ch in "\n\t" for ch in text)
+    if plain and '"""' not in text and not text.endswith('"') and "\\" not in text:
         return f'"""\n{text}\n"""'
     return repr(text)
+
+
+def _in_docstring(text: str) -> str:
+    """``text`` as it may stand inside our triple-quoted docstring: quotes, backslashes and line
+    breaks escaped, so it can never end the string."""
+    escaped = []
+    for ch in text:
+        if ch in '\\"':
+            escaped.append("\\" + ch)
+        elif ch.isprintable():
+            escaped.append(ch)
+        else:
+            escaped.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(escaped)
 
 
 def _display_only(code: str) -> bool:
@@ -273,8 +290,9 @@ def _parameters(code: str) -> list[Parameter]:
 
 
 def _render_code(pipeline: Pipeline) -> str:
+    source = _in_docstring(pipeline.notebook)
     lines = [
-        f'"""Pipeline {pipeline.name}, generated from {pipeline.notebook} by prophecy-jupyter.',
+        f'"""Pipeline {pipeline.name}, generated from {source} by prophecy-jupyter.',
         "",
         "Run it with `spark-submit pipeline.py [--PARAM VALUE ...]` or",
         f"`jupyter prophecy pipeline run {pipeline.name} --fabric FABRIC`.",
@@ -295,7 +313,7 @@ def _render_code(pipeline: Pipeline) -> str:
             "",
         ]
     for parameter in pipeline.parameters:
-        lines.append(f"{parameter.name} = {parameter.default!r}")
+        lines.append(f"{parameter.name} = {python_literal(parameter.default)}")
     for step in pipeline.steps:
         lines += ["", "", f"def step_{step.index}():"]
         declared = ["spark", *step.assigned]
@@ -309,9 +327,8 @@ def _render_code(pipeline: Pipeline) -> str:
     ]
     for parameter in pipeline.parameters:
         kind = "_flag" if parameter.type == "bool" else parameter.type
-        lines.append(
-            f"    parser.add_argument('--{parameter.name}', type={kind}, default={parameter.default!r})"
-        )
+        default = python_literal(parameter.default)
+        lines.append(f"    parser.add_argument('--{parameter.name}', type={kind}, default={default})")
     lines += [
         "    return parser.parse_args(argv)",
         "",
@@ -354,7 +371,7 @@ def _render_manifest(pipeline: Pipeline) -> str:
 
 
 def _render_readme(pipeline: Pipeline) -> str:
-    usage = " ".join(f"--{p.name} {p.default!r}" for p in pipeline.parameters)
+    usage = " ".join(f"--{p.name} {shlex.quote(str(p.default))}" for p in pipeline.parameters)
     parameters = "\n".join(f"- `{p.name}` ({p.type}, default `{p.default!r}`)" for p in pipeline.parameters)
     return (
         f"# Pipeline `{pipeline.name}`\n\n"
