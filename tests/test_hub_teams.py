@@ -22,18 +22,29 @@ USERS = {
 }
 
 
+def groups() -> dict[str, dict]:
+    """The hub's groups, as ``GET /hub/api/groups/{name}`` answers them."""
+    names = {group for user in USERS.values() for group in user["groups"]}
+    return {
+        name: {"name": name, "users": sorted(u for u in USERS if name in USERS[u]["groups"])}
+        for name in names
+    }
+
+
 class StandInHub(BaseHTTPRequestHandler):
     asked: list[str] = []
 
     def do_GET(self) -> None:
-        prefix = "/hub/api/users/"
+        users, groups_prefix = "/hub/api/users/", "/hub/api/groups/"
         if self.headers.get("Authorization") != f"token {HUB_TOKEN}":
             self._answer(403, {"status": 403, "message": "Forbidden"})
-        elif not self.path.startswith(prefix) or self.path[len(prefix) :] not in USERS:
+        elif self.path.startswith(groups_prefix) and self.path[len(groups_prefix) :] in groups():
+            self._answer(200, groups()[self.path[len(groups_prefix) :]])
+        elif not self.path.startswith(users) or self.path[len(users) :] not in USERS:
             self._answer(404, {"status": 404, "message": "Not Found"})
         else:
-            self.asked.append(self.path[len(prefix) :])
-            self._answer(200, USERS[self.path[len(prefix) :]])
+            self.asked.append(self.path[len(users) :])
+            self._answer(200, USERS[self.path[len(users) :]])
 
     def _answer(self, status: int, body: dict) -> None:
         data = json.dumps(body).encode()
@@ -60,7 +71,7 @@ def hub_url() -> Iterator[str]:
 
 @pytest.fixture
 def services(data_dir, hub_url) -> Iterator[Services]:
-    built = build_services(data_dir, groups_of=HubGroups(hub_url, HUB_TOKEN), bootstrap_user="carol")
+    built = build_services(data_dir, groups=HubGroups(hub_url, HUB_TOKEN), bootstrap_user="carol")
     yield built
     built.close()
 

@@ -1,5 +1,6 @@
 """JupyterHub groups as teams: a user belongs to the team of each of their hub groups, as an admin
-when they are a hub admin (asked of the hub's REST API, cached for a minute)."""
+when they are a hub admin (asked of the hub's REST API, cached for a minute). A team named like a
+hub group is governed by the group: only its members belong to it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import os
 import threading
 import time
+from urllib.parse import quote
 
 import requests
 
@@ -26,6 +28,7 @@ class HubGroups:
         self._token = token
         self.timeout = timeout
         self._cache: dict[str, tuple[float, dict[str, str]]] = {}
+        self._groups: dict[str, tuple[float, bool]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -43,15 +46,35 @@ class HubGroups:
             self._cache[user] = (time.monotonic(), groups)
         return groups
 
-    def _fetch(self, user: str) -> dict[str, str]:
+    def is_group(self, name: str) -> bool:
+        """Whether the hub has a group of that name. When the hub cannot say, yes: a name that may
+        be a group's is not given away."""
+        with self._lock:
+            cached = self._groups.get(name)
+        if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        response = self._ask(f"/groups/{quote(name, safe='')}", f"group {name}")
+        known = response is None or response.status_code != 404
+        if response is not None and response.status_code not in (200, 404):
+            log.warning("the hub answered %s about the group %s", response.status_code, name)
+        with self._lock:
+            self._groups[name] = (time.monotonic(), known)
+        return known
+
+    def _ask(self, path: str, what: str) -> requests.Response | None:
         try:
-            response = requests.get(
-                f"{self.api_url}/users/{user}",
+            return requests.get(
+                f"{self.api_url}{path}",
                 timeout=self.timeout,
                 headers={"Authorization": f"token {self._token}"},
             )
         except requests.RequestException as exc:
-            log.warning("could not ask the hub for the groups of %s: %s", user, type(exc).__name__)
+            log.warning("could not ask the hub about %s: %s", what, type(exc).__name__)
+            return None
+
+    def _fetch(self, user: str) -> dict[str, str]:
+        response = self._ask(f"/users/{quote(user, safe='')}", f"the groups of {user}")
+        if response is None:
             return {}
         if response.status_code != 200:
             log.warning("the hub answered %s for the groups of %s", response.status_code, user)

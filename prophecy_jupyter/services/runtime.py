@@ -22,7 +22,7 @@ from prophecy_jupyter.services.projects import ProjectService
 from prophecy_jupyter.services.projects import by_scope as project_by_scope
 from prophecy_jupyter.services.session_records import NoRecords, SessionRecords, StoreSessionRecords
 from prophecy_jupyter.services.sessions import ServiceSettings, SessionService
-from prophecy_jupyter.services.teams import GroupsOf, TeamService
+from prophecy_jupyter.services.teams import Groups, TeamService
 from prophecy_jupyter.store.database import Database, sqlite_url
 from prophecy_jupyter.vault.keys import KeyStore
 from prophecy_jupyter.vault.sealing import Sealer
@@ -88,7 +88,7 @@ def build_services(
     database_url: str | None = None,
     key_source: str | None = None,
     settings: ServiceSettings | None = None,
-    groups_of: GroupsOf | None = None,
+    groups: Groups | None = None,
     records: bool = False,
     bootstrap_user: str | None = None,
 ) -> Services:
@@ -99,7 +99,7 @@ def build_services(
     directory = directory or data_dir()
     db = Database.open(database_url or sqlite_url(directory))
     credentials = CredentialService(db, KeyStore(directory, key_source))
-    teams = TeamService(db, groups_of)
+    teams = TeamService(db, groups)
     if bootstrap_user:
         teams.bootstrap(bootstrap_user)
     fabrics = FabricService(db, teams, credentials)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -19,8 +19,14 @@ ROLES = (ADMIN, MEMBER)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _USER = re.compile(r"^[^\s/]{1,128}$")
 
-GroupsOf = Callable[[str], dict[str, str]]
-"""A user's team roles from outside the store (under JupyterHub: their hub groups)."""
+class Groups(Protocol):
+    """Teams from outside the store (under JupyterHub: hub groups)."""
+
+    def __call__(self, user: str) -> dict[str, str]:
+        """The user's groups, as team name → role."""
+
+    def is_group(self, name: str) -> bool:
+        """Whether a team of that name is governed by a group."""
 
 
 @dataclass(frozen=True)
@@ -52,11 +58,11 @@ def check_name(name: str, what: str = "name") -> str:
 
 class TeamService:
     """Teams in the store; under JupyterHub a user is also a member of the teams named like their hub
-    groups (``groups_of``)."""
+    groups (``groups``), and only the group's members belong to such a team."""
 
-    def __init__(self, db: Database, groups_of: GroupsOf | None = None):
+    def __init__(self, db: Database, groups: Groups | None = None):
         self.db = db
-        self.groups_of = groups_of or (lambda _user: {})
+        self.groups = groups
 
     def bootstrap(self, user: str) -> None:
         """A new install gets team ``default`` with its first user as admin."""
@@ -69,19 +75,33 @@ class TeamService:
 
     def roles(self, user: str) -> dict[str, str]:
         """Team name → the user's role: stored memberships and, under JupyterHub, hub groups (whose
-        teams are created on first sight); the higher role wins."""
-        outside = {name: role for name, role in self.groups_of(user).items() if _NAME.match(name)}
+        teams are created on first sight); the higher role wins. A stored membership of a team that
+        a hub group governs counts only for members of the group (a team made before the group was
+        cannot be squatted)."""
+        outside = {}
+        if self.groups is not None:
+            outside = {name: role for name, role in self.groups(user).items() if _NAME.match(name)}
         if outside:
             self._ensure_teams(outside.keys())
         with self.db.transaction() as session:
             rows = session.execute(
                 select(Team.name, Membership.role).join(Membership).where(Membership.username == user)
             ).all()
-        roles = {name: role for name, role in rows}
+        roles = {name: role for name, role in rows if name in outside or not self._governed(name)}
         for name, role in outside.items():
             if roles.get(name) != ADMIN:
                 roles[name] = role
         return roles
+
+    def _governed(self, team: str) -> bool:
+        return self.groups is not None and team != DEFAULT_TEAM and self.groups.is_group(team)
+
+    def _not_governed(self, team: str) -> None:
+        if self._governed(team):
+            raise Conflict(
+                f"Team '{team}' is a hub group's: its members are the group's (change the group on the "
+                "hub), and nobody else can create or join it."
+            )
 
     def _ensure_teams(self, names) -> None:
         try:
@@ -110,6 +130,7 @@ class TeamService:
     def create(self, user: str, name: str) -> TeamView:
         """A new team; its creator is its first admin."""
         check_name(name)
+        self._not_governed(name)
         with self.db.transaction() as session:
             if session.scalar(select(Team).where(Team.name == name)) is not None:
                 raise Conflict(f"Team '{name}' exists.")
@@ -138,8 +159,9 @@ class TeamService:
             return [MemberView(m.username, m.role) for m in rows]
 
     def set_member(self, actor: str, team: str, username: str, role: str) -> MemberView:
-        """Add a member or change their role (admins only)."""
+        """Add a member or change their role (admins only; not in a team a hub group governs)."""
         self.require_admin(actor, team)
+        self._not_governed(team)
         if not _USER.match(username or ""):
             raise Invalid("username: 1-128 characters, no spaces or '/'", "username")
         if role not in ROLES:
@@ -157,6 +179,7 @@ class TeamService:
 
     def remove_member(self, actor: str, team: str, username: str) -> None:
         self.require_admin(actor, team)
+        self._not_governed(team)
         with self.db.transaction() as session:
             row = session.scalar(select(Team).where(Team.name == team))
             member = next((m for m in row.members if m.username == username), None)
