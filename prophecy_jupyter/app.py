@@ -10,11 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from jupyter_server.auth.identity import User
 from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import IOLoop
-from traitlets import Bool, Enum, Float, Integer, Unicode
+from traitlets import Bool, Dict, Enum, Float, Integer, Unicode
 
 from prophecy_jupyter.paths import data_dir
 from prophecy_jupyter.server.handlers import routes
 from prophecy_jupyter.server.kernel_tokens import KernelTokens, hand_tokens_to_kernels
+from prophecy_jupyter.services.fabrics import SharedIdentities
 from prophecy_jupyter.services.hub import HubGroups, under_jupyterhub
 from prophecy_jupyter.services.identity import local_username
 from prophecy_jupyter.services.runtime import Services, build_services
@@ -52,6 +53,25 @@ class ProphecyJupyter(ExtensionApp):
         "(the server's user: a single-user install) or 'auto' (jupyter under JupyterHub).",
     )
     max_request_bytes = Integer(8 * 1024 * 1024, config=True, help="Largest request body accepted.")
+    livy_proxy_user = Enum(
+        ["auto", "always", "never"],
+        "auto",
+        config=True,
+        help="Create Livy sessions and batches with proxyUser set to the Jupyter user ('auto': under "
+        "JupyterHub). A notebook's %%configure cannot change it.",
+    )
+    livy_proxy_users = Dict(
+        key_trait=Unicode(),
+        value_trait=Unicode(),
+        config=True,
+        help="Jupyter user → the user Livy runs their sessions as (others: their own name).",
+    )
+    allow_shared_identities = Bool(
+        False,
+        config=True,
+        help="Let people other than this server's owner use fabrics reached as the server's own "
+        "identity (Livy kerberos, a Databricks profile): they would all act as the owner there.",
+    )
 
     services: Services
 
@@ -59,11 +79,13 @@ class ProphecyJupyter(ExtensionApp):
         owner = local_username()
         self.hub = under_jupyterhub()
         groups = HubGroups.from_environment() if self.hub and self.hub_groups_as_teams else None
+        proxy = self.livy_proxy_user == "always" or (self.livy_proxy_user == "auto" and self.hub)
         settings = ServiceSettings(
             max_sessions_per_user=self.max_sessions_per_user,
             idle_close_after=self.idle_session_timeout,
             startup_timeout=self.session_startup_timeout,
             keepalive_interval=self.keepalive_interval,
+            proxy_users=dict(self.livy_proxy_users) if proxy else None,
         )
         directory = data_dir() if not self.data_dir else _directory(self.data_dir)
         self.services = build_services(
@@ -74,6 +96,7 @@ class ProphecyJupyter(ExtensionApp):
             groups,
             records=True,
             bootstrap_user=owner,
+            shared_identities=SharedIdentities(owner, self.allow_shared_identities),
         )
         kernels = self.serverapp.kernel_manager
         self.kernel_tokens = KernelTokens(alive=lambda kernel_id: kernel_id in kernels)

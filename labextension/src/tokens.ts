@@ -24,6 +24,8 @@ export interface IFabric extends IFabricSpec {
   ref: string;
   team: string | null;
   endpoint: string;
+  /** Reached as the server's own identity (Livy kerberos, a Databricks profile), not the member's credential. */
+  shared_identity?: boolean;
   credential: ICredentialState;
 }
 

@@ -125,6 +125,8 @@ class LivySettings:
     retries: int = 4
     backoff: float = 0.2
     submit_attempts: int = 3
+    proxy_user: str | None = None
+    """Who sessions and batches run as (Livy's ``proxyUser``); set by us, never by a notebook."""
 
 
 class _Ambiguous(Exception):
@@ -338,6 +340,9 @@ class LivyEngine:
             wanted["heartbeatTimeoutInSecond"] = spec.heartbeat_timeout
         if spec.idle_timeout is not None:
             wanted["idleTimeout" if version >= _FIELD_SINCE["idleTimeout"] else "ttl"] = spec.idle_timeout
+        wanted.pop("proxyUser", None)
+        if self.settings.proxy_user:
+            wanted["proxyUser"] = self.settings.proxy_user
         body, notes = {}, []
         shown = ".".join(map(str, version))
         for key, value in wanted.items():
@@ -407,6 +412,8 @@ class LivyEngine:
     def submit_batch(self, file: str, args: list[str], name: str, conf: Mapping[str, str]) -> int:
         """Start a batch (``spark-submit`` of ``file``, a path the Livy server can read)."""
         body = {"file": file, "args": list(args), "name": name, "conf": dict(conf)}
+        if self.settings.proxy_user:
+            body["proxyUser"] = self.settings.proxy_user
         return int(self._request("POST", "/batches", body=body)["id"])
 
     def batch(self, batch_id: int, log_lines: int = 200) -> tuple[str, list[str]]:

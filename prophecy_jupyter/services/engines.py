@@ -39,12 +39,14 @@ class EngineFactory:
     def __init__(self, local_gateway: LocalGateway):
         self.local_gateway = local_gateway
 
-    def engine(self, fabric: Fabric, secret: str | None) -> Engine:
+    def engine(self, fabric: Fabric, secret: str | None, proxy_user: str | None = None) -> Engine:
+        """The fabric's engine with the user's secret; on Livy, sessions run as ``proxy_user``."""
         if fabric.kind == "local":
             url, token = self.local_gateway.endpoint()
             return LivyEngine(LivySettings(url=url, auth="bearer"), secret=token, fabric_name=fabric.ref)
         if fabric.kind == "livy":
-            return LivyEngine(livy_connection(fabric), secret=secret, fabric_name=fabric.ref)
+            connection = livy_connection(fabric, proxy_user=proxy_user)
+            return LivyEngine(connection, secret=secret, fabric_name=fabric.ref)
         if fabric.kind == "databricks":
             # databricks-sdk takes a while to import: only processes that use it pay for it
             from prophecy_jupyter.engines.databricks import DatabricksConnection, DatabricksEngine

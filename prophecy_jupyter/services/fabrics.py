@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import datetime
 import re
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import select
 
 from prophecy_jupyter.services.credentials import CredentialService, CredentialStatus, fabric_scope
-from prophecy_jupyter.services.errors import Conflict, Invalid, NotFound
+from prophecy_jupyter.services.errors import AccessDenied, Conflict, Invalid, NotFound
 from prophecy_jupyter.services.teams import TeamService, check_name
 from prophecy_jupyter.store.database import Database
 from prophecy_jupyter.store.models import FabricRow, JobSize, Team
@@ -79,6 +80,11 @@ class _Settings(BaseModel):
         """Where the fabric runs (and where the user's secret for it goes)."""
         raise NotImplementedError
 
+    def shared_identity(self) -> bool:
+        """True when the fabric is reached as this server's own identity (a Kerberos ticket, a
+        ~/.databrickscfg profile), not with each user's credential."""
+        return False
+
 
 class LocalSettings(_Settings):
     def endpoint(self) -> str:
@@ -124,6 +130,9 @@ class LivySettings(_Settings):
     def endpoint(self) -> str:
         return self.url
 
+    def shared_identity(self) -> bool:
+        return self.auth == "kerberos"
+
 
 class _DatabricksAuth(_Settings):
     host: str
@@ -151,6 +160,9 @@ class _DatabricksAuth(_Settings):
 
     def endpoint(self) -> str:
         return self.host
+
+    def shared_identity(self) -> bool:
+        return self.auth == "profile"
 
 
 class DatabricksSettings(_DatabricksAuth):
@@ -290,6 +302,11 @@ class Fabric(BaseModel):
         return fabric_scope(self.id)
 
     @property
+    def shared_identity(self) -> bool:
+        """Reached as the server's own identity rather than each user's credential."""
+        return self.typed_settings.shared_identity()
+
+    @property
     def endpoint(self) -> str:
         """Where the fabric runs: its URL, workspace or account (a user's secret goes only there)."""
         return self.typed_settings.endpoint()
@@ -300,7 +317,12 @@ class Fabric(BaseModel):
         return f"{self.id}@{self.updated_at.isoformat() if self.updated_at else '0'}"
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.model_dump(mode="json"), "ref": self.ref, "endpoint": self.endpoint}
+        return {
+            **self.model_dump(mode="json"),
+            "ref": self.ref,
+            "endpoint": self.endpoint,
+            "shared_identity": self.shared_identity,
+        }
 
 
 def local_fabric() -> Fabric:
@@ -370,13 +392,38 @@ def _view(row: FabricRow) -> Fabric:
     )
 
 
+@dataclass(frozen=True)
+class SharedIdentities:
+    """Who may use a fabric reached as the server's own identity: its owner, and everyone else only
+    when the deployment allows it (on a server that serves several people, they would all act as
+    the owner there)."""
+
+    owner: str | None = None
+    allowed: bool = True
+
+    def check(self, user: str, fabric: Fabric) -> None:
+        if fabric.shared_identity and not self.allowed and user != self.owner:
+            raise AccessDenied(
+                f"Fabric '{fabric.ref}' is reached as this server's own identity "
+                f"({fabric.settings.get('auth')}), not yours; an admin must allow shared identities "
+                "(c.ProphecyJupyter.allow_shared_identities = True) for you to use it."
+            )
+
+
 class FabricService:
     """Fabrics of the teams a user belongs to; team admins change them."""
 
-    def __init__(self, db: Database, teams: TeamService, credentials: CredentialService):
+    def __init__(
+        self,
+        db: Database,
+        teams: TeamService,
+        credentials: CredentialService,
+        shared: SharedIdentities | None = None,
+    ):
         self.db = db
         self.teams = teams
         self.credentials = credentials
+        self.shared = shared or SharedIdentities()
 
     def list(self, user: str) -> list[Fabric]:
         """Every fabric the user may use, ``local`` first."""
@@ -460,7 +507,9 @@ class FabricService:
         return self.credentials.status(user, fabric) if fabric.secret_needed else None
 
     def secret(self, user: str, fabric: Fabric) -> str | None:
-        """The user's own secret for the fabric (for engines only)."""
+        """The user's own secret for the fabric (for engines only); AccessDenied when the fabric
+        is reached as the server's identity and the user may not use that."""
+        self.shared.check(user, fabric)
         return self.credentials.secret(user, fabric) if fabric.secret_needed else None
 
     def secret_set_at(self, user: str, fabric: Fabric) -> datetime.datetime | None:

@@ -13,7 +13,7 @@ from prophecy_jupyter.services.clusters import ClusterService
 from prophecy_jupyter.services.code_cache import CodeCache
 from prophecy_jupyter.services.credentials import CredentialService
 from prophecy_jupyter.services.engines import EngineFactory
-from prophecy_jupyter.services.fabrics import FabricService
+from prophecy_jupyter.services.fabrics import FabricService, SharedIdentities
 from prophecy_jupyter.services.fabrics import by_scope as fabric_by_scope
 from prophecy_jupyter.services.legacy_import import import_legacy
 from prophecy_jupyter.services.local_gateway import LocalGateway
@@ -91,10 +91,13 @@ def build_services(
     groups: Groups | None = None,
     records: bool = False,
     bootstrap_user: str | None = None,
+    shared_identities: SharedIdentities | None = None,
 ) -> Services:
     """Open the store (migrating it) and build the services over it.
 
     ``bootstrap_user`` becomes admin of team ``default`` when the store has no team yet.
+    ``shared_identities`` says who may use fabrics reached as the server's own identity (default:
+    everyone, as in a process of a single user).
     """
     directory = directory or data_dir()
     db = Database.open(database_url or sqlite_url(directory))
@@ -102,7 +105,7 @@ def build_services(
     teams = TeamService(db, groups)
     if bootstrap_user:
         teams.bootstrap(bootstrap_user)
-    fabrics = FabricService(db, teams, credentials)
+    fabrics = FabricService(db, teams, credentials, shared_identities)
     credentials.bind_unbound(lambda scope: fabric_by_scope(db, scope) or project_by_scope(db, scope))
     if bootstrap_user:
         import_legacy(directory, bootstrap_user, fabrics, credentials)

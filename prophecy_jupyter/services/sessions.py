@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -110,6 +110,9 @@ class ServiceSettings:
     """Threads that send and poll statements (created as needed; a long poll holds one)."""
     tick_interval: float = 0.5
     chunk_chars: int = DEFAULT_CHUNK_CHARS
+    proxy_users: Mapping[str, str] | None = None
+    """On Livy fabrics, sessions run as the user (``proxyUser``), mapped through this (a user
+    not in it runs as their own name); None: as the fabric's credential says."""
 
 
 @dataclass(eq=False)
@@ -195,7 +198,9 @@ class SessionService:
                     f"Fabric '{fabric.ref}' needs your {fabric.secret_needed}: set it with "
                     f"`jupyter prophecy credentials set {fabric.ref}` or in the Prophecy sidebar."
                 )
-            engine = self.engines.engine(fabric, secret)
+            proxy_users = self.settings.proxy_users
+            proxy_user = None if proxy_users is None else proxy_users.get(user, user)
+            engine = self.engines.engine(fabric, secret, proxy_user)
             with self._lock:
                 engine = self._engines.setdefault(key, engine)
         return engine

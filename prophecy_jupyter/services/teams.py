@@ -19,6 +19,7 @@ ROLES = (ADMIN, MEMBER)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _USER = re.compile(r"^[^\s/]{1,128}$")
 
+
 class Groups(Protocol):
     """Teams from outside the store (under JupyterHub: hub groups)."""
 

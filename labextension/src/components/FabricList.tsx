@@ -93,6 +93,11 @@ function FabricRow(props: IFabricListProps & { fabric: IFabric }): JSX.Element {
         </button>
         <span className="jp-ProphecySidebar-kind">{fabric.kind}</span>
         <span className={`jp-ProphecySidebar-env jp-mod-${fabric.environment}`}>{fabric.environment}</span>
+        {fabric.shared_identity && (
+          <span className="jp-ProphecySidebar-kind" title="Reached as the server's own identity, not your credential">
+            shared identity
+          </span>
+        )}
         {fabric.credential.endpoint_changed && (
           <span className="jp-ProphecySidebar-warning" title="Your credential waits for your confirmation">
             new address
