@@ -12,7 +12,7 @@ from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import IOLoop
 from traitlets import Bool, Dict, Enum, Float, Integer, Unicode
 
-from prophecy_jupyter.paths import data_dir
+from prophecy_jupyter.paths import data_dir, private_dir
 from prophecy_jupyter.server.handlers import routes
 from prophecy_jupyter.server.kernel_tokens import KernelTokens, hand_tokens_to_kernels
 from prophecy_jupyter.services.fabrics import SharedIdentities
@@ -66,6 +66,18 @@ class ProphecyJupyter(ExtensionApp):
         config=True,
         help="Jupyter user → the user Livy runs their sessions as (others: their own name).",
     )
+    max_table_rows = Integer(
+        1_000_000,
+        config=True,
+        help="Rows a table result keeps at most, whatever the notebook asks (-n -1 included); the "
+        "user is told when a result is cut (0: no cap).",
+    )
+    max_buffered_bytes = Integer(
+        512 * 1024 * 1024,
+        config=True,
+        help="Bytes of table results a user may have waiting on the server before new ones are "
+        "refused (0: no cap). A result leaves a minute after its kernel fetched it.",
+    )
     allow_shared_identities = Bool(
         False,
         config=True,
@@ -86,6 +98,8 @@ class ProphecyJupyter(ExtensionApp):
             startup_timeout=self.session_startup_timeout,
             keepalive_interval=self.keepalive_interval,
             proxy_users=dict(self.livy_proxy_users) if proxy else None,
+            max_table_rows=self.max_table_rows or None,
+            max_buffered_bytes=self.max_buffered_bytes or None,
         )
         directory = data_dir() if not self.data_dir else _directory(self.data_dir)
         self.services = build_services(
@@ -154,6 +168,4 @@ class ProphecyJupyter(ExtensionApp):
 def _directory(path: str):
     from pathlib import Path
 
-    directory = Path(path).expanduser()
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return directory
+    return private_dir(Path(path).expanduser())

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 DATA_DIR_ENV = "PROPHECY_JUPYTER_DATA_DIR"
 
 
 def data_dir() -> Path:
-    """The data folder (created 0700 on first use); ``PROPHECY_JUPYTER_DATA_DIR`` overrides it."""
+    """The data folder (0700); ``PROPHECY_JUPYTER_DATA_DIR`` overrides it."""
     override = os.environ.get(DATA_DIR_ENV)
     if override:
         path = Path(override).expanduser()
@@ -17,7 +18,27 @@ def data_dir() -> Path:
         from jupyter_core.paths import jupyter_data_dir
 
         path = Path(jupyter_data_dir()) / "prophecy"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return private_dir(path)
+
+
+def private_dir(path: Path) -> Path:
+    """A folder only its owner may enter: made 0700 (with any folders it needs), or narrowed to
+    0700 when it exists wider."""
+    missing = [folder for folder in (path, *path.parents) if not folder.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+    status = path.stat()
+    if stat.S_IMODE(status.st_mode) & 0o077 and status.st_uid == os.geteuid():
+        path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Make ``path`` (if missing) and narrow it to 0600, so whatever writes it next writes a file
+    only its owner reads."""
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600))
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        path.chmod(0o600)
     return path
 
 

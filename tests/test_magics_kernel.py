@@ -145,7 +145,7 @@ def test_configure_local_logs_and_detach(kernel):
     check = execute(client, "%%spark\nspark.conf.get('spark.sql.shuffle.partitions')")
     assert check.stdout.strip() == "'7'"
     bad = execute(client, '%%configure\n{"confs": {}}')
-    assert not bad.ok and "Unknown session setting" in bad.failure
+    assert not bad.ok and "confs: not a session setting" in bad.failure
     local = execute(client, "%%local\nlocal_only = 21\nlocal_only * 2")
     assert local.ok and local.result == "42"
     logs = execute(client, "%fabric logs -n 5")

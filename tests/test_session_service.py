@@ -203,7 +203,7 @@ def test_configure_restarts_a_live_session_and_applies_job_sizes(data_dir, gatew
         assert service.configure(USER, "nb", "gw", {"size": "S"}, messages.append) is False
         with pytest.raises(Invalid, match="no job size 'XL'"):
             service.configure(USER, "nb", "gw", {"size": "XL"})
-        with pytest.raises(Invalid, match="Unknown session setting"):
+        with pytest.raises(Invalid, match="sizes: not a session setting"):
             service.configure(USER, "nb", "gw", {"sizes": "S"})
         kept = service.run(USER, "nb", "gw", check).result.text
         assert kept == "'2'", "a rejected change keeps the session"

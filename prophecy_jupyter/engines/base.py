@@ -18,9 +18,9 @@ from prophecy_jupyter.results.model import Result
 if TYPE_CHECKING:
     from prophecy_jupyter.results.transport import TablePayload
 
-_PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _PARAMETER_TYPE = re.compile(
-    r"^(STRING|INT|INTEGER|BIGINT|SMALLINT|TINYINT|DOUBLE|FLOAT|BOOLEAN|DATE|TIMESTAMP|DECIMAL(\(\d+,\s*\d+\))?)$"
+    r"^(STRING|INT|INTEGER|BIGINT|SMALLINT|TINYINT|DOUBLE|FLOAT|BOOLEAN|DATE|TIMESTAMP|DECIMAL(\(\d+,\s*\d+\))?)\Z"
 )
 
 

@@ -60,17 +60,20 @@ class LivyHandler(web.RequestHandler):
             self.finish(CSRF_PAGE)
 
     def _authenticated(self, token: str) -> bool:
+        """Bearer or basic (any user name) with the gateway's token; compared as bytes, so any
+        text a client sends is merely wrong, never an error."""
         header = self.request.headers.get("Authorization", "")
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer":
-            return secrets.compare_digest(value.strip(), token)
-        if scheme.lower() == "basic":
+            given = value.strip()
+        elif scheme.lower() == "basic":
             try:
-                _, _, password = base64.b64decode(value).decode().partition(":")
-            except (binascii.Error, UnicodeDecodeError):
+                _, _, given = base64.b64decode(value).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError, ValueError):
                 return False
-            return secrets.compare_digest(password, token)
-        return False
+        else:
+            return False
+        return secrets.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode())
 
     def write_json(self, body: Any, status: int = 200) -> None:
         self.set_status(status)

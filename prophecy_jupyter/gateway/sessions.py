@@ -304,7 +304,10 @@ class SessionManager:
     async def _on_interpreter(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         hello = await protocol.read_message(reader)
         session = self.sessions.get(hello.get("session", -1)) if hello else None
-        if session is None or not secrets.compare_digest(hello.get("token", ""), session.token):
+        given = str(hello.get("token", "")) if hello else ""
+        if session is None or not secrets.compare_digest(
+            given.encode(errors="replace"), session.token.encode()
+        ):
             writer.close()
             return
         session.writer = writer

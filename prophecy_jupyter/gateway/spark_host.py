@@ -32,6 +32,9 @@ def base_spark_conf(config: GatewayConfig, warehouse_dir: str) -> dict[str, str]
         "spark.sql.warehouse.dir": warehouse_dir,
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.driver.host": "127.0.0.1",
+        # Spark's RPC (block manager, executors) needs a secret: in local mode Spark makes one per
+        # JVM and keeps it in memory, so other local users cannot talk to this JVM.
+        "spark.authenticate": "true",
     }
     conf.update(config.spark_conf)
     return conf

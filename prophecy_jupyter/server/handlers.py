@@ -42,6 +42,7 @@ from prophecy_jupyter.services.sessions import ManagedSession
 from prophecy_jupyter.vault.keys import VaultError
 
 MAX_LONG_POLL = 30.0
+MAX_NESTING = 32
 T = TypeVar("T")
 
 _STATUS: list[tuple[type[Exception], int]] = [
@@ -101,12 +102,17 @@ class ApiHandler(ExtensionHandlerMixin, APIHandler):
             super().check_xsrf_cookie()
 
     def body(self) -> dict[str, Any]:
+        """The JSON object the request carries: text only (no lone surrogates), nested at most
+        ``MAX_NESTING`` levels; anything else is Invalid naming where."""
         try:
             data = json.loads(self.request.body or b"{}")
+        except RecursionError:
+            raise errors.Invalid(f"The body nests deeper than {MAX_NESTING} levels.") from None
         except ValueError as exc:
             raise errors.Invalid(f"The body is not JSON: {exc}") from None
         if not isinstance(data, dict):
             raise errors.Invalid("The body must be a JSON object.")
+        _check_json(data, "")
         return data
 
     def field(self, data: dict[str, Any], name: str, kind: type[T] = str, required: bool = True) -> T:
@@ -172,6 +178,27 @@ class ApiHandler(ExtensionHandlerMixin, APIHandler):
             self.log.info("%s %s: %s", self.request.method, self.request.path, value)
         else:
             super().log_exception(typ, value, tb)
+
+
+def _check_json(value: Any, where: str, depth: int = 0) -> None:
+    """Refuse JSON nested deeper than ``MAX_NESTING`` or holding strings that are not text."""
+    if depth > MAX_NESTING:
+        top = where.split(".")[0].split("[")[0]
+        raise errors.Invalid(f"The body nests deeper than {MAX_NESTING} levels (under {top}).", top or None)
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise errors.Invalid(
+                f"{where or 'body'}: not valid text (a lone surrogate)", where or None
+            ) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_json(key, where, depth + 1)
+            _check_json(item, f"{where}.{key}" if where else key, depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json(item, f"{where}[{index}]", depth + 1)
 
 
 def _settle(future: asyncio.Future) -> None:
@@ -809,13 +836,12 @@ class RunTableHandler(ApiHandler):
 
     @endpoint()
     def get(self, run_id: str) -> None:
-        run = self.services.sessions.find_run(self.user, run_id)
-        if run.payload is None:
-            raise errors.NotFound(f"Run '{run_id}' has no table (not a finished run with a table).")
-        header = run.payload.header
+        sessions = self.services.sessions
+        payload = sessions.table_data(sessions.find_run(self.user, run_id))
+        header = payload.header
         kind = "application/vnd.apache.arrow.stream" if header.format == "arrow" else "application/json"
         self.set_header("X-Prophecy-Table", json.dumps(header.__dict__))
-        self.finish(run.payload.peek(), set_content_type=kind)
+        self.finish(payload.peek(), set_content_type=kind)
 
 
 ROUTES: list[tuple[str, type[ApiHandler]]] = [

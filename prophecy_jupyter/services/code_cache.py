@@ -20,10 +20,10 @@ import logging
 import os
 import shutil
 import tempfile
-import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from prophecy_jupyter.paths import private_dir
 from prophecy_jupyter.vault.keys import VaultError
 from prophecy_jupyter.vault.sealing import Sealer
 
@@ -45,17 +45,10 @@ class CodeCache:
         self.directory = directory
         self.user_key = user_key
         self.max_bytes = max_bytes
-        self._sealers: dict[str, Sealer] = {}
-        self._lock = threading.Lock()
 
     def _sealer(self, user: str) -> Sealer:
-        with self._lock:
-            sealer = self._sealers.get(user)
-        if sealer is None:
-            sealer = self.user_key(user)
-            with self._lock:
-                self._sealers[user] = sealer
-        return sealer
+        """The user's sealer, asked each time (the vault's key may have been rotated meanwhile)."""
+        return self.user_key(user)
 
     def _path(self, user: str, project: str, name: str) -> Path:
         return self.directory / _digest(project) / _digest(user) / f"{_digest(name)}.sealed"
@@ -67,7 +60,7 @@ class CodeCache:
     def put(self, user: str, project: str, name: str, data: bytes) -> None:
         """Store ``data`` as the user's entry ``name`` of ``project``, then keep within the bound."""
         path = self._path(user, project, name)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(path.parent)
         sealer = self._sealer(user)
         sealed = sealer.key.key_id.encode()[:_KEY_ID_BYTES].ljust(_KEY_ID_BYTES) + sealer.seal(
             data, self._context(user, project, name)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +20,9 @@ from prophecy_jupyter.services.fabrics import Fabric, FabricService
 from prophecy_jupyter.vault.keys import VaultError
 
 TIMEOUT = 10.0
+DNS_TIMEOUT = 10.0
+# getaddrinfo has no timeout of its own: lookups run here and are waited for at most DNS_TIMEOUT.
+_RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="prophecy-dns")
 
 
 @dataclass
@@ -43,8 +48,13 @@ def _network(url: str, ca_bundle: str | None, steps: list[str]) -> None:
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
+    lookup = _RESOLVER.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:
-        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = lookup.result(timeout=DNS_TIMEOUT)
+    except FutureTimeout:
+        raise _Failed(
+            "dns", f"The name {host} did not resolve within {DNS_TIMEOUT:.0f} s. Is the DNS server reachable?"
+        ) from None
     except socket.gaierror as exc:
         raise _Failed(
             "dns", f"The name {host} does not resolve ({exc.strerror}). Check the host name."

@@ -101,14 +101,29 @@ class CredentialService:
             self.keys.discard_staged()
         return key
 
+    def _fresh(self) -> Sealer:
+        """The sealer of the key in use now: another process (``jupyter prophecy vault rotate``)
+        may have rotated it since, or be promoting a key it has already re-encrypted under."""
+        key = self.keys.load()
+        staged = self.keys.staged()
+        if staged is not None and staged.key_id != key.key_id:
+            with self.db.transaction() as session:
+                moved = session.scalar(
+                    select(Credential.username).where(Credential.key_id == staged.key_id).limit(1)
+                )
+            key = staged if moved is not None else key
+        if key.key_id != self._sealer.key.key_id:
+            self._sealer = Sealer(key)
+        return self._sealer
+
     @property
     def key(self) -> VaultKey:
         """The vault key in use (for keys derived from it)."""
-        return self._sealer.key
+        return self._fresh().key
 
     @property
     def key_id(self) -> str:
-        return self._sealer.key.key_id
+        return self._fresh().key.key_id
 
     def set(self, username: str, target: CredentialTarget, secret: str) -> CredentialStatus:
         """Store (or replace) the user's secret for ``target``, bound to its current endpoint."""
@@ -120,14 +135,15 @@ class CredentialService:
         return CredentialStatus(True, self.status(username, target).updated_at)
 
     def _store(self, username: str, scope: str, endpoint: str, plain: bytes) -> None:
-        sealed = self._sealer.seal(plain, _context(username, scope, endpoint))
+        sealer = self._fresh()
+        sealed = sealer.seal(plain, _context(username, scope, endpoint))
         now = utcnow()
         with self.db.transaction() as session:
             row = session.get(Credential, (username, scope))
             if row is None:
                 row = Credential(username=username, scope=scope)
                 session.add(row)
-            row.sealed, row.endpoint, row.key_id, row.updated_at = sealed, endpoint, self.key_id, now
+            row.sealed, row.endpoint, row.key_id, row.updated_at = sealed, endpoint, sealer.key.key_id, now
         self._changed(scope)
 
     def status(self, username: str, target: CredentialTarget) -> CredentialStatus:
@@ -168,14 +184,13 @@ class CredentialService:
             if row is None:
                 return None
             sealed, key_id, endpoint = row.sealed, row.key_id, row.endpoint
-        if key_id != self.key_id:
+        sealer = self._fresh()
+        if key_id != sealer.key.key_id:
             raise VaultError(
                 f"Your credential for {scope} was encrypted with another vault key ({key_id}); "
                 "restore that key or set the credential again."
             )
-        return endpoint, self._sealer.open(
-            sealed, _context(username, scope, endpoint), f"credential for {scope}"
-        )
+        return endpoint, sealer.open(sealed, _context(username, scope, endpoint), f"credential for {scope}")
 
     def delete(self, username: str, target: CredentialTarget) -> bool:
         with self.db.transaction() as session:
@@ -197,7 +212,7 @@ class CredentialService:
         (``target_of(old scope)``; None: the target is gone, and so is the credential). One that
         does not open with the current key is left as it is (using it says why). Returns how many
         were bound or dropped."""
-        done = 0
+        done, sealer = 0, self._fresh()
         with self.db.transaction() as session:
             rows = list(session.scalars(select(Credential).where(Credential.endpoint.is_(None))))
             for row in rows:
@@ -207,9 +222,9 @@ class CredentialService:
                     done += 1
                     continue
                 try:
-                    if row.key_id != self.key_id:
+                    if row.key_id != sealer.key.key_id:
                         raise VaultError("another key")
-                    plain = self._sealer.open(
+                    plain = sealer.open(
                         row.sealed, _context(row.username, row.scope, None), f"credential for {row.scope}"
                     )
                 except VaultError:
@@ -222,10 +237,8 @@ class CredentialService:
                         username=row.username,
                         scope=target.scope,
                         endpoint=target.endpoint,
-                        sealed=self._sealer.seal(
-                            plain, _context(row.username, target.scope, target.endpoint)
-                        ),
-                        key_id=self.key_id,
+                        sealed=sealer.seal(plain, _context(row.username, target.scope, target.endpoint)),
+                        key_id=sealer.key.key_id,
                         updated_at=row.updated_at,
                     )
                 )
@@ -236,7 +249,7 @@ class CredentialService:
 
         The new key is staged first, so a crash at any point leaves a key that opens the data.
         """
-        old = self._sealer
+        old = self._fresh()
         new = Sealer(new_key)
         self.keys.stage(new_key)
         try:
@@ -248,12 +261,21 @@ class CredentialService:
                             f"The credential for {row.scope} of {row.username} is under another key "
                             f"({row.key_id}); nothing was rotated."
                         )
-                    context = _context(row.username, row.scope, row.endpoint)
-                    plain = old.open(row.sealed, context, f"credential for {row.scope}")
-                    row.sealed, row.key_id = new.seal(plain, context), new_key.key_id
+                    _reseal(row, old, new)
+            # A server that stored one meanwhile sealed it under the old key: move it too. From
+            # now on the others see credentials under the staged key, and take it.
+            with self.db.transaction() as session:
+                for row in session.scalars(select(Credential).where(Credential.key_id == old.key.key_id)):
+                    _reseal(row, old, new)
         except BaseException:
             self.keys.discard_staged()
             raise
         self.keys.promote(new_key)
         self._sealer = new
         return len(rows)
+
+
+def _reseal(row: Credential, old: Sealer, new: Sealer) -> None:
+    context = _context(row.username, row.scope, row.endpoint)
+    plain = old.open(row.sealed, context, f"credential for {row.scope}")
+    row.sealed, row.key_id = new.seal(plain, context), new.key.key_id

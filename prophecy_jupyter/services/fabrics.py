@@ -39,7 +39,7 @@ RESOURCE_FIELDS = (
 _SIZE_FIELDS = {"conf", *RESOURCE_FIELDS}
 _HTTPS_HOST = re.compile(r"^https://[^\s/]+")
 _HTTP_URL = re.compile(r"^https?://[^\s/]+")
-_LOOPBACK_HTTP = re.compile(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/|$)")
+_LOOPBACK_HTTP = re.compile(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/|\Z)")
 # Fabric settings are shown to every member and stored in clear: nothing that carries a credential.
 _CREDENTIAL_HEADER = re.compile(
     r"^(authorization|proxy-authorization|cookie)$|token|secret|passw|api-?key|auth", re.I
@@ -191,7 +191,7 @@ class SnowflakeSettings(_Settings):
     @field_validator("account")
     @classmethod
     def _account(cls, account: str) -> str:
-        if not re.match(r"^[A-Za-z0-9_.-]+$", account):
+        if not re.match(r"^[A-Za-z0-9_.-]+\Z", account):
             raise ValueError("must be an account identifier such as myorg-myaccount")
         return account
 

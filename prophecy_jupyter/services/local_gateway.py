@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from prophecy_jupyter.engines.base import EngineError
+from prophecy_jupyter.paths import private_dir, private_file
 
 TOKEN_ENV = "PROPHECY_GATEWAY_TOKEN"
 ISOLATION_ENV = "PROPHECY_JUPYTER_LOCAL_ISOLATION"
@@ -59,7 +60,7 @@ class LocalGateway:
             return self._url, self._token
 
     def _start(self) -> None:
-        self._log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self._log_dir)
         self._prune_logs()
         self.log_path = self._log_dir / f"local-gateway-{os.getpid()}-{int(time.time())}.log"
         token = secrets.token_urlsafe(32)
@@ -86,7 +87,7 @@ class LocalGateway:
         if os.environ.get(MAX_SESSIONS_ENV):
             command += ["--max-sessions", os.environ[MAX_SESSIONS_ENV]]
         env = {**os.environ, TOKEN_ENV: token}
-        with open(self.log_path, "ab") as log:
+        with open(private_file(self.log_path), "ab") as log:
             self._process = subprocess.Popen(
                 command,
                 pass_fds=(write_end,),

@@ -30,7 +30,7 @@ from prophecy_jupyter.engines.base import EngineError, SqlParameter
 from prophecy_jupyter.results.transport import parameter_literal, python_literal
 from prophecy_jupyter.services.errors import Invalid
 
-NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}\Z")
 _DISPLAY_CALLS = {
     "display",
     "print",

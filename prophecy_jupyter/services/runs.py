@@ -36,6 +36,8 @@ class Run:
         self.cancel_requested = False
         self.payload: TablePayload | None = None
         """A table result's data until it is taken (a table run's, or a SQL warehouse statement's)."""
+        self.fetched_at: float | None = None
+        """When a client first took the table's data (it is dropped a little later)."""
         self.notes: list[str] = []
         """What the user should hear about the run, e.g. that its session was lost and reopened."""
         self._done = threading.Event()

@@ -19,7 +19,9 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from prophecy_jupyter.engines.base import (
     Engine,
@@ -38,6 +40,7 @@ from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.results.transport import (
     DEFAULT_CHUNK_CHARS,
     TableAssembler,
+    TablePayload,
     chunk_code,
     fetch_code,
     parse_first_output,
@@ -54,7 +57,57 @@ log = logging.getLogger(__name__)
 
 Notify = Callable[[str], None]
 Waiter = Callable[[Run], Run]
-CONFIGURE_FIELDS = frozenset({"conf", "size", "kind", *RESOURCE_FIELDS})
+
+
+class SessionSettings(BaseModel):
+    """What ``%%configure`` may set for a notebook's session (named as Livy's session fields)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    conf: dict[str, str] = Field(default_factory=dict)
+    size: str | None = None
+    kind: Literal["pyspark", "python", "sql", "spark", "scala", "sparkr", "r"] | None = None
+    driverMemory: str | None = None
+    driverCores: int | None = Field(default=None, ge=1)
+    executorMemory: str | None = None
+    executorCores: int | None = Field(default=None, ge=1)
+    numExecutors: int | None = Field(default=None, ge=1)
+    queue: str | None = None
+    jars: list[str] | None = None
+    pyFiles: list[str] | None = None
+    files: list[str] | None = None
+    archives: list[str] | None = None
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _conf_values(cls, conf: Any) -> Any:
+        """Spark settings are text; numbers and true/false are taken as their text."""
+        if not isinstance(conf, dict):
+            return conf
+        for key, value in conf.items():
+            if not isinstance(value, (str, int, float, bool)):
+                raise ValueError(f"{key}: a Spark setting is text, a number or true/false")
+        return {
+            key: str(value).lower() if isinstance(value, bool) else str(value) for key, value in conf.items()
+        }
+
+
+def session_settings(settings: Any) -> dict[str, Any]:
+    """``%%configure`` settings checked field by field; Invalid names the first wrong one."""
+    if not isinstance(settings, dict):
+        raise Invalid('Session settings are a JSON object, e.g. {"conf": {...}, "size": "M"}.', "settings")
+    try:
+        checked = SessionSettings.model_validate(settings)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = f"not a session setting; use {', '.join(SessionSettings.model_fields)}"
+        raise Invalid(f"Session setting {where}: {message}", f"settings.{where}") from None
+    return checked.model_dump(exclude_none=True)
+
+
 FABRIC_CACHE_SECONDS = 5.0
 
 
@@ -110,6 +163,12 @@ class ServiceSettings:
     """Threads that send and poll statements (created as needed; a long poll holds one)."""
     tick_interval: float = 0.5
     chunk_chars: int = DEFAULT_CHUNK_CHARS
+    max_table_rows: int | None = None
+    """Rows a table result keeps at most, whatever its ``limit`` (None: no cap, as in a kernel)."""
+    max_buffered_bytes: int | None = None
+    """Table results a user may have waiting in this process (None: no cap)."""
+    fetched_tables_kept: float = 60.0
+    """Seconds a table result stays once fetched (a retried fetch finds it)."""
     proxy_users: Mapping[str, str] | None = None
     """On Livy fabrics, sessions run as the user (``proxyUser``), mapped through this (a user
     not in it runs as their own name); None: as the fabric's credential says."""
@@ -379,16 +438,14 @@ class SessionService:
         self, user: str, notebook: str, fabric_ref: str, settings: dict[str, Any], notify: Notify = _quiet
     ) -> bool:
         """Set the notebook's session settings; restart a live session that differs. True if restarted."""
-        unknown = set(settings) - CONFIGURE_FIELDS
-        if unknown:
-            raise Invalid(f"Unknown session setting(s) {sorted(unknown)}; use {sorted(CONFIGURE_FIELDS)}.")
+        settings = session_settings(settings)
         fabric = self.fabric(user, fabric_ref)
         key = (user, notebook, fabric.id)
         previous = self._overrides.get(key)
         self._overrides[key] = dict(settings)
         try:
             spec = self.spec_for(user, notebook, fabric)
-        except Invalid:
+        except BaseException:  # a setting that does not fit the fabric is not kept
             self._overrides[key] = previous if previous is not None else {}
             raise
         with self._lock:
@@ -601,12 +658,49 @@ class SessionService:
     ) -> TableRun:
         """Fetch a remote DataFrame (``source`` evaluates to one there) as a table run."""
         managed = self.session(user, notebook, fabric_ref, notify)
-        run = TableRun(managed, source, limit)
+        run = self._table_run(managed, source, limit)
         self._track(run)
         threading.Thread(
             target=self._fetch, args=(run, prefer_arrow), name=f"table-{run.id[:8]}", daemon=True
         ).start()
         return run
+
+    def _table_run(self, managed: ManagedSession, source: str, limit: int) -> TableRun:
+        """A table run within this service's bounds: rows per table, and bytes a user has waiting."""
+        budget = self.settings.max_buffered_bytes
+        if budget is not None:
+            waiting = self.buffered_bytes(managed.user)
+            if waiting >= budget:
+                raise LimitReached(
+                    f"You have {waiting / 2**20:,.0f} MiB of table results waiting on the server, the most "
+                    f"allowed ({budget / 2**20:,.0f} MiB): fetch or cancel them, or wait a minute."
+                )
+        cap, note = self.settings.max_table_rows, None
+        if cap is not None and (limit < 0 or limit > cap):
+            limit = cap
+            note = (
+                f"The server keeps at most {cap:,} rows of a table (c.ProphecyJupyter.max_table_rows): "
+                f"you get the first {cap:,}."
+            )
+        run = TableRun(managed, source, limit)
+        if note:
+            run.notes.append(note)
+        return run
+
+    def buffered_bytes(self, user: str) -> int:
+        """Bytes of the user's table results held here until they are fetched."""
+        with self._lock:
+            runs = [r for r in self._runs.values() if r.session.user == user]
+        return sum(r.payload.size for r in runs if r.payload is not None)
+
+    def table_data(self, run: Run) -> TablePayload:
+        """A finished table run's data, for a client to fetch (kept a little longer, so that a
+        retried fetch finds it)."""
+        payload = run.payload
+        if payload is None:
+            raise NotFound(f"Run '{run.id}' has no table (not a finished run with a table).")
+        run.fetched_at = run.fetched_at or time.monotonic()
+        return payload
 
     def _fetch(self, run: TableRun, prefer_arrow: bool) -> None:
         """Drive a table run: the first statement brings the header and first chunk, then the rest."""
@@ -648,7 +742,7 @@ class SessionService:
             return self.submit_table(
                 user, notebook, fabric_ref, sql_source(query, parameters), limit, True, notify
             )
-        run = TableRun(managed, query, limit)
+        run = self._table_run(managed, query, limit)
         self._track(run)
         threading.Thread(
             target=self._query, args=(run, tuple(parameters)), name=f"sql-{run.id[:8]}", daemon=True
@@ -767,6 +861,9 @@ class SessionService:
             ]
             for run_id in stale:
                 del self._runs[run_id]
+            for run in self._runs.values():
+                if run.fetched_at and now - run.fetched_at > self.settings.fetched_tables_kept:
+                    run.payload = None
         for managed in sessions:
             if not managed.live:
                 continue

@@ -23,7 +23,7 @@ from prophecy_jupyter.services.fabrics import (
     credential_headers,
 )
 
-_LOOPBACK = re.compile(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/|$)")
+_LOOPBACK = re.compile(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/|\Z)")
 KERNEL_KEYS = ("kernel_python_credentials", "kernel_scala_credentials", "kernel_r_credentials")
 AUTH = {"none": "none", "basic_access": "basic", "kerberos": "kerberos"}
 

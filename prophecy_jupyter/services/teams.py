@@ -16,8 +16,8 @@ from prophecy_jupyter.store.models import Membership, Team
 DEFAULT_TEAM = "default"
 ADMIN, MEMBER = "admin", "member"
 ROLES = (ADMIN, MEMBER)
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_USER = re.compile(r"^[^\s/]{1,128}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+_USER = re.compile(r"^[^\s/]{1,128}\Z")
 
 
 class Groups(Protocol):

@@ -13,6 +13,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from prophecy_jupyter.paths import private_dir, private_file
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 DB_FILE = "prophecy.db"
 
@@ -44,8 +46,11 @@ class Database:
     @classmethod
     def open(cls, url: str) -> Database:
         is_sqlite = url.startswith("sqlite")
-        if is_sqlite and ":memory:" not in url:
-            Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        file = Path(url.split("///", 1)[1]) if is_sqlite and ":memory:" not in url else None
+        if file is not None:
+            # SQLite gives its -wal and -shm files the database file's mode: make that 0600 first
+            private_dir(file.parent)
+            private_file(file)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 10} if is_sqlite else {},
@@ -55,8 +60,10 @@ class Database:
             event.listen(engine, "connect", _sqlite_pragmas)
         database = cls(engine)
         database.migrate()
-        if is_sqlite and ":memory:" not in url:
-            Path(url.split("///", 1)[1]).chmod(0o600)
+        if file is not None:
+            for companion in (file, file.with_name(file.name + "-wal"), file.with_name(file.name + "-shm")):
+                if companion.exists():
+                    private_file(companion)
         return database
 
     def migrate(self) -> None:

@@ -36,7 +36,7 @@ def test_livy_sessions_run_as_their_user_whatever_the_notebook_says(services, ga
     expected = {ALICE: "alice_etl", BOB: BOB}
     for user in expected:
         services.credentials.set(user, fabric, gateway.token)
-        with pytest.raises(Invalid, match="proxyUser"):
+        with pytest.raises(Invalid, match="proxyUser: not a session setting"):
             services.sessions.configure(user, "etl.ipynb", fabric.id, {"proxyUser": OWNER})
     try:
         for user, proxy_user in expected.items():

@@ -20,14 +20,6 @@ TOKEN = "glpat-" + "r3ad" * 6
 
 
 @pytest.fixture
-def jp_server_config(data_dir):
-    return {
-        "ServerApp": {"jpserver_extensions": {"prophecy_jupyter": True}},
-        "ProphecyJupyter": {"data_dir": str(data_dir)},
-    }
-
-
-@pytest.fixture
 def git_server(tmp_path):
     served = GitHttpServer(tmp_path / "served", {TOKEN: "oauth2"}).start()
     yield served
