@@ -17,8 +17,9 @@ from prophecy_jupyter.server.handlers import routes
 from prophecy_jupyter.server.kernel_tokens import KernelTokens, hand_tokens_to_kernels
 from prophecy_jupyter.services.fabrics import SharedIdentities
 from prophecy_jupyter.services.hub import HubGroups, under_jupyterhub
+from prophecy_jupyter.services.hub_store import HUB_SERVICE_URL_ENV, HubClient
 from prophecy_jupyter.services.identity import local_username
-from prophecy_jupyter.services.runtime import Services, build_services
+from prophecy_jupyter.services.runtime import Services, build_hub_services, build_services
 from prophecy_jupyter.services.sessions import ServiceSettings
 
 
@@ -29,6 +30,11 @@ class ProphecyJupyter(ExtensionApp):
     description = "Teams, fabrics, credentials and sessions for notebooks."
 
     data_dir = Unicode("", config=True, help="State folder (default: <jupyter data dir>/prophecy).")
+    hub_service_url = Unicode(
+        config=True,
+        help="On a JupyterHub: the URL of the hub service that holds the store and the vault "
+        "(default: $PROPHECY_JUPYTER_HUB_SERVICE_URL). This server then holds neither.",
+    )
     database_url = Unicode(
         "", config=True, help="SQLAlchemy URL of a shared store (default: SQLite under the data dir)."
     )
@@ -102,16 +108,32 @@ class ProphecyJupyter(ExtensionApp):
             max_buffered_bytes=self.max_buffered_bytes or None,
         )
         directory = data_dir() if not self.data_dir else _directory(self.data_dir)
-        self.services = build_services(
-            directory,
-            self.database_url or None,
-            self.key_source or None,
-            settings,
-            groups,
-            records=True,
-            bootstrap_user=owner,
-            shared_identities=SharedIdentities(owner, self.allow_shared_identities),
-        )
+        hub_service = self.hub_service_url or os.environ.get(HUB_SERVICE_URL_ENV, "")
+        if self.hub and hub_service:
+            if self.database_url or self.key_source:
+                self.log.warning(
+                    "On a hub the hub service holds the store and the vault: database_url "
+                    "and key_source are not used here."
+                )
+            client = HubClient(hub_service, os.environ["JUPYTERHUB_API_TOKEN"], owner)
+            self.services = build_hub_services(directory, client, settings, records=True)
+        else:
+            if self.hub and self.database_url:
+                self.log.warning(
+                    "This server opens the hub's shared store with the vault key: anyone who can run "
+                    "code here can read every user's credentials. Run the prophecy hub service "
+                    "instead (docs/jupyterhub.md)."
+                )
+            self.services = build_services(
+                directory,
+                self.database_url or None,
+                self.key_source or None,
+                settings,
+                groups,
+                records=True,
+                bootstrap_user=owner,
+                shared_identities=SharedIdentities(owner, self.allow_shared_identities),
+            )
         kernels = self.serverapp.kernel_manager
         self.kernel_tokens = KernelTokens(alive=lambda kernel_id: kernel_id in kernels)
         self._api_url: str | None = None

@@ -213,7 +213,7 @@ async def test_deleting_a_fabric_deletes_everyones_credentials(api):
         OWNER,
         "POST",
         "/teams/alpha/fabrics",
-        {"name": "shared", "kind": "livy", "settings": {"url": "http://x", "auth": "bearer"}},
+        {"name": "shared", "kind": "livy", "settings": {"url": "https://x", "auth": "bearer"}},
     )
     fabrics = (await api("alice", "GET", "/fabrics"))[1]["fabrics"]
     fresh = next(f for f in fabrics if f["ref"] == "alpha/shared")

@@ -42,7 +42,9 @@ def add_parser(commands) -> None:
 def run_set(args: argparse.Namespace) -> int:
     with services() as (built, user):
         fabric = built.fabrics.secret_fabric(user, args.fabric)
-        built.credentials.set(user, fabric, read_secret(f"Your {fabric.secret_needed} for '{fabric.ref}': "))
+        built.fabrics.set_secret(
+            user, fabric.id, read_secret(f"Your {fabric.secret_needed} for '{fabric.ref}': ")
+        )
     print(f"Your {fabric.secret_needed} for '{fabric.ref}' is stored encrypted.")
     return 0
 
@@ -67,8 +69,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_confirm(args: argparse.Namespace) -> int:
     with services() as (built, user):
-        fabric = built.fabrics.secret_fabric(user, args.fabric)
-        built.credentials.confirm(user, fabric)
+        fabric, _ = built.fabrics.confirm_secret(user, args.fabric)
     print(f"Your {fabric.secret_needed} for '{fabric.ref}' now goes to {fabric.endpoint}.")
     return 0
 
@@ -76,6 +77,6 @@ def run_confirm(args: argparse.Namespace) -> int:
 def run_delete(args: argparse.Namespace) -> int:
     with services() as (built, user):
         fabric = built.fabrics.get(user, args.fabric)
-        deleted = built.credentials.delete(user, fabric)
+        deleted = built.fabrics.delete_secret(user, fabric.id)
     print(f"Deleted your secret for '{fabric.ref}'." if deleted else f"You had no secret for '{fabric.ref}'.")
     return 0

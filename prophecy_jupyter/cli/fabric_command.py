@@ -154,7 +154,7 @@ def run_add(args: argparse.Namespace) -> int:
         stored = ""
         if fabric.secret_needed and not args.no_secret:
             secret = read_secret(f"Your {fabric.secret_needed} for '{fabric.ref}': ")
-            built.credentials.set(user, fabric, secret)
+            built.fabrics.set_secret(user, fabric.id, secret)
             stored = f" Your {fabric.secret_needed} is stored encrypted in the vault."
         print(f"Added fabric '{fabric.ref}' ({fabric.kind}).{stored}")
     return 0

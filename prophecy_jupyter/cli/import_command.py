@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ValueError(f"{path} is not JSON: {exc}") from None
     with services() as (built, user):
-        report = import_sparkmagic(config, built.fabrics, built.credentials, user, args.team)
+        report = import_sparkmagic(config, built.fabrics, user, args.team)
     for ref in report.created:
         stored = " with your password stored encrypted" if ref in report.credentials else ""
         print(f"created fabric {ref}{stored}")

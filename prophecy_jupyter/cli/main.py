@@ -11,6 +11,7 @@ from prophecy_jupyter.cli import (
     exec_command,
     fabric_command,
     gateway_command,
+    hub_command,
     import_command,
     pipeline_command,
     project_command,
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         run_command,
         project_command,
         pipeline_command,
+        hub_command,
     ):
         command.add_parser(commands)
     return parser

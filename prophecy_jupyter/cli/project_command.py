@@ -95,7 +95,7 @@ def run_list(args: argparse.Namespace) -> int:
     with services() as (built, user):
         rows = []
         for project in built.projects.list(user):
-            status = built.credentials.status(user, project)
+            status = built.projects.token_status(user, project)
             rows.append({**project.to_json(), "token_set": status.set})
     if args.json:
         print(json.dumps(rows, indent=2))

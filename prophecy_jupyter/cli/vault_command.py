@@ -25,6 +25,11 @@ def add_parser(commands) -> None:
 
 def run_rotate(args: argparse.Namespace) -> int:
     with services() as (built, _user):
+        if built.credentials is None:
+            raise ValueError(
+                "on a hub the vault is the hub service's: rotate its key where the hub service runs "
+                "(with its PROPHECY_JUPYTER_DATABASE_URL and key)"
+            )
         source = built.credentials.keys.source
         if source == "env" and not args.new_key_stdin:
             raise ValueError(f"the key comes from ${KEY_ENV}: give the new key with --new-key-stdin")

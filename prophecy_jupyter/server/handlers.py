@@ -30,8 +30,6 @@ from tornado import web
 
 from prophecy_jupyter import __version__
 from prophecy_jupyter.engines.base import EngineError, SqlParameter
-from prophecy_jupyter.git.repository import Conflict as GitConflict
-from prophecy_jupyter.git.repository import GitError
 from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.server.link import API_PREFIX, KERNEL_HEADER
 from prophecy_jupyter.services import errors
@@ -39,23 +37,10 @@ from prophecy_jupyter.services.connection_test import check_fabric
 from prophecy_jupyter.services.runs import Run
 from prophecy_jupyter.services.runtime import Services
 from prophecy_jupyter.services.sessions import ManagedSession
-from prophecy_jupyter.vault.keys import VaultError
 
 MAX_LONG_POLL = 30.0
 MAX_NESTING = 32
 T = TypeVar("T")
-
-_STATUS: list[tuple[type[Exception], int]] = [
-    (errors.Invalid, 400),
-    (errors.AccessDenied, 403),
-    (errors.NotFound, 404),
-    (errors.Conflict, 409),
-    (errors.LimitReached, 429),
-    (VaultError, 409),
-    (EngineError, 502),
-    (GitConflict, 409),
-    (GitError, 502),
-]
 
 
 def endpoint(action: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -152,7 +137,7 @@ class ApiHandler(ExtensionHandlerMixin, APIHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        mapped = next((code for cls, code in _STATUS if isinstance(exc, cls)), None)
+        mapped = errors.http_status(exc)
         if mapped is not None:
             self.set_status(mapped)
             body = {"message": str(exc), "reason": type(exc).__name__, "field": getattr(exc, "field", None)}
@@ -174,7 +159,7 @@ class ApiHandler(ExtensionHandlerMixin, APIHandler):
         ]
 
     def log_exception(self, typ, value, tb) -> None:
-        if any(isinstance(value, cls) for cls, _ in _STATUS):
+        if errors.http_status(value) is not None:
             self.log.info("%s %s: %s", self.request.method, self.request.path, value)
         else:
             super().log_exception(typ, value, tb)
@@ -363,19 +348,18 @@ class CredentialHandler(FabricCredentialScoped):
     @endpoint()
     def get(self, fabric_id: str) -> None:
         fabric = self._fabric(fabric_id)
-        status = self.services.credentials.status(self.user, fabric)
+        status = self.services.fabrics.credential_status(self.user, fabric)
         self.reply({"needed": fabric.secret_needed, **status.to_json()})
 
     @endpoint()
     def put(self, fabric_id: str) -> None:
-        fabric = self._fabric(fabric_id)
         secret = self.field(self.body(), "secret")
-        status = self.services.credentials.set(self.user, fabric, secret)
+        fabric, status = self.services.fabrics.set_secret(self.user, fabric_id, secret)
         self.reply({"needed": fabric.secret_needed, **status.to_json()})
 
     @endpoint()
     def delete(self, fabric_id: str) -> None:
-        self.services.credentials.delete(self.user, self._fabric(fabric_id))
+        self.services.fabrics.delete_secret(self.user, fabric_id)
         self.reply(None, 204)
 
 
@@ -384,8 +368,7 @@ class CredentialConfirmHandler(FabricCredentialScoped):
 
     @endpoint()
     def post(self, fabric_id: str) -> None:
-        fabric = self._fabric(fabric_id)
-        status = self.services.credentials.confirm(self.user, fabric)
+        fabric, status = self.services.fabrics.confirm_secret(self.user, fabric_id)
         self.reply({"needed": fabric.secret_needed, **status.to_json()})
 
 
@@ -437,7 +420,7 @@ class ProjectsHandler(ApiHandler):
     def get(self) -> None:
         projects = self.services.projects
         body = [
-            {**p.to_json(), "token_set": self.services.credentials.status(self.user, p).set}
+            {**p.to_json(), "token_set": projects.token_status(self.user, p).set}
             for p in projects.list(self.user)
         ]
         self.reply({"projects": body})
@@ -472,18 +455,18 @@ class ProjectTokenHandler(ApiHandler):
     @endpoint()
     def get(self, project: str) -> None:
         found = self.services.projects.get(self.user, project)
-        self.reply({"needed": "token", **self.services.credentials.status(self.user, found).to_json()})
+        self.reply({"needed": "token", **self.services.projects.token_status(self.user, found).to_json()})
 
     @endpoint()
     def put(self, project: str) -> None:
         data = self.body()
         token, username = self.field(data, "token"), self.field(data, "username", required=False)
         found = self.services.projects.set_token(self.user, project, token, username)
-        self.reply({"needed": "token", **self.services.credentials.status(self.user, found).to_json()})
+        self.reply({"needed": "token", **self.services.projects.token_status(self.user, found).to_json()})
 
     @endpoint()
     def delete(self, project: str) -> None:
-        self.services.credentials.delete(self.user, self.services.projects.get(self.user, project))
+        self.services.projects.delete_token(self.user, project)
         self.reply(None, 204)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -501,6 +502,24 @@ class FabricService:
         if not fabric.secret_needed:
             raise Invalid(f"Fabric '{fabric.ref}' takes no secret with its settings.")
         return fabric
+
+    def set_secret(self, user: str, ref: str, secret: str) -> tuple[Fabric, CredentialStatus]:
+        """Store the user's own secret for the fabric (write-only)."""
+        fabric = self.secret_fabric(user, ref)
+        return fabric, self.credentials.set(user, fabric, secret)
+
+    def confirm_secret(self, user: str, ref: str) -> tuple[Fabric, CredentialStatus]:
+        """Let the user's secret go to the fabric's new endpoint."""
+        fabric = self.secret_fabric(user, ref)
+        return fabric, self.credentials.confirm(user, fabric)
+
+    def delete_secret(self, user: str, ref: str) -> bool:
+        """Forget the user's secret for the fabric; whether there was one."""
+        return self.credentials.delete(user, self.get(user, ref))
+
+    def on_secret_change(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(scope)`` when a secret is set or deleted through this service."""
+        self.credentials.on_change(listener)
 
     def credential_status(self, user: str, fabric: Fabric) -> CredentialStatus | None:
         """Whether the user has set their secret for the fabric; None when it needs none."""

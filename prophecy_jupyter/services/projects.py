@@ -15,112 +15,45 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import select
-
-from prophecy_jupyter.git.providers import PROVIDERS, auth_environment, check_url
+from prophecy_jupyter.git.providers import auth_environment
 from prophecy_jupyter.git.repository import Author, GitError, Repository
 from prophecy_jupyter.services import pipelines
 from prophecy_jupyter.services.code_cache import CodeCache
-from prophecy_jupyter.services.credentials import CredentialService
-from prophecy_jupyter.services.errors import Conflict, Invalid, NotFound
-from prophecy_jupyter.services.teams import TeamService, check_name
-from prophecy_jupyter.store.database import Database
-from prophecy_jupyter.store.models import ProjectRow, Team
+from prophecy_jupyter.services.credentials import CredentialStatus
+from prophecy_jupyter.services.errors import Invalid, NotFound
+from prophecy_jupyter.services.project_registry import Project
 
 
-class ProjectSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Registry(Protocol):
+    """Where projects and each user's token for them are kept: the store (``ProjectRegistry``),
+    or, on a hub, the hub service."""
 
-    name: str
-    url: str
-    provider: str = "generic"
-    default_branch: str = Field(default="main", pattern=r"^[A-Za-z0-9._/-]{1,255}$")
+    def list(self, user: str) -> list[Project]: ...
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, name: str) -> str:
-        return check_name(name)
+    def get(self, user: str, ref: str) -> Project: ...
 
-    @field_validator("url")
-    @classmethod
-    def _url(cls, url: str) -> str:
-        return check_url(url)
+    def create(self, user: str, team: str, data: Any) -> Project: ...
 
-    @field_validator("provider")
-    @classmethod
-    def _provider(cls, provider: str) -> str:
-        if provider not in PROVIDERS:
-            raise ValueError(f"one of {', '.join(PROVIDERS)}")
-        return provider
+    def delete(self, user: str, ref: str) -> Project: ...
 
+    def set_token(self, user: str, ref: str, token: str, username: str | None = None) -> Project: ...
 
-@dataclass(frozen=True)
-class Project:
-    id: str
-    team: str
-    name: str
-    url: str
-    provider: str
-    default_branch: str
+    def token(self, user: str, project: Project) -> dict[str, Any] | None: ...
 
-    @property
-    def ref(self) -> str:
-        return f"{self.team}/{self.name}"
+    def token_status(self, user: str, project: Project) -> CredentialStatus: ...
 
-    @property
-    def scope(self) -> str:
-        return f"project:{self.id}"
-
-    @property
-    def endpoint(self) -> str:
-        """Where the user's token goes: the repository's URL."""
-        return self.url
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "ref": self.ref,
-            "team": self.team,
-            "name": self.name,
-            "url": self.url,
-            "provider": self.provider,
-            "default_branch": self.default_branch,
-            "needs_username": PROVIDERS[self.provider].token_username is None,
-        }
-
-
-def _view(row: ProjectRow) -> Project:
-    return Project(row.uid, row.team.name, row.name, row.url, row.provider, row.default_branch)
-
-
-def by_scope(db: Database, scope: str) -> Project | None:
-    """The project of a credential scope as stored before public ids (``project:<row id>``)."""
-    kind, _, row_id = scope.partition(":")
-    if kind != "project" or not row_id.isdigit():
-        return None
-    with db.transaction() as session:
-        row = session.get(ProjectRow, int(row_id))
-        return _view(row) if row is not None else None
+    def delete_token(self, user: str, project: Project) -> None: ...
 
 
 class ProjectService:
-    def __init__(
-        self,
-        db: Database,
-        teams: TeamService,
-        credentials: CredentialService,
-        cache: CodeCache,
-        projects_dir: Path,
-    ):
-        self.db = db
-        self.teams = teams
-        self.credentials = credentials
+    """Working copies, pipelines and Git for the projects of the user's teams (``registry``)."""
+
+    def __init__(self, registry: Registry, cache: CodeCache, projects_dir: Path):
+        self.registry = registry
         self.cache = cache
         self.projects_dir = projects_dir
 
@@ -128,77 +61,41 @@ class ProjectService:
 
     def list(self, user: str) -> list[Project]:
         """The projects of the user's teams (the user's cached code of any other goes)."""
-        teams = list(self.teams.roles(user))
-        with self.db.transaction() as session:
-            rows = session.scalars(
-                select(ProjectRow).join(Team).where(Team.name.in_(teams)).order_by(Team.name, ProjectRow.name)
-            )
-            projects = [_view(r) for r in rows]
+        projects = self.registry.list(user)
         self.cache.keep_only(user, [p.id for p in projects])
         return projects
 
     def get(self, user: str, ref: str) -> Project:
         """A project by id, ``team/name``, or a name only one of the user's teams uses."""
-        visible = self.list(user)
-        matches = [p for p in visible if ref in (p.id, p.ref)] or [p for p in visible if p.name == ref]
-        if not matches:
-            raise NotFound(
-                f"No project '{ref}' in your teams (yours: {', '.join(p.ref for p in visible) or 'none'})."
-            )
-        if len(matches) > 1:
-            raise Invalid(
-                f"'{ref}' names projects of several teams: use {' or '.join(p.ref for p in matches)}."
-            )
-        return matches[0]
+        return self.registry.get(user, ref)
 
     def create(self, user: str, team: str, data: Any) -> Project:
         """A team's repository (team admins)."""
-        self.teams.require_admin(user, team)
-        try:
-            spec = ProjectSpec.model_validate(data)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            field = ".".join(str(p) for p in error["loc"])
-            raise Invalid(f"{field}: {error['msg'].removeprefix('Value error, ')}", field or None) from None
-        with self.db.transaction() as session:
-            team_row = session.scalar(select(Team).where(Team.name == team))
-            if any(p.name == spec.name for p in team_row.projects):
-                raise Conflict(f"Team '{team}' already has a project '{spec.name}'.")
-            row = ProjectRow(team=team_row, created_by=user, **spec.model_dump())
-            session.add(row)
-            session.flush()
-            return _view(row)
+        return self.registry.create(user, team, data)
 
     def delete(self, user: str, ref: str) -> None:
-        """Forget a project (admins); the repository itself is untouched."""
-        project = self.get(user, ref)
-        self.teams.require_admin(user, project.team)
-        with self.db.transaction() as session:
-            session.delete(session.scalar(select(ProjectRow).where(ProjectRow.uid == project.id)))
-        self.credentials.delete_scope(project.scope)
-        self.cache.drop_project(project.id)
+        """Forget a project (admins): everyone's token for it, and the cached code here."""
+        self.cache.drop_project(self.registry.delete(user, ref).id)
 
     def set_token(self, user: str, ref: str, token: str, username: str | None = None) -> Project:
-        """The user's own token for the project's Git server (sealed in the vault)."""
-        project = self.get(user, ref)
-        if not token.strip():
-            raise Invalid("The token is empty.", "token")
-        if PROVIDERS[project.provider].token_username is None and not username:
-            raise Invalid(
-                f"{PROVIDERS[project.provider].title} needs your account name with the token.", "username"
-            )
-        self.credentials.set(user, project, json.dumps({"token": token, "username": username}))
-        return project
+        """The user's own token for the project's Git server."""
+        return self.registry.set_token(user, ref, token, username)
+
+    def token_status(self, user: str, project: Project) -> CredentialStatus:
+        """Whether the user has set their token for the project (never the token)."""
+        return self.registry.token_status(user, project)
+
+    def delete_token(self, user: str, ref: str) -> None:
+        self.registry.delete_token(user, self.get(user, ref))
 
     def _auth(self, user: str, project: Project) -> tuple[dict[str, str], str]:
-        stored = self.credentials.secret(user, project)
-        if stored is None:
+        secret = self.registry.token(user, project)
+        if secret is None:
             raise Invalid(
                 f"Set your token for project '{project.ref}' first (`jupyter prophecy project token "
                 f"{project.ref}`).",
                 "token",
             )
-        secret = json.loads(stored)
         return auth_environment(
             project.url, project.provider, secret["token"], secret.get("username")
         ), secret["token"]

@@ -1,9 +1,11 @@
-"""The service stack over one store: vault, teams, fabrics, credentials and sessions."""
+"""The service stack: over this machine's store and vault (a single-user install, the CLI, the hub
+service itself), or over the hub service (a user's server on a JupyterHub)."""
 
 from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,11 +17,13 @@ from prophecy_jupyter.services.credentials import CredentialService
 from prophecy_jupyter.services.engines import EngineFactory
 from prophecy_jupyter.services.fabrics import FabricService, SharedIdentities
 from prophecy_jupyter.services.fabrics import by_scope as fabric_by_scope
+from prophecy_jupyter.services.hub_store import HubClient, HubFabrics, HubProjects, HubTeams
 from prophecy_jupyter.services.legacy_import import import_legacy
 from prophecy_jupyter.services.local_gateway import LocalGateway
 from prophecy_jupyter.services.pipeline_runs import PipelineRunner
-from prophecy_jupyter.services.projects import ProjectService
-from prophecy_jupyter.services.projects import by_scope as project_by_scope
+from prophecy_jupyter.services.project_registry import ProjectRegistry
+from prophecy_jupyter.services.project_registry import by_scope as project_by_scope
+from prophecy_jupyter.services.projects import ProjectService, Registry
 from prophecy_jupyter.services.session_records import NoRecords, SessionRecords, StoreSessionRecords
 from prophecy_jupyter.services.sessions import ServiceSettings, SessionService
 from prophecy_jupyter.services.teams import Groups, TeamService
@@ -28,27 +32,35 @@ from prophecy_jupyter.vault.keys import KeyStore
 from prophecy_jupyter.vault.sealing import Sealer
 
 PROJECTS_DIR_ENV = "PROPHECY_JUPYTER_PROJECTS_DIR"
+DATABASE_URL_ENV = "PROPHECY_JUPYTER_DATABASE_URL"
 
 
 @dataclass
 class Services:
-    """Everything built once per process (CLI, kernel without a server) or per Jupyter server."""
+    """Everything built once per process (CLI, kernel without a server), per Jupyter server, or
+    for the hub service."""
 
     directory: Path
     db: Database
-    credentials: CredentialService
-    teams: TeamService
-    fabrics: FabricService
+    """This process's store: everything, or on a hub only its own attachments and sessions."""
+    teams: TeamService | HubTeams
+    fabrics: FabricService | HubFabrics
+    registry: Registry
+    cache_key: Callable[[str], Sealer]
+    """A user's own key for their code cache."""
     attachments: AttachmentService
+    credentials: CredentialService | None = None
+    """The vault, where this process holds it (never in a user's server on a hub)."""
     settings: ServiceSettings = field(default_factory=ServiceSettings)
     records: SessionRecords = field(default_factory=NoRecords)
+    hub: HubClient | None = None
 
     @functools.cached_property
     def sessions(self) -> SessionService:
         """Started on first use: the CLI's fabric commands never need it."""
         engines = EngineFactory(LocalGateway(self.directory))
         service = SessionService(self.fabrics, engines, self.settings, self.records)
-        self.credentials.on_change(service.secret_changed)
+        self.fabrics.on_secret_change(service.secret_changed)
         return service
 
     @functools.cached_property
@@ -57,18 +69,15 @@ class Services:
 
     @functools.cached_property
     def cache(self) -> CodeCache:
-        """Each user's encrypted drafts and project snapshots under ``<data dir>/cache``, under a
-        key of that user's own (derived from the vault's)."""
-        return CodeCache(
-            self.directory / "cache", lambda user: Sealer(self.credentials.key.derived(f"cache:{user}"))
-        )
+        """Each user's encrypted drafts and project snapshots under ``<data dir>/cache``."""
+        return CodeCache(self.directory / "cache", self.cache_key)
 
     @functools.cached_property
     def projects(self) -> ProjectService:
         """Working copies live under ``<data dir>/projects/<user>`` (``PROPHECY_JUPYTER_PROJECTS_DIR``)."""
         override = os.environ.get(PROJECTS_DIR_ENV)
         folder = Path(override).expanduser() if override else self.directory / "projects"
-        return ProjectService(self.db, self.teams, self.credentials, self.cache, folder)
+        return ProjectService(self.registry, self.cache, folder)
 
     @functools.cached_property
     def pipeline_runs(self) -> PipelineRunner:
@@ -81,6 +90,8 @@ class Services:
         else:
             self.records.close()
         self.db.close()
+        if self.hub is not None:
+            self.hub.close()
 
 
 def build_services(
@@ -93,14 +104,15 @@ def build_services(
     bootstrap_user: str | None = None,
     shared_identities: SharedIdentities | None = None,
 ) -> Services:
-    """Open the store (migrating it) and build the services over it.
+    """Open the store (migrating it) and the vault, and build the services over them.
 
+    The store is ``database_url``, ``$PROPHECY_JUPYTER_DATABASE_URL`` or SQLite under ``directory``.
     ``bootstrap_user`` becomes admin of team ``default`` when the store has no team yet.
     ``shared_identities`` says who may use fabrics reached as the server's own identity (default:
     everyone, as in a process of a single user).
     """
     directory = directory or data_dir()
-    db = Database.open(database_url or sqlite_url(directory))
+    db = Database.open(database_url or os.environ.get(DATABASE_URL_ENV) or sqlite_url(directory))
     credentials = CredentialService(db, KeyStore(directory, key_source))
     teams = TeamService(db, groups)
     if bootstrap_user:
@@ -112,10 +124,35 @@ def build_services(
     return Services(
         directory,
         db,
-        credentials,
         teams,
         fabrics,
+        ProjectRegistry(db, teams, credentials),
+        lambda user: Sealer(credentials.key.derived(f"cache:{user}")),
         AttachmentService(db, fabrics),
+        credentials,
         settings or ServiceSettings(),
         StoreSessionRecords(db) if records else NoRecords(),
+    )
+
+
+def build_hub_services(
+    directory: Path, hub: HubClient, settings: ServiceSettings | None = None, records: bool = False
+) -> Services:
+    """The services of a user's server on a hub: teams, fabrics, credentials and projects come
+    from the hub service (as the server's owner only); attachments and session records stay in a
+    store of this server's own, which holds no secret."""
+    db = Database.open(sqlite_url(directory))
+    fabrics = HubFabrics(hub)
+    return Services(
+        directory,
+        db,
+        HubTeams(hub),
+        fabrics,
+        HubProjects(hub),
+        hub.cache_key,
+        AttachmentService(db, fabrics),
+        None,
+        settings or ServiceSettings(),
+        StoreSessionRecords(db) if records else NoRecords(),
+        hub,
     )

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from prophecy_jupyter.services.credentials import CredentialService
 from prophecy_jupyter.services.errors import Conflict, Invalid
 from prophecy_jupyter.services.fabrics import (
     RESOURCE_FIELDS,
@@ -100,9 +99,7 @@ def _endpoints(config: dict[str, Any]) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
-def import_sparkmagic(
-    config: dict[str, Any], fabrics: FabricService, credentials: CredentialService, user: str, team: str
-) -> ImportReport:
+def import_sparkmagic(config: dict[str, Any], fabrics: FabricService, user: str, team: str) -> ImportReport:
     """Create a Livy fabric per endpoint in the config (skipping names that exist); store the
     importing user's passwords as their credentials."""
     if not isinstance(config, dict):
@@ -142,6 +139,6 @@ def import_sparkmagic(
             continue
         report.created.append(fabric.ref)
         if fabric.secret_needed and endpoint["password"]:
-            credentials.set(user, fabric, endpoint["password"])
+            fabrics.set_secret(user, fabric.id, endpoint["password"])
             report.credentials.append(fabric.ref)
     return report

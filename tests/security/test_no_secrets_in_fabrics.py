@@ -68,7 +68,7 @@ def test_a_sparkmagic_authorization_header_becomes_the_importers_own_credential(
         "custom_headers": {"Authorization": "Bearer sm-team-token-42", "X-Requested-By": "sparkmagic"},
         "session_configs": {"conf": {"spark.hadoop.fs.s3a.access.key": "AKIA-sm-key", "spark.x": "1"}},
     }
-    report = import_sparkmagic(config, services.fabrics, services.credentials, ADMIN, "default")
+    report = import_sparkmagic(config, services.fabrics, ADMIN, "default")
     (ref,) = report.created
     fabric = services.fabrics.get(ADMIN, ref)
     assert fabric.settings["auth"] == "bearer" and fabric.settings["headers"] == {

@@ -1,0 +1,56 @@
+"""``jupyter prophecy hub-service``: the hub service as a managed JupyterHub service.
+
+The hub starts it with ``JUPYTERHUB_API_TOKEN``, ``JUPYTERHUB_API_URL``, ``JUPYTERHUB_SERVICE_URL``
+(where to listen) and ``JUPYTERHUB_SERVICE_PREFIX``; the store's URL and the vault key reach this
+process alone (``PROPHECY_JUPYTER_DATABASE_URL``, and ``PROPHECY_JUPYTER_KEY`` or a 0600 key file
+under its data dir). Hub groups are teams, governed by the hub.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from urllib.parse import urlsplit
+
+from tornado import web
+from tornado.httpserver import HTTPServer
+from tornado.ioloop import IOLoop
+
+from prophecy_jupyter.hub.handlers import routes
+from prophecy_jupyter.services.hub import HubGroups
+from prophecy_jupyter.services.runtime import Services, build_services
+
+log = logging.getLogger("prophecy_jupyter.hub")
+REQUIRED_ENV = ("JUPYTERHUB_API_TOKEN", "JUPYTERHUB_API_URL", "JUPYTERHUB_SERVICE_URL")
+
+
+def make_app(services: Services, prefix: str) -> web.Application:
+    """The service's API under ``prefix`` (``/services/<name>/``) over ``services``."""
+    return web.Application(routes(prefix), prophecy_services=services)
+
+
+def serve() -> None:
+    """Run until the hub stops this service (SIGTERM)."""
+    missing = [name for name in REQUIRED_ENV if not os.environ.get(name)]
+    if missing:
+        raise ValueError(f"run as a JupyterHub service (managed by the hub): {', '.join(missing)} is not set")
+    groups = HubGroups(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
+    services = build_services(groups=groups)
+    bind = urlsplit(os.environ["JUPYTERHUB_SERVICE_URL"])
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/prophecy/")
+    server = HTTPServer(make_app(services, prefix), xheaders=True)
+    server.listen(bind.port or 80, bind.hostname or "127.0.0.1")
+    loop = IOLoop.current()
+
+    def stop(*_args) -> None:
+        loop.add_callback_from_signal(loop.stop)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("prophecy hub service on %s%s", os.environ["JUPYTERHUB_SERVICE_URL"], prefix)
+    try:
+        loop.start()
+    finally:
+        server.stop()
+        services.close()
