@@ -19,8 +19,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 lab: $(INSTALLED)
 	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) notebooks/quickstart.ipynb
 
+HUB_PROXY := $(VENV)/hub-proxy/node_modules/.bin/configurable-http-proxy
+
 ## test: install what the tests need (apt packages too) and run the whole suite, browser tests included
-test: system-deps $(TEST_INSTALLED)
+test: system-deps $(TEST_INSTALLED) $(HUB_PROXY)
 	$(VENV)/bin/ruff check prophecy_jupyter tests benchmarks
 	$(PY) -m pytest
 	$(MAKE) ui-test
@@ -45,8 +47,10 @@ lint: $(TEST_INSTALLED)
 	$(VENV)/bin/ruff format --check prophecy_jupyter tests benchmarks
 
 # Java runs Spark; libkrb5-dev lets pip build sparkmagic's Kerberos dependency (test extra);
-# postgresql serves the shared-store tests; node builds the labextension; Chromium runs the
-# browser tests (never a browser downloaded by Playwright).
+# postgresql serves the shared-store tests; python3 (Debian's) runs the hub test's users' servers
+# (the venv's own interpreter may live where only root can enter); node builds the labextension
+# and runs JupyterHub's proxy; Chromium runs the browser tests (never a browser downloaded by
+# Playwright).
 system-deps:
 	@missing=""; \
 	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
@@ -54,6 +58,7 @@ system-deps:
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium fonts-dejavu-core"; \
 	dpkg -s libkrb5-dev >/dev/null 2>&1 || missing="$$missing libkrb5-dev"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	/usr/bin/python3 -c 'import venv' >/dev/null 2>&1 || missing="$$missing python3"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing:$$missing"; \
 		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $$missing; \
@@ -67,6 +72,10 @@ $(PY):
 $(INSTALLED): pyproject.toml labextension/package.json | $(PY)
 	$(PIP) install -e .
 	touch $@
+
+# JupyterHub's proxy, for the tests that run a real hub (tests/servers/jupyterhub.py).
+$(HUB_PROXY): | $(PY)
+	npm install --prefix $(VENV)/hub-proxy --no-audit --no-fund -q configurable-http-proxy@5
 
 $(TEST_INSTALLED): pyproject.toml labextension/package.json | $(PY)
 	$(PIP) install -e ".[test]"

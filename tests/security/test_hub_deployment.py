@@ -1,0 +1,206 @@
+"""Two users of a real JupyterHub, in different hub groups, with their servers spawned as their own
+system users and our hub service holding the store (a real PostgreSQL, password-protected) and the
+vault key: each sees only their teams' fabrics, uses only their own credential (Livy sessions run
+as them), cannot reach the other's server, sessions or cache, and neither their servers nor their
+kernels can read the master key, the database's password or the other's secret."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from prophecy_jupyter.paths import write_private
+from prophecy_jupyter.server.link import API_PREFIX
+from prophecy_jupyter.vault.keys import new_key
+from tests.servers.jupyterhub import start_hub, users_python
+from tests.servers.postgres import running_postgres
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+ALICE, BOB, OLGA = "prophecy-alice", "prophecy-bob", "prophecy-olga"
+ALICE_ONLY = "alice-only-secret-" + secrets.token_hex(6)
+SCAN = """
+import json, os, sys
+markers = json.loads(sys.stdin.read())
+found = []
+def check(path):
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(50_000_000)
+    except OSError:
+        return
+    found.extend([path, name] for name, marker in markers.items() if marker.encode() in data)
+for root in sys.argv[1:]:
+    for folder, _, files in os.walk(root):
+        for name in files:
+            check(os.path.join(folder, name))
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    for what in ("environ", "cmdline"):
+        check(f"/proc/{pid}/{what}")
+print(json.dumps(found))
+"""
+
+
+@pytest.fixture(scope="module")
+def deployment(gateway):
+    if os.geteuid() != 0:
+        pytest.fail("the hub test spawns servers as other system users: run it as root (CI does)")
+    password = secrets.token_hex(12)
+    service_dir = Path(tempfile.mkdtemp(prefix="prophecy-hub-service-"))
+    key = new_key()
+    write_private(service_dir / "vault.key", key.encode())
+    with running_postgres(password) as database_url:
+        hub = start_hub(
+            groups={"analysts": [ALICE, OLGA], "engineers": [BOB, OLGA], "everyone": [ALICE, BOB, OLGA]},
+            admins={OLGA},
+            service_env={
+                "PROPHECY_JUPYTER_DATABASE_URL": database_url,
+                "PROPHECY_JUPYTER_DATA_DIR": str(service_dir),
+            },
+            spawned=[ALICE, BOB],
+        )
+        try:
+            yield {"hub": hub, "password": password, "key": key, "service_dir": service_dir}
+        finally:
+            hub.stop()
+            shutil.rmtree(service_dir, ignore_errors=True)
+
+
+def api(hub, user: str, token: str, method: str, path: str, body=None) -> requests.Response:
+    return hub.server(user, token, method, API_PREFIX + path, json=body)
+
+
+def scan_as(user: str, markers: dict[str, str], roots: list[str]) -> list:
+    done = subprocess.run(
+        ["runuser", "-u", user, "--", str(users_python()), "-c", SCAN, *roots],
+        input=json.dumps(markers),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd="/",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+def test_two_hub_users_share_fabrics_without_reaching_each_others_credentials_code_or_sessions(
+    deployment, gateway, livy
+):
+    hub = deployment["hub"]
+    olga = hub.token_of(OLGA)  # a hub admin: admin of the teams of her groups
+    service = requests.Session()
+    service.headers["Authorization"] = f"token {olga}"
+    livy_spec = {"kind": "livy", "settings": {"url": gateway.url, "auth": "bearer"}}
+    fabrics = {}
+    for team, name in (
+        ("analysts", "etl"),
+        ("engineers", "ml"),
+        ("everyone", "shared"),
+        ("everyone", "vaulted"),
+    ):
+        created = service.post(
+            f"{hub.service_url}api/v1/teams/{team}/fabrics", json={"name": name, **livy_spec}
+        )
+        assert created.status_code == 201, created.text
+        fabrics[f"{team}/{name}"] = created.json()
+
+    for user in (ALICE, BOB):
+        hub.start_server(user)
+    alice, bob = hub.token_of(ALICE), hub.token_of(BOB)
+    seen = {
+        user: [f["ref"] for f in api(hub, user, token, "GET", "/fabrics").json()["fabrics"]]
+        for user, token in ((ALICE, alice), (BOB, bob))
+    }
+    assert seen == {
+        ALICE: ["local", "analysts/etl", "everyone/shared", "everyone/vaulted"],
+        BOB: ["local", "engineers/ml", "everyone/shared", "everyone/vaulted"],
+    }
+    assert api(hub, BOB, bob, "GET", "/fabrics/" + quote("analysts/etl", safe="")).status_code == 404
+
+    # alice brings her own credentials; her cells run on Livy as her
+    for ref, secret in (("everyone/shared", gateway.token), ("everyone/vaulted", ALICE_ONLY)):
+        stored = api(
+            hub, ALICE, alice, "PUT", f"/fabrics/{fabrics[ref]['id']}/credential", {"secret": secret}
+        )
+        assert stored.status_code == 200 and stored.json()["set"] is True, stored.text
+    session = api(
+        hub,
+        ALICE,
+        alice,
+        "POST",
+        "/sessions",
+        {"notebook": "a.ipynb", "fabric": "everyone/shared", "wait": True},
+    )
+    assert session.status_code == 200, session.text
+    session = session.json()
+    run = api(hub, ALICE, alice, "POST", f"/sessions/{session['id']}/runs", {"code": "print(6 * 7)"}).json()
+    done = api(hub, ALICE, alice, "GET", f"/runs/{run['id']}?wait=30").json()
+    assert done["result"] == {"kind": "text", "text": "42"}, done
+    remote = livy.get(f"{gateway.url}/sessions/{session['remote_id']}", timeout=10).json()
+    assert remote["proxyUser"] == ALICE
+
+    # bob uses his own credential, which he has not set: never alice's
+    refused = api(
+        hub, BOB, bob, "POST", "/sessions", {"notebook": "b.ipynb", "fabric": "everyone/shared", "wait": True}
+    )
+    assert refused.status_code >= 400 and "needs your token" in refused.json()["message"], refused.text
+    direct = requests.get(
+        f"{hub.service_url}api/v1/fabrics/{fabrics['everyone/vaulted']['id']}/credential/secret",
+        headers={"Authorization": f"token {bob}"},
+        timeout=30,
+    )
+    assert direct.status_code == 200 and direct.json() == {"secret": None}, "bob gets only his own"
+    foreign = requests.get(
+        f"{hub.service_url}api/v1/fabrics/{fabrics['analysts/etl']['id']}/credential/secret",
+        headers={"Authorization": f"token {bob}"},
+        timeout=30,
+    )
+    assert foreign.status_code == 404
+    # bob's token opens neither alice's server (sessions, files, cache) nor the hub service as her
+    for path in (API_PREFIX + "/sessions", API_PREFIX + "/fabrics", "/api/contents"):
+        assert hub.server(ALICE, bob, "GET", path, allow_redirects=False).status_code in (302, 403, 404)
+    assert api(hub, BOB, bob, "GET", "/sessions").json()["sessions"] == []
+
+    # kernels in both servers, then what each user's processes and readable files hold
+    for user, token in ((ALICE, alice), (BOB, bob)):
+        body = {"path": "k.ipynb", "type": "notebook", "name": "k.ipynb", "kernel": {"name": "python3"}}
+        started = hub.server(user, token, "POST", "/api/sessions", json=body)
+        assert started.status_code == 201, started.text
+    time.sleep(3)
+    markers = {
+        "the vault key": deployment["key"],
+        "the database password": deployment["password"],
+    }
+    roots = [str(hub.base), str(deployment["service_dir"]), "/tmp"]
+    assert scan_as("root", markers, roots), "the scan finds the key where it can read it"
+    assert scan_as(ALICE, markers, roots) == []
+    assert scan_as(BOB, {**markers, "alice's secret": ALICE_ONLY}, roots) == []
+    for user in (ALICE, BOB):
+        home = hub.base / "home" / user
+        assert not list(home.rglob("vault.key")), "a user's server holds no vault key"
+        assert (home / ".local/share/jupyter/prophecy").is_dir(), "(their server did run the extension)"
+    # and the database refuses whoever does not have its password, whatever they know of it
+    probe = "import psycopg, sys; psycopg.connect(sys.argv[1], connect_timeout=5)"
+    url = json.loads((hub.base / "hub" / "settings.json").read_text())["service_env"][
+        "PROPHECY_JUPYTER_DATABASE_URL"
+    ]
+    without_password = url.replace(f":{deployment['password']}@", "@").replace(
+        "postgresql+psycopg", "postgresql"
+    )
+    attempt = subprocess.run(
+        ["runuser", "-u", BOB, "--", str(users_python()), "-c", probe, without_password],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert attempt.returncode != 0 and "password" in attempt.stderr
