@@ -17,6 +17,11 @@ def add_parser(commands) -> None:
         "PROPHECY_JUPYTER_DATABASE_URL for the store and PROPHECY_JUPYTER_KEY (or a key file) for the "
         "vault. See docs/jupyterhub.md.",
     )
+    parser.add_argument(
+        "--ip",
+        help="Address to listen on (default: the host of JUPYTERHUB_SERVICE_URL when it is an address, "
+        "else every interface, e.g. for 'http://hub:10101' on Kubernetes).",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -24,5 +29,5 @@ def run(args: argparse.Namespace) -> int:
     from prophecy_jupyter.hub.app import serve
 
     logging.basicConfig(level=logging.INFO, format="[%(levelname)s %(asctime)s %(name)s] %(message)s")
-    serve()
+    serve(args.ip)
     return 0

@@ -8,6 +8,7 @@ under its data dir). Hub groups are teams, governed by the hub.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import signal
@@ -30,17 +31,31 @@ def make_app(services: Services, prefix: str) -> web.Application:
     return web.Application(routes(prefix), prophecy_services=services)
 
 
-def serve() -> None:
+def listen_address(service_url: str, ip: str | None) -> tuple[str, int]:
+    """Where to listen: ``ip`` if given, else the service URL's host when it is an address this
+    machine has (an IP or localhost), else every interface (a name such as Kubernetes' ``hub``)."""
+    parts = urlsplit(service_url)
+    host = parts.hostname or "127.0.0.1"
+    if ip is None:
+        try:
+            ipaddress.ip_address(host)
+            ip = host
+        except ValueError:
+            ip = host if host == "localhost" else ""
+    return ip, parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def serve(ip: str | None = None) -> None:
     """Run until the hub stops this service (SIGTERM)."""
     missing = [name for name in REQUIRED_ENV if not os.environ.get(name)]
     if missing:
         raise ValueError(f"run as a JupyterHub service (managed by the hub): {', '.join(missing)} is not set")
     groups = HubGroups(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
     services = build_services(groups=groups)
-    bind = urlsplit(os.environ["JUPYTERHUB_SERVICE_URL"])
+    address, port = listen_address(os.environ["JUPYTERHUB_SERVICE_URL"], ip)
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/prophecy/")
     server = HTTPServer(make_app(services, prefix), xheaders=True)
-    server.listen(bind.port or 80, bind.hostname or "127.0.0.1")
+    server.listen(port, address)
     loop = IOLoop.current()
 
     def stop(*_args) -> None:

@@ -9,7 +9,9 @@ single-user install. A user gets their own secrets only.
 from __future__ import annotations
 
 import base64
+import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 from jupyterhub.services.auth import HubAuthenticated
@@ -19,6 +21,18 @@ from prophecy_jupyter.services import errors
 from prophecy_jupyter.services.runtime import Services
 
 MAX_BODY = 1024 * 1024
+
+
+def authenticated(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Only for a hub user's valid token: 401 otherwise (whatever the method)."""
+
+    @functools.wraps(method)
+    def checked(self: ServiceHandler, *args: Any, **kwargs: Any) -> Any:
+        if not self.current_user:
+            raise web.HTTPError(401, "Send a hub token of a user with access to this service.")
+        return method(self, *args, **kwargs)
+
+    return checked
 
 
 class ServiceHandler(HubAuthenticated, web.RequestHandler):
@@ -37,9 +51,6 @@ class ServiceHandler(HubAuthenticated, web.RequestHandler):
         if model is not None and model.get("kind", "user") != "user":
             return None  # another service's token acts for nobody here
         return model
-
-    def get_login_url(self) -> str:
-        raise web.HTTPError(403, "Send a hub token of a user with access to this service.")
 
     def prepare(self) -> None:
         if len(self.request.body or b"") > MAX_BODY:
@@ -80,6 +91,11 @@ class ServiceHandler(HubAuthenticated, web.RequestHandler):
             body = {"message": exc.log_message or self._reason, "reason": None, "field": None}
         else:
             body = {"message": "Internal error; see the hub service's log.", "reason": None, "field": None}
+        if self.get_status() == 401:
+            self.set_header("WWW-Authenticate", "token")
+        if self.get_status() == 405:
+            allowed = [m.upper() for m in ("get", "post", "put", "patch", "delete") if m in vars(type(self))]
+            self.set_header("Allow", ", ".join(allowed))
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
 
@@ -89,66 +105,66 @@ class ServiceHandler(HubAuthenticated, web.RequestHandler):
 
 
 class TeamsHandler(ServiceHandler):
-    @web.authenticated
+    @authenticated
     def get(self) -> None:
         self.reply({"teams": [t.to_json() for t in self.services.teams.teams_of(self.user)]})
 
-    @web.authenticated
+    @authenticated
     def post(self) -> None:
         self.reply(self.services.teams.create(self.user, self.text(self.body(), "name")).to_json(), 201)
 
 
 class TeamHandler(ServiceHandler):
-    @web.authenticated
+    @authenticated
     def get(self, team: str) -> None:
         self.reply({"name": team, "role": self.services.teams.require_member(self.user, team)})
 
-    @web.authenticated
+    @authenticated
     def delete(self, team: str) -> None:
         self.services.teams.delete(self.user, team)
         self.reply(None, 204)
 
 
 class MembersHandler(ServiceHandler):
-    @web.authenticated
+    @authenticated
     def get(self, team: str) -> None:
         self.reply({"members": [m.to_json() for m in self.services.teams.members(self.user, team)]})
 
 
 class MemberHandler(ServiceHandler):
-    @web.authenticated
+    @authenticated
     def put(self, team: str, username: str) -> None:
         role = self.text(self.body(), "role")
         self.reply(self.services.teams.set_member(self.user, team, username, role).to_json())
 
-    @web.authenticated
+    @authenticated
     def delete(self, team: str, username: str) -> None:
         self.services.teams.remove_member(self.user, team, username)
         self.reply(None, 204)
 
 
 class FabricsHandler(ServiceHandler):
-    @web.authenticated
+    @authenticated
     def get(self) -> None:
         self.reply({"fabrics": [f.to_json() for f in self.services.fabrics.list(self.user)]})
 
 
 class TeamFabricsHandler(ServiceHandler):
-    @web.authenticated
+    @authenticated
     def post(self, team: str) -> None:
         self.reply(self.services.fabrics.create(self.user, team, self.body()).to_json(), 201)
 
 
 class FabricHandler(ServiceHandler):
-    @web.authenticated
+    @authenticated
     def get(self, ref: str) -> None:
         self.reply(self.services.fabrics.get(self.user, ref).to_json())
 
-    @web.authenticated
+    @authenticated
     def patch(self, ref: str) -> None:
         self.reply(self.services.fabrics.update(self.user, ref, self.body()).to_json())
 
-    @web.authenticated
+    @authenticated
     def delete(self, ref: str) -> None:
         self.services.fabrics.delete(self.user, ref)
         self.reply(None, 204)
@@ -157,24 +173,24 @@ class FabricHandler(ServiceHandler):
 class CredentialHandler(ServiceHandler):
     """The user's own secret for a fabric: set, status, delete (never read back here)."""
 
-    @web.authenticated
+    @authenticated
     def get(self, ref: str) -> None:
         fabric = self.services.fabrics.secret_fabric(self.user, ref)
         self.reply(self.services.fabrics.credential_status(self.user, fabric).to_json())
 
-    @web.authenticated
+    @authenticated
     def put(self, ref: str) -> None:
         _, status = self.services.fabrics.set_secret(self.user, ref, self.text(self.body(), "secret"))
         self.reply(status.to_json())
 
-    @web.authenticated
+    @authenticated
     def delete(self, ref: str) -> None:
         self.services.fabrics.delete_secret(self.user, ref)
         self.reply(None, 204)
 
 
 class CredentialConfirmHandler(ServiceHandler):
-    @web.authenticated
+    @authenticated
     def post(self, ref: str) -> None:
         self.reply(self.services.fabrics.confirm_secret(self.user, ref)[1].to_json())
 
@@ -182,7 +198,7 @@ class CredentialConfirmHandler(ServiceHandler):
 class CredentialSecretHandler(ServiceHandler):
     """The user's own secret, for one of the user's runs (their server asks with their token)."""
 
-    @web.authenticated
+    @authenticated
     def get(self, ref: str) -> None:
         fabric = self.services.fabrics.get(self.user, ref)
         self.set_header("Cache-Control", "no-store")
@@ -190,35 +206,35 @@ class CredentialSecretHandler(ServiceHandler):
 
 
 class ProjectsHandler(ServiceHandler):
-    @web.authenticated
+    @authenticated
     def get(self) -> None:
         self.reply({"projects": [p.to_json() for p in self.services.registry.list(self.user)]})
 
 
 class TeamProjectsHandler(ServiceHandler):
-    @web.authenticated
+    @authenticated
     def post(self, team: str) -> None:
         self.reply(self.services.registry.create(self.user, team, self.body()).to_json(), 201)
 
 
 class ProjectHandler(ServiceHandler):
-    @web.authenticated
+    @authenticated
     def get(self, ref: str) -> None:
         self.reply(self.services.registry.get(self.user, ref).to_json())
 
-    @web.authenticated
+    @authenticated
     def delete(self, ref: str) -> None:
         self.services.registry.delete(self.user, ref)
         self.reply(None, 204)
 
 
 class ProjectTokenHandler(ServiceHandler):
-    @web.authenticated
+    @authenticated
     def get(self, ref: str) -> None:
         registry = self.services.registry
         self.reply(registry.token_status(self.user, registry.get(self.user, ref)).to_json())
 
-    @web.authenticated
+    @authenticated
     def put(self, ref: str) -> None:
         data = self.body()
         token, username = self.text(data, "token"), self.text(data, "username", required=False)
@@ -226,7 +242,7 @@ class ProjectTokenHandler(ServiceHandler):
         project = registry.set_token(self.user, ref, token, username)
         self.reply(registry.token_status(self.user, project).to_json())
 
-    @web.authenticated
+    @authenticated
     def delete(self, ref: str) -> None:
         registry = self.services.registry
         registry.delete_token(self.user, registry.get(self.user, ref))
@@ -234,7 +250,7 @@ class ProjectTokenHandler(ServiceHandler):
 
 
 class ProjectTokenSecretHandler(ServiceHandler):
-    @web.authenticated
+    @authenticated
     def get(self, ref: str) -> None:
         registry = self.services.registry
         self.set_header("Cache-Control", "no-store")
@@ -245,7 +261,7 @@ class CacheKeyHandler(ServiceHandler):
     """The user's own key for their server's code cache (derived from the vault's; it opens
     nothing else)."""
 
-    @web.authenticated
+    @authenticated
     def get(self) -> None:
         key = self.services.cache_key(self.user).key
         self.set_header("Cache-Control", "no-store")

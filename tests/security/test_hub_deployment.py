@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -18,7 +19,13 @@ from urllib.parse import quote
 
 import pytest
 import requests
+import schemathesis
+import yaml
+from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+import prophecy_jupyter.hub
+from prophecy_jupyter.hub.handlers import ROUTES as HUB_ROUTES
 from prophecy_jupyter.paths import write_private
 from prophecy_jupyter.server.link import API_PREFIX
 from prophecy_jupyter.vault.keys import new_key
@@ -204,3 +211,37 @@ def test_two_hub_users_share_fabrics_without_reaching_each_others_credentials_co
         timeout=60,
     )
     assert attempt.returncode != 0 and "password" in attempt.stderr
+
+
+HUB_SPEC = Path(prophecy_jupyter.hub.__file__).with_name("openapi.yaml")
+hub_schema = schemathesis.openapi.from_path(HUB_SPEC)
+
+
+def test_every_hub_service_route_is_described():
+    described = {
+        (re.sub(r"\{[^}]+\}", "{}", path), method)
+        for path, item in yaml.safe_load(HUB_SPEC.read_text())["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+    served = {
+        ("/" + re.sub(r"\([^)]*\)", "{}", pattern), method)
+        for pattern, handler in HUB_ROUTES
+        for method in ("get", "post", "put", "patch", "delete")
+        if method in vars(handler)
+    }
+    assert served == described
+
+
+@hub_schema.parametrize()
+@settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+def test_the_hub_service_keeps_to_its_description(case, deployment):
+    """The hub service fuzzed from its description, as a hub admin: no 500, answers as described."""
+    hub = deployment["hub"]
+    token = deployment.setdefault("olga", hub.token_of(OLGA))
+    case.call_and_validate(
+        base_url=hub.service_url + "api/v1",
+        headers={"Authorization": f"token {token}"},
+        excluded_checks=[positive_data_acceptance],
+        timeout=60,
+    )

@@ -192,7 +192,7 @@ def start_hub(
         try:
             if (
                 hub.api("GET", "/").status_code == 200
-                and requests.get(hub.service_url + "api/v1/teams", timeout=5).status_code == 403
+                and requests.get(hub.service_url + "api/v1/teams", timeout=5).status_code == 401
             ):
                 return hub
         except requests.ConnectionError:
