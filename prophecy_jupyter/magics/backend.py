@@ -114,10 +114,10 @@ class InProcessBackend:
     """A session service in the kernel's own process (no Jupyter server, or an older one)."""
 
     def __init__(self):
-        from prophecy_jupyter.services.runtime import build_services
+        from prophecy_jupyter.services.runtime import build_for_this_process
 
         self.user = local_username()
-        self.services = build_services(bootstrap_user=self.user)
+        self.services = build_for_this_process(self.user)
 
     @property
     def sessions(self):

@@ -17,7 +17,13 @@ from prophecy_jupyter.services.credentials import CredentialService
 from prophecy_jupyter.services.engines import EngineFactory
 from prophecy_jupyter.services.fabrics import FabricService, SharedIdentities
 from prophecy_jupyter.services.fabrics import by_scope as fabric_by_scope
-from prophecy_jupyter.services.hub_store import HubClient, HubFabrics, HubProjects, HubTeams
+from prophecy_jupyter.services.hub_store import (
+    HubClient,
+    HubFabrics,
+    HubProjects,
+    HubTeams,
+    hub_from_environment,
+)
 from prophecy_jupyter.services.legacy_import import import_legacy
 from prophecy_jupyter.services.local_gateway import LocalGateway
 from prophecy_jupyter.services.pipeline_runs import PipelineRunner
@@ -156,3 +162,10 @@ def build_hub_services(
         StoreSessionRecords(db) if records else NoRecords(),
         hub,
     )
+
+
+def build_for_this_process(user: str) -> Services:
+    """The services a CLI command or a kernel without a server uses: over the hub service in a
+    user's server on a hub (as that user), else over this machine's store."""
+    hub = hub_from_environment()
+    return build_hub_services(data_dir(), hub) if hub else build_services(bootstrap_user=user)

@@ -11,7 +11,7 @@ import pytest
 
 from prophecy_jupyter.services.connection_test import check_fabric
 from prophecy_jupyter.services.credentials import EndpointChanged
-from prophecy_jupyter.services.errors import Conflict
+from prophecy_jupyter.services.errors import Conflict, NotFound
 from prophecy_jupyter.services.runtime import build_services
 from prophecy_jupyter.store.models import Credential
 
@@ -112,3 +112,17 @@ def test_a_new_fabric_or_project_never_inherits_a_deleted_ones_credentials(servi
     assert not services.credentials.status(ALICE, refabric).set
     with services.db.transaction() as session:
         assert session.query(Credential).count() == 0
+
+
+def test_a_connection_test_reaches_only_fabrics_of_your_teams(services, listener):
+    """A connection test makes the server open connections: only to the fabrics of one's teams."""
+    services.teams.create(OWNER, "etl")
+    fabric = services.fabrics.create(
+        OWNER, "etl", {"name": "probe", "kind": "livy", "settings": {"url": listener, "auth": "none"}}
+    )
+    with pytest.raises(NotFound):
+        check_fabric(services.fabrics, ALICE, fabric.id)
+    with pytest.raises(NotFound):
+        check_fabric(services.fabrics, ALICE, "etl/probe")
+    assert Listening.seen == [], "nothing was sent for her"
+    assert check_fabric(services.fabrics, OWNER, fabric.id).ok
