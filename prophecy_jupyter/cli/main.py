@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from prophecy_jupyter import __version__
+from prophecy_jupyter._version import __version__
 from prophecy_jupyter.cli import (
     credentials_command,
     exec_command,

@@ -27,7 +27,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
-from prophecy_jupyter import __version__
+from prophecy_jupyter._version import __version__
 from prophecy_jupyter.engines.base import (
     AuthenticationError,
     EngineError,

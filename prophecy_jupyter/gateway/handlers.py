@@ -11,7 +11,7 @@ from typing import Any
 
 from tornado import web
 
-from prophecy_jupyter import __version__
+from prophecy_jupyter._version import __version__
 from prophecy_jupyter.gateway import errors
 from prophecy_jupyter.gateway.batches import BatchManager
 from prophecy_jupyter.gateway.bodies import (

@@ -11,7 +11,7 @@ import re
 
 from ipykernel.ipkernel import IPythonKernel
 
-from prophecy_jupyter import __version__
+from prophecy_jupyter._version import __version__
 
 _WORD_BEFORE_CURSOR = re.compile(r"[\w.]*$")
 

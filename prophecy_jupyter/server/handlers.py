@@ -28,7 +28,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
-from prophecy_jupyter import __version__
+from prophecy_jupyter._version import __version__
 from prophecy_jupyter.engines.base import EngineError, SqlParameter
 from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.server.link import API_PREFIX, KERNEL_HEADER
