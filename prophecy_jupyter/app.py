@@ -96,7 +96,6 @@ class ProphecyJupyter(ExtensionApp):
     def initialize_settings(self) -> None:
         owner = local_username()
         self.hub = under_jupyterhub()
-        groups = HubGroups.from_environment() if self.hub and self.hub_groups_as_teams else None
         proxy = self.livy_proxy_user == "always" or (self.livy_proxy_user == "auto" and self.hub)
         settings = ServiceSettings(
             max_sessions_per_user=self.max_sessions_per_user,
@@ -124,6 +123,7 @@ class ProphecyJupyter(ExtensionApp):
                     "code here can read every user's credentials. Run the prophecy hub service "
                     "instead (docs/jupyterhub.md)."
                 )
+            groups = HubGroups.from_environment() if self.hub and self.hub_groups_as_teams else None
             self.services = build_services(
                 directory,
                 self.database_url or None,

@@ -78,10 +78,6 @@ class KernelTokens:
             for digest in [d for d, h in self._holders.items() if h.kernel_id == kernel_id]:
                 del self._holders[digest]
 
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._holders)
-
 
 class StarterNotingAuthorizer:
     """Delegates to the deployment's authorizer; notes who asks to start kernels and sessions."""

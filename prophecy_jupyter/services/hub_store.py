@@ -137,9 +137,6 @@ class HubTeams:
     def roles(self, user: str) -> dict[str, str]:
         return {t["name"]: t["role"] for t in self.hub.call("GET", "/teams", user=user)["teams"]}
 
-    def role(self, user: str, team: str) -> str | None:
-        return self.roles(user).get(team)
-
     def teams_of(self, user: str) -> list[TeamView]:
         return [TeamView(name, role) for name, role in sorted(self.roles(user).items())]
 

@@ -29,6 +29,7 @@ from prophecy_jupyter.hub.handlers import ROUTES as HUB_ROUTES
 from prophecy_jupyter.paths import write_private
 from prophecy_jupyter.server.link import API_PREFIX
 from prophecy_jupyter.vault.keys import new_key
+from tests.servers.git_http import GitHttpServer
 from tests.servers.jupyterhub import start_hub, users_python
 from tests.servers.postgres import running_postgres
 
@@ -36,6 +37,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 ALICE, BOB, OLGA = "prophecy-alice", "prophecy-bob", "prophecy-olga"
 ALICE_ONLY = "alice-only-secret-" + secrets.token_hex(6)
+GIT_TOKEN = "git-token-" + secrets.token_hex(8)
 SCAN = """
 import json, os, sys
 markers = json.loads(sys.stdin.read())
@@ -178,6 +180,48 @@ def test_two_hub_users_share_fabrics_without_reaching_each_others_credentials_co
         assert hub.server(ALICE, bob, "GET", path, allow_redirects=False).status_code in (302, 403, 404)
     assert api(hub, BOB, bob, "GET", "/sessions").json()["sessions"] == []
 
+    # teams: hub groups are teams, a group's name cannot be taken, a team of one's own can
+    me = api(hub, ALICE, alice, "GET", "/me").json()
+    assert me["user"] == ALICE and {t["name"]: t["role"] for t in me["teams"]} == {
+        "analysts": "member",
+        "everyone": "member",
+    }
+    assert api(hub, ALICE, alice, "POST", "/teams", {"name": "engineers"}).status_code == 409
+    assert api(hub, ALICE, alice, "POST", "/teams", {"name": "alice-lab"}).status_code == 201
+    assert (
+        api(hub, ALICE, alice, "PUT", f"/teams/alice-lab/members/{BOB}", {"role": "member"}).status_code
+        == 200
+    )
+    members = api(hub, BOB, bob, "GET", "/teams/alice-lab/members").json()["members"]
+    assert members == [{"username": ALICE, "role": "admin"}, {"username": BOB, "role": "member"}]
+
+    # projects: each member clones with their own token, held by the hub service
+    git = GitHttpServer(
+        deployment["service_dir"].parent / f"git-{secrets.token_hex(4)}", {GIT_TOKEN: "alice-git"}
+    )
+    git.start()
+    try:
+        spec = {"name": "etl", "url": git.create_repository("etl"), "provider": "generic"}
+        project = service.post(f"{hub.service_url}api/v1/teams/everyone/projects", json=spec)
+        assert project.status_code == 201, project.text
+        project = project.json()
+        path = f"/projects/{project['id']}"
+        assert [p["ref"] for p in api(hub, BOB, bob, "GET", "/projects").json()["projects"]] == [
+            "everyone/etl"
+        ]
+        token = {"token": GIT_TOKEN, "username": "alice-git"}
+        assert api(hub, ALICE, alice, "PUT", path + "/token", token).json()["set"] is True
+        assert api(hub, ALICE, alice, "GET", path + "/status").json()["cloned"] is False
+        assert api(hub, ALICE, alice, "POST", path + "/pull").status_code == 200
+        assert api(hub, ALICE, alice, "GET", path + "/status").json()["cloned"] is True
+        assert api(hub, BOB, bob, "GET", path + "/token").json()["set"] is False
+        refused = api(hub, BOB, bob, "POST", path + "/pull")
+        assert refused.status_code == 400 and "Set your token" in refused.json()["message"]
+    finally:
+        git.stop()
+    cache = hub.base / "home" / ALICE / ".local/share/jupyter/prophecy/cache"
+    assert any(cache.rglob("*.sealed")), "alice's snapshot is in her own server's cache"
+
     # kernels in both servers, then what each user's processes and readable files hold
     for user, token in ((ALICE, alice), (BOB, bob)):
         body = {"path": "k.ipynb", "type": "notebook", "name": "k.ipynb", "kernel": {"name": "python3"}}
@@ -187,10 +231,11 @@ def test_two_hub_users_share_fabrics_without_reaching_each_others_credentials_co
     markers = {
         "the vault key": deployment["key"],
         "the database password": deployment["password"],
+        "alice's git token": GIT_TOKEN,
     }
     roots = [str(hub.base), str(deployment["service_dir"]), "/tmp"]
     assert scan_as("root", markers, roots), "the scan finds the key where it can read it"
-    assert scan_as(ALICE, markers, roots) == []
+    assert scan_as(ALICE, {k: v for k, v in markers.items() if "alice" not in k}, roots) == []
     assert scan_as(BOB, {**markers, "alice's secret": ALICE_ONLY}, roots) == []
     for user in (ALICE, BOB):
         home = hub.base / "home" / user
