@@ -17,6 +17,7 @@ from typing import Any
 from jupyterhub.services.auth import HubAuthenticated
 from tornado import web
 
+from prophecy_jupyter.server.json_body import json_object
 from prophecy_jupyter.services import errors
 from prophecy_jupyter.services.runtime import Services
 
@@ -57,13 +58,8 @@ class ServiceHandler(HubAuthenticated, web.RequestHandler):
             raise web.HTTPError(413, "The request body is too large.")
 
     def body(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.request.body or b"{}")
-        except (ValueError, RecursionError):
-            raise errors.Invalid("The body is not JSON.") from None
-        if not isinstance(data, dict):
-            raise errors.Invalid("The body must be a JSON object.")
-        return data
+        """The request's JSON object (see ``json_body``)."""
+        return json_object(self.request.body)
 
     def text(self, data: dict[str, Any], name: str, required: bool = True) -> str | None:
         value = data.get(name)

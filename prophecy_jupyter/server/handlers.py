@@ -31,6 +31,7 @@ from tornado import web
 from prophecy_jupyter._version import __version__
 from prophecy_jupyter.engines.base import EngineError, SqlParameter
 from prophecy_jupyter.results.model import Result, ResultKind
+from prophecy_jupyter.server.json_body import json_object
 from prophecy_jupyter.server.link import API_PREFIX, KERNEL_HEADER
 from prophecy_jupyter.services import errors
 from prophecy_jupyter.services.connection_test import check_fabric
@@ -39,7 +40,6 @@ from prophecy_jupyter.services.runtime import Services
 from prophecy_jupyter.services.sessions import ManagedSession
 
 MAX_LONG_POLL = 30.0
-MAX_NESTING = 32
 T = TypeVar("T")
 
 
@@ -87,18 +87,8 @@ class ApiHandler(ExtensionHandlerMixin, APIHandler):
             super().check_xsrf_cookie()
 
     def body(self) -> dict[str, Any]:
-        """The JSON object the request carries: text only (no lone surrogates), nested at most
-        ``MAX_NESTING`` levels; anything else is Invalid naming where."""
-        try:
-            data = json.loads(self.request.body or b"{}")
-        except RecursionError:
-            raise errors.Invalid(f"The body nests deeper than {MAX_NESTING} levels.") from None
-        except ValueError as exc:
-            raise errors.Invalid(f"The body is not JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise errors.Invalid("The body must be a JSON object.")
-        _check_json(data, "")
-        return data
+        """The request's JSON object (see ``json_body``)."""
+        return json_object(self.request.body)
 
     def field(self, data: dict[str, Any], name: str, kind: type[T] = str, required: bool = True) -> T:
         value = data.get(name)
@@ -163,27 +153,6 @@ class ApiHandler(ExtensionHandlerMixin, APIHandler):
             self.log.info("%s %s: %s", self.request.method, self.request.path, value)
         else:
             super().log_exception(typ, value, tb)
-
-
-def _check_json(value: Any, where: str, depth: int = 0) -> None:
-    """Refuse JSON nested deeper than ``MAX_NESTING`` or holding strings that are not text."""
-    if depth > MAX_NESTING:
-        top = where.split(".")[0].split("[")[0]
-        raise errors.Invalid(f"The body nests deeper than {MAX_NESTING} levels (under {top}).", top or None)
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise errors.Invalid(
-                f"{where or 'body'}: not valid text (a lone surrogate)", where or None
-            ) from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_json(key, where, depth + 1)
-            _check_json(item, f"{where}.{key}" if where else key, depth + 1)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_json(item, f"{where}[{index}]", depth + 1)
 
 
 def _settle(future: asyncio.Future) -> None:

@@ -91,27 +91,27 @@ class CredentialService:
         key = self.keys.load()
         staged = self.keys.staged()
         if staged is not None:
-            with self.db.transaction() as session:
-                moved = session.scalar(
-                    select(Credential.username).where(Credential.key_id == staged.key_id).limit(1)
-                )
-            if moved is not None:
+            if self._sealed_under(staged):
                 self.keys.promote(staged)
                 return staged
             self.keys.discard_staged()
         return key
+
+    def _sealed_under(self, key: VaultKey) -> bool:
+        """Whether any credential is sealed under ``key`` (a rotation has moved them there)."""
+        with self.db.transaction() as session:
+            found = session.scalar(
+                select(Credential.username).where(Credential.key_id == key.key_id).limit(1)
+            )
+        return found is not None
 
     def _fresh(self) -> Sealer:
         """The sealer of the key in use now: another process (``jupyter prophecy vault rotate``)
         may have rotated it since, or be promoting a key it has already re-encrypted under."""
         key = self.keys.load()
         staged = self.keys.staged()
-        if staged is not None and staged.key_id != key.key_id:
-            with self.db.transaction() as session:
-                moved = session.scalar(
-                    select(Credential.username).where(Credential.key_id == staged.key_id).limit(1)
-                )
-            key = staged if moved is not None else key
+        if staged is not None and staged.key_id != key.key_id and self._sealed_under(staged):
+            key = staged
         if key.key_id != self._sealer.key.key_id:
             self._sealer = Sealer(key)
         return self._sealer

@@ -108,6 +108,8 @@ class HubClient:
                 raise errors.Invalid(message, answer.get("field"))
             if response.status_code in (401, 403) and error is errors.ServiceError:
                 raise errors.AccessDenied(f"The hub service refused this server's token: {message}")
+            if response.status_code >= 500 and error is errors.ServiceError:
+                raise errors.Unavailable(f"The Prophecy hub service failed ({message}); see its log.")
             raise error(message)
         return response.json() if response.content else None
 
