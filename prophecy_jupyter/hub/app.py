@@ -8,6 +8,7 @@ under its data dir). Hub groups are teams, governed by the hub.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import os
@@ -16,7 +17,6 @@ from urllib.parse import urlsplit
 
 from tornado import web
 from tornado.httpserver import HTTPServer
-from tornado.ioloop import IOLoop
 
 from prophecy_jupyter.hub.handlers import routes
 from prophecy_jupyter.services.hub import HubGroups
@@ -52,20 +52,20 @@ def serve(ip: str | None = None) -> None:
         raise ValueError(f"run as a JupyterHub service (managed by the hub): {', '.join(missing)} is not set")
     groups = HubGroups(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
     services = build_services(groups=groups)
+    try:
+        asyncio.run(_listen(services, ip))
+    finally:
+        services.close()
+
+
+async def _listen(services: Services, ip: str | None) -> None:
     address, port = listen_address(os.environ["JUPYTERHUB_SERVICE_URL"], ip)
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/prophecy/")
     server = HTTPServer(make_app(services, prefix), xheaders=True)
     server.listen(port, address)
-    loop = IOLoop.current()
-
-    def stop(*_args) -> None:
-        loop.add_callback_from_signal(loop.stop)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopped = asyncio.Event()
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(stop_signal, stopped.set)
     log.info("prophecy hub service on %s%s", os.environ["JUPYTERHUB_SERVICE_URL"], prefix)
-    try:
-        loop.start()
-    finally:
-        server.stop()
-        services.close()
+    await stopped.wait()
+    server.stop()
