@@ -24,6 +24,7 @@ HUB_PROXY := $(VENV)/hub-proxy/node_modules/.bin/configurable-http-proxy
 ## test: install what the tests need (apt packages too) and run the whole suite, browser tests included
 test: system-deps $(TEST_INSTALLED) $(HUB_PROXY)
 	$(VENV)/bin/ruff check prophecy_jupyter tests benchmarks
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 	$(MAKE) ui-test
 
@@ -44,6 +45,7 @@ bench: system-deps $(TEST_INSTALLED)
 
 lint: $(TEST_INSTALLED)
 	$(VENV)/bin/ruff check prophecy_jupyter tests benchmarks
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff format --check prophecy_jupyter tests benchmarks
 
 # Java runs Spark; libkrb5-dev lets pip build sparkmagic's Kerberos dependency (test extra);

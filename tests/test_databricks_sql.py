@@ -9,8 +9,10 @@ import time
 
 import pytest
 
-from prophecy_jupyter.engines.base import EngineError, RunState, SqlParameter
+from prophecy_jupyter.engines.base import RunState
+from prophecy_jupyter.errors import Invalid
 from prophecy_jupyter.services.runtime import build_services
+from prophecy_jupyter.sql_parameters import SqlParameter
 from tests.conftest import USER
 
 pytestmark = pytest.mark.spark
@@ -86,7 +88,7 @@ def test_errors_python_and_cancel_on_a_warehouse(workspace, warehouse):
     assert not failed.ok and "no_such_table" in failed.error_message
     python = sessions.run("ana", "bi.ipynb", "bi", "1 + 1")
     assert python.state == RunState.FAILED and "runs SQL only" in python.result.error_message
-    with pytest.raises(EngineError, match="not a INT"):
+    with pytest.raises(Invalid, match="not a INT"):
         sessions.fetch_sql("ana", "bi.ipynb", "bi", "SELECT :n", 10, [SqlParameter("n", "five", "INT")])
 
     slow = sessions.submit_sql(

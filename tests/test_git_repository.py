@@ -9,8 +9,9 @@ import subprocess
 
 import pytest
 
+from prophecy_jupyter.errors import GitConflict, GitError
 from prophecy_jupyter.git.providers import auth_environment
-from prophecy_jupyter.git.repository import Author, Conflict, GitError, Repository
+from prophecy_jupyter.git.repository import Author, Repository
 from tests.servers.git_http import GitHttpServer
 
 TOKEN = "glpat-" + "7Qk2" * 5
@@ -84,7 +85,7 @@ def test_a_wrong_token_and_a_conflict_are_clear_and_lose_nothing(server, tmp_pat
     bob.push("main")
     ana.write({"README.md": b"# sales by ana\n"})
     mine = ana.commit("Ana's title", ANA)
-    with pytest.raises(Conflict) as conflict:
+    with pytest.raises(GitConflict) as conflict:
         ana.pull("main")
     assert conflict.value.files == ["README.md"] and "Nothing was changed" in str(conflict.value)
     assert ana.history(1)[0]["id"] == mine, "the local commit is kept"

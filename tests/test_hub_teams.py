@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from prophecy_jupyter.services.errors import AccessDenied, NotFound
+from prophecy_jupyter.errors import AccessDenied, NotFound
 from prophecy_jupyter.services.hub import HubGroups
 from prophecy_jupyter.services.runtime import Services, build_services
 

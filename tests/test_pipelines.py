@@ -8,7 +8,7 @@ import ast
 import pytest
 import yaml
 
-from prophecy_jupyter.services.errors import Invalid
+from prophecy_jupyter.errors import Invalid
 from prophecy_jupyter.services.pipelines import from_notebook, pipeline_name_for
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from prophecy_jupyter.errors import AccessDenied, Invalid
 from prophecy_jupyter.git.providers import auth_environment
 from prophecy_jupyter.services.code_cache import CodeCache
-from prophecy_jupyter.services.errors import AccessDenied, Invalid
 from prophecy_jupyter.services.runtime import build_services
 from prophecy_jupyter.vault.sealing import Sealer
 from tests.conftest import USER

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from prophecy_jupyter.engines.livy import output_to_result
-from prophecy_jupyter.results.display import RemoteError, as_json, as_text, mime_bundle
+from prophecy_jupyter.results.display import as_json, as_text, mime_bundle, remote_error
 from prophecy_jupyter.results.frames import frame_from_rows
 from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.results.schema import Column, pandas_dtype
@@ -107,9 +107,9 @@ def test_remote_error_renders_the_remote_traceback():
         "nope",
         ["Traceback (most recent call last):\n", '  File "<statement-1>", line 1\n', "ValueError: nope\n"],
     )
-    lines = RemoteError(result)._render_traceback_()
+    lines = remote_error(result)._render_traceback_()
     assert lines[-1] == "ValueError: nope" and len(lines) == 3
-    bare = RemoteError(Result.of_error("SessionGone", "ended"))._render_traceback_()
+    bare = remote_error(Result.of_error("SessionGone", "ended"))._render_traceback_()
     assert bare == ["SessionGone: ended"]
 
 

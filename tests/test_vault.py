@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 import pytest
 
+from prophecy_jupyter.errors import VaultError
 from prophecy_jupyter.services.credentials import CredentialService
 from prophecy_jupyter.store.database import Database, sqlite_url
-from prophecy_jupyter.vault.keys import KEY_ENV, SOURCE_ENV, KeyStore, VaultError, decode_key, new_key
+from prophecy_jupyter.vault.keys import KEY_ENV, SOURCE_ENV, KeyStore, decode_key, new_key
 
 
 @dataclass(frozen=True)

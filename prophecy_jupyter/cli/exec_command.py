@@ -66,9 +66,9 @@ class TerminalWaiter:
 
 def run(args: argparse.Namespace) -> int:
     from prophecy_jupyter.cli.context import services
-    from prophecy_jupyter.engines.base import SqlParameter
     from prophecy_jupyter.results.display import as_json, as_text
     from prophecy_jupyter.services.sessions import table_result
+    from prophecy_jupyter.sql_parameters import SqlParameter
 
     code = sys.stdin.read() if args.code == "-" else args.code
     parameters = [SqlParameter.parse(p) for p in args.param]

@@ -19,10 +19,7 @@ from prophecy_jupyter.cli import (
     team_command,
     vault_command,
 )
-from prophecy_jupyter.engines.base import EngineError
-from prophecy_jupyter.git.repository import GitError
-from prophecy_jupyter.services.errors import ServiceError
-from prophecy_jupyter.vault.keys import VaultError
+from prophecy_jupyter.errors import ProphecyError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         sys.exit(130)
-    except (EngineError, ServiceError, VaultError, GitError, ValueError, OSError) as exc:
+    except (ProphecyError, ValueError, OSError) as exc:
         print(f"jupyter prophecy {args.command}: {exc}", file=sys.stderr)
         sys.exit(1)
     sys.exit(status or 0)

@@ -6,9 +6,6 @@ waiting and backoff live in the session service, so one scheduler polls every st
 
 from __future__ import annotations
 
-import datetime
-import decimal
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -17,27 +14,6 @@ from prophecy_jupyter.results.model import Result
 
 if TYPE_CHECKING:
     from prophecy_jupyter.results.transport import TablePayload
-
-_PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
-_PARAMETER_TYPE = re.compile(
-    r"^(STRING|INT|INTEGER|BIGINT|SMALLINT|TINYINT|DOUBLE|FLOAT|BOOLEAN|DATE|TIMESTAMP|DECIMAL(\(\d+,\s*\d+\))?)\Z"
-)
-
-
-class EngineError(Exception):
-    """A failure whose message says what happened and what to do."""
-
-
-class AuthenticationError(EngineError):
-    """The fabric rejected the credentials (401/403)."""
-
-
-class SessionGone(EngineError):
-    """The remote session no longer exists or has ended; its state is lost."""
-
-
-class StatementLost(EngineError):
-    """The server does not know the statement any more."""
 
 
 class SessionState:
@@ -91,59 +67,6 @@ class SessionSpec:
     """Engine resource fields, e.g. Livy's ``driverMemory`` or ``numExecutors``."""
     heartbeat_timeout: int | None = None
     idle_timeout: str | None = None
-
-
-@dataclass(frozen=True)
-class SqlParameter:
-    """A named parameter (``:name`` in the statement); the value travels as text with its type."""
-
-    name: str
-    value: str | None
-    type: str = "STRING"
-
-    def __post_init__(self) -> None:
-        if not _PARAMETER_NAME.match(self.name):
-            raise EngineError(f"SQL parameter name {self.name!r} is not a plain identifier.")
-        if not _PARAMETER_TYPE.match(self.type):
-            raise EngineError(
-                f"SQL parameter {self.name} has type {self.type!r}; use STRING, INT, BIGINT, DOUBLE, "
-                "DECIMAL(p,s), BOOLEAN, DATE or TIMESTAMP."
-            )
-        try:
-            self.python_value()
-        except (ValueError, KeyError, decimal.InvalidOperation):
-            raise EngineError(f"SQL parameter {self.name}: {self.value!r} is not a {self.type}.") from None
-
-    def python_value(self) -> Any:
-        """The value as the Python object of its type (what Spark binds)."""
-        value, kind = self.value, self.type.split("(")[0]
-        if value is None:
-            return None
-        if kind in ("INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT"):
-            return int(value)
-        if kind in ("DOUBLE", "FLOAT"):
-            return float(value)
-        if kind == "DECIMAL":
-            return decimal.Decimal(value)
-        if kind == "BOOLEAN":
-            return {"true": True, "false": False}[value.strip().lower()]
-        if kind == "DATE":
-            return datetime.date.fromisoformat(value)
-        if kind == "TIMESTAMP":
-            return datetime.datetime.fromisoformat(value)
-        return value
-
-    @classmethod
-    def parse(cls, text: str) -> SqlParameter:
-        """``NAME=VALUE`` or ``NAME:TYPE=VALUE``, as typed in a magic or on a command line."""
-        key, equals, value = text.partition("=")
-        if not equals:
-            raise EngineError(f"A SQL parameter is NAME=VALUE or NAME:TYPE=VALUE, not {text!r}.")
-        name, _, kind = key.partition(":")
-        return cls(name.strip(), value, (kind.strip() or "STRING").upper())
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "value": self.value, "type": self.type}
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ from databricks.sdk.errors import (
 )
 from urllib3.exceptions import NewConnectionError
 
-from prophecy_jupyter.engines.base import AuthenticationError, EngineError, PollPolicy
+from prophecy_jupyter.engines.base import PollPolicy
+from prophecy_jupyter.errors import AuthenticationError, EngineError
 
 T = TypeVar("T")
 

@@ -21,23 +21,13 @@ from pathlib import Path
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 import git
 
+from prophecy_jupyter.errors import GitConflict, GitError
+
 TIMEOUT = 120
 _NOT_FAST_FORWARD = re.compile(r"non-fast-forward|\[rejected\]|fetch first|failed to push some refs")
 _AUTH = re.compile(
     r"Authentication failed|HTTP 401|returned error: 401|HTTP 403|returned error: 403|could not read Username"
 )
-
-
-class GitError(Exception):
-    """A git operation failed; the message says why and what to do."""
-
-
-class Conflict(GitError):
-    """A pull met conflicting changes; ``files`` lists them. Nothing was changed."""
-
-    def __init__(self, message: str, files: list[str]):
-        super().__init__(message)
-        self.files = files
 
 
 @dataclass(frozen=True)
@@ -205,7 +195,7 @@ class Repository:
                     repo.git.rebase("--abort")
                 if not files:
                     raise
-                raise Conflict(
+                raise GitConflict(
                     f"Pulling {branch} conflicts in {len(files)} file(s): {', '.join(files)}. Nothing was "
                     f"changed: your commits are as they were, the remote's are in origin/{branch}. Resolve "
                     "the files (e.g. regenerate the pipeline from the notebook) and pull again.",

@@ -17,8 +17,8 @@ from typing import Any
 from jupyterhub.services.auth import HubAuthenticated
 from tornado import web
 
+from prophecy_jupyter import errors
 from prophecy_jupyter.server.json_body import json_object
-from prophecy_jupyter.services import errors
 from prophecy_jupyter.services.runtime import Services
 
 MAX_BODY = 1024 * 1024

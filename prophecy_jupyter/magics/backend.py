@@ -14,14 +14,15 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from prophecy_jupyter.engines.base import RunState, SqlParameter
+from prophecy_jupyter import errors
+from prophecy_jupyter.engines.base import RunState
 from prophecy_jupyter.kernel import api_token
 from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.server.link import API_PREFIX, KERNEL_HEADER, SERVER_CA_ENV, SERVER_URL_ENV
-from prophecy_jupyter.services.errors import ServiceError
 from prophecy_jupyter.services.identity import local_username
 from prophecy_jupyter.services.runs import Run, TableRun
 from prophecy_jupyter.services.sessions import Notify, table_result
+from prophecy_jupyter.sql_parameters import SqlParameter
 
 
 class RunHandle(Protocol):
@@ -215,10 +216,6 @@ class InProcessBackend:
         self.services.close()
 
 
-class ServerError(ServiceError):
-    """The server's API refused a request; the message is the server's."""
-
-
 class RemoteRun:
     """A run in the server's session service, followed by long polls."""
 
@@ -323,15 +320,15 @@ class ServerBackend:
                 method, self.url + path, timeout=(5, timeout), verify=self._verify, **kwargs
             )
         except requests.RequestException as exc:
-            raise ServerError(
+            raise errors.Unavailable(
                 f"The Jupyter server did not answer ({type(exc).__name__}); is it still running?"
             ) from None
         if response.status_code >= 400:
             try:
-                message = response.json().get("message") or response.reason
+                answer = response.json()
             except ValueError:
-                message = response.reason
-            raise ServerError(message)
+                answer = {"message": response.reason}
+            raise errors.from_answer(response.status_code, answer)
         return response
 
     def get(self, path: str, timeout: float = 60.0, **kwargs: Any) -> dict[str, Any]:

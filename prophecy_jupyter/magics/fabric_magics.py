@@ -16,14 +16,13 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from prophecy_jupyter.engines.base import EngineError, SqlParameter
+from prophecy_jupyter.errors import ProphecyError, RemoteError
 from prophecy_jupyter.magics.backend import Backend, RunHandle, ServerBackend
 from prophecy_jupyter.magics.progress import CLUSTER_COMING_UP, ProgressWaiter, watch_cluster
-from prophecy_jupyter.results.display import RemoteError, show, truncation_notice
+from prophecy_jupyter.results.display import remote_error, show, truncation_notice
 from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.server.link import SERVER_URL_ENV
-from prophecy_jupyter.services.errors import ServiceError
-from prophecy_jupyter.vault.keys import VaultError
+from prophecy_jupyter.sql_parameters import SqlParameter
 
 DEFAULT_MAX_ROWS = 100_000
 FABRIC_USAGE = """Usage:
@@ -70,10 +69,13 @@ def kernel_id() -> str | None:
 
 @contextlib.contextmanager
 def friendly_errors():
-    """Turn our own errors into a one-line message instead of a local traceback."""
+    """Turn our own errors into a one-line message instead of a local traceback (code that failed
+    on the fabric keeps its remote traceback)."""
     try:
         yield
-    except (EngineError, ServiceError, VaultError) as exc:
+    except RemoteError:
+        raise
+    except ProphecyError as exc:
         raise UsageError(str(exc)) from None
 
 
@@ -98,7 +100,7 @@ class FabricMagics(Magics):
         backend = self.backend
         if not isinstance(backend, ServerBackend) or self._kernel_id is None:
             return
-        with contextlib.suppress(EngineError, ServiceError):
+        with contextlib.suppress(ProphecyError):
             path = backend.notebook_of_kernel(self._kernel_id)
             if path:
                 self.notebook_id, self._notebook_path = notebook_identity(path)
@@ -125,7 +127,7 @@ class FabricMagics(Magics):
     def attached(self) -> str | None:
         """The notebook's fabric as recorded now (``%fabric attach`` and the sidebar both record
         it), else the one in the file's metadata unless detached in this kernel."""
-        with contextlib.suppress(EngineError, ServiceError, VaultError):
+        with contextlib.suppress(ProphecyError):
             self._attached = self.backend.attachment(self.notebook_id)
         if self._attached or self._detached:
             return self._attached
@@ -274,7 +276,7 @@ class FabricMagics(Magics):
     def _table(self, fabric: str, run: RunHandle) -> Result:
         result = self.backend.frame(self._wait(fabric, run))
         if not result.ok:
-            raise RemoteError(result, fabric)
+            raise remote_error(result)
         return result
 
     @magic_arguments()
@@ -294,7 +296,7 @@ class FabricMagics(Magics):
         args = parse_argstring(self.spark, line)
         fabric = self.require_fabric()
         with friendly_errors():
-            show(self.run_code(fabric, cell), fabric)
+            show(self.run_code(fabric, cell))
             if args.output:
                 self._store(args.output, self.fetch(fabric, args.output, args.maxrows))
 
@@ -334,7 +336,7 @@ class FabricMagics(Magics):
                 if result.table is not None and len(result.table.columns) == 0:
                     print("Done.")
                 else:
-                    show(result, fabric)
+                    show(result)
 
     @magic_arguments()
     @argument("-f", "--force", action="store_true", help="Restart the session even if nothing changed.")

@@ -10,7 +10,7 @@ import shlex
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
-from prophecy_jupyter.git.repository import GitError
+from prophecy_jupyter.errors import GitError
 from prophecy_jupyter.magics.fabric_magics import FabricMagics, friendly_errors
 
 PIPELINE_USAGE = """Usage:

@@ -9,9 +9,7 @@ from typing import TYPE_CHECKING
 import ipywidgets as widgets
 from IPython.core.error import UsageError
 
-from prophecy_jupyter.engines.base import EngineError
-from prophecy_jupyter.services.errors import ServiceError
-from prophecy_jupyter.vault.keys import VaultError
+from prophecy_jupyter.errors import ProphecyError
 
 if TYPE_CHECKING:
     from prophecy_jupyter.magics.fabric_magics import FabricMagics
@@ -47,7 +45,7 @@ class FabricPicker(widgets.VBox):
         """Run a button's action; our errors are shown in the panel, never lost in a log."""
         try:
             action()
-        except (EngineError, ServiceError, VaultError, UsageError) as exc:
+        except (ProphecyError, UsageError) as exc:
             self.status.value = f"<div style='color:var(--jp-error-color1)'>{html.escape(str(exc))}</div>"
 
     def refresh(self) -> None:

@@ -9,22 +9,14 @@ from typing import Any
 
 import pandas as pd
 
+from prophecy_jupyter.errors import RemoteError
 from prophecy_jupyter.results.model import Result, ResultKind
 
 
-class RemoteError(Exception):
-    """A statement failed on the fabric. IPython shows the remote traceback, not ours."""
-
-    def __init__(self, result: Result, fabric: str | None = None):
-        super().__init__(result.error_summary())
-        self.result = result
-        self.fabric = fabric
-
-    def _render_traceback_(self) -> list[str]:
-        lines = [line.rstrip("\n") for line in self.result.traceback]
-        if not lines or not lines[-1].startswith(f"{self.result.error_name}"):
-            lines.append(self.result.error_summary())
-        return lines
+def remote_error(result: Result) -> RemoteError:
+    """The error a statement that failed on the fabric raises in the notebook (IPython shows the
+    remote traceback, not ours)."""
+    return RemoteError(result.error_summary(), result.traceback, result.error_name)
 
 
 def truncation_notice(result: Result) -> str | None:
@@ -48,12 +40,12 @@ def mime_bundle(result: Result) -> dict[str, Any]:
     return {"text/plain": result.text}
 
 
-def show(result: Result, fabric: str | None = None) -> None:
+def show(result: Result) -> None:
     """Display a result in IPython; an error raises :class:`RemoteError` so the cell fails."""
     from IPython.display import display
 
     if not result.ok:
-        raise RemoteError(result, fabric)
+        raise remote_error(result)
     if result.kind is ResultKind.TEXT:
         if result.text:
             print(result.text)

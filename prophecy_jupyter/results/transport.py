@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prophecy_jupyter.engines.base import SqlParameter
+from prophecy_jupyter.sql_parameters import SqlParameter
 
 HEADER_PREFIX = "PROPHECY-TABLE "
 DEFAULT_CHUNK_CHARS = 16 * 1024 * 1024  # a multiple of 4, so every chunk is whole base64

@@ -28,16 +28,16 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
+from prophecy_jupyter import errors
 from prophecy_jupyter._version import __version__
-from prophecy_jupyter.engines.base import EngineError, SqlParameter
 from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.server.json_body import json_object
 from prophecy_jupyter.server.link import API_PREFIX, KERNEL_HEADER
-from prophecy_jupyter.services import errors
 from prophecy_jupyter.services.connection_test import check_fabric
 from prophecy_jupyter.services.runs import Run
 from prophecy_jupyter.services.runtime import Services
 from prophecy_jupyter.services.sessions import ManagedSession
+from prophecy_jupyter.sql_parameters import SqlParameter
 
 MAX_LONG_POLL = 30.0
 T = TypeVar("T")
@@ -746,7 +746,7 @@ class TablesHandler(SessionScoped):
                 raise errors.Invalid(shape, "parameters")
             try:
                 parameters.append(SqlParameter(item["name"], item.get("value"), item.get("type", "STRING")))
-            except EngineError as exc:
+            except errors.Invalid as exc:
                 raise errors.Invalid(str(exc), "parameters") from None
         return parameters
 

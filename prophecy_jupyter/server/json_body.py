@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from prophecy_jupyter.services import errors
+from prophecy_jupyter import errors
 
 MAX_NESTING = 32
 

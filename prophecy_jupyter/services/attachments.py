@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 
-from prophecy_jupyter.services.errors import Invalid
+from prophecy_jupyter.errors import Invalid
 from prophecy_jupyter.services.fabrics import FabricService
 from prophecy_jupyter.store.database import Database
 from prophecy_jupyter.store.models import Attachment, utcnow

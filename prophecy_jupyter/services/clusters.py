@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from prophecy_jupyter.services.errors import Invalid
+from prophecy_jupyter.errors import Invalid
 from prophecy_jupyter.services.sessions import SessionService
 
 

@@ -23,8 +23,8 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from prophecy_jupyter.errors import VaultError
 from prophecy_jupyter.paths import private_dir
-from prophecy_jupyter.vault.keys import VaultError
 from prophecy_jupyter.vault.sealing import Sealer
 
 log = logging.getLogger(__name__)

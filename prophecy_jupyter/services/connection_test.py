@@ -13,11 +13,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from prophecy_jupyter.engines.base import AuthenticationError, EngineError
 from prophecy_jupyter.engines.livy import LivyEngine
+from prophecy_jupyter.errors import AuthenticationError, EngineError, VaultError
 from prophecy_jupyter.services.engines import livy_connection, workspace_fields
 from prophecy_jupyter.services.fabrics import Fabric, FabricService
-from prophecy_jupyter.vault.keys import VaultError
 
 TIMEOUT = 10.0
 DNS_TIMEOUT = 10.0

@@ -19,9 +19,10 @@ from typing import Protocol
 
 from sqlalchemy import delete, select
 
+from prophecy_jupyter.errors import EndpointChanged, VaultError
 from prophecy_jupyter.store.database import Database
 from prophecy_jupyter.store.models import Credential, utcnow
-from prophecy_jupyter.vault.keys import KeyStore, VaultError, VaultKey
+from prophecy_jupyter.vault.keys import KeyStore, VaultKey
 from prophecy_jupyter.vault.sealing import Sealer
 
 MAX_SECRET_BYTES = 64 * 1024
@@ -38,10 +39,6 @@ class CredentialTarget(Protocol):
 
     @property
     def ref(self) -> str: ...
-
-
-class EndpointChanged(VaultError):
-    """The secret was given for another endpoint than the one it would be sent to now."""
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from prophecy_jupyter.engines.base import Engine, EngineError
+from prophecy_jupyter.engines.base import Engine
 from prophecy_jupyter.engines.livy import LivyEngine, LivySettings
+from prophecy_jupyter.errors import EngineError
 from prophecy_jupyter.services.fabrics import Fabric
 from prophecy_jupyter.services.local_gateway import LocalGateway
 

@@ -15,8 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import select
 
+from prophecy_jupyter.errors import AccessDenied, Conflict, Invalid, NotFound
 from prophecy_jupyter.services.credentials import CredentialService, CredentialStatus, fabric_scope
-from prophecy_jupyter.services.errors import AccessDenied, Conflict, Invalid, NotFound
 from prophecy_jupyter.services.teams import TeamService, check_name
 from prophecy_jupyter.store.database import Database
 from prophecy_jupyter.store.models import FabricRow, JobSize, Team

@@ -24,26 +24,17 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from prophecy_jupyter.services import errors
-from prophecy_jupyter.services.credentials import CredentialStatus, EndpointChanged
+from prophecy_jupyter import errors
+from prophecy_jupyter.services.credentials import CredentialStatus
 from prophecy_jupyter.services.fabrics import Fabric
 from prophecy_jupyter.services.project_registry import Project
 from prophecy_jupyter.services.teams import MemberView, TeamView
-from prophecy_jupyter.vault.keys import VaultError, VaultKey
+from prophecy_jupyter.vault.keys import VaultKey
 from prophecy_jupyter.vault.sealing import Sealer
 
 HUB_SERVICE_URL_ENV = "PROPHECY_JUPYTER_HUB_SERVICE_URL"
 """Where a user's server reaches the hub service (set by the hub's spawner; see the deployment guide)."""
 CACHE_KEY_SECONDS = 300.0
-_ERRORS: dict[str, type[Exception]] = {
-    "Invalid": errors.Invalid,
-    "AccessDenied": errors.AccessDenied,
-    "NotFound": errors.NotFound,
-    "Conflict": errors.Conflict,
-    "LimitReached": errors.LimitReached,
-    "VaultError": VaultError,
-    "EndpointChanged": EndpointChanged,
-}
 
 
 def _q(part: str) -> str:
@@ -102,15 +93,9 @@ class HubClient:
                 answer = response.json()
             except ValueError:
                 answer = {"message": f"The hub service answered HTTP {response.status_code}."}
-            error = _ERRORS.get(answer.get("reason") or "", errors.ServiceError)
-            message = answer.get("message") or response.reason
-            if error is errors.Invalid:
-                raise errors.Invalid(message, answer.get("field"))
-            if response.status_code in (401, 403) and error is errors.ServiceError:
-                raise errors.AccessDenied(f"The hub service refused this server's token: {message}")
-            if response.status_code >= 500 and error is errors.ServiceError:
-                raise errors.Unavailable(f"The Prophecy hub service failed ({message}); see its log.")
-            raise error(message)
+            if response.status_code == 401:
+                answer["message"] = f"The hub service refused this server's token: {answer.get('message')}"
+            raise errors.from_answer(response.status_code, answer)
         return response.json() if response.content else None
 
     def cache_key(self, user: str) -> Sealer:

@@ -15,8 +15,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from prophecy_jupyter.errors import Conflict, ProphecyError
 from prophecy_jupyter.services.credentials import CredentialService
-from prophecy_jupyter.services.errors import Conflict, ServiceError
 from prophecy_jupyter.services.fabrics import FabricService
 from prophecy_jupyter.services.teams import DEFAULT_TEAM
 
@@ -60,7 +60,7 @@ def import_legacy(
         except Conflict:
             done.append(f"{name}: team {DEFAULT_TEAM} already has a fabric of that name; kept that one.")
             continue
-        except ServiceError as exc:
+        except ProphecyError as exc:
             done.append(f"{name}: not moved ({exc}).")
             failed = True
             continue

@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from prophecy_jupyter.engines.base import EngineError
+from prophecy_jupyter.errors import EngineError
 from prophecy_jupyter.paths import private_dir, private_file
 
 TOKEN_ENV = "PROPHECY_GATEWAY_TOKEN"

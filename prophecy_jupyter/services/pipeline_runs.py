@@ -9,9 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prophecy_jupyter.engines.base import EngineError
+from prophecy_jupyter.errors import EngineError, Invalid
 from prophecy_jupyter.results.model import Result
-from prophecy_jupyter.services.errors import Invalid
 from prophecy_jupyter.services.projects import ProjectService
 from prophecy_jupyter.services.sessions import SessionService, table_result, wait_for
 

@@ -26,9 +26,9 @@ from typing import Any
 
 import yaml
 
-from prophecy_jupyter.engines.base import EngineError, SqlParameter
+from prophecy_jupyter.errors import Invalid
 from prophecy_jupyter.results.transport import parameter_literal, python_literal
-from prophecy_jupyter.services.errors import Invalid
+from prophecy_jupyter.sql_parameters import SqlParameter
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}\Z")
 _DISPLAY_CALLS = {
@@ -174,7 +174,7 @@ def _sql_code(header: str, query: str) -> str | None:
         elif flag in ("-p", "--param"):
             try:
                 parameters.append(SqlParameter.parse(value))
-            except EngineError as exc:
+            except Invalid as exc:
                 raise Invalid(f"A %%sql cell: {exc}") from None
     args = ", ".join(f"{p.name!r}: {parameter_literal(p)}" for p in parameters)
     call = f"spark.sql({_triple_quoted(query)}" + (f", args={{{args}}})" if args else ")")

@@ -13,9 +13,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 
+from prophecy_jupyter.errors import Conflict, Invalid, NotFound
 from prophecy_jupyter.git.providers import PROVIDERS, check_url
 from prophecy_jupyter.services.credentials import CredentialService, CredentialStatus
-from prophecy_jupyter.services.errors import Conflict, Invalid, NotFound
 from prophecy_jupyter.services.teams import TeamService, check_name
 from prophecy_jupyter.store.database import Database
 from prophecy_jupyter.store.models import ProjectRow, Team

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from prophecy_jupyter.errors import GitError, Invalid, NotFound
 from prophecy_jupyter.git.providers import auth_environment
-from prophecy_jupyter.git.repository import Author, GitError, Repository
+from prophecy_jupyter.git.repository import Author, Repository
 from prophecy_jupyter.services import pipelines
 from prophecy_jupyter.services.code_cache import CodeCache
 from prophecy_jupyter.services.credentials import CredentialStatus
-from prophecy_jupyter.services.errors import Invalid, NotFound
 from prophecy_jupyter.services.project_registry import Project
 
 

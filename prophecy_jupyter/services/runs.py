@@ -8,9 +8,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from prophecy_jupyter.engines.base import RunState, SqlParameter
+from prophecy_jupyter.engines.base import RunState
 from prophecy_jupyter.results.model import Result
 from prophecy_jupyter.results.transport import TablePayload
+from prophecy_jupyter.sql_parameters import SqlParameter
 
 if TYPE_CHECKING:
     from prophecy_jupyter.services.sessions import ManagedSession

@@ -11,8 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from prophecy_jupyter.engines.base import EngineError
-from prophecy_jupyter.services.errors import ServiceError
+from prophecy_jupyter.errors import ProphecyError
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ class Scheduler:
     def _guarded(fn: Callable[..., Any], *args: Any) -> Any:
         try:
             return fn(*args)
-        except (EngineError, ServiceError) as exc:  # expected: whoever waits reports it
+        except ProphecyError as exc:  # expected: whoever waits reports it
             log.debug("background task %s: %s", getattr(fn, "__name__", fn), exc)
             raise
         except Exception:

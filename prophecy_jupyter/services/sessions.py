@@ -25,17 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from prophecy_jupyter.engines.base import (
     Engine,
-    EngineError,
     PollPolicy,
     RemoteSession,
     RunState,
-    SessionGone,
     SessionSpec,
     SessionState,
-    SqlParameter,
-    StatementLost,
     StatementStatus,
 )
+from prophecy_jupyter.errors import EngineError, Invalid, LimitReached, NotFound, SessionGone, StatementLost
 from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.results.transport import (
     DEFAULT_CHUNK_CHARS,
@@ -47,11 +44,11 @@ from prophecy_jupyter.results.transport import (
     sql_source,
 )
 from prophecy_jupyter.services.engines import EngineFactory
-from prophecy_jupyter.services.errors import Invalid, LimitReached, NotFound
 from prophecy_jupyter.services.fabrics import RESOURCE_FIELDS, Fabric
 from prophecy_jupyter.services.runs import Run, StatementRun, TableRun
 from prophecy_jupyter.services.scheduler import Scheduler
 from prophecy_jupyter.services.session_records import ENDED, LIVE, NoRecords, SessionRecords
+from prophecy_jupyter.sql_parameters import SqlParameter
 
 log = logging.getLogger(__name__)
 

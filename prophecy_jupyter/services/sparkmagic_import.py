@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from prophecy_jupyter.services.errors import Conflict, Invalid
+from prophecy_jupyter.errors import Conflict, Invalid
 from prophecy_jupyter.services.fabrics import (
     RESOURCE_FIELDS,
     FabricService,

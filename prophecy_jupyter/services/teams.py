@@ -9,7 +9,7 @@ from typing import Protocol
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from prophecy_jupyter.services.errors import AccessDenied, Conflict, Invalid, NotFound
+from prophecy_jupyter.errors import AccessDenied, Conflict, Invalid, NotFound
 from prophecy_jupyter.store.database import Database
 from prophecy_jupyter.store.models import Membership, Team
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from prophecy_jupyter.errors import VaultError
 from prophecy_jupyter.paths import write_private
 
 KEY_ENV = "PROPHECY_JUPYTER_KEY"
@@ -29,10 +30,6 @@ KEYRING_SERVICE = "prophecy-jupyter"
 KEYRING_KEY, KEYRING_STAGED = "vault-key", "vault-key-next"
 KEY_BYTES = 32
 SOURCES = ("env", "file", "keyring")
-
-
-class VaultError(Exception):
-    """The vault cannot be opened, or an entry cannot be decrypted."""
 
 
 @dataclass(frozen=True)

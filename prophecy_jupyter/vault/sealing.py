@@ -7,7 +7,8 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from prophecy_jupyter.vault.keys import VaultError, VaultKey
+from prophecy_jupyter.errors import VaultError
+from prophecy_jupyter.vault.keys import VaultKey
 
 NONCE_BYTES = 12
 

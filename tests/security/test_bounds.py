@@ -12,8 +12,8 @@ import psutil
 import pytest
 import requests
 
+from prophecy_jupyter.errors import LimitReached
 from prophecy_jupyter.services import connection_test
-from prophecy_jupyter.services.errors import LimitReached
 from prophecy_jupyter.services.fabrics import local_fabric
 from prophecy_jupyter.services.local_gateway import LocalGateway
 from prophecy_jupyter.services.runtime import build_services

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from prophecy_jupyter.services.errors import Invalid, NotFound
+from prophecy_jupyter.errors import Invalid, NotFound
 from prophecy_jupyter.services.runtime import build_services
 from tests.servers.git_http import GitHttpServer
 

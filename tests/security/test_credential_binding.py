@@ -9,9 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from prophecy_jupyter.errors import Conflict, EndpointChanged, NotFound
 from prophecy_jupyter.services.connection_test import check_fabric
-from prophecy_jupyter.services.credentials import EndpointChanged
-from prophecy_jupyter.services.errors import Conflict, NotFound
 from prophecy_jupyter.services.runtime import build_services
 from prophecy_jupyter.store.models import Credential
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from prophecy_jupyter.services.errors import Conflict, NotFound
+from prophecy_jupyter.errors import Conflict, NotFound
 from prophecy_jupyter.services.hub import HubGroups
 from prophecy_jupyter.services.runtime import build_services
 from tests.test_hub_teams import HUB_TOKEN, USERS, hub_url  # noqa: F401 (a fixture)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from prophecy_jupyter.services.errors import AccessDenied, Invalid
+from prophecy_jupyter.errors import AccessDenied, Invalid
 from prophecy_jupyter.services.fabrics import SharedIdentities
 from prophecy_jupyter.services.runtime import build_services
 from prophecy_jupyter.services.sessions import ServiceSettings

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from prophecy_jupyter.services.errors import Invalid
+from prophecy_jupyter.errors import Invalid
 from prophecy_jupyter.services.runtime import build_services
 from prophecy_jupyter.services.sparkmagic_import import import_sparkmagic
 

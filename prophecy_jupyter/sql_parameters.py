@@ -1,0 +1,69 @@
+"""SQL parameters as the magics, the CLI and the API take them: ``NAME[:TYPE]=VALUE``, typed."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from prophecy_jupyter.errors import Invalid
+
+_PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+_PARAMETER_TYPE = re.compile(
+    r"^(STRING|INT|INTEGER|BIGINT|SMALLINT|TINYINT|DOUBLE|FLOAT|BOOLEAN|DATE|TIMESTAMP|DECIMAL(\(\d+,\s*\d+\))?)\Z"
+)
+
+
+@dataclass(frozen=True)
+class SqlParameter:
+    """A named parameter (``:name`` in the statement); the value travels as text with its type."""
+
+    name: str
+    value: str | None
+    type: str = "STRING"
+
+    def __post_init__(self) -> None:
+        if not _PARAMETER_NAME.match(self.name):
+            raise Invalid(f"SQL parameter name {self.name!r} is not a plain identifier.")
+        if not _PARAMETER_TYPE.match(self.type):
+            raise Invalid(
+                f"SQL parameter {self.name} has type {self.type!r}; use STRING, INT, BIGINT, DOUBLE, "
+                "DECIMAL(p,s), BOOLEAN, DATE or TIMESTAMP."
+            )
+        try:
+            self.python_value()
+        except (ValueError, KeyError, decimal.InvalidOperation):
+            raise Invalid(f"SQL parameter {self.name}: {self.value!r} is not a {self.type}.") from None
+
+    def python_value(self) -> Any:
+        """The value as the Python object of its type (what Spark binds)."""
+        value, kind = self.value, self.type.split("(")[0]
+        if value is None:
+            return None
+        if kind in ("INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT"):
+            return int(value)
+        if kind in ("DOUBLE", "FLOAT"):
+            return float(value)
+        if kind == "DECIMAL":
+            return decimal.Decimal(value)
+        if kind == "BOOLEAN":
+            return {"true": True, "false": False}[value.strip().lower()]
+        if kind == "DATE":
+            return datetime.date.fromisoformat(value)
+        if kind == "TIMESTAMP":
+            return datetime.datetime.fromisoformat(value)
+        return value
+
+    @classmethod
+    def parse(cls, text: str) -> SqlParameter:
+        """``NAME=VALUE`` or ``NAME:TYPE=VALUE``, as typed in a magic or on a command line."""
+        key, equals, value = text.partition("=")
+        if not equals:
+            raise Invalid(f"A SQL parameter is NAME=VALUE or NAME:TYPE=VALUE, not {text!r}.")
+        name, _, kind = key.partition(":")
+        return cls(name.strip(), value, (kind.strip() or "STRING").upper())
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "type": self.type}
