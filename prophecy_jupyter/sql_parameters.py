@@ -39,20 +39,20 @@ class SqlParameter:
 
     def python_value(self) -> Any:
         """The value as the Python object of its type (what Spark binds)."""
-        value, kind = self.value, self.type.split("(")[0]
+        value, base_type = self.value, self.type.split("(")[0]
         if value is None:
             return None
-        if kind in ("INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT"):
+        if base_type in ("INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT"):
             return int(value)
-        if kind in ("DOUBLE", "FLOAT"):
+        if base_type in ("DOUBLE", "FLOAT"):
             return float(value)
-        if kind == "DECIMAL":
+        if base_type == "DECIMAL":
             return decimal.Decimal(value)
-        if kind == "BOOLEAN":
+        if base_type == "BOOLEAN":
             return {"true": True, "false": False}[value.strip().lower()]
-        if kind == "DATE":
+        if base_type == "DATE":
             return datetime.date.fromisoformat(value)
-        if kind == "TIMESTAMP":
+        if base_type == "TIMESTAMP":
             return datetime.datetime.fromisoformat(value)
         return value
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from prophecy_jupyter.cli.context import services
 from prophecy_jupyter.cli.options import json_values, key_values, read_secret
+from prophecy_jupyter.kinds import REGISTRY, creatable
 from prophecy_jupyter.services.connection_test import check_fabric
-from prophecy_jupyter.services.fabrics import KINDS
 from prophecy_jupyter.services.teams import DEFAULT_TEAM
 
 # Command-line options that become the fabric's settings (which ones a kind takes is checked).
@@ -52,7 +52,7 @@ def add_parser(commands) -> None:
     )
     add.add_argument("name", help="Fabric name: letters, digits, '.', '_' or '-'.")
     add.add_argument("--team", default=DEFAULT_TEAM, help="Owning team (default %(default)s).")
-    add.add_argument("--kind", default="livy", choices=[k for k in KINDS if k != "local"])
+    add.add_argument("--kind", default="livy", choices=creatable())
     _add_settings(add)
     add.add_argument("--no-secret", action="store_true", help="Do not ask for your secret now.")
     add.add_argument("--replace", action="store_true", help="Replace a fabric of the same name in the team.")
@@ -71,6 +71,12 @@ def add_parser(commands) -> None:
     listing = actions.add_parser("list", help="List the fabrics you can use.", description="List fabrics.")
     listing.add_argument("--json", action="store_true", help="Print JSON (settings, never secrets).")
     listing.set_defaults(handler=run_list)
+
+    kinds = actions.add_parser(
+        "kinds", help="The kinds of fabric, and what each can do.", description="List the fabric kinds."
+    )
+    kinds.add_argument("--json", action="store_true", help="Print JSON.")
+    kinds.set_defaults(handler=run_kinds)
 
     test = actions.add_parser("test", help="Check a fabric step by step with your credential.")
     test.add_argument("fabric")
@@ -196,6 +202,18 @@ def run_list(args: argparse.Namespace) -> int:
     for row in rows:
         secret = {True: "set", False: "missing", None: "-"}[row["credential_set"]]
         print(f"{row['ref']:<28} {row['kind']:<15} {row['environment']:<8} {secret:<12} {row['endpoint']}")
+    return 0
+
+
+def run_kinds(args: argparse.Namespace) -> int:
+    kinds = [kind.describe() for kind in REGISTRY.values()]
+    if args.json:
+        print(json.dumps(kinds, indent=2))
+        return 0
+    print(f"{'KIND':<16} {'CELLS':<19} {'PIPELINES':<10} CAN ALSO")
+    for kind in kinds:
+        also = ", ".join(kind["capabilities"]) or "-"
+        print(f"{kind['name']:<16} {kind['cells']:<19} {kind['pipelines']:<10} {also}")
     return 0
 
 

@@ -24,10 +24,10 @@ def add_parser(commands) -> None:
 
 def output_text(output: dict) -> str:
     """The text an output shows in a terminal."""
-    kind = output.get("output_type")
-    if kind == "stream":
+    output_type = output.get("output_type")
+    if output_type == "stream":
         return output.get("text", "")
-    if kind == "error":
+    if output_type == "error":
         return "\n".join(output.get("traceback", [])) + "\n"
     data = output.get("data", {})
     text = data.get("text/plain", "")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from prophecy_jupyter.results.model import Result
 
@@ -99,6 +99,8 @@ class Engine(Protocol):
     """One wire client per engine kind."""
 
     name: str
+    poll_policy: PollPolicy | None
+    """How often its statements are checked (None: the session service's default)."""
 
     @property
     def supports_long_poll(self) -> bool: ...
@@ -126,3 +128,30 @@ class Engine(Protocol):
     def close_session(self, session_id: str) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class RunsSql(Protocol):
+    """An engine that runs SQL itself (a warehouse), rather than through an interpreter."""
+
+    def submit_query(self, query: str, parameters: list[Any], limit: int) -> StatementStatus: ...
+
+
+@runtime_checkable
+class HasClusters(Protocol):
+    """An engine whose fabric is a cluster a user may start, in a workspace of clusters."""
+
+    def cluster(self) -> Any: ...
+
+    def clusters(self) -> list[Any]: ...
+
+    def start_cluster(self) -> Any: ...
+
+
+@runtime_checkable
+class RunsBatches(Protocol):
+    """An engine that runs a file as a batch job (``spark-submit`` there)."""
+
+    def submit_batch(self, file: str, args: list[str], name: str, conf: Any) -> int: ...
+
+    def batch(self, batch_id: int, log_lines: int = 200) -> tuple[str, list[str]]: ...

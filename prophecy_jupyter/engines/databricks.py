@@ -322,13 +322,13 @@ def result_of(results: Mapping[str, Any] | None) -> Result:
     """Command Execution ``results`` other than tables as a Result (``Finished`` may carry none)."""
     if not results:
         return Result.of_text("")
-    kind = results.get("resultType")
-    if kind == "error":
+    result_type = results.get("resultType")
+    if result_type == "error":
         summary = _ANSI.sub("", html.unescape(re.sub(r"<[^>]+>", "", str(results.get("summary") or ""))))
         name, _, message = summary.partition(": ")
         cause = _ANSI.sub("", str(results.get("cause") or ""))
         return Result.of_error(name.strip() or "Error", message.strip(), cause.splitlines())
-    if kind in ("image", "images"):
+    if result_type in ("image", "images"):
         names = results.get("fileNames") or [results.get("fileName")]
         for name in filter(None, names):
             if str(name).startswith("data:image/png;base64,"):

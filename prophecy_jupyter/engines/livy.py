@@ -153,6 +153,7 @@ class LivyEngine:
     """A Livy REST client for one fabric."""
 
     name = "livy"
+    poll_policy = None  # the session service's; a long poll when the server offers one
 
     def __init__(self, settings: LivySettings, secret: str | None = None, fabric_name: str = "livy"):
         self.settings = settings

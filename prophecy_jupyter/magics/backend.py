@@ -130,8 +130,8 @@ class InProcessBackend:
     def attach(self, notebook: str, fabric: str) -> dict[str, Any]:
         chosen = self.services.fabrics.get(self.user, fabric)
         self.services.attachments.attach(self.user, notebook, chosen.ref)
-        if chosen.kind == "local":
-            # Nothing to pay for on a laptop, and the JVM start is then out of the first cell's way.
+        if chosen.kind_of.warm_on_attach:
+            # Nothing to pay for, and the session's start is then out of the first cell's way.
             self.sessions.start_in_background(self.user, notebook, chosen.ref)
         return _fabric_row(chosen.to_json())
 
@@ -351,7 +351,7 @@ class ServerBackend:
             "fabric"
         ]
         chosen = next(f for f in self.get("/fabrics")["fabrics"] if f["ref"] == ref)
-        if chosen["kind"] == "local":
+        if chosen.get("warm_on_attach"):
             self.post("/sessions", {"notebook": notebook, "fabric": ref, "wait": False})
         return _fabric_row(chosen)
 

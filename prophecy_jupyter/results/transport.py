@@ -69,17 +69,17 @@ def __prophecy_table(df, limit, chunk_chars, prefer_arrow, key):
         text = base64.b64encode(sink.getvalue()).decode("ascii")
         header.update(format="arrow", rows=table.num_rows, truncated=truncated)
     else:
-        kinds = [type(f.dataType).__name__ for f in df.schema.fields]
-        def encode(value, kind):
+        type_names = [type(f.dataType).__name__ for f in df.schema.fields]
+        def encode(value, type_name):
             if value is None:
                 return None
-            if kind == "TimestampType":
+            if type_name == "TimestampType":
                 return int(time.mktime(value.timetuple())) * 1000000 + value.microsecond
-            if kind == "DayTimeIntervalType":
+            if type_name == "DayTimeIntervalType":
                 return (value.days * 86400 + value.seconds) * 1000000 + value.microseconds
-            if kind in ("DecimalType", "DateType", "TimestampNTZType"):
-                return str(value) if kind == "DecimalType" else value.isoformat()
-            if kind == "BinaryType":
+            if type_name in ("DecimalType", "DateType", "TimestampNTZType"):
+                return str(value) if type_name == "DecimalType" else value.isoformat()
+            if type_name == "BinaryType":
                 return base64.b64encode(bytes(value)).decode("ascii")
             return plain(value)
         def plain(value):
@@ -99,7 +99,7 @@ def __prophecy_table(df, limit, chunk_chars, prefer_arrow, key):
         rows = source.collect()
         truncated = 0 <= limit < len(rows)
         rows = rows[:limit] if truncated else rows
-        encoded = json.dumps([[encode(v, k) for v, k in zip(r, kinds)] for r in rows]).encode()
+        encoded = json.dumps([[encode(v, k) for v, k in zip(r, type_names)] for r in rows]).encode()
         text = base64.b64encode(encoded).decode("ascii")
         header.update(format="json", rows=len(rows), truncated=truncated)
     chunks = [text[i:i + chunk_chars] for i in range(0, len(text), chunk_chars)] or [""]

@@ -30,6 +30,7 @@ from tornado import web
 
 from prophecy_jupyter import errors
 from prophecy_jupyter._version import __version__
+from prophecy_jupyter.kinds import REGISTRY
 from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.server.json_body import json_object
 from prophecy_jupyter.server.link import API_PREFIX, KERNEL_HEADER
@@ -254,6 +255,16 @@ class MemberHandler(ApiHandler):
 
 
 # -- fabrics and credentials -----------------------------------------------------------------
+
+
+class KindsHandler(ApiHandler):
+    """The kinds of fabric this server knows, and what each can do."""
+
+    auth_resource = "prophecy:fabrics"
+
+    @endpoint()
+    def get(self) -> None:
+        self.reply({"kinds": [kind.describe() for kind in REGISTRY.values()]})
 
 
 class FabricsHandler(ApiHandler):
@@ -804,6 +815,7 @@ ROUTES: list[tuple[str, type[ApiHandler]]] = [
     (r"/teams/([^/]+)/members", MembersHandler),
     (r"/teams/([^/]+)/members/([^/]+)", MemberHandler),
     (r"/teams/([^/]+)/fabrics", TeamFabricsHandler),
+    (r"/kinds", KindsHandler),
     (r"/fabrics", FabricsHandler),
     (r"/fabrics/([^/]+)", FabricHandler),
     (r"/fabrics/([^/]+)/credential", CredentialHandler),

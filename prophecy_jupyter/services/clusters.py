@@ -3,18 +3,9 @@ clusters a fabric could use, each with the user's own credential."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
+from prophecy_jupyter.engines.base import HasClusters
 from prophecy_jupyter.errors import Invalid
 from prophecy_jupyter.services.sessions import SessionService
-
-
-class ClusterEngine(Protocol):
-    def cluster(self) -> Any: ...
-
-    def clusters(self) -> list[Any]: ...
-
-    def start_cluster(self) -> Any: ...
 
 
 class ClusterService:
@@ -23,10 +14,10 @@ class ClusterService:
     def __init__(self, sessions: SessionService):
         self.sessions = sessions
 
-    def _engine(self, user: str, fabric_ref: str) -> ClusterEngine:
+    def _engine(self, user: str, fabric_ref: str) -> HasClusters:
         fabric = self.sessions.fabric(user, fabric_ref)
         engine = self.sessions.engine_for(user, fabric)
-        if not hasattr(engine, "start_cluster"):
+        if not isinstance(engine, HasClusters):
             raise Invalid(f"Fabric '{fabric.ref}' is a {fabric.kind} fabric; it has no cluster to start.")
         return engine
 

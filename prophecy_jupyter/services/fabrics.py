@@ -7,7 +7,6 @@ vault. The ``local`` fabric (embedded PySpark) is built in and usable by everyon
 from __future__ import annotations
 
 import datetime
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,13 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 
 from prophecy_jupyter.errors import AccessDenied, Conflict, Invalid, NotFound
+from prophecy_jupyter.kinds import creatable, kind_named
+from prophecy_jupyter.kinds.base import FabricKind, KindSettings, credential_conf, refuse_credentials
 from prophecy_jupyter.services.credentials import CredentialService, CredentialStatus, fabric_scope
 from prophecy_jupyter.services.teams import TeamService, check_name
 from prophecy_jupyter.store.database import Database
 from prophecy_jupyter.store.models import FabricRow, JobSize, Team
 
 LOCAL = "local"
-KINDS = ("local", "livy", "databricks", "databricks-sql", "snowflake")
 ENVIRONMENTS = ("dev", "staging", "prod")
 # Livy's session resource fields: what a job size (beside "conf") may set.
 RESOURCE_FIELDS = (
@@ -38,178 +38,6 @@ RESOURCE_FIELDS = (
     "archives",
 )
 _SIZE_FIELDS = {"conf", *RESOURCE_FIELDS}
-_HTTPS_HOST = re.compile(r"^https://[^\s/]+")
-_HTTP_URL = re.compile(r"^https?://[^\s/]+")
-_LOOPBACK_HTTP = re.compile(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/|\Z)")
-# Fabric settings are shown to every member and stored in clear: nothing that carries a credential.
-_CREDENTIAL_HEADER = re.compile(
-    r"^(authorization|proxy-authorization|cookie)$|token|secret|passw|api-?key|auth", re.I
-)
-_CREDENTIAL_CONF = re.compile(
-    r"passw|secret|token|credential|api[._-]?key|access[._-]?key|account\.key|private[._-]?key", re.I
-)
-
-
-def _refuse_credentials(names: list[str], where: str = "") -> None:
-    """Fabric settings are shown to every member: none may hold a credential."""
-    if names:
-        raise ValueError(
-            f"{where}{', '.join(names)} would hold a credential; fabrics hold no secrets (every member "
-            "sees them): each user sets their own (`jupyter prophecy credentials set FABRIC`, or in "
-            "the sidebar)"
-        )
-
-
-def credential_headers(headers: dict[str, str]) -> list[str]:
-    """The names of headers that carry a credential."""
-    return [name for name in headers if _CREDENTIAL_HEADER.search(name)]
-
-
-def credential_conf(conf: dict[str, Any]) -> list[str]:
-    """The Spark settings whose value is a credential."""
-    return [key for key in conf if _CREDENTIAL_CONF.search(key)]
-
-
-class _Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    def secret_needed(self) -> str | None:
-        """What the user must give (``password``, ``token``...), or None when nothing is needed."""
-        return None
-
-    def endpoint(self) -> str:
-        """Where the fabric runs (and where the user's secret for it goes)."""
-        raise NotImplementedError
-
-    def shared_identity(self) -> bool:
-        """True when the fabric is reached as this server's own identity (a Kerberos ticket, a
-        ~/.databrickscfg profile), not with each user's credential."""
-        return False
-
-
-class LocalSettings(_Settings):
-    def endpoint(self) -> str:
-        return "embedded local Spark"
-
-
-class LivySettings(_Settings):
-    url: str
-    auth: Literal["none", "basic", "bearer", "kerberos"] = "none"
-    username: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    ca_bundle: str | None = None
-    allow_http: bool | None = None
-    """Plain http to a host other than this machine (code, data and credentials unencrypted)."""
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, url: str) -> str:
-        if not _HTTP_URL.match(url):
-            raise ValueError("must be an http:// or https:// URL")
-        return url.rstrip("/")
-
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, headers: dict[str, str]) -> dict[str, str]:
-        _refuse_credentials(credential_headers(headers))
-        return headers
-
-    @model_validator(mode="after")
-    def _username(self) -> LivySettings:
-        if self.auth == "basic" and not self.username:
-            raise ValueError("basic auth needs a username")
-        if self.url.startswith("http://") and not _LOOPBACK_HTTP.match(self.url) and not self.allow_http:
-            raise ValueError(
-                "url: plain http sends code, data and credentials unencrypted; use https, or set "
-                "allow_http: true if this network is trusted"
-            )
-        return self
-
-    def secret_needed(self) -> str | None:
-        return {"basic": "password", "bearer": "token"}.get(self.auth)
-
-    def endpoint(self) -> str:
-        return self.url
-
-    def shared_identity(self) -> bool:
-        return self.auth == "kerberos"
-
-
-class _DatabricksAuth(_Settings):
-    host: str
-    auth: Literal["pat", "oauth-m2m", "profile"] = "pat"
-    client_id: str | None = None
-    profile: str | None = None
-
-    @field_validator("host")
-    @classmethod
-    def _host(cls, host: str) -> str:
-        if not (_HTTPS_HOST.match(host) or _LOOPBACK_HTTP.match(host)):
-            raise ValueError("must be the workspace's https:// URL (plain http only on this machine)")
-        return host.rstrip("/")
-
-    @model_validator(mode="after")
-    def _auth_fields(self):
-        if self.auth == "oauth-m2m" and not self.client_id:
-            raise ValueError("oauth-m2m needs a client_id")
-        if self.auth == "profile" and not self.profile:
-            raise ValueError("profile auth needs a profile name")
-        return self
-
-    def secret_needed(self) -> str | None:
-        return {"pat": "token", "oauth-m2m": "client secret"}.get(self.auth)
-
-    def endpoint(self) -> str:
-        return self.host
-
-    def shared_identity(self) -> bool:
-        return self.auth == "profile"
-
-
-class DatabricksSettings(_DatabricksAuth):
-    cluster_id: str
-
-
-class DatabricksSqlSettings(_DatabricksAuth):
-    warehouse_id: str
-    catalog: str | None = None
-    schema_name: str | None = Field(default=None, alias="schema")
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class SnowflakeSettings(_Settings):
-    account: str
-    user: str
-    warehouse: str | None = None
-    database: str | None = None
-    schema_name: str | None = Field(default=None, alias="schema")
-    role: str | None = None
-    auth: Literal["password", "key-pair", "oauth"] = "password"
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    @field_validator("account")
-    @classmethod
-    def _account(cls, account: str) -> str:
-        if not re.match(r"^[A-Za-z0-9_.-]+\Z", account):
-            raise ValueError("must be an account identifier such as myorg-myaccount")
-        return account
-
-    def secret_needed(self) -> str | None:
-        return {"password": "password", "key-pair": "private key", "oauth": "token"}[self.auth]
-
-    def endpoint(self) -> str:
-        return f"{self.account}.snowflakecomputing.com"
-
-
-SETTINGS_BY_KIND: dict[str, type[_Settings]] = {
-    "local": LocalSettings,
-    "livy": LivySettings,
-    "databricks": DatabricksSettings,
-    "databricks-sql": DatabricksSqlSettings,
-    "snowflake": SnowflakeSettings,
-}
 
 
 class FabricSpec(BaseModel):
@@ -218,7 +46,7 @@ class FabricSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    kind: Literal["livy", "databricks", "databricks-sql", "snowflake"]
+    kind: str
     settings: dict[str, Any] = Field(default_factory=dict)
     conf: dict[str, str] = Field(default_factory=dict)
     job_sizes: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -232,10 +60,17 @@ class FabricSpec(BaseModel):
             raise ValueError("'local' is the built-in fabric; choose another name")
         return name
 
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, kind: str) -> str:
+        if kind not in creatable():
+            raise ValueError(f"one of {', '.join(creatable())}")
+        return kind
+
     @field_validator("conf")
     @classmethod
     def _conf(cls, conf: dict[str, str]) -> dict[str, str]:
-        _refuse_credentials(credential_conf(conf))
+        refuse_credentials(credential_conf(conf))
         return conf
 
     @field_validator("job_sizes")
@@ -250,12 +85,12 @@ class FabricSpec(BaseModel):
             conf = settings.get("conf") or {}
             if not isinstance(conf, dict):
                 raise ValueError(f"size {size!r}: conf must be an object of Spark settings")
-            _refuse_credentials(credential_conf(conf), f"size {size!r}: ")
+            refuse_credentials(credential_conf(conf), f"size {size!r}: ")
         return sizes
 
     @model_validator(mode="after")
     def _settings(self) -> FabricSpec:
-        model = SETTINGS_BY_KIND[self.kind]
+        model = kind_named(self.kind).settings
         try:
             self.settings = model.model_validate(self.settings).model_dump(by_alias=True, exclude_none=True)
         except ValidationError as exc:
@@ -291,8 +126,13 @@ class Fabric(BaseModel):
         return f"{self.team}/{self.name}" if self.team else self.name
 
     @property
-    def typed_settings(self) -> _Settings:
-        return SETTINGS_BY_KIND[self.kind].model_validate(self.settings)
+    def kind_of(self) -> FabricKind:
+        """What the product does with fabrics of this one's kind."""
+        return kind_named(self.kind)
+
+    @property
+    def typed_settings(self) -> KindSettings:
+        return self.kind_of.settings.model_validate(self.settings)
 
     @property
     def secret_needed(self) -> str | None:
@@ -323,6 +163,7 @@ class Fabric(BaseModel):
             "ref": self.ref,
             "endpoint": self.endpoint,
             "shared_identity": self.shared_identity,
+            "warm_on_attach": self.kind_of.warm_on_attach,
         }
 
 

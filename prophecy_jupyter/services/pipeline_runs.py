@@ -1,5 +1,5 @@
-"""Running a committed pipeline on a fabric: as a Livy batch on livy fabrics (``spark-submit`` of
-``pipeline.py`` there), in a session of the fabric otherwise (local, databricks)."""
+"""Running a committed pipeline on a fabric: as a batch where the fabric's kind says so (a Livy
+batch, ``spark-submit`` of ``pipeline.py`` there), in a session of the fabric otherwise."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prophecy_jupyter.engines.base import RunsBatches
 from prophecy_jupyter.errors import EngineError, Invalid
 from prophecy_jupyter.results.model import Result
 from prophecy_jupyter.services.projects import ProjectService
@@ -58,7 +59,7 @@ class PipelineRunner:
         source = files[f"pipelines/{name}/pipeline.py"].decode()
         fabric = self.sessions.fabric(user, fabric_ref)
         args = arguments(parameters)
-        if fabric.kind == "livy":
+        if fabric.kind_of.pipelines == "batch":
             return self._batch(user, fabric, name, source, args, notify)
         if not source.endswith(_MAIN_GUARD):
             raise Invalid(
@@ -74,6 +75,8 @@ class PipelineRunner:
 
     def _batch(self, user, fabric, name, source, args, notify) -> PipelineRun:
         engine = self.sessions.engine_for(user, fabric)
+        if not isinstance(engine, RunsBatches):
+            raise Invalid(f"Fabric '{fabric.ref}' runs no batches.")
         folder = Path(tempfile.mkdtemp(prefix=f"prophecy-{name}-"))
         file = folder / "pipeline.py"
         file.write_text(source)

@@ -27,6 +27,7 @@ from prophecy_jupyter.engines.base import (
     Engine,
     PollPolicy,
     RemoteSession,
+    RunsSql,
     RunState,
     SessionSpec,
     SessionState,
@@ -562,7 +563,7 @@ class SessionService:
         if run.session.engine.supports_long_poll:
             self._scheduler.call_soon(self._poll, run)
             return
-        policy = getattr(run.session.engine, "poll_policy", None) or self.settings.poll
+        policy = run.session.engine.poll_policy or self.settings.poll
         delay = policy.first_delay if first else policy.next_delay(run.elapsed)
         self._scheduler.call_at(time.monotonic() + delay, self._poll, run)
 
@@ -735,7 +736,7 @@ class SessionService:
         """A SQL query's result as a table run: from engines that run SQL themselves (warehouses)
         directly, from Spark fabrics as the DataFrame of ``spark.sql``."""
         managed = self.session(user, notebook, fabric_ref, notify)
-        if not getattr(managed.engine, "runs_sql", False):
+        if not isinstance(managed.engine, RunsSql):
             return self.submit_table(
                 user, notebook, fabric_ref, sql_source(query, parameters), limit, True, notify
             )
@@ -1023,7 +1024,7 @@ class SessionService:
             sessions = list(self._sessions.values())
             self._sessions.clear()
         for managed in sessions:
-            if close_sessions or managed.fabric.kind == "local":
+            if close_sessions or managed.fabric.kind_of.ends_with_server:
                 self._close(managed, "stopped with the server" if not close_sessions else "stopped")
         self._scheduler.stop()
         for engine in self._engines.values():

@@ -15,12 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from prophecy_jupyter.errors import Conflict, Invalid
-from prophecy_jupyter.services.fabrics import (
-    RESOURCE_FIELDS,
-    FabricService,
-    credential_conf,
-    credential_headers,
-)
+from prophecy_jupyter.kinds.base import credential_conf, credential_headers
+from prophecy_jupyter.services.fabrics import RESOURCE_FIELDS, FabricService
 
 _LOOPBACK = re.compile(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/|\Z)")
 KERNEL_KEYS = ("kernel_python_credentials", "kernel_scala_credentials", "kernel_r_credentials")

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from prophecy_jupyter.errors import LimitReached
+from prophecy_jupyter.kinds import network
 from prophecy_jupyter.services import connection_test
 from prophecy_jupyter.services.fabrics import local_fabric
 from prophecy_jupyter.services.local_gateway import LocalGateway
@@ -134,7 +135,7 @@ def test_a_key_rotated_by_another_process_loses_nothing(data_dir, monkeypatch):
 
 
 def test_a_dns_lookup_that_hangs_is_given_up(monkeypatch):
-    monkeypatch.setattr(connection_test, "DNS_TIMEOUT", 0.5)
+    monkeypatch.setattr(network, "DNS_TIMEOUT", 0.5)
     monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: time.sleep(5))
     fabric = local_fabric().model_copy(
         update={"kind": "livy", "settings": {"url": "https://livy.example.com", "auth": "none"}}
