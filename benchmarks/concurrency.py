@@ -133,7 +133,7 @@ class _Load:
 
 def measure_ours(scratch: Path, notebooks: int, statements: int, timeout: float) -> dict[str, Any]:
     """Notebooks as kernels reach the server: REST with the server's token, long-polling each run."""
-    from prophecy_jupyter.server.link import API_PREFIX
+    from prophecy_jupyter.client.link import API_PREFIX
     from prophecy_jupyter.vault.keys import new_key
     from tests.servers.jupyter import start_jupyter
 

@@ -39,7 +39,7 @@ class OurDatabricksClient:
         self.services.credentials.set(self.user, fabric, workspace.pat)
 
     def measure(self, code: str) -> dict[str, Any]:
-        from prophecy_jupyter.engines.base import RunState
+        from prophecy_jupyter.results.model import RunState
 
         started = time.perf_counter()
         run = self.services.sessions.run(self.user, NOTEBOOK, "dbx", code)

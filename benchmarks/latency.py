@@ -41,7 +41,7 @@ class OurClient:
         self.service = build_services(data_dir).sessions
 
     def measure(self, code: str) -> dict[str, Any]:
-        from prophecy_jupyter.engines.base import RunState
+        from prophecy_jupyter.results.model import RunState
 
         started = time.perf_counter()
         run = self.service.run(self.user, NOTEBOOK, FABRIC, code)

@@ -39,7 +39,8 @@ def ours(further: int) -> dict[str, Any]:
     from prophecy_jupyter.services.runtime import build_services
 
     user = local_username()
-    service = build_services(bootstrap_user=user).sessions
+    services = build_services(bootstrap_user=user)
+    service = services.sessions
     try:
         service.session(user, "bench-0", "local")
         result: dict[str, Any] = {"ready_s": time.perf_counter() - started, "ready_epoch": time.time()}
@@ -62,7 +63,7 @@ def ours(further: int) -> dict[str, Any]:
         result["further"] = sessions
         return result
     finally:
-        service.shutdown()
+        services.close()
 
 
 def probe(further: int) -> dict[str, Any]:
@@ -73,9 +74,9 @@ def probe(further: int) -> dict[str, Any]:
 
     from prophecy_jupyter.services.runtime import build_services
 
-    service = build_services().sessions
+    services = build_services()
     try:
-        url, token = service.engines.local_gateway.endpoint()
+        url, token = services.local_gateway.endpoint()
         http = requests.Session()
         http.headers["Authorization"] = f"Bearer {token}"
 
@@ -99,7 +100,7 @@ def probe(further: int) -> dict[str, Any]:
         result["further"] = sessions
         return result
     finally:
-        service.shutdown()
+        services.close()
 
 
 def measure_startup(repetitions: int, further: int, timeout: float) -> dict[str, Any]:

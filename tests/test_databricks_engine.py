@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from prophecy_jupyter.engines.base import RunState, SessionSpec, SessionState
+from prophecy_jupyter.engines.base import SessionSpec, SessionState
 from prophecy_jupyter.engines.databricks import DatabricksConnection, DatabricksEngine, result_of
 from prophecy_jupyter.errors import AuthenticationError, EngineError
 from prophecy_jupyter.results.frames import frame_from_payload
-from prophecy_jupyter.results.model import ResultKind
+from prophecy_jupyter.results.model import ResultKind, RunState
 from tests.servers.databricks import StandInWorkspace
 
 FABRIC = "data-eng/dbx"

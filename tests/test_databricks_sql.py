@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from prophecy_jupyter.engines.base import RunState
 from prophecy_jupyter.errors import Invalid
+from prophecy_jupyter.results.model import RunState
 from prophecy_jupyter.services.runtime import build_services
 from prophecy_jupyter.sql_parameters import SqlParameter
 from tests.conftest import USER

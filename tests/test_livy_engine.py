@@ -16,9 +16,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from prophecy_jupyter.engines.base import RunState, SessionSpec, SessionState
+from prophecy_jupyter.engines.base import SessionSpec, SessionState
 from prophecy_jupyter.engines.livy import LivyEngine, LivySettings
 from prophecy_jupyter.errors import AuthenticationError, EngineError, SessionGone, StatementLost
+from prophecy_jupyter.results.model import RunState
 from tests.servers.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.spark

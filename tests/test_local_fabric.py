@@ -18,10 +18,11 @@ from prophecy_jupyter.services.identity import local_username
 from prophecy_jupyter.services.runtime import build_services
 
 user = local_username()
-service = build_services(bootstrap_user=user).sessions
+services = build_services(bootstrap_user=user)
+service = services.sessions
 first = service.run(user, "nb-1", "local", "spark.range(3).count()")
 second = service.run(user, "nb-2", "local", "sc.applicationId")
-gateway = psutil.Process(service.engines.local_gateway.pid)
+gateway = psutil.Process(services.local_gateway.pid)
 family = [gateway.pid] + [p.pid for p in gateway.children(recursive=True)]
 print(first.result.text, second.result.text, *family, flush=True)
 if sys.argv[1] == "kill":

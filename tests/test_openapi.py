@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 import prophecy_jupyter.server
+from prophecy_jupyter.client.link import API_PREFIX
 from prophecy_jupyter.server.handlers import ROUTES
-from prophecy_jupyter.server.link import API_PREFIX
 from prophecy_jupyter.vault.keys import new_key
 from tests.servers.jupyter import start_jupyter, write_notebook
 

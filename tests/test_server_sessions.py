@@ -139,7 +139,13 @@ def test_a_restarted_server_takes_its_live_sessions_back(start, gateway, livy):
         time.sleep(0.2)
     assert sessions["kept.ipynb"]["state"] == "idle"
     assert sessions["lost.ipynb"]["state"] == "ended"
-    assert "ended while the server was down" in sessions["lost.ipynb"]["ended_reason"]
+    assert sessions["lost.ipynb"]["fabric"] == "default/gw", "named as live sessions are"
+    assert "while the server was down" in sessions["lost.ipynb"]["ended_reason"]
+    first_cell = restarted.call("POST", "/sessions", {"notebook": "lost.ipynb", "fabric": "gw", "wait": True})
+    assert first_cell["messages"] == [
+        "The session on fabric 'default/gw' had ended (while the server was down; the fabric no longer "
+        "knows it); starting a new one. Variables from earlier cells are gone."
+    ]
     run = restarted.call("POST", f"/sessions/{sessions['kept.ipynb']['id']}/runs", {"code": "kept"})
     assert (
         restarted.call("GET", f"/runs/{run['id']}", params={"wait": "20"})["result"]["text"] == "'still here'"

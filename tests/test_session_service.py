@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 import requests
 
-from prophecy_jupyter.engines.base import PollPolicy, RunState
+from prophecy_jupyter.engines.base import PollPolicy
 from prophecy_jupyter.errors import Invalid, LimitReached
+from prophecy_jupyter.results.model import RunState
 from prophecy_jupyter.results.transport import sql_source
 from prophecy_jupyter.services.sessions import ServiceSettings
 from tests.conftest import USER, open_services

@@ -70,7 +70,7 @@ def test_the_wheel_installs_a_prebuilt_enabled_extension(tmp_path):
     assert "prophecy_jupyter 0.1.0 OK" in server_extensions, server_extensions
     # kernels take their API token out of the environment as Python starts (a .pth file)
     [site_packages] = fresh.glob("lib/python3*/site-packages")
-    assert "api_token" in (site_packages / "prophecy_jupyter_kernel_token.pth").read_text()
+    assert "kernel_token" in (site_packages / "prophecy_jupyter_kernel_token.pth").read_text()
     shipped = fresh / "share/jupyter/labextensions/prophecy-jupyter"
     assert (shipped / "package.json").is_file() and list((shipped / "static").glob("remoteEntry.*.js"))
     assert not (shipped / "static").joinpath("style.js").is_symlink()

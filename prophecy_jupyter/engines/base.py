@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from prophecy_jupyter.results.model import Result
+from prophecy_jupyter.results.model import Result, RunState
 
 if TYPE_CHECKING:
     from prophecy_jupyter.results.transport import TablePayload
@@ -23,18 +23,6 @@ class SessionState:
     IDLE = "idle"
     BUSY = "busy"
     ENDED = "ended"
-
-
-class RunState:
-    """Normalised statement states (a run's life: queued → running → finished/failed/cancelled)."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    CANCELLING = "cancelling"
-    FINISHED = "finished"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    DONE = frozenset({FINISHED, FAILED, CANCELLED})
 
 
 @dataclass(frozen=True)

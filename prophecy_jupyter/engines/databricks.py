@@ -19,10 +19,10 @@ from typing import Any
 from databricks.sdk.errors import DatabricksError, NotFound
 from databricks.sdk.service.compute import CommandStatus, ContextStatus, Language, State
 
-from prophecy_jupyter.engines.base import RemoteSession, RunState, SessionSpec, SessionState, StatementStatus
+from prophecy_jupyter.engines.base import RemoteSession, SessionSpec, SessionState, StatementStatus
 from prophecy_jupyter.engines.databricks_client import STATUS_POLLS, Workspace, WorkspaceConnection
 from prophecy_jupyter.errors import EngineError, SessionGone, StatementLost
-from prophecy_jupyter.results.model import Result, ResultKind
+from prophecy_jupyter.results.model import Result, ResultKind, RunState
 from prophecy_jupyter.results.transport import TableHeader, TablePayload
 
 _LANGUAGES = {

@@ -20,10 +20,10 @@ from databricks.sdk.service.sql import StatementState
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from prophecy_jupyter.engines.base import RemoteSession, RunState, SessionSpec, SessionState, StatementStatus
+from prophecy_jupyter.engines.base import RemoteSession, SessionSpec, SessionState, StatementStatus
 from prophecy_jupyter.engines.databricks_client import STATUS_POLLS, Workspace, WorkspaceConnection
 from prophecy_jupyter.errors import EngineError, StatementLost
-from prophecy_jupyter.results.model import Result, ResultKind
+from prophecy_jupyter.results.model import Result, ResultKind, RunState
 from prophecy_jupyter.results.transport import TableHeader, TablePayload
 from prophecy_jupyter.sql_parameters import SqlParameter
 

@@ -28,9 +28,9 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
 from prophecy_jupyter._version import __version__
-from prophecy_jupyter.engines.base import RemoteSession, RunState, SessionSpec, SessionState, StatementStatus
+from prophecy_jupyter.engines.base import RemoteSession, SessionSpec, SessionState, StatementStatus
 from prophecy_jupyter.errors import AuthenticationError, EngineError, SessionGone, StatementLost
-from prophecy_jupyter.results.model import Result, ResultKind
+from prophecy_jupyter.results.model import Result, ResultKind, RunState
 
 TABLE_MIME = "application/vnd.livy.table.v1+json"
 AMBIGUOUS_STATUSES = frozenset({502, 503, 504})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import atexit
 
-from prophecy_jupyter.magics.backend import connect
+from prophecy_jupyter.client import connect
 from prophecy_jupyter.magics.fabric_magics import FabricMagics
 from prophecy_jupyter.magics.pipeline_magics import PipelineMagics
 

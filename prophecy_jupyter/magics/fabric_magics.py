@@ -16,12 +16,13 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from prophecy_jupyter.client.backend import Backend, RunHandle
+from prophecy_jupyter.client.link import SERVER_URL_ENV
+from prophecy_jupyter.client.rest import ServerBackend
 from prophecy_jupyter.errors import ProphecyError, RemoteError
-from prophecy_jupyter.magics.backend import Backend, RunHandle, ServerBackend
 from prophecy_jupyter.magics.progress import CLUSTER_COMING_UP, ProgressWaiter, watch_cluster
 from prophecy_jupyter.results.display import remote_error, show, truncation_notice
 from prophecy_jupyter.results.model import Result, ResultKind
-from prophecy_jupyter.server.link import SERVER_URL_ENV
 from prophecy_jupyter.sql_parameters import SqlParameter
 
 DEFAULT_MAX_ROWS = 100_000

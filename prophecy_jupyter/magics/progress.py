@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from prophecy_jupyter.magics.backend import RunHandle
+    from prophecy_jupyter.client.backend import RunHandle
 
 BAR_WIDTH = 30
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import ipywidgets as widgets
 from IPython.core.error import UsageError
@@ -12,13 +12,27 @@ from IPython.core.error import UsageError
 from prophecy_jupyter.errors import ProphecyError
 
 if TYPE_CHECKING:
-    from prophecy_jupyter.magics.fabric_magics import FabricMagics
+    from prophecy_jupyter.client.backend import Backend
+
+
+class NotebookMagics(Protocol):
+    """What the picker drives: the notebook's ``%fabric`` magics."""
+
+    backend: Backend
+    notebook_id: str
+
+    @property
+    def attached(self) -> str | None: ...
+
+    def require_fabric(self) -> str: ...
+
+    def fabric(self, line: str) -> None: ...
 
 
 class FabricPicker(widgets.VBox):
     """Pick the notebook's fabric and watch its session: attach, detach, restart, logs."""
 
-    def __init__(self, magics: FabricMagics):
+    def __init__(self, magics: NotebookMagics):
         self.magics = magics
         self.fabrics = widgets.Dropdown(description="Fabric", layout=widgets.Layout(width="auto"))
         self.attach_button = widgets.Button(description="Attach", button_style="primary", icon="plug")

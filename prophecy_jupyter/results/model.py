@@ -1,4 +1,5 @@
-"""One result model for every engine: text, HTML, image, table or error."""
+"""One result model for every engine: text, HTML, image, table or error; and the states of the run
+that produces it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,18 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+class RunState:
+    """Normalised statement states (a run's life: queued → running → finished/failed/cancelled)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    CANCELLING = "cancelling"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    DONE = frozenset({FINISHED, FAILED, CANCELLED})
 
 
 class ResultKind(str, Enum):

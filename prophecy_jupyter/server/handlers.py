@@ -13,7 +13,6 @@ and they are XSRF-checked for browsers. Domain errors map to HTTP statuses in
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import functools
 import json
@@ -30,14 +29,13 @@ from tornado import web
 
 from prophecy_jupyter import errors
 from prophecy_jupyter._version import __version__
+from prophecy_jupyter.client.link import API_PREFIX, KERNEL_HEADER
+from prophecy_jupyter.client.wire import TABLE_HEADER, encode_result, encode_table_header
 from prophecy_jupyter.kinds import REGISTRY
-from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.server.json_body import json_object
-from prophecy_jupyter.server.link import API_PREFIX, KERNEL_HEADER
 from prophecy_jupyter.services.connection_test import check_fabric
-from prophecy_jupyter.services.runs import Run
 from prophecy_jupyter.services.runtime import Services
-from prophecy_jupyter.services.sessions import ManagedSession
+from prophecy_jupyter.services.sessions import ManagedSession, Run
 from prophecy_jupyter.sql_parameters import SqlParameter
 
 MAX_LONG_POLL = 30.0
@@ -161,27 +159,8 @@ def _settle(future: asyncio.Future) -> None:
         future.set_result(None)
 
 
-def _result_json(result: Result | None) -> dict[str, Any] | None:
-    if result is None:
-        return None
-    body: dict[str, Any] = {"kind": result.kind.value, "text": result.text}
-    if result.kind is ResultKind.ERROR:
-        body["error"] = {
-            "name": result.error_name,
-            "message": result.error_message,
-            "traceback": result.traceback,
-        }
-    elif result.kind is ResultKind.HTML:
-        body["html"] = result.html
-    elif result.kind is ResultKind.IMAGE:
-        body["image_png"] = base64.b64encode(result.image_png or b"").decode()
-    elif result.kind is ResultKind.TABLE:
-        body["table"] = {"truncated": result.truncated, "limit": result.row_limit}
-    return body
-
-
 def run_json(run: Run) -> dict[str, Any]:
-    return {**run.describe(), "result": _result_json(run.result) if run.done else None}
+    return {**run.describe(), "result": encode_result(run.result) if run.done else None}
 
 
 # -- identity and teams ---------------------------------------------------------------------
@@ -606,11 +585,7 @@ class SessionsHandler(ApiHandler):
         """The user's sessions, and the ones that ended lately (say, while the server was down)."""
         notebook = self.get_query_argument("notebook", None)
         notebook = self.notebook(notebook) if notebook is not None else None
-        service = self.services.sessions
-        current = [m.describe() for m in service.sessions_of(self.user, notebook)]
-        known = {s["id"] for s in current}
-        ended = [s for s in service.ended_sessions(self.user, notebook) if s["id"] not in known]
-        self.reply({"sessions": current + ended})
+        self.reply({"sessions": self.services.sessions.status(self.user, notebook, refresh=False)})
 
     @endpoint("execute")
     async def post(self) -> None:
@@ -803,7 +778,7 @@ class RunTableHandler(ApiHandler):
         payload = sessions.table_data(sessions.find_run(self.user, run_id))
         header = payload.header
         kind = "application/vnd.apache.arrow.stream" if header.format == "arrow" else "application/json"
-        self.set_header("X-Prophecy-Table", json.dumps(header.__dict__))
+        self.set_header(TABLE_HEADER, encode_table_header(header))
         self.finish(payload.peek(), set_content_type=kind)
 
 

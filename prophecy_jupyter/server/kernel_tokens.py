@@ -26,7 +26,7 @@ from typing import Any
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.identity import User
 
-from prophecy_jupyter.server.link import KERNEL_TOKEN_ENV, SERVER_CA_ENV, SERVER_URL_ENV
+from prophecy_jupyter.client.link import KERNEL_TOKEN_ENV, SERVER_CA_ENV, SERVER_URL_ENV
 
 _starter: contextvars.ContextVar[str | None] = contextvars.ContextVar("prophecy_kernel_starter", default=None)
 _KERNEL_RESOURCES = frozenset({"kernels", "sessions"})

@@ -30,8 +30,8 @@ from prophecy_jupyter.services.pipeline_runs import PipelineRunner
 from prophecy_jupyter.services.project_registry import ProjectRegistry
 from prophecy_jupyter.services.project_registry import by_scope as project_by_scope
 from prophecy_jupyter.services.projects import ProjectService, Registry
-from prophecy_jupyter.services.session_records import NoRecords, SessionRecords, StoreSessionRecords
 from prophecy_jupyter.services.sessions import ServiceSettings, SessionService
+from prophecy_jupyter.services.sessions.records import NoRecords, SessionRecords, StoreSessionRecords
 from prophecy_jupyter.services.teams import Groups, TeamService
 from prophecy_jupyter.store.database import Database, sqlite_url
 from prophecy_jupyter.vault.keys import KeyStore
@@ -62,9 +62,14 @@ class Services:
     hub: HubClient | None = None
 
     @functools.cached_property
+    def local_gateway(self) -> LocalGateway:
+        """The local fabric's gateway (started when a session on it is first opened)."""
+        return LocalGateway(self.directory)
+
+    @functools.cached_property
     def sessions(self) -> SessionService:
         """Started on first use: the CLI's fabric commands never need it."""
-        engines = EngineFactory(LocalGateway(self.directory))
+        engines = EngineFactory(self.local_gateway)
         service = SessionService(self.fabrics, engines, self.settings, self.records)
         self.fabrics.on_secret_change(service.secret_changed)
         return service
@@ -95,6 +100,8 @@ class Services:
             self.sessions.shutdown(close_sessions)
         else:
             self.records.close()
+        if "local_gateway" in self.__dict__:
+            self.local_gateway.stop()
         self.db.close()
         if self.hub is not None:
             self.hub.close()

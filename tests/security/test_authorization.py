@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from jupyter_server.auth.authorizer import Authorizer
 
-from prophecy_jupyter.server.link import API_PREFIX
+from prophecy_jupyter.client.link import API_PREFIX
 from tests.test_server_api import ENDPOINTS
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from prophecy_jupyter.client.link import API_PREFIX, KERNEL_HEADER
 from prophecy_jupyter.errors import Invalid
-from prophecy_jupyter.server.link import API_PREFIX, KERNEL_HEADER
 from prophecy_jupyter.services.runtime import build_services
 from prophecy_jupyter.services.teams import check_name
 

@@ -25,9 +25,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 import prophecy_jupyter.hub
+from prophecy_jupyter.client.link import API_PREFIX
 from prophecy_jupyter.hub.handlers import ROUTES as HUB_ROUTES
 from prophecy_jupyter.paths import write_private
-from prophecy_jupyter.server.link import API_PREFIX
 from prophecy_jupyter.vault.keys import new_key
 from tests.servers.git_http import GitHttpServer
 from tests.servers.jupyterhub import start_hub, users_python

@@ -11,7 +11,7 @@ import psutil
 import pytest
 import requests
 
-from prophecy_jupyter.server.link import API_PREFIX, KERNEL_HEADER
+from prophecy_jupyter.client.link import API_PREFIX, KERNEL_HEADER
 from tests.servers.identities import DENY_ENV, TOKEN_OF
 from tests.servers.jupyter import start_jupyter, write_notebook
 from tests.servers.kernels import execute
@@ -26,7 +26,7 @@ MULTI_USER = (
 # What a cell finds out about its kernel's token: the token it uses, and everywhere it must not be.
 INSPECT = """
 import json, os, subprocess, sys
-from prophecy_jupyter.magics.backend import connect
+from prophecy_jupyter.client import connect
 token = connect()._http.headers["X-Prophecy-Kernel"]
 children = subprocess.run(["env"], capture_output=True, text=True).stdout
 python = subprocess.run(
@@ -149,7 +149,7 @@ def test_the_deployments_authorizer_decides_for_browsers_and_kernels_alike(serve
         assert as_kernel(server, token, "GET", "/sessions").status_code == 200
         cell = execute(
             bob,
-            "from prophecy_jupyter.magics.backend import connect\n"
+            "from prophecy_jupyter.client import connect\n"
             "connect().run('b.ipynb', 'missing', '1', 'pyspark', print)",
         )
         assert not cell.ok and "not authorized" in cell.failure

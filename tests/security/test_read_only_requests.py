@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from prophecy_jupyter.server.link import API_PREFIX
+from prophecy_jupyter.client.link import API_PREFIX
 from prophecy_jupyter.services.identity import local_username
 from tests.servers.git_http import GitHttpServer
 

@@ -15,7 +15,7 @@ from typing import Any
 import requests
 from jupyter_client import BlockingKernelClient
 
-from prophecy_jupyter.server.link import API_PREFIX
+from prophecy_jupyter.client.link import API_PREFIX
 from tests.servers.gateway import stop_process
 
 

@@ -15,8 +15,7 @@ from prophecy_jupyter.store.database import Database
 from prophecy_jupyter.store.models import RunRow, SessionRow, utcnow
 
 if TYPE_CHECKING:
-    from prophecy_jupyter.services.runs import Run
-    from prophecy_jupyter.services.sessions import ManagedSession
+    from prophecy_jupyter.services.sessions.model import ManagedSession, Run
 
 LIVE, ENDED = "live", "ended"
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import ctypes
 import os
 import sys
 
-from prophecy_jupyter.server.link import KERNEL_TOKEN_ENV
+from prophecy_jupyter.client.link import KERNEL_TOKEN_ENV
 
 _token: str | None = None
 

@@ -19,15 +19,19 @@ log = logging.getLogger(__name__)
 class Scheduler:
     """Runs callables at given times on a thread pool, plus a periodic housekeeping tick."""
 
-    def __init__(self, workers: int, tick: Callable[[], None], tick_interval: float):
+    def __init__(self, workers: int):
         self._heap: list[tuple[float, int, Callable[..., Any], tuple[Any, ...]]] = []
         self._sequence = itertools.count()
         self._wake = threading.Condition()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prophecy-poll")
-        self._tick = tick
-        self._tick_interval = tick_interval
+        self._tick: Callable[[], None] = lambda: None
+        self._tick_interval = 1.0
         self._stopped = False
         self._thread = threading.Thread(target=self._loop, name="prophecy-scheduler", daemon=True)
+
+    def start(self, tick: Callable[[], None], tick_interval: float) -> None:
+        """Start the timer thread, which also calls ``tick`` every ``tick_interval`` seconds."""
+        self._tick, self._tick_interval = tick, tick_interval
         self._thread.start()
 
     def call_at(self, when: float, fn: Callable[..., Any], *args: Any) -> None:
@@ -77,5 +81,6 @@ class Scheduler:
             self._stopped = True
             self._heap.clear()
             self._wake.notify()
-        self._thread.join(5)
+        if self._thread.is_alive():
+            self._thread.join(5)
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,13 +1,12 @@
-"""Where the magics send their work: the Jupyter server's session service over REST when the
-kernel was started by a server with prophecy-jupyter, otherwise a service in this process."""
+"""The Jupyter server's API as the magics and the bridge kernel reach it: with the token the server
+gave the kernel, idempotent calls retried through a server restart, a statement never sent twice,
+and runs followed by long polls. Imports nothing of the services, the store or the engines."""
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import time
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -15,205 +14,13 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from prophecy_jupyter import errors
-from prophecy_jupyter.engines.base import RunState
-from prophecy_jupyter.kernel import api_token
-from prophecy_jupyter.results.model import Result, ResultKind
-from prophecy_jupyter.server.link import API_PREFIX, KERNEL_HEADER, SERVER_CA_ENV, SERVER_URL_ENV
-from prophecy_jupyter.services.identity import local_username
-from prophecy_jupyter.services.runs import Run, TableRun
-from prophecy_jupyter.services.sessions import Notify, table_result
+from prophecy_jupyter.client import kernel_token
+from prophecy_jupyter.client.backend import Notify, fabric_row
+from prophecy_jupyter.client.link import API_PREFIX, KERNEL_HEADER, SERVER_CA_ENV, SERVER_URL_ENV
+from prophecy_jupyter.client.wire import TABLE_HEADER, decode_result, decode_table_header
+from prophecy_jupyter.results.model import Result, RunState
+from prophecy_jupyter.results.transport import TablePayload
 from prophecy_jupyter.sql_parameters import SqlParameter
-
-
-class RunHandle(Protocol):
-    """What a waiter needs of a run, wherever it runs."""
-
-    @property
-    def done(self) -> bool: ...
-
-    @property
-    def elapsed(self) -> float: ...
-
-    @property
-    def progress(self) -> float | None: ...
-
-    @property
-    def state(self) -> str: ...
-
-    @property
-    def result(self) -> Result | None: ...
-
-    @property
-    def notes(self) -> list[str]: ...
-
-    def wait(self, timeout: float | None = None) -> bool: ...
-
-
-class Backend(Protocol):
-    def fabrics(self) -> list[dict[str, Any]]: ...
-
-    def attach(self, notebook: str, fabric: str) -> dict[str, Any]: ...
-
-    def attachment(self, notebook: str) -> str | None: ...
-
-    def detach(self, notebook: str, fabric: str) -> int: ...
-
-    def run(self, notebook: str, fabric: str, code: str, language: str, notify: Notify) -> RunHandle: ...
-
-    def table(self, notebook: str, fabric: str, source: str, limit: int, notify: Notify) -> RunHandle: ...
-
-    def sql_table(
-        self,
-        notebook: str,
-        fabric: str,
-        query: str,
-        parameters: list[SqlParameter],
-        limit: int,
-        notify: Notify,
-    ) -> RunHandle: ...
-
-    def frame(self, run: RunHandle) -> Result: ...
-
-    def cancel(self, run: RunHandle) -> None: ...
-
-    def configure(self, notebook: str, fabric: str, settings: dict, notify: Notify) -> bool: ...
-
-    def restart(self, notebook: str, fabric: str, notify: Notify) -> None: ...
-
-    def status(self, notebook: str) -> list[dict[str, Any]]: ...
-
-    def cluster(self, fabric: str) -> dict[str, str]: ...
-
-    def start_cluster(self, fabric: str) -> dict[str, str]: ...
-
-    def logs(self, notebook: str, fabric: str, size: int) -> list[str]: ...
-
-    def complete(self, notebook: str, fabric: str, code: str, cursor: int) -> list[str]: ...
-
-    def projects(self) -> list[dict[str, Any]]: ...
-
-    def generate_pipeline(self, project: str, notebook: str, name: str | None) -> dict[str, Any]: ...
-
-    def project_status(self, project: str) -> dict[str, Any]: ...
-
-    def project_diff(self, project: str) -> str: ...
-
-    def project_commit(self, project: str, message: str) -> str | None: ...
-
-    def project_push(self, project: str) -> str: ...
-
-    def project_pull(self, project: str) -> str: ...
-
-    def close(self) -> None: ...
-
-
-def _fabric_row(fabric: dict[str, Any]) -> dict[str, Any]:
-    return {key: fabric[key] for key in ("ref", "kind", "environment", "endpoint")}
-
-
-class InProcessBackend:
-    """A session service in the kernel's own process (no Jupyter server, or an older one)."""
-
-    def __init__(self):
-        from prophecy_jupyter.services.runtime import build_for_this_process
-
-        self.user = local_username()
-        self.services = build_for_this_process(self.user)
-
-    @property
-    def sessions(self):
-        return self.services.sessions
-
-    def fabrics(self) -> list[dict[str, Any]]:
-        return [_fabric_row(f.to_json()) for f in self.services.fabrics.list(self.user)]
-
-    def attach(self, notebook: str, fabric: str) -> dict[str, Any]:
-        chosen = self.services.fabrics.get(self.user, fabric)
-        self.services.attachments.attach(self.user, notebook, chosen.ref)
-        if chosen.kind_of.warm_on_attach:
-            # Nothing to pay for, and the session's start is then out of the first cell's way.
-            self.sessions.start_in_background(self.user, notebook, chosen.ref)
-        return _fabric_row(chosen.to_json())
-
-    def attachment(self, notebook: str) -> str | None:
-        return self.services.attachments.get(self.user, notebook)
-
-    def detach(self, notebook: str, fabric: str) -> int:
-        self.services.attachments.detach(self.user, notebook)
-        return self.sessions.close(self.user, notebook, fabric)
-
-    def run(self, notebook: str, fabric: str, code: str, language: str, notify: Notify) -> Run:
-        return self.sessions.submit(self.user, notebook, fabric, code, language, notify)
-
-    def table(self, notebook: str, fabric: str, source: str, limit: int, notify: Notify) -> TableRun:
-        return self.sessions.submit_table(self.user, notebook, fabric, source, limit, True, notify)
-
-    def sql_table(
-        self,
-        notebook: str,
-        fabric: str,
-        query: str,
-        parameters: list[SqlParameter],
-        limit: int,
-        notify: Notify,
-    ) -> TableRun:
-        return self.sessions.submit_sql(self.user, notebook, fabric, query, limit, parameters, notify)
-
-    def frame(self, run: Run) -> Result:
-        return table_result(run)
-
-    def cancel(self, run: Run) -> None:
-        self.sessions.cancel(run)
-
-    def configure(self, notebook: str, fabric: str, settings: dict, notify: Notify) -> bool:
-        return self.sessions.configure(self.user, notebook, fabric, settings, notify)
-
-    def restart(self, notebook: str, fabric: str, notify: Notify) -> None:
-        self.sessions.restart(self.sessions.managed(self.user, notebook, fabric), notify)
-
-    def cluster(self, fabric: str) -> dict[str, str]:
-        return self.services.clusters.state(self.user, fabric)
-
-    def start_cluster(self, fabric: str) -> dict[str, str]:
-        return self.services.clusters.start(self.user, fabric)
-
-    def status(self, notebook: str) -> list[dict[str, Any]]:
-        return self.sessions.status(self.user, notebook)
-
-    def logs(self, notebook: str, fabric: str, size: int) -> list[str]:
-        return self.sessions.logs(self.sessions.managed(self.user, notebook, fabric), size)
-
-    def complete(self, notebook: str, fabric: str, code: str, cursor: int) -> list[str]:
-        return self.sessions.complete(self.user, notebook, fabric, code, cursor)
-
-    def projects(self) -> list[dict[str, Any]]:
-        return [p.to_json() for p in self.services.projects.list(self.user)]
-
-    def generate_pipeline(self, project: str, notebook: str, name: str | None) -> dict[str, Any]:
-        with open(notebook, encoding="utf-8") as handle:
-            content = json.load(handle)
-        fabric = (content.get("metadata", {}).get("prophecy") or {}).get("fabric")
-        kind = self.services.fabrics.get(self.user, fabric).kind if fabric else None
-        pipeline, changed = self.services.projects.generate(self.user, project, content, notebook, name, kind)
-        return {"pipeline": {"name": pipeline.name, "steps": len(pipeline.steps)}, "changed": changed}
-
-    def project_status(self, project: str) -> dict[str, Any]:
-        return self.services.projects.status(self.user, project)
-
-    def project_diff(self, project: str) -> str:
-        return self.services.projects.diff(self.user, project)
-
-    def project_commit(self, project: str, message: str) -> str | None:
-        return self.services.projects.commit(self.user, project, message)
-
-    def project_push(self, project: str) -> str:
-        return self.services.projects.push(self.user, project)
-
-    def project_pull(self, project: str) -> str:
-        return self.services.projects.pull(self.user, project)
-
-    def close(self) -> None:
-        self.services.close()
 
 
 class RemoteRun:
@@ -253,7 +60,7 @@ class RemoteRun:
 
     @property
     def result(self) -> Result | None:
-        return _result(self._body.get("result"))
+        return decode_result(self._body.get("result"))
 
     @property
     def notes(self) -> list[str]:
@@ -273,25 +80,6 @@ class RemoteRun:
         return self.done
 
 
-def _result(body: dict[str, Any] | None) -> Result | None:
-    if body is None:
-        return None
-    kind = ResultKind(body["kind"])
-    if kind is ResultKind.ERROR:
-        error = body.get("error") or {}
-        return Result.of_error(
-            error.get("name") or "Error", error.get("message") or "", error.get("traceback")
-        )
-    if kind is ResultKind.IMAGE:
-        return Result(kind, text=body.get("text", ""), image_png=base64.b64decode(body.get("image_png", "")))
-    if kind is ResultKind.HTML:
-        return Result(kind, text=body.get("text", ""), html=body.get("html"))
-    if kind is ResultKind.TABLE:
-        table = body.get("table") or {}
-        return Result(kind, truncated=bool(table.get("truncated")), row_limit=table.get("limit"))
-    return Result.of_text(body.get("text", ""))
-
-
 class ServerBackend:
     """The Jupyter server's API, reached with the token the server gave this kernel."""
 
@@ -309,7 +97,7 @@ class ServerBackend:
 
     @classmethod
     def from_environment(cls) -> ServerBackend | None:
-        url, token = os.environ.get(SERVER_URL_ENV), api_token.token()
+        url, token = os.environ.get(SERVER_URL_ENV), kernel_token.token()
         if not url or not token:
             return None
         return cls(url, token, os.environ.get(SERVER_CA_ENV))
@@ -344,7 +132,7 @@ class ServerBackend:
         return session
 
     def fabrics(self) -> list[dict[str, Any]]:
-        return [_fabric_row(f) for f in self.get("/fabrics")["fabrics"]]
+        return [fabric_row(f) for f in self.get("/fabrics")["fabrics"]]
 
     def attach(self, notebook: str, fabric: str) -> dict[str, Any]:
         ref = self._call("PUT", "/attachments", json={"notebook": notebook, "fabric": fabric}).json()[
@@ -353,7 +141,7 @@ class ServerBackend:
         chosen = next(f for f in self.get("/fabrics")["fabrics"] if f["ref"] == ref)
         if chosen.get("warm_on_attach"):
             self.post("/sessions", {"notebook": notebook, "fabric": ref, "wait": False})
-        return _fabric_row(chosen)
+        return fabric_row(chosen)
 
     def attachment(self, notebook: str) -> str | None:
         return self.get("/attachments", params={"notebook": notebook})["fabric"]
@@ -365,7 +153,7 @@ class ServerBackend:
     def detach(self, notebook: str, fabric: str) -> int:
         closed = 0
         for session in self.get("/sessions", params={"notebook": notebook})["sessions"]:
-            if session["fabric"] == fabric and session["state"] != "ended":
+            if session["fabric"] == fabric and session["state"] not in ("ended", "not started"):
                 self._call("DELETE", f"/sessions/{session['id']}")
                 closed += 1
         self._call("DELETE", "/attachments", params={"notebook": notebook})
@@ -399,11 +187,10 @@ class ServerBackend:
     def frame(self, run: RemoteRun) -> Result:
         if run.state != RunState.FINISHED:
             return run.result or Result.of_error("Cancelled", "The table fetch was cancelled.")
-        from prophecy_jupyter.results.frames import frame_from_payload
-        from prophecy_jupyter.results.transport import TableHeader, TablePayload
+        from prophecy_jupyter.results.frames import frame_from_payload  # pandas and pyarrow, on first use
 
         response = self._call("GET", f"/runs/{run.id}/table", timeout=600)
-        header = TableHeader(**json.loads(response.headers["X-Prophecy-Table"]))
+        header = decode_table_header(response.headers[TABLE_HEADER])
         limit = run.result.row_limit if run.result else -1
         payload = TablePayload(header, response.content, limit)
         del response
@@ -474,8 +261,3 @@ class ServerBackend:
 
     def close(self) -> None:
         self._http.close()
-
-
-def connect() -> Backend:
-    """The server's API when this kernel was started by a server that offers it; else in-process."""
-    return ServerBackend.from_environment() or InProcessBackend()

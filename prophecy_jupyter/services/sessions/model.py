@@ -1,20 +1,99 @@
-"""Runs: code sent to a session (a statement), or a table fetched from it (several statements)."""
+"""A user's notebook's session on one fabric (``ManagedSession``), the runs on it (code sent as a
+statement, or a table fetched with several), and the small pieces the service's parts share."""
 
 from __future__ import annotations
 
+import datetime
+import getpass
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from prophecy_jupyter.engines.base import RunState
-from prophecy_jupyter.results.model import Result
+from prophecy_jupyter.engines.base import Engine, RemoteSession, SessionSpec, SessionState
+from prophecy_jupyter.results.model import Result, RunState
 from prophecy_jupyter.results.transport import TablePayload
+from prophecy_jupyter.services.fabrics import Fabric
 from prophecy_jupyter.sql_parameters import SqlParameter
 
-if TYPE_CHECKING:
-    from prophecy_jupyter.services.sessions import ManagedSession
+Notify = Callable[[str], None]
+"""Says something to the user while work goes on (a progress line, a note)."""
+
+
+def quiet(_message: str) -> None:
+    """The default for callers that show nothing."""
+
+
+def session_name() -> str:
+    """A name unique among the fabric's sessions, that tells whose session it is."""
+    return f"prophecy-{getpass.getuser()}-{uuid.uuid4().hex[:8]}"
+
+
+class EngineSource(Protocol):
+    """What builds the engine for a fabric (the fabric kinds, through ``EngineFactory``)."""
+
+    def engine(self, fabric: Fabric, secret: str | None, proxy_user: str | None = None) -> Engine: ...
+
+
+class FabricSource(Protocol):
+    """Where the service finds fabrics and the user's secret for them (the fabric service)."""
+
+    def get(self, user: str, ref: str) -> Fabric: ...
+
+    def secret(self, user: str, fabric: Fabric) -> str | None: ...
+
+    def secret_set_at(self, user: str, fabric: Fabric) -> datetime.datetime | None: ...
+
+
+@dataclass(eq=False)
+class ManagedSession:
+    """A user's notebook's session on one fabric."""
+
+    user: str
+    notebook: str
+    fabric: Fabric
+    engine: Engine
+    spec: SessionSpec
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    remote: RemoteSession | None = None
+    ended_reason: str | None = None
+    last_used: float = field(default_factory=time.monotonic)
+    next_health: float = 0.0
+    next_keepalive: float = 0.0
+    active: set[Run] = field(default_factory=set)
+    notices: list[str] = field(default_factory=list)
+    """What the user should hear at their next cell (say, that the session before this one ended)."""
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """How the service addresses it: user, notebook, fabric id."""
+        return (self.user, self.notebook, self.fabric.id)
+
+    @property
+    def live(self) -> bool:
+        return self.remote is not None and self.remote.state != SessionState.ENDED
+
+    @property
+    def state(self) -> str:
+        if self.remote is None:
+            return "ended" if self.ended_reason else "not started"
+        return self.remote.raw_state if self.live else "ended"
+
+    def describe(self) -> dict[str, Any]:
+        remote = self.remote
+        return {
+            "id": self.id,
+            "notebook": self.notebook,
+            "fabric": self.fabric.ref,
+            "state": self.state,
+            "remote_id": remote.id if remote else None,
+            "app_id": remote.app_id if remote else None,
+            "ended_reason": self.ended_reason,
+            "runs": [run.describe() for run in list(self.active)],
+        }
 
 
 class Run:
@@ -165,3 +244,25 @@ class TableRun(Run):
             header = self.payload.header
             body.update(rows=header.rows, truncated=header.truncated, format=header.format)
         return body
+
+
+Waiter = Callable[[Run], Run]
+"""Waits for a run (and may show progress, or cancel it when interrupted)."""
+
+
+def wait_for(run: Run) -> Run:
+    """The plain waiter: block until the run is done."""
+    run.wait()
+    return run
+
+
+def table_result(run: Run) -> Result:
+    """A finished run's result, its table data (if any) taken and made a typed DataFrame."""
+    if run.payload is None:
+        return run.result or Result.of_error("Cancelled", "The run was cancelled.")
+    from prophecy_jupyter.results.frames import frame_from_payload  # pandas, on first use
+
+    payload, run.payload = run.payload, None
+    return Result.of_table(
+        frame_from_payload(payload), truncated=payload.header.truncated, row_limit=payload.limit
+    )

@@ -1,0 +1,117 @@
+"""The session service in the kernel's own process, for a kernel that no server with
+prophecy-jupyter started (or an older server): the same answers as the server's API gives."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from prophecy_jupyter.client.backend import Notify, fabric_row
+from prophecy_jupyter.results.model import Result
+from prophecy_jupyter.services.identity import local_username
+from prophecy_jupyter.services.runtime import build_for_this_process
+from prophecy_jupyter.services.sessions import Run, TableRun, table_result
+from prophecy_jupyter.sql_parameters import SqlParameter
+
+
+class InProcessBackend:
+    """A session service in the kernel's own process (no Jupyter server, or an older one)."""
+
+    def __init__(self):
+        self.user = local_username()
+        self.services = build_for_this_process(self.user)
+
+    @property
+    def sessions(self):
+        return self.services.sessions
+
+    def fabrics(self) -> list[dict[str, Any]]:
+        return [fabric_row(f.to_json()) for f in self.services.fabrics.list(self.user)]
+
+    def attach(self, notebook: str, fabric: str) -> dict[str, Any]:
+        chosen = self.services.fabrics.get(self.user, fabric)
+        self.services.attachments.attach(self.user, notebook, chosen.ref)
+        if chosen.kind_of.warm_on_attach:
+            # Nothing to pay for, and the session's start is then out of the first cell's way.
+            self.sessions.start_in_background(self.user, notebook, chosen.ref)
+        return fabric_row(chosen.to_json())
+
+    def attachment(self, notebook: str) -> str | None:
+        return self.services.attachments.get(self.user, notebook)
+
+    def detach(self, notebook: str, fabric: str) -> int:
+        self.services.attachments.detach(self.user, notebook)
+        return self.sessions.close(self.user, notebook, fabric)
+
+    def run(self, notebook: str, fabric: str, code: str, language: str, notify: Notify) -> Run:
+        return self.sessions.submit(self.user, notebook, fabric, code, language, notify)
+
+    def table(self, notebook: str, fabric: str, source: str, limit: int, notify: Notify) -> TableRun:
+        return self.sessions.submit_table(self.user, notebook, fabric, source, limit, True, notify)
+
+    def sql_table(
+        self,
+        notebook: str,
+        fabric: str,
+        query: str,
+        parameters: list[SqlParameter],
+        limit: int,
+        notify: Notify,
+    ) -> TableRun:
+        return self.sessions.submit_sql(self.user, notebook, fabric, query, limit, parameters, notify)
+
+    def frame(self, run: Run) -> Result:
+        return table_result(run)
+
+    def cancel(self, run: Run) -> None:
+        self.sessions.cancel(run)
+
+    def configure(self, notebook: str, fabric: str, settings: dict, notify: Notify) -> bool:
+        return self.sessions.configure(self.user, notebook, fabric, settings, notify)
+
+    def restart(self, notebook: str, fabric: str, notify: Notify) -> None:
+        self.sessions.restart(self.sessions.managed(self.user, notebook, fabric), notify)
+
+    def cluster(self, fabric: str) -> dict[str, str]:
+        return self.services.clusters.state(self.user, fabric)
+
+    def start_cluster(self, fabric: str) -> dict[str, str]:
+        return self.services.clusters.start(self.user, fabric)
+
+    def status(self, notebook: str) -> list[dict[str, Any]]:
+        return self.sessions.status(self.user, notebook)
+
+    def logs(self, notebook: str, fabric: str, size: int) -> list[str]:
+        return self.sessions.logs(self.sessions.managed(self.user, notebook, fabric), size)
+
+    def complete(self, notebook: str, fabric: str, code: str, cursor: int) -> list[str]:
+        return self.sessions.complete(self.user, notebook, fabric, code, cursor)
+
+    def projects(self) -> list[dict[str, Any]]:
+        return [p.to_json() for p in self.services.projects.list(self.user)]
+
+    def generate_pipeline(self, project: str, notebook: str, name: str | None) -> dict[str, Any]:
+        with open(notebook, encoding="utf-8") as handle:
+            content = json.load(handle)
+        fabric = (content.get("metadata", {}).get("prophecy") or {}).get("fabric")
+        kind = self.services.fabrics.get(self.user, fabric).kind if fabric else None
+        pipeline, changed = self.services.projects.generate(self.user, project, content, notebook, name, kind)
+        return {"pipeline": {"name": pipeline.name, "steps": len(pipeline.steps)}, "changed": changed}
+
+    def project_status(self, project: str) -> dict[str, Any]:
+        return self.services.projects.status(self.user, project)
+
+    def project_diff(self, project: str) -> str:
+        return self.services.projects.diff(self.user, project)
+
+    def project_commit(self, project: str, message: str) -> str | None:
+        return self.services.projects.commit(self.user, project, message)
+
+    def project_push(self, project: str) -> str:
+        return self.services.projects.push(self.user, project)
+
+    def project_pull(self, project: str) -> str:
+        return self.services.projects.pull(self.user, project)
+
+    def close(self) -> None:
+        self.services.close()

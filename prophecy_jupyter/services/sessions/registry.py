@@ -1,0 +1,112 @@
+"""The sessions and runs the service holds, and the one way to address each: a session by its user,
+notebook and fabric (or, for the API, its id among the user's), a run by its id among the user's."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from prophecy_jupyter.errors import NotFound
+from prophecy_jupyter.services.sessions.model import ManagedSession, Run
+
+SessionKey = tuple[str, str, str]
+"""User, notebook, fabric id."""
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._sessions: dict[SessionKey, ManagedSession] = {}
+        self._runs: dict[str, Run] = {}
+        self._ended: dict[SessionKey, str] = {}
+        self.lock = threading.RLock()
+
+    # -- sessions -------------------------------------------------------------------------------
+
+    def get(self, key: SessionKey) -> ManagedSession | None:
+        with self.lock:
+            return self._sessions.get(key)
+
+    def add(self, managed: ManagedSession) -> ManagedSession:
+        """Keep ``managed`` (the one already kept under its key wins)."""
+        with self.lock:
+            return self._sessions.setdefault(managed.key, managed)
+
+    def put(self, managed: ManagedSession) -> None:
+        with self.lock:
+            self._sessions[managed.key] = managed
+
+    def remove(self, managed: ManagedSession) -> None:
+        with self.lock:
+            if self._sessions.get(managed.key) is managed:
+                del self._sessions[managed.key]
+
+    def take(self, user: str, notebook: str, fabric_id: str | None = None) -> list[ManagedSession]:
+        """Remove and return the notebook's sessions (on one fabric, or all)."""
+        with self.lock:
+            keys = [k for k in self._sessions if k[:2] == (user, notebook) and fabric_id in (None, k[2])]
+            return [self._sessions.pop(k) for k in keys]
+
+    def take_all(self) -> list[ManagedSession]:
+        with self.lock:
+            sessions = list(self._sessions.values())
+            self._sessions.clear()
+            return sessions
+
+    def all(self) -> list[ManagedSession]:
+        with self.lock:
+            return list(self._sessions.values())
+
+    def of(self, user: str, notebook: str | None = None) -> list[ManagedSession]:
+        """The user's sessions (of one notebook, or all)."""
+        with self.lock:
+            return [m for (u, nb, _), m in self._sessions.items() if u == user and notebook in (None, nb)]
+
+    def by_id(self, user: str, session_id: str) -> ManagedSession:
+        match = next((m for m in self.of(user) if m.id == session_id), None)
+        if match is None:
+            raise NotFound(f"No session '{session_id}' of yours.")
+        return match
+
+    def note_ended(self, key: SessionKey, reason: str) -> None:
+        """A session ended while nobody held it here (say, while the server was down): the next
+        session under its key says so."""
+        with self.lock:
+            self._ended[key] = reason
+
+    def take_ended(self, key: SessionKey) -> str | None:
+        """Why the session under ``key`` had ended, once (None if nothing is known)."""
+        with self.lock:
+            return self._ended.pop(key, None)
+
+    def live_count(self, user: str, besides: ManagedSession) -> int:
+        with self.lock:
+            return sum(1 for m in self._sessions.values() if m.user == user and m.live and m is not besides)
+
+    # -- runs -----------------------------------------------------------------------------------
+
+    def add_run(self, run: Run) -> None:
+        with self.lock:
+            self._runs[run.id] = run
+
+    def run(self, user: str, run_id: str) -> Run:
+        with self.lock:
+            run = self._runs.get(run_id)
+        if run is None or run.session.user != user:
+            raise NotFound(f"No run '{run_id}' of yours (finished runs are kept for a while only).")
+        return run
+
+    def runs_of(self, user: str) -> list[Run]:
+        with self.lock:
+            return [r for r in self._runs.values() if r.session.user == user]
+
+    def forget_runs(self, kept: float, fetched_kept: float) -> None:
+        """Drop runs finished more than ``kept`` seconds ago, and table data fetched more than
+        ``fetched_kept`` seconds ago."""
+        now = time.monotonic()
+        with self.lock:
+            stale = [i for i, r in self._runs.items() if r.done and now - (r.finished_at or now) > kept]
+            for run_id in stale:
+                del self._runs[run_id]
+            for run in self._runs.values():
+                if run.fetched_at and now - run.fetched_at > fetched_kept:
+                    run.payload = None

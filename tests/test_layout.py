@@ -1,0 +1,61 @@
+"""The package's shape that the layers contracts (import-linter) cannot see."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import prophecy_jupyter
+from prophecy_jupyter.vault.keys import new_key
+
+PACKAGE = Path(prophecy_jupyter.__file__).parent
+MOST_LINES = 300
+
+
+def test_the_session_service_is_split_by_job_into_short_modules():
+    sessions = PACKAGE / "services" / "sessions"
+    lengths = {path.name: len(path.read_text().splitlines()) for path in sessions.glob("*.py")}
+    parts = {"service.py", "lifecycle.py", "statements.py", "tables.py", "upkeep.py", "recovery.py"}
+    assert parts <= set(lengths)
+    assert {name: n for name, n in lengths.items() if n > MOST_LINES} == {}
+
+
+KERNEL = """
+import json, sys
+from IPython.core.interactiveshell import InteractiveShell
+
+shell = InteractiveShell.instance()
+shell.run_line_magic("load_ext", "prophecy_jupyter")
+backend = shell.magics_manager.registry["FabricMagics"].backend
+heavy = [m for m in sys.modules if m.split(".")[0] in ("sqlalchemy", "pydantic")
+         or m.startswith(("prophecy_jupyter.services", "prophecy_jupyter.store", "prophecy_jupyter.engines"))]
+print(json.dumps({"backend": type(backend).__name__, "heavy": sorted(heavy)}))
+"""
+
+
+def magics_loaded(tmp_path, **env: str) -> dict:
+    """What a kernel's process holds once the magics and their backend are loaded."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PROPHECY_JUPYTER_")}
+    environment.update(PROPHECY_JUPYTER_DATA_DIR=str(tmp_path), PROPHECY_JUPYTER_KEY=new_key(), **env)
+    done = subprocess.run(
+        [sys.executable, "-c", KERNEL],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_a_kernel_that_talks_to_a_server_loads_neither_the_services_the_store_nor_the_engines(tmp_path):
+    rest = magics_loaded(
+        tmp_path, PROPHECY_JUPYTER_SERVER_URL="http://127.0.0.1:9", PROPHECY_JUPYTER_KERNEL_TOKEN="t" * 32
+    )
+    assert rest == {"backend": "ServerBackend", "heavy": []}
+    alone = magics_loaded(tmp_path)
+    assert alone["backend"] == "InProcessBackend"
+    assert {"sqlalchemy", "prophecy_jupyter.services.sessions"} <= set(alone["heavy"]), (
+        "loaded only when needed"
+    )

@@ -1,0 +1,237 @@
+"""The session service's own logic on an in-memory engine (``tests/fakes/engine.py``): polling,
+cancel, a lost session reopened once, upkeep and recovery after a restart, in milliseconds. The
+same behaviours against real PySpark behind the gateway are in ``test_session_service.py``."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from prophecy_jupyter.errors import EngineError, LimitReached, SessionGone
+from prophecy_jupyter.results.model import RunState
+from prophecy_jupyter.services.fabrics import Fabric
+from prophecy_jupyter.services.sessions import ServiceSettings, SessionService
+from prophecy_jupyter.services.sessions.records import StoreSessionRecords
+from prophecy_jupyter.store.database import Database, sqlite_url
+from tests.fakes.engine import FakeEngine, FakeEngines, FakeFabrics, remote_fabric
+
+USER, NOTEBOOK = "ada", "etl.ipynb"
+FABRIC = remote_fabric()
+
+
+def wait_until(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.002)
+
+
+@pytest.fixture
+def engine():
+    return FakeEngine()
+
+
+def build(engine: FakeEngine, records=None, **settings) -> SessionService:
+    settings = {"tick_interval": 0.01, "health_interval": 0.01, **settings}
+    return SessionService(FakeFabrics(FABRIC), FakeEngines(engine), ServiceSettings(**settings), records)
+
+
+@pytest.fixture
+def service(engine):
+    service = build(engine)
+    yield service
+    service.shutdown()
+
+
+def test_a_statement_is_polled_until_done_with_its_progress(service, engine):
+    engine.script("slow()", polls=5, text="42")
+    seen = []
+    run = service.submit(USER, NOTEBOOK, FABRIC.ref, "slow()")
+    while not run.wait(0.0005):
+        seen.append(run.progress)
+    assert (run.state, run.result.text, run.polls) == (RunState.FINISHED, "42", 6)
+    assert engine.submitted("slow()") == 1
+    assert any(0 < p < 1 for p in seen if p is not None)
+
+
+def test_a_failing_statement_fails_with_the_remote_error(service, engine):
+    engine.script("boom()", state=RunState.FAILED, text="division by zero")
+    run = service.run(USER, NOTEBOOK, FABRIC.ref, "boom()")
+    assert run.state == RunState.FAILED
+    assert (run.result.error_name, run.result.error_message) == ("Boom", "division by zero")
+
+
+def test_polls_that_fail_are_retried_and_the_statement_is_not_sent_again(service, engine):
+    engine.script("work()", polls=2)
+    engine.fail("poll", EngineError("connection reset"), EngineError("503"))
+    run = service.run(USER, NOTEBOOK, FABRIC.ref, "work()")
+    assert run.state == RunState.FINISHED
+    assert engine.submitted("work()") == 1
+    assert engine.count("poll") == 5
+
+
+def test_contact_lost_longer_than_the_budget_fails_the_run_without_sending_it_again(engine):
+    service = build(engine, poll_failure_budget=0.05)
+    try:
+        engine.script("work()", polls=1)
+        engine.fail("poll", *[EngineError("unreachable")] * 50)
+        run = service.run(USER, NOTEBOOK, FABRIC.ref, "work()")
+        assert run.state == RunState.FAILED
+        assert "Lost contact with fabric 'default/fake'" in run.result.error_message
+        assert engine.submitted("work()") == 1
+    finally:
+        service.shutdown()
+
+
+def test_cancel_goes_to_the_fabric_and_ends_the_run_cancelled(service, engine):
+    engine.script("forever()", polls=10**6)
+    run = service.submit(USER, NOTEBOOK, FABRIC.ref, "forever()")
+    wait_until(lambda: run.statement_id is not None)
+    service.cancel(run)
+    assert run.wait(5)
+    assert run.state == RunState.CANCELLED
+    assert engine.count("cancel") == 1
+
+
+def test_a_session_lost_before_it_took_the_code_is_reopened_once_and_the_code_sent_once_there(
+    service, engine
+):
+    first = service.session(USER, NOTEBOOK, FABRIC.ref).remote.id
+    engine.end(first)
+    run = service.run(USER, NOTEBOOK, FABRIC.ref, "x = 1")
+    assert run.state == RunState.FINISHED
+    assert [call[1] for call in engine.calls if call[0] == "submit"] == [first, "s2"]
+    assert any("runs in a new one" in note for note in run.notes)
+
+
+def test_a_session_lost_again_after_reopening_fails_the_run(service, engine):
+    service.session(USER, NOTEBOOK, FABRIC.ref)
+    engine.fail("submit", SessionGone("evicted"), SessionGone("evicted again"))
+    run = service.run(USER, NOTEBOOK, FABRIC.ref, "x = 1")
+    assert run.state == RunState.FAILED
+    assert "evicted again" in run.result.error_message
+    assert engine.count("open_session") == 2
+
+
+def test_a_session_that_ends_under_a_running_statement_fails_it_with_the_reason(service, engine):
+    engine.script("long()", polls=10**6)
+    run = service.submit(USER, NOTEBOOK, FABRIC.ref, "long()")
+    wait_until(lambda: run.statement_id is not None)
+    engine.sessions[run.session.remote.id] = "ended"
+    assert run.wait(5)
+    assert run.state == RunState.FAILED
+    assert "is gone" in run.result.error_message or "ended" in run.result.error_message
+    assert not run.session.live
+
+
+def test_long_statements_keep_the_session_alive(engine):
+    service = build(engine, keepalive_interval=0.02)
+    try:
+        engine.script("long()", polls=10**6)
+        run = service.submit(USER, NOTEBOOK, FABRIC.ref, "long()")
+        wait_until(lambda: engine.count("keepalive") >= 2)
+        service.cancel(run)
+        run.wait(5)
+    finally:
+        service.shutdown()
+
+
+def test_an_idle_session_is_closed_and_the_next_cell_says_it_had_ended(engine):
+    service = build(engine, idle_close_after=0.05)
+    try:
+        managed = service.session(USER, NOTEBOOK, FABRIC.ref)
+        wait_until(lambda: engine.count("close_session") == 1)
+        assert managed.ended_reason == "closed after sitting idle"
+        notes = []
+        run = service.run(USER, NOTEBOOK, FABRIC.ref, "x", notify=notes.append)
+        assert run.state == RunState.FINISHED
+        assert notes == [
+            "The session on fabric 'default/fake' had ended (closed after sitting idle); starting a new "
+            "one. Variables from earlier cells are gone."
+        ]
+    finally:
+        service.shutdown()
+
+
+def test_a_user_has_at_most_the_sessions_allowed(engine):
+    service = build(engine, max_sessions_per_user=2)
+    try:
+        service.session(USER, "a.ipynb", FABRIC.ref)
+        service.session(USER, "b.ipynb", FABRIC.ref)
+        with pytest.raises(LimitReached, match="2 live sessions"):
+            service.session(USER, "c.ipynb", FABRIC.ref)
+        service.session("grace", "c.ipynb", FABRIC.ref)
+        service.close(USER, "a.ipynb")
+        service.session(USER, "c.ipynb", FABRIC.ref)
+    finally:
+        service.shutdown()
+
+
+def test_a_session_that_starts_slowly_is_waited_for(engine):
+    engine.start_polls = 4
+    service = build(engine)
+    try:
+        managed = service.session(USER, NOTEBOOK, FABRIC.ref)
+        assert managed.live
+        assert engine.count("session") >= 4
+    finally:
+        service.shutdown()
+
+
+def test_after_a_restart_live_sessions_are_taken_back_and_ended_ones_reported(engine, tmp_path):
+    def records():
+        return StoreSessionRecords(Database.open(sqlite_url(tmp_path)))
+
+    before = build(engine, records())
+    kept = before.session(USER, "kept.ipynb", FABRIC.ref)
+    lost = before.session(USER, "lost.ipynb", FABRIC.ref)
+    before.shutdown(close_sessions=False)
+    engine.end(lost.remote.id)
+
+    after = build(engine, records())
+    try:
+        report = {item["notebook"]: item["outcome"] for item in after.rehydrate()}
+        assert report == {"kept.ipynb": "reattached", "lost.ipynb": "ended"}
+        assert after.session(USER, "kept.ipynb", FABRIC.ref).remote.id == kept.remote.id
+        [ended] = after.status(USER, "lost.ipynb")
+        assert ended["fabric"] == FABRIC.ref
+        reason = "while the server was down; the fabric reports it ended"
+        assert ended["ended_reason"] == reason
+        notes = []
+        after.start_in_background(USER, "lost.ipynb", FABRIC.ref)
+        wait_until(lambda: after.managed(USER, "lost.ipynb", FABRIC.ref).live)
+        after.run(USER, "lost.ipynb", FABRIC.ref, "x", notify=notes.append)
+        assert notes == [
+            f"The session on fabric '{FABRIC.ref}' had ended ({reason}); starting a new one. Variables from "
+            "earlier cells are gone."
+        ], "said at the first cell, though the session was started in the background"
+    finally:
+        after.shutdown()
+
+
+def test_sessions_that_end_with_the_server_are_reported_ended_at_its_next_start(engine, tmp_path):
+    local = Fabric(id="local", team=None, name="local", kind="local")
+
+    def service():
+        records = StoreSessionRecords(Database.open(sqlite_url(tmp_path)))
+        return SessionService(FakeFabrics(local), FakeEngines(engine), ServiceSettings(), records)
+
+    before = service()
+    before.run(USER, NOTEBOOK, "local", "x = 1")
+    before.shutdown(close_sessions=False)
+    assert engine.count("close_session") == 1
+
+    after = service()
+    try:
+        [report] = after.rehydrate()
+        assert report["outcome"] == "ended"
+        assert engine.count("session") == 0, "the fabric is not asked about a session that cannot be alive"
+        notes = []
+        after.run(USER, NOTEBOOK, "local", "x", notify=notes.append)
+        assert notes == [
+            "The session on fabric 'local' had ended (with the server: sessions on this fabric end when the "
+            "server stops); starting a new one. Variables from earlier cells are gone."
+        ]
+    finally:
+        after.shutdown()
