@@ -281,7 +281,7 @@ class PeakRss:
 
 def register_gateway(data_dir: Path, url: str, token: str) -> None:
     """Register the gateway as livy fabric ``gw`` with a bearer token (as a user would)."""
-    from prophecy_jupyter.services.identity import local_username
+    from prophecy_jupyter.environment import local_username
     from prophecy_jupyter.services.runtime import build_services
 
     user = local_username()

@@ -23,7 +23,7 @@ class OurDatabricksClient:
     """``SessionService.run`` on a databricks fabric of the stand-in workspace."""
 
     def __init__(self, data_dir: Path, workspace: Any, cluster: str):
-        from prophecy_jupyter.services.identity import local_username
+        from prophecy_jupyter.environment import local_username
         from prophecy_jupyter.services.runtime import build_services
 
         self.description = "SessionService.run on a databricks fabric (our status loop)"

@@ -26,7 +26,7 @@ THROUGHPUT_BYTES = 64 * 1024 * 1024
 
 
 def _project(scratch: Path) -> tuple[Any, Any, str, Any]:
-    from prophecy_jupyter.services.identity import local_username
+    from prophecy_jupyter.environment import local_username
     from prophecy_jupyter.services.runtime import build_services
     from tests.servers.git_http import GitHttpServer
 

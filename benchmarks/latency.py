@@ -32,7 +32,7 @@ class OurClient:
     """``SessionService.run`` against the fabric ``gw`` registered in its own data dir."""
 
     def __init__(self, description: str, data_dir: Path, url: str, token: str):
-        from prophecy_jupyter.services.identity import local_username
+        from prophecy_jupyter.environment import local_username
         from prophecy_jupyter.services.runtime import build_services
 
         self.description = description

@@ -35,11 +35,10 @@ def bare() -> dict[str, Any]:
 def ours(further: int) -> dict[str, Any]:
     """The first session on ``local`` from an empty data dir (gateway, JVM, interpreter), then more."""
     started = time.perf_counter()
-    from prophecy_jupyter.services.identity import local_username
-    from prophecy_jupyter.services.runtime import build_services
+    from prophecy_jupyter.environment import local_username, services_of_this_process
 
     user = local_username()
-    services = build_services(bootstrap_user=user)
+    services = services_of_this_process(user)
     service = services.sessions
     try:
         service.session(user, "bench-0", "local")
@@ -72,9 +71,9 @@ def probe(further: int) -> dict[str, Any]:
     started = time.perf_counter()
     import requests
 
-    from prophecy_jupyter.services.runtime import build_services
+    from prophecy_jupyter.environment import local_username, services_of_this_process
 
-    services = build_services()
+    services = services_of_this_process(local_username())
     try:
         url, token = services.local_gateway.endpoint()
         http = requests.Session()

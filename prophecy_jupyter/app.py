@@ -10,27 +10,34 @@ from concurrent.futures import ThreadPoolExecutor
 from jupyter_server.auth.identity import User
 from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import IOLoop
-from traitlets import Bool, Dict, Enum, Float, Integer, Unicode
+from traitlets import Bool, Enum, Integer, Unicode
 
+from prophecy_jupyter.environment import (
+    apply_environment,
+    hub_groups,
+    hub_service,
+    local_username,
+    shared_store_url,
+    under_jupyterhub,
+)
 from prophecy_jupyter.paths import data_dir, private_dir
 from prophecy_jupyter.server.handlers import routes
 from prophecy_jupyter.server.kernel_tokens import KernelTokens, hand_tokens_to_kernels
 from prophecy_jupyter.services.fabrics import SharedIdentities
-from prophecy_jupyter.services.hub import HubGroups, under_jupyterhub
-from prophecy_jupyter.services.hub_store import HUB_SERVICE_URL_ENV, HubClient
-from prophecy_jupyter.services.identity import local_username
 from prophecy_jupyter.services.runtime import Services, build_hub_services, build_services
-from prophecy_jupyter.services.sessions import ServiceSettings
+from prophecy_jupyter.services.settings import ServiceSettings
 
 
-class ProphecyJupyter(ExtensionApp):
-    """prophecy-jupyter inside a Jupyter server (configure as ``c.ProphecyJupyter.*``)."""
+class ProphecyJupyter(ExtensionApp, ServiceSettings):
+    """prophecy-jupyter inside a Jupyter server (configure as ``c.ProphecyJupyter.*``): the options
+    of the services are its own (``ServiceSettings``), and it is the settings it builds them with."""
 
     name = "prophecy_jupyter"
     description = "Teams, fabrics, credentials and sessions for notebooks."
 
     data_dir = Unicode("", config=True, help="State folder (default: <jupyter data dir>/prophecy).")
     hub_service_url = Unicode(
+        "",
         config=True,
         help="On a JupyterHub: the URL of the hub service that holds the store and the vault "
         "(default: $PROPHECY_JUPYTER_HUB_SERVICE_URL). This server then holds neither.",
@@ -39,10 +46,6 @@ class ProphecyJupyter(ExtensionApp):
         "", config=True, help="SQLAlchemy URL of a shared store (default: SQLite under the data dir)."
     )
     key_source = Unicode("", config=True, help="Where the vault key comes from: env, file or keyring.")
-    max_sessions_per_user = Integer(10, config=True, help="Live sessions per user (0: no limit).")
-    idle_session_timeout = Float(3600.0, config=True, help="Seconds before an unused session is closed.")
-    session_startup_timeout = Float(600.0, config=True, help="Seconds a session may take to start.")
-    keepalive_interval = Float(300.0, config=True, help="Seconds between keepalives during long cells.")
     hub_groups_as_teams = Bool(True, config=True, help="Under JupyterHub, make hub groups teams.")
     freeze_startup_objects = Bool(
         True,
@@ -59,31 +62,6 @@ class ProphecyJupyter(ExtensionApp):
         "(the server's user: a single-user install) or 'auto' (jupyter under JupyterHub).",
     )
     max_request_bytes = Integer(8 * 1024 * 1024, config=True, help="Largest request body accepted.")
-    livy_proxy_user = Enum(
-        ["auto", "always", "never"],
-        "auto",
-        config=True,
-        help="Create Livy sessions and batches with proxyUser set to the Jupyter user ('auto': under "
-        "JupyterHub). A notebook's %%configure cannot change it.",
-    )
-    livy_proxy_users = Dict(
-        key_trait=Unicode(),
-        value_trait=Unicode(),
-        config=True,
-        help="Jupyter user → the user Livy runs their sessions as (others: their own name).",
-    )
-    max_table_rows = Integer(
-        1_000_000,
-        config=True,
-        help="Rows a table result keeps at most, whatever the notebook asks (-n -1 included); the "
-        "user is told when a result is cut (0: no cap).",
-    )
-    max_buffered_bytes = Integer(
-        512 * 1024 * 1024,
-        config=True,
-        help="Bytes of table results a user may have waiting on the server before new ones are "
-        "refused (0: no cap). A result leaves a minute after its kernel fetched it.",
-    )
     allow_shared_identities = Bool(
         False,
         config=True,
@@ -95,27 +73,17 @@ class ProphecyJupyter(ExtensionApp):
 
     def initialize_settings(self) -> None:
         owner = local_username()
-        self.hub = under_jupyterhub()
-        proxy = self.livy_proxy_user == "always" or (self.livy_proxy_user == "auto" and self.hub)
-        settings = ServiceSettings(
-            max_sessions_per_user=self.max_sessions_per_user,
-            idle_close_after=self.idle_session_timeout,
-            startup_timeout=self.session_startup_timeout,
-            keepalive_interval=self.keepalive_interval,
-            proxy_users=dict(self.livy_proxy_users) if proxy else None,
-            max_table_rows=self.max_table_rows or None,
-            max_buffered_bytes=self.max_buffered_bytes or None,
-        )
+        self.hub = self.under_hub = under_jupyterhub()
+        apply_environment(self, configured=self.config.get(type(self).__name__, {}))
         directory = data_dir() if not self.data_dir else _directory(self.data_dir)
-        hub_service = self.hub_service_url or os.environ.get(HUB_SERVICE_URL_ENV, "")
-        if self.hub and hub_service:
+        client = hub_service(self.hub_service_url) if self.hub else None
+        if client is not None:
             if self.database_url or self.key_source:
                 self.log.warning(
                     "On a hub the hub service holds the store and the vault: database_url "
                     "and key_source are not used here."
                 )
-            client = HubClient(hub_service, os.environ["JUPYTERHUB_API_TOKEN"], owner)
-            self.services = build_hub_services(directory, client, settings, records=True)
+            self.services = build_hub_services(directory, client, self, records=True)
         else:
             if self.hub and self.database_url:
                 self.log.warning(
@@ -123,13 +91,12 @@ class ProphecyJupyter(ExtensionApp):
                     "code here can read every user's credentials. Run the prophecy hub service "
                     "instead (docs/jupyterhub.md)."
                 )
-            groups = HubGroups.from_environment() if self.hub and self.hub_groups_as_teams else None
             self.services = build_services(
                 directory,
-                self.database_url or None,
+                self.database_url or shared_store_url(),
                 self.key_source or None,
-                settings,
-                groups,
+                self,
+                hub_groups() if self.hub and self.hub_groups_as_teams else None,
                 records=True,
                 bootstrap_user=owner,
                 shared_identities=SharedIdentities(owner, self.allow_shared_identities),

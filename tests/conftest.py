@@ -7,9 +7,9 @@ import os
 import pytest
 import requests
 
-from prophecy_jupyter.services.identity import local_username
+from prophecy_jupyter.environment import local_username
 from prophecy_jupyter.services.runtime import Services, build_services
-from prophecy_jupyter.services.sessions import ServiceSettings
+from prophecy_jupyter.services.settings import ServiceSettings
 from prophecy_jupyter.vault.keys import new_key
 from tests.servers.gateway import GatewayProcess, start_gateway, wait_for_state
 

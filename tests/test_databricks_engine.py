@@ -119,7 +119,7 @@ def test_text_html_images_and_errors_map_like_a_notebook():
 def dbx_services(workspace, data_dir):
     """Services with fabric ``default/dbx`` on a running stand-in cluster (ana's PAT set)."""
     from prophecy_jupyter.services.runtime import build_services
-    from prophecy_jupyter.services.sessions import ServiceSettings
+    from prophecy_jupyter.services.settings import ServiceSettings
 
     built = build_services(data_dir, settings=ServiceSettings(poll_failure_budget=20), bootstrap_user="ana")
     cluster = workspace.add_cluster()

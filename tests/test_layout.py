@@ -1,5 +1,6 @@
 """The package's shape that the layers contracts (import-linter) cannot see."""
 
+import ast
 import json
 import os
 import subprocess
@@ -59,3 +60,26 @@ def test_a_kernel_that_talks_to_a_server_loads_neither_the_services_the_store_no
     assert {"sqlalchemy", "prophecy_jupyter.services.sessions"} <= set(alone["heavy"]), (
         "loaded only when needed"
     )
+
+
+def reads_of_the_environment(path: Path) -> list[int]:
+    """Lines of a module that read an environment variable (``os.environ.get``, ``os.getenv``,
+    ``os.environ[...]``); handing the environment on to a child process is not reading it."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) in ("os.environ.get", "os.getenv"):
+            lines.append(node.lineno)
+        if isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ":
+            lines.append(node.lineno)
+    return lines
+
+
+def test_services_read_no_environment_variable():
+    services = PACKAGE / "services"
+    found = {
+        str(path.relative_to(PACKAGE)): lines
+        for path in services.rglob("*.py")
+        if (lines := reads_of_the_environment(path))
+    }
+    assert found == {}
+    assert reads_of_the_environment(PACKAGE / "environment.py"), "the edge does read them"

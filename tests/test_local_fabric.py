@@ -14,11 +14,10 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 OWNER = """
 import os, sys
 import psutil
-from prophecy_jupyter.services.identity import local_username
-from prophecy_jupyter.services.runtime import build_services
+from prophecy_jupyter.environment import local_username, services_of_this_process
 
 user = local_username()
-services = build_services(bootstrap_user=user)
+services = services_of_this_process(user)
 service = services.sessions
 first = service.run(user, "nb-1", "local", "spark.range(3).count()")
 second = service.run(user, "nb-2", "local", "sc.applicationId")

@@ -36,6 +36,7 @@ def test_fabric_cells_become_steps_and_the_rest_is_left_out():
             "local_only = 1",
         ),
         "notebooks/Daily Orders.ipynb",
+        fabric="gw",
         fabric_kind="livy",
     )
     assert pipeline.name == "daily_orders" and len(pipeline.steps) == 3

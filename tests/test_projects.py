@@ -198,3 +198,25 @@ def test_on_a_livy_fabric_the_pipeline_runs_as_a_batch(built, git_server, gatewa
     run = built.pipeline_runs.run(USER, "analytics", "quickstart", "gw", {"rows": "300"}, heard.append)
     assert run.how == "batch" and run.ok, run.output
     assert "300 orders" in run.output and heard[0].startswith("Batch ")
+
+
+def test_a_pipeline_runs_on_the_notebook_s_fabric_from_its_metadata_else_its_attachment(
+    built, git_server, tmp_path
+):
+    add_project(built, git_server.create_repository("analytics"))
+    plain = quickstart()
+    del plain["metadata"]["prophecy"]
+    file = tmp_path / "attached.ipynb"
+    file.write_text(json.dumps(plain))
+    built.attachments.attach(USER, "work/attached.ipynb", "local")
+    generated = built.notebooks.generate_pipeline(USER, "analytics", "work/attached.ipynb", file)
+    assert (generated.pipeline.fabric, generated.pipeline.fabric_kind) == ("local", "local")
+    assert generated.to_json()["pipeline"]["fabric"] == "local"
+    unattached = built.notebooks.generate_pipeline(USER, "analytics", "work/other.ipynb", file, "other")
+    assert unattached.pipeline.fabric is None
+    file.write_text(json.dumps(quickstart()))
+    named = built.notebooks.generate_pipeline(USER, "analytics", "work/other.ipynb", file, "other")
+    assert named.pipeline.fabric == "local"
+    file.write_text("{not json")
+    with pytest.raises(Invalid, match=r"attached\.ipynb is not a notebook"):
+        built.notebooks.generate_pipeline(USER, "analytics", "work/attached.ipynb", file)

@@ -10,8 +10,8 @@ import pytest
 from jupyter_server.auth.identity import IdentityProvider, User
 
 from prophecy_jupyter.client.link import API_PREFIX, KERNEL_HEADER
+from prophecy_jupyter.environment import local_username
 from prophecy_jupyter.server.handlers import ROUTES
-from prophecy_jupyter.services.identity import local_username
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 

@@ -141,11 +141,21 @@ def test_a_restarted_server_takes_its_live_sessions_back(start, gateway, livy):
     assert sessions["lost.ipynb"]["state"] == "ended"
     assert sessions["lost.ipynb"]["fabric"] == "default/gw", "named as live sessions are"
     assert "while the server was down" in sessions["lost.ipynb"]["ended_reason"]
-    first_cell = restarted.call("POST", "/sessions", {"notebook": "lost.ipynb", "fabric": "gw", "wait": True})
-    assert first_cell["messages"] == [
-        "The session on fabric 'default/gw' had ended (while the server was down; the fabric no longer "
-        "knows it); starting a new one. Variables from earlier cells are gone."
-    ]
+    write_notebook(restarted.root / "lost.ipynb")
+    client = restarted.client(restarted.start_kernel("lost.ipynb"))
+    try:
+        assert execute(client, "%load_ext prophecy_jupyter").ok
+        assert execute(client, "%fabric attach gw").ok
+        status = execute(client, "%fabric status").stdout
+        assert "the last one ended (while the server was down; the fabric no longer knows it)" in status
+        first_cell = execute(client, "%%spark\nlost")
+        assert (
+            "The session on fabric 'default/gw' had ended (while the server was down; the fabric no longer "
+            "knows it); starting a new one. Variables from earlier cells are gone."
+        ) in first_cell.stdout
+        assert "NameError" in first_cell.failure, "said before the cell fails, not instead"
+    finally:
+        client.stop_channels()
     run = restarted.call("POST", f"/sessions/{sessions['kept.ipynb']['id']}/runs", {"code": "kept"})
     assert (
         restarted.call("GET", f"/runs/{run['id']}", params={"wait": "20"})["result"]["text"] == "'still here'"

@@ -11,8 +11,9 @@ import pytest
 from prophecy_jupyter.errors import EngineError, LimitReached, SessionGone
 from prophecy_jupyter.results.model import RunState
 from prophecy_jupyter.services.fabrics import Fabric
-from prophecy_jupyter.services.sessions import ServiceSettings, SessionService
+from prophecy_jupyter.services.sessions import SessionService
 from prophecy_jupyter.services.sessions.records import StoreSessionRecords
+from prophecy_jupyter.services.settings import ServiceSettings
 from prophecy_jupyter.store.database import Database, sqlite_url
 from tests.fakes.engine import FakeEngine, FakeEngines, FakeFabrics, remote_fabric
 
@@ -138,7 +139,7 @@ def test_long_statements_keep_the_session_alive(engine):
 
 
 def test_an_idle_session_is_closed_and_the_next_cell_says_it_had_ended(engine):
-    service = build(engine, idle_close_after=0.05)
+    service = build(engine, idle_session_timeout=0.05)
     try:
         managed = service.session(USER, NOTEBOOK, FABRIC.ref)
         wait_until(lambda: engine.count("close_session") == 1)

@@ -17,7 +17,7 @@ from prophecy_jupyter.engines.base import PollPolicy
 from prophecy_jupyter.errors import Invalid, LimitReached
 from prophecy_jupyter.results.model import RunState
 from prophecy_jupyter.results.transport import sql_source
-from prophecy_jupyter.services.sessions import ServiceSettings
+from prophecy_jupyter.services.settings import ServiceSettings
 from tests.conftest import USER, open_services
 from tests.servers.fault_proxy import FaultProxy
 from tests.servers.gateway import start_gateway
@@ -150,7 +150,7 @@ def test_a_killed_session_fails_the_run_and_the_next_cell_starts_a_new_one(servi
 
 
 def test_idle_sessions_are_closed(data_dir, gateway):
-    service = make_service(data_dir, gateway.url, gateway.token, idle_close_after=1.0, tick_interval=0.2)
+    service = make_service(data_dir, gateway.url, gateway.token, idle_session_timeout=1.0, tick_interval=0.2)
     try:
         run = service.run(USER, "nb-idle", "gw", "1")
         session_id = run.session.remote.id

@@ -4,7 +4,6 @@ committed one, and run it on a fabric."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -50,16 +49,11 @@ def add_parser(commands) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    try:
-        notebook = json.loads(args.notebook.read_text())
-    except ValueError as exc:
-        raise ValueError(f"{args.notebook} is not a notebook: {exc}") from None
     with services() as (built, user):
-        fabric = (notebook.get("metadata", {}).get("prophecy") or {}).get("fabric")
-        kind = built.fabrics.get(user, fabric).kind if fabric else None
-        pipeline, changed = built.projects.generate(
-            user, args.project, notebook, str(args.notebook), args.name, kind
+        generated = built.notebooks.generate_pipeline(
+            user, args.project, str(args.notebook), args.notebook, args.name
         )
+    pipeline, changed = generated.pipeline, generated.changed
     counts = f"{len(pipeline.steps)} step(s), {len(pipeline.parameters)} parameter(s)"
     print(
         f"Pipeline '{pipeline.name}': {counts}; "

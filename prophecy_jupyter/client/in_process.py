@@ -3,13 +3,12 @@ prophecy-jupyter started (or an older server): the same answers as the server's 
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 from typing import Any
 
 from prophecy_jupyter.client.backend import Notify, fabric_row
+from prophecy_jupyter.environment import local_username, services_of_this_process
 from prophecy_jupyter.results.model import Result
-from prophecy_jupyter.services.identity import local_username
-from prophecy_jupyter.services.runtime import build_for_this_process
 from prophecy_jupyter.services.sessions import Run, TableRun, table_result
 from prophecy_jupyter.sql_parameters import SqlParameter
 
@@ -19,7 +18,7 @@ class InProcessBackend:
 
     def __init__(self):
         self.user = local_username()
-        self.services = build_for_this_process(self.user)
+        self.services = services_of_this_process(self.user)
 
     @property
     def sessions(self):
@@ -91,12 +90,9 @@ class InProcessBackend:
         return [p.to_json() for p in self.services.projects.list(self.user)]
 
     def generate_pipeline(self, project: str, notebook: str, name: str | None) -> dict[str, Any]:
-        with open(notebook, encoding="utf-8") as handle:
-            content = json.load(handle)
-        fabric = (content.get("metadata", {}).get("prophecy") or {}).get("fabric")
-        kind = self.services.fabrics.get(self.user, fabric).kind if fabric else None
-        pipeline, changed = self.services.projects.generate(self.user, project, content, notebook, name, kind)
-        return {"pipeline": {"name": pipeline.name, "steps": len(pipeline.steps)}, "changed": changed}
+        return self.services.notebooks.generate_pipeline(
+            self.user, project, notebook, Path(notebook), name
+        ).to_json()
 
     def project_status(self, project: str) -> dict[str, Any]:
         return self.services.projects.status(self.user, project)

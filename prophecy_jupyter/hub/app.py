@@ -18,8 +18,9 @@ from urllib.parse import urlsplit
 from tornado import web
 from tornado.httpserver import HTTPServer
 
+from prophecy_jupyter.environment import hub_groups, shared_store_url
 from prophecy_jupyter.hub.handlers import routes
-from prophecy_jupyter.services.hub import HubGroups
+from prophecy_jupyter.paths import data_dir
 from prophecy_jupyter.services.runtime import Services, build_services
 
 log = logging.getLogger("prophecy_jupyter.hub")
@@ -50,8 +51,7 @@ def serve(ip: str | None = None) -> None:
     missing = [name for name in REQUIRED_ENV if not os.environ.get(name)]
     if missing:
         raise ValueError(f"run as a JupyterHub service (managed by the hub): {', '.join(missing)} is not set")
-    groups = HubGroups(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
-    services = build_services(groups=groups)
+    services = build_services(data_dir(), shared_store_url(), groups=hub_groups())
     try:
         asyncio.run(_listen(services, ip))
     finally:

@@ -21,6 +21,7 @@ from prophecy_jupyter.client.link import SERVER_URL_ENV
 from prophecy_jupyter.client.rest import ServerBackend
 from prophecy_jupyter.errors import ProphecyError, RemoteError
 from prophecy_jupyter.magics.progress import CLUSTER_COMING_UP, ProgressWaiter, watch_cluster
+from prophecy_jupyter.notebook_links import links_of_file
 from prophecy_jupyter.results.display import remote_error, show, truncation_notice
 from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.sql_parameters import SqlParameter
@@ -43,18 +44,6 @@ def notebook_identity(name: str | None = None) -> tuple[str, Path | None]:
         path = Path(name)
         return str(path), path if path.suffix == ".ipynb" else None
     return f"kernel-{os.getpid()}", None
-
-
-def fabric_in_metadata(path: Path | None) -> str | None:
-    """The fabric the notebook file is attached to (``metadata.prophecy.fabric``)."""
-    if path is None or not path.is_file():
-        return None
-    try:
-        metadata = json.loads(path.read_text()).get("metadata", {})
-    except (OSError, ValueError):
-        return None
-    fabric = (metadata.get("prophecy") or {}).get("fabric")
-    return fabric if isinstance(fabric, str) else None
 
 
 def kernel_id() -> str | None:
@@ -132,7 +121,7 @@ class FabricMagics(Magics):
             self._attached = self.backend.attachment(self.notebook_id)
         if self._attached or self._detached:
             return self._attached
-        return fabric_in_metadata(self._notebook_path)
+        return links_of_file(self._notebook_path).fabric
 
     def require_fabric(self) -> str:
         fabric = self.attached
@@ -197,9 +186,17 @@ class FabricMagics(Magics):
             print("No fabric attached. Run %fabric attach NAME (see %fabric list).")
             return
         print(f"Fabric: {fabric}")
-        rows = [r for r in self.backend.status(self.notebook_id) if r["state"] != "ended"]
+        sessions = self.backend.status(self.notebook_id)
+        rows = [r for r in sessions if r["state"] != "ended"]
         if not rows or rows[0]["remote_id"] is None:
-            print("Session: none yet (the first %%spark or %%sql cell starts one)")
+            ended = next((r for r in sessions if r["state"] == "ended" and r["fabric"] == fabric), None)
+            if ended is not None:
+                print(f"Session: none; the last one ended ({ended['ended_reason'] or 'no reason given'}).")
+                print(
+                    "The next %%spark or %%sql cell starts a new one; variables from earlier cells are gone."
+                )
+            else:
+                print("Session: none yet (the first %%spark or %%sql cell starts one)")
             return
         row = rows[0]
         print(f"Session: {row['remote_id']} ({row['state']}), application {row.get('app_id') or '-'}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import shlex
 
 from IPython.core.error import UsageError
@@ -12,6 +11,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 
 from prophecy_jupyter.errors import GitError
 from prophecy_jupyter.magics.fabric_magics import FabricMagics, friendly_errors
+from prophecy_jupyter.notebook_links import links_of_file
 
 PIPELINE_USAGE = """Usage:
   %pipeline generate [--name NAME]   write this notebook's pipeline into your working copy (save first)
@@ -53,14 +53,9 @@ class PipelineMagics(Magics):
     def _project(self, chosen: str | None) -> str:
         if chosen:
             return chosen
-        path = self.fabric_magics.notebook_path
-        if path is not None and path.is_file():
-            with contextlib.suppress(OSError, ValueError):
-                named = (json.loads(path.read_text()).get("metadata", {}).get("prophecy") or {}).get(
-                    "project"
-                )
-                if isinstance(named, str):
-                    return named
+        named = links_of_file(self.fabric_magics.notebook_path).project
+        if named:
+            return named
         projects = self.backend.projects()
         if len(projects) == 1:
             return projects[0]["ref"]

@@ -19,6 +19,7 @@ import json
 import os
 from collections.abc import Callable
 from importlib import resources
+from pathlib import Path
 from typing import Any, TypeVar
 
 from jupyter_server.auth.decorator import authorized
@@ -501,25 +502,10 @@ class PipelinesHandler(ApiHandler):
         file = os.path.realpath(os.path.join(root, path))
         if not file.startswith(root + os.sep) or not file.endswith(".ipynb") or not os.path.isfile(file):
             raise errors.NotFound(f"No notebook '{path}' under the server's root.")
-        try:
-            with open(file, encoding="utf-8") as handle:
-                notebook = json.load(handle)
-        except ValueError as exc:
-            raise errors.Invalid(f"{path} is not a notebook: {exc}", "notebook") from None
-        fabric = (notebook.get("metadata", {}).get("prophecy") or {}).get("fabric")
-        fabric = fabric or self.services.attachments.get(self.user, path)
-        kind = self.services.fabrics.get(self.user, fabric).kind if fabric else None
-        pipeline, changed = await self.blocking(
-            self.services.projects.generate, self.user, project, notebook, path, name, kind
+        generated = await self.blocking(
+            self.services.notebooks.generate_pipeline, self.user, project, path, Path(file), name
         )
-        summary = {
-            "name": pipeline.name,
-            "steps": len(pipeline.steps),
-            "parameters": [
-                {"name": p.name, "type": p.type, "default": p.default} for p in pipeline.parameters
-            ],
-        }
-        self.reply({"pipeline": summary, "changed": changed})
+        self.reply(generated.to_json())
 
 
 class PipelineHandler(ApiHandler):

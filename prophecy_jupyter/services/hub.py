@@ -5,7 +5,6 @@ hub group is governed by the group: only its members belong to it."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from urllib.parse import quote
@@ -14,10 +13,6 @@ import requests
 
 log = logging.getLogger(__name__)
 CACHE_SECONDS = 60.0
-
-
-def under_jupyterhub() -> bool:
-    return bool(os.environ.get("JUPYTERHUB_API_TOKEN") and os.environ.get("JUPYTERHUB_API_URL"))
 
 
 class HubGroups:
@@ -30,10 +25,6 @@ class HubGroups:
         self._cache: dict[str, tuple[float, dict[str, str]]] = {}
         self._groups: dict[str, tuple[float, bool]] = {}
         self._lock = threading.Lock()
-
-    @classmethod
-    def from_environment(cls) -> HubGroups:
-        return cls(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
 
     def __call__(self, user: str) -> dict[str, str]:
         """Team name → role for each of the user's hub groups."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +31,6 @@ from prophecy_jupyter.services.teams import MemberView, TeamView
 from prophecy_jupyter.vault.keys import VaultKey
 from prophecy_jupyter.vault.sealing import Sealer
 
-HUB_SERVICE_URL_ENV = "PROPHECY_JUPYTER_HUB_SERVICE_URL"
 """Where a user's server reaches the hub service (set by the hub's spawner; see the deployment guide)."""
 CACHE_KEY_SECONDS = 300.0
 
@@ -263,13 +261,3 @@ class HubProjects:
 
     def delete_token(self, user: str, project: Project) -> None:
         self.hub.call("DELETE", f"/projects/{_q(project.id)}/token", user=user)
-
-
-def hub_from_environment() -> HubClient | None:
-    """The hub service, when this process runs in a user's server on a hub that has one."""
-    url, token, user = (
-        os.environ.get(name) for name in (HUB_SERVICE_URL_ENV, "JUPYTERHUB_API_TOKEN", "JUPYTERHUB_USER")
-    )
-    if not (url and token and user):
-        return None
-    return HubClient(url, token, user)

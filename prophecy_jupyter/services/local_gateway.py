@@ -17,27 +17,18 @@ from pathlib import Path
 
 from prophecy_jupyter.errors import EngineError
 from prophecy_jupyter.paths import private_dir, private_file
+from prophecy_jupyter.services.settings import ServiceSettings
 
 TOKEN_ENV = "PROPHECY_GATEWAY_TOKEN"
-ISOLATION_ENV = "PROPHECY_JUPYTER_LOCAL_ISOLATION"
-DRIVER_MEMORY_ENV = "PROPHECY_JUPYTER_LOCAL_DRIVER_MEMORY"
-MAX_SESSIONS_ENV = "PROPHECY_JUPYTER_LOCAL_MAX_SESSIONS"
 LOG_FILES_KEPT = 10
-
-
-def driver_memory() -> str:
-    """Heap of the one JVM all local sessions share: 2g, or ``$PROPHECY_JUPYTER_LOCAL_DRIVER_MEMORY``.
-
-    Twice Spark's default, since several notebooks share it; more would slow the JVM's start.
-    """
-    return os.environ.get(DRIVER_MEMORY_ENV) or "2g"
 
 
 class LocalGateway:
     """Starts ``jupyter prophecy gateway`` on a free loopback port, with a random token."""
 
-    def __init__(self, data_dir: Path, startup_timeout: float = 60.0):
+    def __init__(self, data_dir: Path, settings: ServiceSettings, startup_timeout: float = 60.0):
         self._log_dir = data_dir / "logs"
+        self._settings = settings
         self._startup_timeout = startup_timeout
         self._lock = threading.Lock()
         self._process: subprocess.Popen | None = None
@@ -80,12 +71,12 @@ class LocalGateway:
             str(write_end),
             "--idle-skip-busy",
             "--isolation",
-            os.environ.get(ISOLATION_ENV, "shared"),
+            self._settings.local_isolation,
             "--driver-memory",
-            driver_memory(),
+            self._settings.local_driver_memory,
         ]
-        if os.environ.get(MAX_SESSIONS_ENV):
-            command += ["--max-sessions", os.environ[MAX_SESSIONS_ENV]]
+        if self._settings.local_max_sessions:
+            command += ["--max-sessions", str(self._settings.local_max_sessions)]
         env = {**os.environ, TOKEN_ENV: token}
         with open(private_file(self.log_path), "ab") as log:
             self._process = subprocess.Popen(

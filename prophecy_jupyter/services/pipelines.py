@@ -105,10 +105,14 @@ def pipeline_name_for(notebook: str) -> str:
 
 
 def from_notebook(
-    notebook: dict[str, Any], path: str, name: str | None = None, fabric_kind: str | None = None
+    notebook: dict[str, Any],
+    path: str,
+    name: str | None = None,
+    fabric: str | None = None,
+    fabric_kind: str | None = None,
 ) -> Pipeline:
     """The pipeline of a notebook (its JSON), named ``name`` or after the notebook file;
-    ``fabric_kind`` is the kind of the fabric the notebook is attached to, when known."""
+    ``fabric`` and ``fabric_kind`` say where the notebook ran, when known."""
     name = check_name(name) if name else pipeline_name_for(path)
     metadata = notebook.get("metadata") or {}
     bridge = (metadata.get("kernelspec") or {}).get("name") == "prophecy"
@@ -127,7 +131,6 @@ def from_notebook(
         if code is None or _display_only(code):
             continue
         steps.append(Step(len(steps) + 1, code, _assigned(code)))
-    fabric = (metadata.get("prophecy") or {}).get("fabric")
     return Pipeline(name, path, fabric, fabric_kind, parameters, steps, settings)
 
 

@@ -25,6 +25,7 @@ from prophecy_jupyter.git.repository import Author, Repository
 from prophecy_jupyter.services import pipelines
 from prophecy_jupyter.services.code_cache import CodeCache
 from prophecy_jupyter.services.credentials import CredentialStatus
+from prophecy_jupyter.services.fabrics import Fabric
 from prophecy_jupyter.services.project_registry import Project
 
 
@@ -174,11 +175,14 @@ class ProjectService:
         notebook: dict[str, Any],
         notebook_path: str,
         name: str | None = None,
-        fabric_kind: str | None = None,
+        fabric: Fabric | None = None,
     ) -> tuple[pipelines.Pipeline, list[str]]:
-        """Write the notebook's pipeline into the working copy; returns it and the changed files."""
+        """Write the notebook's pipeline (which runs on ``fabric``, when known) into the working
+        copy; returns it and the changed files."""
         project, repository, _ = self.open(user, ref)
-        pipeline = pipelines.from_notebook(notebook, notebook_path, name, fabric_kind)
+        pipeline = pipelines.from_notebook(
+            notebook, notebook_path, name, fabric.ref if fabric else None, fabric.kind if fabric else None
+        )
         files = pipeline.files()
         self.cache.put(
             user,

@@ -4,12 +4,10 @@ service itself), or over the hub service (a user's server on a JupyterHub)."""
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prophecy_jupyter.paths import data_dir
 from prophecy_jupyter.services.attachments import AttachmentService
 from prophecy_jupyter.services.clusters import ClusterService
 from prophecy_jupyter.services.code_cache import CodeCache
@@ -22,23 +20,21 @@ from prophecy_jupyter.services.hub_store import (
     HubFabrics,
     HubProjects,
     HubTeams,
-    hub_from_environment,
 )
 from prophecy_jupyter.services.legacy_import import import_legacy
 from prophecy_jupyter.services.local_gateway import LocalGateway
+from prophecy_jupyter.services.notebooks import NotebookService
 from prophecy_jupyter.services.pipeline_runs import PipelineRunner
 from prophecy_jupyter.services.project_registry import ProjectRegistry
 from prophecy_jupyter.services.project_registry import by_scope as project_by_scope
 from prophecy_jupyter.services.projects import ProjectService, Registry
-from prophecy_jupyter.services.sessions import ServiceSettings, SessionService
+from prophecy_jupyter.services.sessions import SessionService
 from prophecy_jupyter.services.sessions.records import NoRecords, SessionRecords, StoreSessionRecords
+from prophecy_jupyter.services.settings import ServiceSettings
 from prophecy_jupyter.services.teams import Groups, TeamService
 from prophecy_jupyter.store.database import Database, sqlite_url
 from prophecy_jupyter.vault.keys import KeyStore
 from prophecy_jupyter.vault.sealing import Sealer
-
-PROJECTS_DIR_ENV = "PROPHECY_JUPYTER_PROJECTS_DIR"
-DATABASE_URL_ENV = "PROPHECY_JUPYTER_DATABASE_URL"
 
 
 @dataclass
@@ -64,7 +60,7 @@ class Services:
     @functools.cached_property
     def local_gateway(self) -> LocalGateway:
         """The local fabric's gateway (started when a session on it is first opened)."""
-        return LocalGateway(self.directory)
+        return LocalGateway(self.directory, self.settings)
 
     @functools.cached_property
     def sessions(self) -> SessionService:
@@ -85,10 +81,14 @@ class Services:
 
     @functools.cached_property
     def projects(self) -> ProjectService:
-        """Working copies live under ``<data dir>/projects/<user>`` (``PROPHECY_JUPYTER_PROJECTS_DIR``)."""
-        override = os.environ.get(PROJECTS_DIR_ENV)
-        folder = Path(override).expanduser() if override else self.directory / "projects"
+        """Working copies live under ``<projects dir>/<user>`` (``<data dir>/projects`` unless set)."""
+        chosen = self.settings.projects_dir
+        folder = Path(chosen).expanduser() if chosen else self.directory / "projects"
         return ProjectService(self.registry, self.cache, folder)
+
+    @functools.cached_property
+    def notebooks(self) -> NotebookService:
+        return NotebookService(self.fabrics, self.attachments, self.projects)
 
     @functools.cached_property
     def pipeline_runs(self) -> PipelineRunner:
@@ -108,7 +108,7 @@ class Services:
 
 
 def build_services(
-    directory: Path | None = None,
+    directory: Path,
     database_url: str | None = None,
     key_source: str | None = None,
     settings: ServiceSettings | None = None,
@@ -119,13 +119,12 @@ def build_services(
 ) -> Services:
     """Open the store (migrating it) and the vault, and build the services over them.
 
-    The store is ``database_url``, ``$PROPHECY_JUPYTER_DATABASE_URL`` or SQLite under ``directory``.
+    The store is ``database_url``, or SQLite under ``directory`` (the data folder).
     ``bootstrap_user`` becomes admin of team ``default`` when the store has no team yet.
     ``shared_identities`` says who may use fabrics reached as the server's own identity (default:
     everyone, as in a process of a single user).
     """
-    directory = directory or data_dir()
-    db = Database.open(database_url or os.environ.get(DATABASE_URL_ENV) or sqlite_url(directory))
+    db = Database.open(database_url or sqlite_url(directory))
     credentials = CredentialService(db, KeyStore(directory, key_source))
     teams = TeamService(db, groups)
     if bootstrap_user:
@@ -169,10 +168,3 @@ def build_hub_services(
         StoreSessionRecords(db) if records else NoRecords(),
         hub,
     )
-
-
-def build_for_this_process(user: str) -> Services:
-    """The services a CLI command or a kernel without a server uses: over the hub service in a
-    user's server on a hub (as that user), else over this machine's store."""
-    hub = hub_from_environment()
-    return build_hub_services(data_dir(), hub) if hub else build_services(bootstrap_user=user)

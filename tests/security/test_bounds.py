@@ -18,7 +18,7 @@ from prophecy_jupyter.services import connection_test
 from prophecy_jupyter.services.fabrics import local_fabric
 from prophecy_jupyter.services.local_gateway import LocalGateway
 from prophecy_jupyter.services.runtime import build_services
-from prophecy_jupyter.services.sessions import ServiceSettings
+from prophecy_jupyter.services.settings import ServiceSettings
 from prophecy_jupyter.vault.keys import KeyStore, decode_key, new_key
 from tests.conftest import USER, open_services
 
@@ -75,7 +75,7 @@ def test_the_data_dir_and_every_file_in_it_are_private(tmp_path, monkeypatch):
     monkeypatch.setenv("PROPHECY_JUPYTER_DATA_DIR", str(directory))
     monkeypatch.delenv("PROPHECY_JUPYTER_KEY", raising=False)
     services = build_services(directory, bootstrap_user=USER)
-    gateway = LocalGateway(directory)
+    gateway = LocalGateway(directory, ServiceSettings())
     try:
         fabric = services.fabrics.create(
             USER,

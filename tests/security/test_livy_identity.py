@@ -10,7 +10,7 @@ import pytest
 from prophecy_jupyter.errors import AccessDenied, Invalid
 from prophecy_jupyter.services.fabrics import SharedIdentities
 from prophecy_jupyter.services.runtime import build_services
-from prophecy_jupyter.services.sessions import ServiceSettings
+from prophecy_jupyter.services.settings import ServiceSettings
 from tests.conftest import livy_fabric
 
 OWNER, ALICE, BOB = "olga", "alice", "bob"
@@ -20,7 +20,7 @@ OWNER, ALICE, BOB = "olga", "alice", "bob"
 def services(data_dir):
     built = build_services(
         data_dir,
-        settings=ServiceSettings(proxy_users={ALICE: "alice_etl"}),
+        settings=ServiceSettings(livy_proxy_user="always", livy_proxy_users={ALICE: "alice_etl"}),
         bootstrap_user=OWNER,
         shared_identities=SharedIdentities(OWNER, allowed=False),
     )

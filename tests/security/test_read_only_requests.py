@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from prophecy_jupyter.client.link import API_PREFIX
-from prophecy_jupyter.services.identity import local_username
+from prophecy_jupyter.environment import local_username
 from tests.servers.git_http import GitHttpServer
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)

@@ -25,13 +25,11 @@ from prophecy_jupyter.services.sessions.model import (
     wait_for,
 )
 from prophecy_jupyter.services.sessions.service import SessionService
-from prophecy_jupyter.services.sessions.settings import ServiceSettings
 
 __all__ = [
     "ManagedSession",
     "Notify",
     "Run",
-    "ServiceSettings",
     "SessionService",
     "TableRun",
     "table_result",

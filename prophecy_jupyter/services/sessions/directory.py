@@ -12,7 +12,7 @@ from prophecy_jupyter.engines.base import Engine, SessionSpec
 from prophecy_jupyter.errors import EngineError, Invalid
 from prophecy_jupyter.services.fabrics import RESOURCE_FIELDS, Fabric
 from prophecy_jupyter.services.sessions.model import EngineSource, FabricSource, session_name
-from prophecy_jupyter.services.sessions.settings import ServiceSettings
+from prophecy_jupyter.services.settings import ServiceSettings
 
 FABRIC_CACHE_SECONDS = 5.0
 

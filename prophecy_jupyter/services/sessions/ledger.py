@@ -13,7 +13,7 @@ from prophecy_jupyter.results.model import Result, RunState
 from prophecy_jupyter.services.sessions.model import ManagedSession, Run
 from prophecy_jupyter.services.sessions.records import SessionRecords
 from prophecy_jupyter.services.sessions.registry import Registry
-from prophecy_jupyter.services.sessions.settings import ServiceSettings
+from prophecy_jupyter.services.settings import ServiceSettings
 
 
 class Ledger:

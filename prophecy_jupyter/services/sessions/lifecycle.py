@@ -18,7 +18,8 @@ from prophecy_jupyter.services.sessions.ledger import Ledger
 from prophecy_jupyter.services.sessions.model import ManagedSession, Notify, quiet, session_name
 from prophecy_jupyter.services.sessions.registry import Registry
 from prophecy_jupyter.services.sessions.scheduler import Scheduler
-from prophecy_jupyter.services.sessions.settings import ServiceSettings, session_settings
+from prophecy_jupyter.services.sessions.settings import session_settings
+from prophecy_jupyter.services.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ class Lifecycle:
             else:
                 _tell(managed, notify)
             managed.spec = replace(managed.spec, name=session_name())
-            managed.engine.prepare(notify, self.settings.startup_timeout)
+            managed.engine.prepare(notify, self.settings.session_startup_timeout)
             remote = managed.engine.open_session(managed.spec)
             for note in remote.notes:
                 notify(note)
@@ -130,12 +131,12 @@ class Lifecycle:
         next_notice = started + 5.0
         while remote.state == SessionState.STARTING:
             waited = time.monotonic() - started
-            if waited > self.settings.startup_timeout:
+            if waited > self.settings.session_startup_timeout:
                 with contextlib.suppress(EngineError):
                     managed.engine.close_session(remote.id)
                 raise EngineError(
                     f"The session on fabric '{managed.fabric.ref}' did not start within "
-                    f"{self.settings.startup_timeout:.0f} s; it was stopped. See `%fabric logs`."
+                    f"{self.settings.session_startup_timeout:.0f} s; it was stopped. See `%fabric logs`."
                 )
             if time.monotonic() >= next_notice:
                 notify(f"Still starting the session on fabric '{managed.fabric.ref}' ({waited:.0f} s)...")

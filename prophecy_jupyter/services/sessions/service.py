@@ -30,10 +30,10 @@ from prophecy_jupyter.services.sessions.model import (
 from prophecy_jupyter.services.sessions.records import NoRecords, SessionRecords
 from prophecy_jupyter.services.sessions.registry import Registry
 from prophecy_jupyter.services.sessions.scheduler import Scheduler
-from prophecy_jupyter.services.sessions.settings import ServiceSettings
 from prophecy_jupyter.services.sessions.statements import Statements
 from prophecy_jupyter.services.sessions.tables import Tables
 from prophecy_jupyter.services.sessions.upkeep import Upkeep
+from prophecy_jupyter.services.settings import ServiceSettings
 from prophecy_jupyter.sql_parameters import SqlParameter
 
 

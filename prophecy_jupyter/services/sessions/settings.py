@@ -1,45 +1,13 @@
-"""How the session service behaves (``ServiceSettings``), and what ``%%configure`` may set for a
-notebook's session (``SessionSettings``), checked field by field."""
+"""What ``%%configure`` may set for a notebook's session (``SessionSettings``), checked field by
+field."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from prophecy_jupyter.engines.base import PollPolicy
 from prophecy_jupyter.errors import Invalid
-from prophecy_jupyter.results.transport import DEFAULT_CHUNK_CHARS
-
-
-@dataclass(frozen=True)
-class ServiceSettings:
-    poll: PollPolicy = field(default_factory=PollPolicy)
-    """How often statements are checked on engines that say nothing of their own."""
-    startup_timeout: float = 600.0
-    health_interval: float = 2.0
-    keepalive_interval: float = 300.0
-    idle_close_after: float = 3600.0
-    poll_failure_budget: float = 60.0
-    max_sessions_per_user: int = 10
-    """Live sessions a user may have at once (0: no limit)."""
-    finished_runs_kept: float = 600.0
-    workers: int = 64
-    """Threads that send and poll statements and fetch tables (created as needed; a long poll
-    holds one)."""
-    tick_interval: float = 0.5
-    chunk_chars: int = DEFAULT_CHUNK_CHARS
-    max_table_rows: int | None = None
-    """Rows a table result keeps at most, whatever its ``limit`` (None: no cap, as in a kernel)."""
-    max_buffered_bytes: int | None = None
-    """Table results a user may have waiting in this process (None: no cap)."""
-    fetched_tables_kept: float = 60.0
-    """Seconds a table result stays once fetched (a retried fetch finds it)."""
-    proxy_users: Mapping[str, str] | None = None
-    """On Livy fabrics, sessions run as the user (``proxyUser``), mapped through this (a user
-    not in it runs as their own name); None: as the fabric's credential says."""
 
 
 class SessionSettings(BaseModel):

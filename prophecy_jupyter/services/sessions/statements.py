@@ -14,7 +14,7 @@ from prophecy_jupyter.services.sessions.ledger import Ledger
 from prophecy_jupyter.services.sessions.lifecycle import Lifecycle
 from prophecy_jupyter.services.sessions.model import ManagedSession, Run, StatementRun, TableRun
 from prophecy_jupyter.services.sessions.scheduler import Scheduler
-from prophecy_jupyter.services.sessions.settings import ServiceSettings
+from prophecy_jupyter.services.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 

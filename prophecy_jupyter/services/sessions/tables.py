@@ -21,8 +21,8 @@ from prophecy_jupyter.results.transport import (
 from prophecy_jupyter.services.sessions.ledger import Ledger
 from prophecy_jupyter.services.sessions.model import ManagedSession, Run, StatementRun, TableRun
 from prophecy_jupyter.services.sessions.registry import Registry
-from prophecy_jupyter.services.sessions.settings import ServiceSettings
 from prophecy_jupyter.services.sessions.statements import Statements
+from prophecy_jupyter.services.settings import ServiceSettings
 from prophecy_jupyter.sql_parameters import SqlParameter
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class Tables:
     def _table_run(self, managed: ManagedSession, source: str, limit: int) -> TableRun:
         """A table run within this service's bounds: rows per table, and bytes a user has waiting."""
         budget = self.settings.max_buffered_bytes
-        if budget is not None:
+        if budget:
             waiting = self.buffered_bytes(managed.user)
             if waiting >= budget:
                 raise LimitReached(
@@ -67,7 +67,7 @@ class Tables:
                     f"allowed ({budget / 2**20:,.0f} MiB): fetch or cancel them, or wait a minute."
                 )
         cap, note = self.settings.max_table_rows, None
-        if cap is not None and (limit < 0 or limit > cap):
+        if cap and (limit < 0 or limit > cap):
             limit = cap
             note = (
                 f"The server keeps at most {cap:,} rows of a table (c.ProphecyJupyter.max_table_rows): "

@@ -15,7 +15,7 @@ from prophecy_jupyter.services.sessions.lifecycle import Lifecycle
 from prophecy_jupyter.services.sessions.model import ManagedSession
 from prophecy_jupyter.services.sessions.registry import Registry
 from prophecy_jupyter.services.sessions.scheduler import Scheduler
-from prophecy_jupyter.services.sessions.settings import ServiceSettings
+from prophecy_jupyter.services.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class Upkeep:
                 if now >= managed.next_keepalive:
                     managed.next_keepalive = now + self.settings.keepalive_interval
                     self.scheduler.call_soon(self._keepalive, managed)
-            elif now - managed.last_used > self.settings.idle_close_after:
+            elif now - managed.last_used > self.settings.idle_session_timeout:
                 log.info("closing the idle session %s on %s", managed.id, managed.fabric.ref)
                 self.scheduler.call_soon(self.lifecycle.stop, managed, "closed after sitting idle")
 
