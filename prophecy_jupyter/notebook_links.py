@@ -1,6 +1,6 @@
 """What a notebook file says about where it runs and where its pipeline goes:
-``metadata.prophecy.fabric`` and ``metadata.prophecy.project`` (the sidebar writes them). Read here
-and nowhere else."""
+``metadata.prophecy.fabric`` and ``metadata.prophecy.project``, which a notebook carries with it
+(to papermill, ``jupyter prophecy run``, another server). Read here and nowhere else."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from prophecy_jupyter.errors import Invalid
 
 @dataclass(frozen=True)
 class NotebookLinks:
+    """A notebook's fabric and project references, where its metadata names them."""
+
     fabric: str | None = None
     project: str | None = None
 

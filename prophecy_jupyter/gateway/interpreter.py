@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from prophecy_jupyter.gateway import protocol
@@ -178,6 +179,7 @@ class Interpreter:
         self.group_prefix = group_prefix
         self.sql_max_rows = sql_max_rows
         self.repl = PythonRepl({"spark": spark, "sc": spark.sparkContext})
+        self.runners: dict[str, Callable[[str], dict[str, Any]]] = {"sql": self._execute_sql}
         self.guard = InterruptGuard()
         self.current: Statement | None = None
         self.work: queue.Queue[Statement | None] = queue.Queue()
@@ -235,9 +237,7 @@ class Interpreter:
         )
 
     def _execute(self, statement: Statement) -> dict[str, Any]:
-        if statement.kind == "sql":
-            return self._execute_sql(statement.code)
-        return self.repl.execute(statement.code)
+        return self.runners.get(statement.kind, self.repl.execute)(statement.code)
 
     def _execute_sql(self, query: str) -> dict[str, Any]:
         try:

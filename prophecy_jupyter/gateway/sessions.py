@@ -29,6 +29,10 @@ from prophecy_jupyter.gateway.spark_host import SharedSparkHost, base_spark_conf
 log = logging.getLogger(__name__)
 
 LIVY_SESSION_KINDS = {"spark", "scala", "pyspark", "python", "sparkr", "r", "sql", "shared"}
+#: Livy takes ``python`` as another name for ``pyspark``.
+SESSION_KIND_ALIASES = {"python": "pyspark"}
+#: The kind of a statement that names none, by its session's kind (``pyspark`` for the others).
+DEFAULT_STATEMENT_KIND = {"sql": "sql"}
 FINISHED_STATES = {"dead", "killed", "error", "success"}
 RUNNING_STATES = {"idle", "busy"}
 TERMINAL_STATEMENT_STATES = {"available", "cancelled"}
@@ -200,7 +204,7 @@ class SessionManager:
         session = Session(
             id=next(self._ids),
             request=request,
-            kind="pyspark" if kind == "python" else kind,
+            kind=SESSION_KIND_ALIASES.get(kind, kind),
             owner=owner,
             proxy_user=do_as or request.proxyUser,
             idle_timeout=idle_timeout,
@@ -395,7 +399,7 @@ class SessionManager:
 
     def submit(self, session: Session, code: str, kind: str | None) -> dict[str, Any]:
         """Queue a statement; the answer shows it as Livy does, still ``waiting``."""
-        kind = kind or ("sql" if session.kind == "sql" else "pyspark")
+        kind = kind or DEFAULT_STATEMENT_KIND.get(session.kind, "pyspark")
         if kind not in SUPPORTED_STATEMENT_KINDS:
             raise errors.bad_request(
                 f"Unsupported statement kind '{kind}' (supported: {', '.join(SUPPORTED_STATEMENT_KINDS)})"

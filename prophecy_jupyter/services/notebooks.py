@@ -23,6 +23,8 @@ class FabricLookup(Protocol):
 
 @dataclass(frozen=True)
 class Generated:
+    """A generated pipeline and the files it changed in the working copy."""
+
     pipeline: pipelines.Pipeline
     changed: list[str]
 
@@ -42,6 +44,8 @@ class Generated:
 
 
 class NotebookService:
+    """A notebook's fabric and its pipeline, for the API, the kernel and the command line."""
+
     def __init__(self, fabrics: FabricLookup, attachments: AttachmentService, projects: ProjectService):
         self.fabrics = fabrics
         self.attachments = attachments

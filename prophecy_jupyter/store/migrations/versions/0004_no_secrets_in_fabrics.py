@@ -40,8 +40,8 @@ def _loaded(value):
 
 def upgrade() -> None:
     connection = op.get_bind()
-    fabrics = connection.execute(sa.text("SELECT id, kind, settings, conf FROM fabrics")).all()
-    for row_id, kind, settings_value, conf_value in fabrics:
+    fabrics = connection.execute(sa.text("SELECT id, kind = 'livy', settings, conf FROM fabrics")).all()
+    for row_id, is_livy, settings_value, conf_value in fabrics:
         settings, conf = _loaded(settings_value), _loaded(conf_value)
         headers = dict(settings.get("headers") or {})
         for name in credential_headers(headers):
@@ -49,7 +49,7 @@ def upgrade() -> None:
         if headers != (settings.get("headers") or {}):
             settings["headers"] = headers
         url = str(settings.get("url") or "")
-        if kind == "livy" and url.startswith("http://") and not url.startswith(_LOOPBACK):
+        if is_livy and url.startswith("http://") and not url.startswith(_LOOPBACK):
             settings["allow_http"] = True
         conf = {k: v for k, v in conf.items() if k not in credential_conf(conf)}
         connection.execute(
