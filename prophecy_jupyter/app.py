@@ -62,6 +62,9 @@ class ProphecyJupyter(ExtensionApp, ServiceSettings):
         "(the server's user: a single-user install) or 'auto' (jupyter under JupyterHub).",
     )
     max_request_bytes = Integer(8 * 1024 * 1024, config=True, help="Largest request body accepted.")
+    api_workers = Integer(
+        32, config=True, help="Threads that serve the API's calls which wait on a fabric, Git or the store."
+    )
     allow_shared_identities = Bool(
         False,
         config=True,
@@ -73,10 +76,10 @@ class ProphecyJupyter(ExtensionApp, ServiceSettings):
 
     def initialize_settings(self) -> None:
         owner = local_username()
-        self.hub = self.under_hub = under_jupyterhub()
+        self.under_hub = under_jupyterhub()
         apply_environment(self, configured=self.config.get(type(self).__name__, {}))
         directory = data_dir() if not self.data_dir else _directory(self.data_dir)
-        client = hub_service(self.hub_service_url) if self.hub else None
+        client = hub_service(self.hub_service_url) if self.under_hub else None
         if client is not None:
             if self.database_url or self.key_source:
                 self.log.warning(
@@ -85,7 +88,7 @@ class ProphecyJupyter(ExtensionApp, ServiceSettings):
                 )
             self.services = build_hub_services(directory, client, self, records=True)
         else:
-            if self.hub and self.database_url:
+            if self.under_hub and self.database_url:
                 self.log.warning(
                     "This server opens the hub's shared store with the vault key: anyone who can run "
                     "code here can read every user's credentials. Run the prophecy hub service "
@@ -96,7 +99,7 @@ class ProphecyJupyter(ExtensionApp, ServiceSettings):
                 self.database_url or shared_store_url(),
                 self.key_source or None,
                 self,
-                hub_groups() if self.hub and self.hub_groups_as_teams else None,
+                hub_groups() if self.under_hub and self.hub_groups_as_teams else None,
                 records=True,
                 bootstrap_user=owner,
                 shared_identities=SharedIdentities(owner, self.allow_shared_identities),
@@ -110,7 +113,7 @@ class ProphecyJupyter(ExtensionApp, ServiceSettings):
             prophecy_owner=owner,
             prophecy_user_of=self._user_of,
             prophecy_max_body=self.max_request_bytes,
-            prophecy_pool=ThreadPoolExecutor(max_workers=32, thread_name_prefix="prophecy-api"),
+            prophecy_pool=ThreadPoolExecutor(max_workers=self.api_workers, thread_name_prefix="prophecy-api"),
             prophecy_root=os.path.realpath(self.serverapp.root_dir),
         )
         hand_tokens_to_kernels(
@@ -128,7 +131,7 @@ class ProphecyJupyter(ExtensionApp, ServiceSettings):
 
     def _user_of(self, user: User) -> str:
         """Under JupyterHub the Jupyter user; otherwise everyone who passes the server's auth is its owner."""
-        by_jupyter = self.identity == "jupyter" or (self.identity == "auto" and self.hub)
+        by_jupyter = self.identity == "jupyter" or (self.identity == "auto" and self.under_hub)
         return user.username if by_jupyter else self.settings["prophecy_owner"]
 
     def _publish_url(self) -> None:

@@ -1,6 +1,6 @@
-"""The environment variables the product reads, all read here, at the edge: when the command line,
-a kernel without a server or the hub service starts, and for the defaults of the server
-extension's options. The services take what they need as arguments and settings."""
+"""The environment variables that say how to build the services, read here, at the edge: when the
+command line, a kernel without a server or the hub service starts, and for the defaults of the
+server extension's options. The services take what they need as arguments and settings."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from prophecy_jupyter.services.settings import ServiceSettings
 DATABASE_URL_ENV = "PROPHECY_JUPYTER_DATABASE_URL"
 PROJECTS_DIR_ENV = "PROPHECY_JUPYTER_PROJECTS_DIR"
 HUB_SERVICE_URL_ENV = "PROPHECY_JUPYTER_HUB_SERVICE_URL"
+"""Where a user's server reaches the hub service (set by the hub's spawner; see docs/jupyterhub.md)."""
 LOCAL_SETTINGS_ENV = {
     "local_driver_memory": "PROPHECY_JUPYTER_LOCAL_DRIVER_MEMORY",
     "local_isolation": "PROPHECY_JUPYTER_LOCAL_ISOLATION",
@@ -46,10 +47,10 @@ def hub_service(url: str = "") -> HubClient | None:
     """The hub service (at ``url``, else ``$PROPHECY_JUPYTER_HUB_SERVICE_URL``), when this process
     runs in a user's server on a hub that has one."""
     url = url or os.environ.get(HUB_SERVICE_URL_ENV, "")
-    token, user = os.environ.get("JUPYTERHUB_API_TOKEN"), os.environ.get("JUPYTERHUB_USER")
-    if not (url and token and user):
+    token = os.environ.get("JUPYTERHUB_API_TOKEN")
+    if not (url and token):
         return None
-    return HubClient(url, token, user)
+    return HubClient(url, token, local_username())
 
 
 def shared_store_url() -> str | None:

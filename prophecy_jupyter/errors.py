@@ -116,8 +116,12 @@ def http_status(exc: BaseException | None) -> int | None:
 
 
 def to_answer(exc: ProphecyError) -> dict[str, Any]:
-    """The JSON body an API answers an error with: ``{message, reason, field}``."""
-    return {"message": str(exc), "reason": type(exc).__name__, "field": getattr(exc, "field", None)}
+    """The JSON body an API answers an error with: ``{message, reason, field}`` (and a conflict's
+    ``files``)."""
+    answer = {"message": str(exc), "reason": type(exc).__name__, "field": getattr(exc, "field", None)}
+    if isinstance(exc, GitConflict):
+        answer["files"] = exc.files
+    return answer
 
 
 def from_answer(status: int, answer: dict[str, Any]) -> ProphecyError:

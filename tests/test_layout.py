@@ -64,10 +64,12 @@ def test_a_kernel_that_talks_to_a_server_loads_neither_the_services_the_store_no
 
 def reads_of_the_environment(path: Path) -> list[int]:
     """Lines of a module that read an environment variable (``os.environ.get``, ``os.getenv``,
-    ``os.environ[...]``); handing the environment on to a child process is not reading it."""
+    ``os.environ[...]``, ``getpass.getuser`` which reads ``$USER``); handing the environment on to a
+    child process is not reading it."""
     lines = []
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Call) and ast.unparse(node.func) in ("os.environ.get", "os.getenv"):
+        reader = isinstance(node, ast.Call) and ast.unparse(node.func)
+        if reader in ("os.environ.get", "os.getenv", "getpass.getuser"):
             lines.append(node.lineno)
         if isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ":
             lines.append(node.lineno)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from prophecy_jupyter.errors import EngineError, LimitReached, SessionGone
+from prophecy_jupyter.errors import EngineError, LimitReached, SessionGone, Unavailable
 from prophecy_jupyter.results.model import RunState
 from prophecy_jupyter.services.fabrics import Fabric
 from prophecy_jupyter.services.sessions import SessionService
@@ -207,6 +207,54 @@ def test_after_a_restart_live_sessions_are_taken_back_and_ended_ones_reported(en
             f"The session on fabric '{FABRIC.ref}' had ended ({reason}); starting a new one. Variables from "
             "earlier cells are gone."
         ], "said at the first cell, though the session was started in the background"
+    finally:
+        after.shutdown()
+
+
+def test_a_session_that_cannot_be_checked_at_a_restart_stays_recorded_for_the_next(engine, tmp_path):
+    def service():
+        return build(engine, StoreSessionRecords(Database.open(sqlite_url(tmp_path))))
+
+    before = service()
+    kept = before.session(USER, NOTEBOOK, FABRIC.ref)
+    before.shutdown(close_sessions=False)
+
+    engine.fail("session", Unavailable("The hub service does not answer."))
+    unchecked = service()
+    [report] = unchecked.rehydrate()
+    assert report["outcome"] == "unchecked" and unchecked.status(USER, NOTEBOOK) == []
+    unchecked.shutdown(close_sessions=False)
+
+    after = service()
+    try:
+        [report] = after.rehydrate()
+        assert report["outcome"] == "reattached"
+        assert after.session(USER, NOTEBOOK, FABRIC.ref).remote.id == kept.remote.id
+    finally:
+        after.shutdown()
+
+
+def test_a_notebook_that_started_afresh_before_the_check_is_not_told_later_of_the_old_session(
+    engine, tmp_path
+):
+    def service():
+        return build(engine, StoreSessionRecords(Database.open(sqlite_url(tmp_path))))
+
+    before = service()
+    old = before.session(USER, NOTEBOOK, FABRIC.ref)
+    before.shutdown(close_sessions=False)
+    engine.end(old.remote.id)
+
+    after = service()
+    try:
+        after.run(USER, NOTEBOOK, FABRIC.ref, "x = 1")
+        [report] = after.rehydrate()
+        assert report["outcome"] == "ended" and report["id"] == old.id
+        assert engine.count("close_session") == 0, "the session the notebook had just started is kept"
+        after.close(USER, NOTEBOOK)
+        notes = []
+        after.run(USER, NOTEBOOK, FABRIC.ref, "x = 2", notify=notes.append)
+        assert notes == [], "a notice for a session that the user already replaced"
     finally:
         after.shutdown()
 

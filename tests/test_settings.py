@@ -38,3 +38,12 @@ def test_livy_sessions_run_as_the_user_under_a_hub_or_when_asked():
     mapped = ServiceSettings(livy_proxy_user="always", livy_proxy_users={"ana": "ana_etl"})
     assert mapped.proxy_users == {"ana": "ana_etl"}
     assert ServiceSettings(under_hub=True, livy_proxy_user="never").proxy_users is None
+
+
+def test_a_command_in_a_users_terminal_on_a_hub_runs_on_livy_as_that_user(monkeypatch):
+    for name in ("JUPYTERHUB_API_TOKEN", "JUPYTERHUB_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert settings_of_this_process().proxy_users is None, "a laptop: as the fabric's credential says"
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "hub-token")
+    monkeypatch.setenv("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
+    assert settings_of_this_process().proxy_users == {}, "as the server would: never as Livy's own user"

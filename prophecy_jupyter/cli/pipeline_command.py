@@ -50,9 +50,8 @@ def add_parser(commands) -> None:
 
 def run_generate(args: argparse.Namespace) -> int:
     with services() as (built, user):
-        generated = built.notebooks.generate_pipeline(
-            user, args.project, str(args.notebook), args.notebook, args.name
-        )
+        path = args.notebook.resolve()  # as a kernel without a server names its notebook
+        generated = built.notebooks.generate_pipeline(user, args.project, str(path), path, args.name)
     pipeline, changed = generated.pipeline, generated.changed
     counts = f"{len(pipeline.steps)} step(s), {len(pipeline.parameters)} parameter(s)"
     print(

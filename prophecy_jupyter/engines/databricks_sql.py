@@ -80,7 +80,6 @@ class DatabricksSqlEngine:
 
     name = "databricks-sql"
     poll_policy = STATUS_POLLS
-    """Tables come straight from the engine (no remote DataFrame to fetch)."""
 
     def __init__(self, connection: SqlWarehouseConnection, secret: str | None, fabric_name: str):
         self.connection = connection

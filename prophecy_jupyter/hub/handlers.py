@@ -82,7 +82,7 @@ class ServiceHandler(HubAuthenticated, web.RequestHandler):
         mapped = errors.http_status(exc)
         if mapped is not None:
             self.set_status(mapped)
-            body = {"message": str(exc), "reason": type(exc).__name__, "field": getattr(exc, "field", None)}
+            body = errors.to_answer(exc)
         elif isinstance(exc, web.HTTPError):
             body = {"message": exc.log_message or self._reason, "reason": None, "field": None}
         else:

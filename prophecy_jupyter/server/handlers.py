@@ -130,7 +130,7 @@ class ApiHandler(ExtensionHandlerMixin, APIHandler):
         mapped = errors.http_status(exc)
         if mapped is not None:
             self.set_status(mapped)
-            body = {"message": str(exc), "reason": type(exc).__name__, "field": getattr(exc, "field", None)}
+            body = errors.to_answer(exc)
         elif isinstance(exc, web.HTTPError):
             body = {"message": exc.log_message or self._reason, "reason": exc.reason, "field": None}
         else:
@@ -567,11 +567,13 @@ class SessionsHandler(ApiHandler):
     auth_resource = "prophecy:sessions"
 
     @endpoint()
-    def get(self) -> None:
-        """The user's sessions, and the ones that ended lately (say, while the server was down)."""
+    async def get(self) -> None:
+        """The user's sessions, and the ones that ended lately (say, while the server was down);
+        naming the fabrics of ended ones may ask the store, off the event loop."""
         notebook = self.get_query_argument("notebook", None)
         notebook = self.notebook(notebook) if notebook is not None else None
-        self.reply({"sessions": self.services.sessions.status(self.user, notebook, refresh=False)})
+        sessions = await self.blocking(self.services.sessions.status, self.user, notebook, False)
+        self.reply({"sessions": sessions})
 
     @endpoint("execute")
     async def post(self) -> None:

@@ -23,7 +23,6 @@ from prophecy_jupyter.store.database import Database
 from prophecy_jupyter.store.models import FabricRow, JobSize, Team
 
 LOCAL = "local"
-ENVIRONMENTS = ("dev", "staging", "prod")
 # Livy's session resource fields: what a job size (beside "conf") may set.
 RESOURCE_FIELDS = (
     "driverMemory",

@@ -31,7 +31,6 @@ from prophecy_jupyter.services.teams import MemberView, TeamView
 from prophecy_jupyter.vault.keys import VaultKey
 from prophecy_jupyter.vault.sealing import Sealer
 
-"""Where a user's server reaches the hub service (set by the hub's spawner; see the deployment guide)."""
 CACHE_KEY_SECONDS = 300.0
 
 
@@ -91,7 +90,7 @@ class HubClient:
                 answer = response.json()
             except ValueError:
                 answer = {"message": f"The hub service answered HTTP {response.status_code}."}
-            if response.status_code == 401:
+            if response.status_code == 401 or (response.status_code == 403 and not answer.get("reason")):
                 answer["message"] = f"The hub service refused this server's token: {answer.get('message')}"
             raise errors.from_answer(response.status_code, answer)
         return response.json() if response.content else None

@@ -15,10 +15,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from prophecy_jupyter.errors import Conflict, Invalid
-from prophecy_jupyter.kinds.base import credential_conf, credential_headers
+from prophecy_jupyter.kinds.base import LOOPBACK_HTTP, credential_conf, credential_headers
 from prophecy_jupyter.services.fabrics import RESOURCE_FIELDS, FabricService
 
-_LOOPBACK = re.compile(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/|\Z)")
 KERNEL_KEYS = ("kernel_python_credentials", "kernel_scala_credentials", "kernel_r_credentials")
 AUTH = {"none": "none", "basic_access": "basic", "kerberos": "kerberos"}
 
@@ -114,7 +113,7 @@ def import_sparkmagic(config: dict[str, Any], fabrics: FabricService, user: str,
             endpoint = {**endpoint, "auth": carried["auth"], "password": carried["secret"]}
             endpoint["username"] = carried.get("username")
         settings = {"url": endpoint["url"], "auth": endpoint["auth"], "headers": headers}
-        if endpoint["url"].startswith("http://") and not _LOOPBACK.match(endpoint["url"]):
+        if endpoint["url"].startswith("http://") and not LOOPBACK_HTTP.match(endpoint["url"]):
             settings["allow_http"] = True
             report.notes.append(
                 f"{endpoint['url']}: plain http allowed (allow_http) as sparkmagic used it; prefer https"

@@ -111,7 +111,7 @@ class Directory:
         conf.update(settings.get("conf", {}))
         resources.update({k: settings[k] for k in RESOURCE_FIELDS if k in settings})
         return SessionSpec(
-            kind=settings.get("kind", "pyspark"), name=session_name(), conf=conf, resources=resources
+            kind=settings.get("kind", "pyspark"), name=session_name(user), conf=conf, resources=resources
         )
 
     def close(self) -> None:

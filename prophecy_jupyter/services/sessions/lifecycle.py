@@ -115,7 +115,7 @@ class Lifecycle:
                 notify = quiet
             else:
                 _tell(managed, notify)
-            managed.spec = replace(managed.spec, name=session_name())
+            managed.spec = replace(managed.spec, name=session_name(managed.user))
             managed.engine.prepare(notify, self.settings.session_startup_timeout)
             remote = managed.engine.open_session(managed.spec)
             for note in remote.notes:
@@ -142,7 +142,7 @@ class Lifecycle:
                 notify(f"Still starting the session on fabric '{managed.fabric.ref}' ({waited:.0f} s)...")
                 next_notice += 15.0
             if managed.engine.supports_long_poll:
-                remote = managed.engine.session(remote.id, wait=1.0)
+                remote = managed.engine.session(remote.id, wait=self.settings.long_poll_wait)
             else:
                 time.sleep(min(0.25, max(0.02, 0.05 * waited)))
                 remote = managed.engine.session(remote.id)

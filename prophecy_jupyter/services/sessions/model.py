@@ -4,7 +4,7 @@ statement, or a table fetched with several), and the small pieces the service's 
 from __future__ import annotations
 
 import datetime
-import getpass
+import re
 import threading
 import time
 import uuid
@@ -26,9 +26,9 @@ def quiet(_message: str) -> None:
     """The default for callers that show nothing."""
 
 
-def session_name() -> str:
+def session_name(user: str) -> str:
     """A name unique among the fabric's sessions, that tells whose session it is."""
-    return f"prophecy-{getpass.getuser()}-{uuid.uuid4().hex[:8]}"
+    return f"prophecy-{re.sub(r'[^A-Za-z0-9._-]', '-', user)}-{uuid.uuid4().hex[:8]}"
 
 
 class EngineSource(Protocol):

@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 from prophecy_jupyter.engines.base import SessionSpec, SessionState
-from prophecy_jupyter.errors import EngineError, Invalid, NotFound, ProphecyError, SessionGone
+from prophecy_jupyter.errors import EngineError, ProphecyError, SessionGone, Unavailable
 from prophecy_jupyter.services.sessions.directory import Directory
 from prophecy_jupyter.services.sessions.model import ManagedSession
 from prophecy_jupyter.services.sessions.records import ENDED, LIVE, SessionRecord, SessionRecords
@@ -23,18 +23,27 @@ REPLACED = "the notebook started a new session before the server had checked thi
 
 def rehydrate(records: SessionRecords, directory: Directory, registry: Registry) -> list[dict[str, Any]]:
     """Take back the recorded sessions that are still alive on their fabrics; record the others as
-    ended, with the reason the notebook's next cell tells. Returns what happened to each."""
+    ended, with the reason the notebook's next cell tells (those that cannot be checked while a
+    service they need is unavailable stay recorded, for the next start). Returns what
+    happened to each."""
     report = []
     for record in records.sessions(LIVE):
+        key = (record.username, record.notebook, record.fabric_id)
+        if (current := registry.get(key)) is not None and current.id == record.id:
+            continue  # started by this server, while it was checking the others
         outcome = {"id": record.id, "user": record.username, "notebook": record.notebook}
-        managed, reason = _reattach(record, directory)
+        try:
+            managed, reason = _reattach(record, directory)
+        except Unavailable as exc:
+            report.append({**outcome, "outcome": "unchecked", "reason": str(exc)})
+            continue
         if managed is not None and registry.add(managed) is not managed:
             with contextlib.suppress(EngineError):
                 managed.engine.close_session(managed.remote.id)
             managed, reason = None, REPLACED
         if managed is None:
             records.ended(record.id, reason)
-            registry.note_ended((record.username, record.notebook, record.fabric_id), reason)
+            registry.note_ended(key, reason)
             report.append({**outcome, "outcome": "ended", "reason": reason})
             continue
         report.append({**outcome, "outcome": "reattached", "fabric": managed.fabric.ref})
@@ -53,7 +62,9 @@ def _reattach(record: SessionRecord, directory: Directory) -> tuple[ManagedSessi
         remote = engine.session(record.remote_id) if record.remote_id else None
     except SessionGone:
         return None, "while the server was down; the fabric no longer knows it"
-    except (EngineError, NotFound, Invalid) as exc:
+    except Unavailable:
+        raise
+    except ProphecyError as exc:
         return None, f"the server restarted and could not check it: {exc}"
     if remote is None:
         return None, "while the server was down, before it had started"

@@ -31,10 +31,6 @@ class Registry:
         with self.lock:
             return self._sessions.setdefault(managed.key, managed)
 
-    def put(self, managed: ManagedSession) -> None:
-        with self.lock:
-            self._sessions[managed.key] = managed
-
     def remove(self, managed: ManagedSession) -> None:
         with self.lock:
             if self._sessions.get(managed.key) is managed:
@@ -69,9 +65,10 @@ class Registry:
 
     def note_ended(self, key: SessionKey, reason: str) -> None:
         """A session ended while nobody held it here (say, while the server was down): the next
-        session under its key says so."""
+        session under its key says so, unless one already runs under it (it started afresh)."""
         with self.lock:
-            self._ended[key] = reason
+            if key not in self._sessions:
+                self._ended[key] = reason
 
     def take_ended(self, key: SessionKey) -> str | None:
         """Why the session under ``key`` had ended, once (None if nothing is known)."""

@@ -103,7 +103,7 @@ class Statements:
         if run.done or remote is None:
             return
         engine = managed.engine
-        wait = self.settings.poll.long_poll_wait if engine.supports_long_poll else 0.0
+        wait = self.settings.long_poll_wait if engine.supports_long_poll else 0.0
         try:
             status = engine.poll(remote.id, run.statement_id, wait=wait)
         except (SessionGone, StatementLost) as exc:
