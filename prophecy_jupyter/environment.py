@@ -7,6 +7,7 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Collection
+from pathlib import Path
 
 from prophecy_jupyter.paths import data_dir
 from prophecy_jupyter.services.hub import HubGroups
@@ -56,6 +57,18 @@ def hub_service(url: str = "") -> HubClient | None:
 def shared_store_url() -> str | None:
     """The shared store's SQLAlchemy URL, when one is set."""
     return os.environ.get(DATABASE_URL_ENV) or None
+
+
+def snowflake_connections_file() -> Path:
+    """Where Snowflake's clients keep ``connections.toml``: ``$SNOWFLAKE_HOME``, else
+    ``~/.snowflake/`` when it exists, else the platform's config folder (``~/.config/snowflake/``)."""
+    if os.environ.get("SNOWFLAKE_HOME"):
+        return Path(os.environ["SNOWFLAKE_HOME"]).expanduser() / "connections.toml"
+    home = Path.home() / ".snowflake"
+    if home.is_dir():
+        return home / "connections.toml"
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return config / "snowflake" / "connections.toml"
 
 
 def apply_environment(settings: ServiceSettings, configured: Collection[str] = ()) -> ServiceSettings:

@@ -35,6 +35,7 @@ COMMANDS = [
     ["vault"],
     ["vault", "rotate"],
     ["import-sparkmagic"],
+    ["import-snowflake"],
     ["exec"],
     ["run"],
     ["project"],

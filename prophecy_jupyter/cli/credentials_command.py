@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from prophecy_jupyter.cli.context import services
-from prophecy_jupyter.cli.options import read_secret
+from prophecy_jupyter.cli.options import add_secret_file, read_secret
 
 
 def add_parser(commands) -> None:
@@ -23,6 +23,7 @@ def add_parser(commands) -> None:
         "without echo. Never give it on the command line.",
     )
     setter.add_argument("fabric", help="Fabric name, team/name or id.")
+    add_secret_file(setter)
     setter.set_defaults(handler=run_set)
     status = actions.add_parser("status", help="Which fabrics have your secret set.")
     status.set_defaults(handler=run_status)
@@ -42,9 +43,8 @@ def add_parser(commands) -> None:
 def run_set(args: argparse.Namespace) -> int:
     with services() as (built, user):
         fabric = built.fabrics.secret_fabric(user, args.fabric)
-        built.fabrics.set_secret(
-            user, fabric.id, read_secret(f"Your {fabric.secret_needed} for '{fabric.ref}': ")
-        )
+        secret = read_secret(f"Your {fabric.secret_needed} for '{fabric.ref}': ", args.from_file)
+        built.fabrics.set_secret(user, fabric.id, secret)
     print(f"Your {fabric.secret_needed} for '{fabric.ref}' is stored encrypted.")
     return 0
 

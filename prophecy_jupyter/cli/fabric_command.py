@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from prophecy_jupyter.cli.context import services
-from prophecy_jupyter.cli.options import json_values, key_values, read_secret
+from prophecy_jupyter.cli.options import add_secret_file, json_values, key_values, read_secret
 from prophecy_jupyter.kinds import REGISTRY, creatable
 from prophecy_jupyter.services.connection_test import check_fabric
 from prophecy_jupyter.services.teams import DEFAULT_TEAM
@@ -17,10 +17,10 @@ from prophecy_jupyter.services.teams import DEFAULT_TEAM
 SETTING_OPTIONS = {
     "url": "Livy server URL",
     "auth": "auth scheme (livy: none|basic|bearer|kerberos; databricks: pat|oauth-m2m|"
-    "profile; snowflake: password|key-pair|oauth)",
+    "profile; snowflake: password|key-pair|oauth|pat)",
     "username": "user name for basic auth",
     "ca_bundle": "CA bundle to verify the server's TLS certificate",
-    "host": "Databricks workspace URL",
+    "host": "Databricks workspace URL; Snowflake host name (private link, instead of the account's)",
     "cluster_id": "Databricks cluster id",
     "warehouse_id": "SQL warehouse id",
     "catalog": "default catalog",
@@ -32,6 +32,10 @@ SETTING_OPTIONS = {
     "warehouse": "Snowflake warehouse",
     "database": "default database",
     "role": "Snowflake role",
+    "port": "Snowflake port (with --host)",
+    "protocol": "Snowflake protocol: https, or http to a host on this machine",
+    "login_timeout": "seconds a Snowflake login may take (default 60)",
+    "network_timeout": "seconds a Snowflake request may take",
 }
 
 
@@ -55,6 +59,7 @@ def add_parser(commands) -> None:
     add.add_argument("--kind", default="livy", choices=creatable())
     _add_settings(add)
     add.add_argument("--no-secret", action="store_true", help="Do not ask for your secret now.")
+    add_secret_file(add)
     add.add_argument("--replace", action="store_true", help="Replace a fabric of the same name in the team.")
     add.set_defaults(handler=run_add)
 
@@ -159,7 +164,7 @@ def run_add(args: argparse.Namespace) -> int:
             fabric = built.fabrics.create(user, args.team, spec)
         stored = ""
         if fabric.secret_needed and not args.no_secret:
-            secret = read_secret(f"Your {fabric.secret_needed} for '{fabric.ref}': ")
+            secret = read_secret(f"Your {fabric.secret_needed} for '{fabric.ref}': ", args.from_file)
             built.fabrics.set_secret(user, fabric.id, secret)
             stored = f" Your {fabric.secret_needed} is stored encrypted in the vault."
         print(f"Added fabric '{fabric.ref}' ({fabric.kind}).{stored}")

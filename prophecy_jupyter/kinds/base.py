@@ -64,6 +64,10 @@ class KindSettings(BaseModel):
         """Where the fabric runs (and where each user's secret for it goes)."""
         raise NotImplementedError
 
+    def check_secret(self, secret: str) -> None:
+        """Raise Invalid when ``secret`` cannot be what the fabric needs (say, not a key at all),
+        so that a user learns it when setting it, not at the first cell."""
+
     def shared_identity(self) -> bool:
         """True when the fabric is reached as this server's own identity (a Kerberos ticket, a
         ~/.databrickscfg profile), not with each user's credential."""

@@ -346,6 +346,7 @@ class FabricService:
     def set_secret(self, user: str, ref: str, secret: str) -> tuple[Fabric, CredentialStatus]:
         """Store the user's own secret for the fabric (write-only)."""
         fabric = self.secret_fabric(user, ref)
+        fabric.typed_settings.check_secret(secret)
         return fabric, self.credentials.set(user, fabric, secret)
 
     def confirm_secret(self, user: str, ref: str) -> tuple[Fabric, CredentialStatus]:

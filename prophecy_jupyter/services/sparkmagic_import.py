@@ -10,25 +10,16 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from prophecy_jupyter.errors import Conflict, Invalid
 from prophecy_jupyter.kinds.base import LOOPBACK_HTTP, credential_conf, credential_headers
 from prophecy_jupyter.services.fabrics import RESOURCE_FIELDS, FabricService
+from prophecy_jupyter.services.import_report import ImportReport
 
 KERNEL_KEYS = ("kernel_python_credentials", "kernel_scala_credentials", "kernel_r_credentials")
 AUTH = {"none": "none", "basic_access": "basic", "kerberos": "kerberos"}
-
-
-@dataclass
-class ImportReport:
-    created: list[str] = field(default_factory=list)
-    credentials: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    """What was imported differently from the config, and why (credentials, plain http)."""
 
 
 def _authorization(value: str) -> dict[str, str] | None:

@@ -148,6 +148,30 @@ describe('FabricForm', () => {
     expect(done).not.toHaveBeenCalled();
   });
 
+  it('sends a Snowflake fabric with its private-link host and auth mode, and shows a refused field', async () => {
+    request.mockRejectedValue(
+      new ApiError('settings.protocol: http sends credentials and data unencrypted', 400, 'settings.protocol')
+    );
+    await render(<FabricForm model={new FabricsModel()} team="data" onDone={jest.fn()} />);
+    await choose(host.querySelector('#new-fabric-data-kind') as HTMLSelectElement, 'snowflake');
+    await typeInto(host.querySelector('#new-fabric-data-account') as HTMLInputElement, 'myorg-acct');
+    await typeInto(host.querySelector('#new-fabric-data-user') as HTMLInputElement, 'ANA');
+    await typeInto(host.querySelector('#new-fabric-data-host') as HTMLInputElement, 'sf.example.com');
+    await choose(host.querySelector('#new-fabric-data-auth') as HTMLSelectElement, 'pat');
+    await choose(host.querySelector('#new-fabric-data-protocol') as HTMLSelectElement, 'http');
+    await submit(host.querySelector('form')!);
+    const [path, init] = request.mock.calls[0];
+    expect(path).toBe('teams/data/fabrics');
+    expect(JSON.parse(String(init?.body)).settings).toEqual({
+      account: 'myorg-acct',
+      user: 'ANA',
+      host: 'sf.example.com',
+      auth: 'pat',
+      protocol: 'http'
+    });
+    expect(host.querySelector('#new-fabric-data-protocol-error')!.textContent).toContain('unencrypted');
+  });
+
   it('refuses job sizes that are not JSON before asking the server', async () => {
     await render(<FabricForm model={new FabricsModel()} team="data" onDone={jest.fn()} />);
     const sizes = host.querySelector('#new-fabric-data-job_sizes') as HTMLTextAreaElement;

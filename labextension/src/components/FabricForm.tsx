@@ -39,11 +39,15 @@ export const SETTINGS_BY_KIND: Record<string, ISettingField[]> = {
   snowflake: [
     { name: 'account', label: 'Account', required: true, placeholder: 'myorg-myaccount' },
     { name: 'user', label: 'User', required: true },
-    { name: 'auth', label: 'Authentication', options: ['password', 'key-pair', 'oauth'] },
+    { name: 'auth', label: 'Authentication', options: ['password', 'key-pair', 'oauth', 'pat'] },
     { name: 'warehouse', label: 'Warehouse' },
     { name: 'database', label: 'Database' },
     { name: 'schema', label: 'Schema' },
-    { name: 'role', label: 'Role' }
+    { name: 'role', label: 'Role' },
+    { name: 'host', label: 'Host (private link; default <account>.snowflakecomputing.com)' },
+    { name: 'port', label: 'Port (with host)' },
+    { name: 'protocol', label: 'Protocol (http only to this machine)', options: ['https', 'http'] },
+    { name: 'login_timeout', label: 'Login timeout (s)', placeholder: '60' }
   ]
 };
 

@@ -1,0 +1,176 @@
+"""A Snowflake stand-in: fakesnow's server (DuckDB behind Snowflake's HTTP protocol) with a thin
+front of ours for what fakesnow does not do. fakesnow logs anyone in and takes any role or
+warehouse; the front checks each login the way Snowflake does (a user's password, OAuth or
+programmatic access token, or a key-pair JWT signed with the key registered for the user) and
+refuses others with Snowflake's own answer (code 390100), and answers ``USE ROLE`` of a role not
+granted to the user (003013) and ``USE WAREHOUSE`` of one that does not exist (002043) as Snowflake
+does. Everything else passes through unchanged.
+
+Use it from the real connector or Snowpark: ``host=127.0.0.1, port=front.port, protocol=http``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import requests
+
+REFUSED = {
+    "data": {"nextAction": "RETRY_LOGIN", "authnMethod": "USERNAME_PASSWORD"},
+    "code": "390100",
+    "message": "Incorrect username or password was specified.",
+    "success": False,
+    "headers": None,
+}
+
+
+@dataclass
+class Accounts:
+    """Who may log in, and with what."""
+
+    passwords: dict[str, str] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+    public_keys: dict[str, Any] = field(default_factory=dict)
+    roles: dict[str, set[str]] = field(default_factory=dict)
+    warehouses: set[str] = field(default_factory=set)
+    logins: list[dict[str, Any]] = field(default_factory=list)
+
+    def accepts(self, data: dict[str, Any]) -> bool:
+        user = str(data.get("LOGIN_NAME") or "")
+        authenticator = str(data.get("AUTHENTICATOR") or "SNOWFLAKE").upper()
+        self.logins.append({"user": user, "authenticator": authenticator})
+        if authenticator == "SNOWFLAKE":
+            return user in self.passwords and data.get("PASSWORD") == self.passwords[user]
+        if authenticator in ("OAUTH", "PROGRAMMATIC_ACCESS_TOKEN"):
+            return user in self.tokens and data.get("TOKEN") == self.tokens[user]
+        if authenticator == "SNOWFLAKE_JWT":
+            token = str(data.get("TOKEN") or "")
+            return user in self.public_keys and _valid_jwt(token, self.public_keys[user])
+        return False
+
+    def refusal(self, user: str, sql: str) -> dict[str, Any] | None:
+        """Snowflake's error for a ``USE`` of a role not granted or a warehouse that is not there."""
+        used = re.fullmatch(r"\s*USE\s+(ROLE|WAREHOUSE)\s+(\S+)\s*;?\s*", sql, re.I)
+        if used is None:
+            return None
+        what, name = used.group(1).upper(), used.group(2).strip('"').upper()
+        if what == "ROLE" and name not in {r.upper() for r in self.roles.get(user, set())}:
+            return _error(
+                "003013",
+                "42501",
+                f"SQL access control error:\nRequested role '{name}' is not assigned to the executing user. "
+                "Specify another role to activate.",
+            )
+        if what == "WAREHOUSE" and name not in {w.upper() for w in self.warehouses}:
+            message = "SQL compilation error:\nObject does not exist, or operation cannot be performed."
+            return _error("002043", "02000", message)
+        return None
+
+
+def _error(code: str, state: str, message: str) -> dict[str, Any]:
+    data = {"internalError": False, "errorCode": code, "sqlState": state, "queryId": str(uuid.uuid4())}
+    return {"data": data, "code": code, "message": message, "success": False, "headers": None}
+
+
+def _valid_jwt(token: str, public_key: Any) -> bool:
+    import jwt
+
+    try:
+        jwt.decode(token, public_key, algorithms=["RS256"], options={"verify_aud": False})
+    except jwt.PyJWTError:
+        return False
+    return True
+
+
+class _Front(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    upstream: str
+    accounts: Accounts
+    users: dict[str, str]  # session token → user
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._forward(b"")
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        raw = gzip.decompress(body) if self.headers.get("Content-Encoding") == "gzip" else body
+        if self.path.startswith("/session/v1/login-request"):
+            data = json.loads(raw).get("data") or {}
+            if not self.accounts.accepts(data):
+                self._answer(200, json.dumps(REFUSED).encode())
+                return
+            answer = self._forward(body)
+            token = ((answer or {}).get("data") or {}).get("token")
+            if token:
+                self.users[token] = str(data.get("LOGIN_NAME"))
+            return
+        if self.path.startswith("/queries/v1/query-request"):
+            user = self.users.get(self._session_token(), "")
+            refusal = self.accounts.refusal(user, str(json.loads(raw).get("sqlText") or ""))
+            if refusal is not None:
+                self._answer(200, json.dumps(refusal).encode())
+                return
+        self._forward(body)
+
+    def _session_token(self) -> str:
+        found = re.search(r'Token="([^"]*)"', self.headers.get("Authorization") or "")
+        return found.group(1) if found else ""
+
+    def _forward(self, body: bytes) -> dict[str, Any] | None:
+        """Pass the request to fakesnow and its answer back; the answer's JSON, if it is JSON."""
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+        answer = requests.request(
+            self.command, self.upstream + self.path, data=body, headers=headers, timeout=120
+        )
+        self._answer(answer.status_code, answer.content, answer.headers.get("Content-Type"))
+        with contextlib.suppress(ValueError):
+            return answer.json()
+        return None
+
+    def _answer(self, status: int, content: bytes, content_type: str | None = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type or "application/json")
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+
+@dataclass
+class SnowflakeStandIn:
+    port: int
+    accounts: Accounts
+
+    def connect_args(self, **more: Any) -> dict[str, Any]:
+        """What the connector needs to reach the stand-in (credentials not included)."""
+        return {"account": "fakesnow", "host": "127.0.0.1", "port": self.port, "protocol": "http", **more}
+
+
+@contextlib.contextmanager
+def snowflake_stand_in(accounts: Accounts | None = None) -> Iterator[SnowflakeStandIn]:
+    """fakesnow's server behind our login-checking front, both on 127.0.0.1; stopped on exit."""
+    import fakesnow
+
+    accounts = accounts or Accounts()
+    with fakesnow.server() as upstream:
+        upstream_url = f"http://127.0.0.1:{upstream['port']}"
+        front = type("Front", (_Front,), {"upstream": upstream_url, "accounts": accounts, "users": {}})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), front)
+        thread = threading.Thread(target=server.serve_forever, name="snowflake-front", daemon=True)
+        thread.start()
+        try:
+            yield SnowflakeStandIn(server.server_port, accounts)
+        finally:
+            server.shutdown()
+            server.server_close()
