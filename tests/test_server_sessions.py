@@ -15,6 +15,7 @@ import pytest
 
 from tests.servers.jupyter import start_jupyter, write_notebook
 from tests.servers.kernels import Cell, execute
+from tests.servers.snowflake import Accounts, snowflake_stand_in
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -52,6 +53,17 @@ def assert_interrupt_cancels(server, kernel: str, client, code: str) -> None:
     server.call("POST", f"/kernels/{kernel}/interrupt", api="/api")
     reply = client.get_shell_msg(timeout=30)
     assert reply["content"]["ename"] == "KeyboardInterrupt" and time.monotonic() - started < 20
+
+
+def attached_kernel(server, notebook: str, fabric: str):
+    """A kernel the server started for a new notebook, with the magics loaded and attached to
+    ``fabric``: its id and a client (stop its channels when done)."""
+    write_notebook(server.root / notebook)
+    kernel = server.start_kernel(notebook)
+    client = server.client(kernel)
+    assert execute(client, "%load_ext prophecy_jupyter").ok
+    assert execute(client, f"%fabric attach {fabric}").ok
+    return kernel, client
 
 
 def live_sessions(server, notebook: str | None = None) -> list[dict]:
@@ -93,12 +105,8 @@ def test_rest_runs_and_tables(start, gateway):
 def test_kernels_reattach_after_a_restart_and_interrupts_cancel(start, gateway, livy):
     server = start()
     add_gateway_fabric(server, gateway)
-    write_notebook(server.root / "work" / "etl.ipynb")
-    kernel = server.start_kernel("work/etl.ipynb")
-    client = server.client(kernel)
+    kernel, client = attached_kernel(server, "work/etl.ipynb", "gw")
     try:
-        assert execute(client, "%load_ext prophecy_jupyter").ok
-        assert execute(client, "%fabric attach gw").ok
         assert execute(client, "%%spark\nx = 41").ok
         [session] = live_sessions(server, "work/etl.ipynb")
         assert_interrupt_cancels(server, kernel, client, "%%spark\nimport time\ntime.sleep(60)")
@@ -279,3 +287,31 @@ def test_the_bridge_kernel_runs_the_quickstart_notebook_on_the_local_fabric(star
     finally:
         client.stop_channels()
         server.call("DELETE", f"/kernels/{kernel}", api="/api")
+
+
+def test_a_notebook_on_a_snowflake_fabric_keeps_its_session_across_a_kernel_restart(start):
+    with snowflake_stand_in(Accounts(passwords={"ana": "ana-password"})) as snowflake:
+        server = start()
+        settings = {"account": "fakesnow", "user": "ana", "host": "127.0.0.1", "port": snowflake.port}
+        spec = {"name": "sf", "kind": "snowflake", "settings": {**settings, "protocol": "http"}}
+        fabric = server.call("POST", "/teams/default/fabrics", spec)
+        server.call("PUT", f"/fabrics/{fabric['id']}/credential", {"secret": "ana-password"})
+        kernel, client = attached_kernel(server, "snow.ipynb", "sf")
+        try:
+            assert execute(client, "%%spark\nx = session.sql('select 41 as a').collect()[0]['A']").ok
+            query = "select 7::number(4,0) as i, 2.5::number(5,2) as n, 'x' as s"
+            cell = execute(client, f"%%sql -o frame\n{query}")
+            assert cell.ok, cell.failure
+            dtypes = execute(client, "print({c: str(t) for c, t in frame.dtypes.items()}, frame['I'][0])")
+            expected = "{'I': 'Int16', 'N': 'decimal128(5, 2)[pyarrow]', 'S': 'string'} 7"
+            assert dtypes.stdout.strip() == expected
+        finally:
+            client.stop_channels()
+        server.call("POST", f"/kernels/{kernel}/restart", api="/api")
+        client = server.client(kernel)
+        try:
+            assert execute(client, "%load_ext prophecy_jupyter").ok
+            cell = execute(client, "%%spark\nprint(x + 1)")
+            assert cell.ok and cell.stdout.strip() == "42", "the Snowpark session outlived the kernel"
+        finally:
+            client.stop_channels()

@@ -260,3 +260,25 @@ def test_a_key_pasted_into_one_line_is_read_as_the_key_it_is(stand_in):
     assert "\n" not in pasted
     report = check(fabric(stand_in, user="kai", auth="key-pair"), pasted)
     assert report.ok, report
+
+
+def test_the_command_line_runs_python_and_sql_on_a_snowflake_fabric(stand_in, data_dir):
+    from tests.test_cli import cli
+
+    place = ["--host", "127.0.0.1", "--port", str(stand_in.port), "--protocol", "http"]
+    added = cli("fabric", "add", "sf", "--kind", "snowflake", "--account", "fakesnow", "--user", "ana",
+                *place, stdin="ana-password\n")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    python = cli("exec", "--fabric", "sf", "print(session.sql('select 21 as x').collect()[0]['X'] * 2)")
+    assert python.returncode == 0 and python.stdout.strip() == "42", python.stderr
+    query = "select 1.5::number(4,1) as n, 'x' as s"
+    sql = cli("exec", "--fabric", "sf", "--language", "sql", "--json", query)
+    assert sql.returncode == 0, sql.stderr
+    table = json.loads(sql.stdout)
+    assert table["columns"] == [
+        {"name": "N", "dtype": "decimal128(4, 1)[pyarrow]"},
+        {"name": "S", "dtype": "string"},
+    ]
+    assert table["data"] == [["1.5", "x"]]
+    failed = cli("exec", "--fabric", "sf", "--language", "sql", "select * from NOPE")
+    assert failed.returncode == 1 and "090105 (22000): Cannot perform SELECT" in failed.stderr, failed.stderr

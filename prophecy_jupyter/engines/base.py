@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from prophecy_jupyter.results.model import Result, RunState
 
 if TYPE_CHECKING:
-    from prophecy_jupyter.results.transport import TablePayload
+    from prophecy_jupyter.results.transport import RemoteTables, TablePayload
 
 
 class SessionState:
@@ -89,6 +89,8 @@ class Engine(Protocol):
     name: str
     poll_policy: PollPolicy | None
     """How often its statements are checked (None: the session service's default)."""
+    tables: RemoteTables
+    """How its interpreter hands over a DataFrame or a SQL query's rows as a table."""
 
     @property
     def supports_long_poll(self) -> bool: ...

@@ -23,7 +23,7 @@ from prophecy_jupyter.engines.base import RemoteSession, SessionSpec, SessionSta
 from prophecy_jupyter.engines.databricks_client import STATUS_POLLS, Workspace, WorkspaceConnection
 from prophecy_jupyter.errors import EngineError, SessionGone, StatementLost
 from prophecy_jupyter.results.model import Result, ResultKind, RunState
-from prophecy_jupyter.results.transport import TableHeader, TablePayload
+from prophecy_jupyter.results.transport import SPARK_TABLES, TableHeader, TablePayload
 
 _LANGUAGES = {
     "pyspark": Language.PYTHON,
@@ -76,6 +76,7 @@ class DatabricksEngine:
 
     name = "databricks"
     poll_policy = STATUS_POLLS
+    tables = SPARK_TABLES
 
     def __init__(self, connection: DatabricksConnection, secret: str | None, fabric_name: str):
         self.connection = connection

@@ -24,7 +24,7 @@ from prophecy_jupyter.engines.base import RemoteSession, SessionSpec, SessionSta
 from prophecy_jupyter.engines.databricks_client import STATUS_POLLS, Workspace, WorkspaceConnection
 from prophecy_jupyter.errors import EngineError, StatementLost
 from prophecy_jupyter.results.model import Result, ResultKind, RunState
-from prophecy_jupyter.results.transport import TableHeader, TablePayload
+from prophecy_jupyter.results.transport import SPARK_TABLES, TableHeader, TablePayload
 from prophecy_jupyter.sql_parameters import SqlParameter
 
 DEFAULT_ROW_LIMIT = 100_000
@@ -80,6 +80,7 @@ class DatabricksSqlEngine:
 
     name = "databricks-sql"
     poll_policy = STATUS_POLLS
+    tables = SPARK_TABLES  # its SQL runs in the warehouse (RunsSql); no interpreter hands tables over
 
     def __init__(self, connection: SqlWarehouseConnection, secret: str | None, fabric_name: str):
         self.connection = connection

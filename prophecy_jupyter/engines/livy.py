@@ -31,6 +31,7 @@ from prophecy_jupyter._version import __version__
 from prophecy_jupyter.engines.base import RemoteSession, SessionSpec, SessionState, StatementStatus
 from prophecy_jupyter.errors import AuthenticationError, EngineError, SessionGone, StatementLost
 from prophecy_jupyter.results.model import Result, ResultKind, RunState
+from prophecy_jupyter.results.transport import SPARK_TABLES
 
 TABLE_MIME = "application/vnd.livy.table.v1+json"
 AMBIGUOUS_STATUSES = frozenset({502, 503, 504})
@@ -154,6 +155,7 @@ class LivyEngine:
 
     name = "livy"
     poll_policy = None  # the session service's; a long poll when the server offers one
+    tables = SPARK_TABLES
 
     def __init__(self, settings: LivySettings, secret: str | None = None, fabric_name: str = "livy"):
         self.settings = settings

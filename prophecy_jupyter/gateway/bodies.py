@@ -80,6 +80,9 @@ class CreateSession(_SparkResources):
     heartbeatTimeoutInSecond: int | None = None
     ttl: str | None = None
     idleTimeout: str | None = None
+    snowflake: dict[str, Any] | None = None
+    """A ``snowpark`` session's connection (the user's secret among it): handed to its interpreter
+    once, never shown or kept (not a Livy field)."""
 
 
 class CreateBatch(_SparkResources):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 LIVY_VERSION = "0.9.0-incubating"
-SUPPORTED_SESSION_KINDS = ("pyspark", "python", "sql", "shared")
+SUPPORTED_SESSION_KINDS = ("pyspark", "python", "sql", "shared", "snowpark")
 SUPPORTED_STATEMENT_KINDS = ("pyspark", "python", "sql")
 
 

@@ -17,48 +17,21 @@ import base64
 import datetime
 import decimal
 import os
-import queue
-import signal
 import sys
 import threading
-import time
 import warnings
-from collections.abc import Callable
 from typing import Any
 
-from prophecy_jupyter.gateway import protocol
-from prophecy_jupyter.gateway.repl import PythonRepl, error_output, ok_output
-
-PROGRESS_INTERVAL = 0.2
-CANCEL_INTERVAL = 0.1
-INTERRUPT_INTERVAL = 1.0
+from prophecy_jupyter.gateway.repl import error_output, ok_output
+from prophecy_jupyter.gateway.statement_loop import InterruptGuard, Statement, StatementLoop, connect
 
 
-class InterruptGuard:
-    """Lets SIGINT raise KeyboardInterrupt only while a statement runs outside the JVM.
-
-    A KeyboardInterrupt raised while the main thread waits for a Py4J answer would leave that
-    connection half-read, so the signal is ignored then; the canceller tries again later.
-    """
-
-    def __init__(self) -> None:
-        self.main_thread = threading.main_thread().ident
-        self.statement_running = False
-        self.jvm_depth = 0
+class SparkInterruptGuard(InterruptGuard):
+    """A KeyboardInterrupt raised while the main thread waits for a Py4J answer would leave that
+    connection half-read, so the signal is ignored then; the canceller tries again later."""
 
     def install(self) -> None:
-        signal.signal(signal.SIGINT, self._on_sigint)
-        self._wrap_py4j()
-
-    @property
-    def interruptible(self) -> bool:
-        return self.statement_running and self.jvm_depth == 0
-
-    def _on_sigint(self, signum, frame) -> None:
-        if self.interruptible:
-            raise KeyboardInterrupt
-
-    def _wrap_py4j(self) -> None:
+        super().install()
         from py4j import clientserver, java_gateway
 
         for cls in (clientserver.ClientServerConnection, java_gateway.GatewayConnection):
@@ -70,11 +43,11 @@ class InterruptGuard:
         def send_command(connection, command, *args, **kwargs):
             if threading.get_ident() != guard.main_thread:
                 return original(connection, command, *args, **kwargs)
-            guard.jvm_depth += 1
+            guard.depth += 1
             try:
                 return original(connection, command, *args, **kwargs)
             finally:
-                guard.jvm_depth -= 1
+                guard.depth -= 1
 
         return send_command
 
@@ -160,86 +133,22 @@ def json_value(value: Any) -> Any:
     return value
 
 
-class Statement:
-    def __init__(self, statement_id: int, kind: str, code: str, group: str):
-        self.id = statement_id
-        self.kind = kind
-        self.code = code
-        self.group = group
-        self.cancel_requested = False
-        self.done = threading.Event()
+class SparkInterpreter(StatementLoop):
+    """Statements on a SparkSession, each in its own job group."""
 
-
-class Interpreter:
-    """Runs one session's statements and answers the gateway."""
-
-    def __init__(self, channel: protocol.Channel, spark, group_prefix: str, sql_max_rows: int):
-        self.channel = channel
+    def __init__(self, channel, spark, group_prefix: str, sql_max_rows: int):
+        super().__init__(channel, {"spark": spark, "sc": spark.sparkContext}, SparkInterruptGuard())
         self.spark = spark
         self.group_prefix = group_prefix
         self.sql_max_rows = sql_max_rows
-        self.repl = PythonRepl({"spark": spark, "sc": spark.sparkContext})
-        self.runners: dict[str, Callable[[str], dict[str, Any]]] = {"sql": self._execute_sql}
-        self.guard = InterruptGuard()
-        self.current: Statement | None = None
-        self.work: queue.Queue[Statement | None] = queue.Queue()
 
-    def serve(self) -> None:
-        self.guard.install()
-        threading.Thread(target=self._read_messages, name="gateway-reader", daemon=True).start()
-        threading.Thread(target=self._report_progress, name="progress", daemon=True).start()
-        while (statement := self.work.get()) is not None:
-            self._run(statement)
+    def group(self, statement: Statement) -> str:
+        return f"{self.group_prefix}-{statement.id}"
 
-    def _read_messages(self) -> None:
-        while (message := self.channel.receive()) is not None:
-            op = message.get("op")
-            if op == "execute":
-                group = f"{self.group_prefix}-{message['id']}"
-                self.work.put(Statement(message["id"], message["kind"], message["code"], group))
-            elif op == "cancel":
-                self._cancel(message["id"])
-            elif op == "complete":
-                candidates = self._complete(message)
-                self.channel.send({"op": "completion", "ref": message["ref"], "candidates": candidates})
-            elif op == "shutdown":
-                break
-        self.work.put(None)
+    def begin(self, statement: Statement) -> None:
+        self.spark.sparkContext.setJobGroup(self.group(statement), f"statement {statement.id}", True)
 
-    def _complete(self, message: dict[str, Any]) -> list[str]:
-        if message.get("kind") == "sql":
-            try:
-                return sorted(t.name for t in self.spark.catalog.listTables())
-            except Exception:
-                return []
-        return self.repl.complete(message["code"], message["cursor"])
-
-    def _run(self, statement: Statement) -> None:
-        self.current = statement
-        self.spark.sparkContext.setJobGroup(statement.group, f"statement {statement.id}", True)
-        self.guard.statement_running = True
-        try:
-            output = self._execute(statement)
-            self.guard.statement_running = False
-        except KeyboardInterrupt as exc:
-            self.guard.statement_running = False
-            output = error_output(exc)
-        self.current = None
-        statement.done.set()
-        self.channel.send(
-            {
-                "op": "result",
-                "id": statement.id,
-                "output": output,
-                "cancelled": statement.cancel_requested,
-                "progress": 1.0,
-            }
-        )
-
-    def _execute(self, statement: Statement) -> dict[str, Any]:
-        return self.runners.get(statement.kind, self.repl.execute)(statement.code)
-
-    def _execute_sql(self, query: str) -> dict[str, Any]:
+    def execute_sql(self, query: str) -> dict[str, Any]:
         try:
             frame = self.spark.sql(query)
             rows = frame.take(self.sql_max_rows)
@@ -251,58 +160,28 @@ class Interpreter:
         schema = frame.schema.jsonValue()
         return ok_output({"application/json": {"schema": schema, "data": data}})
 
-    def _cancel(self, statement_id: int) -> None:
-        statement = self.current
-        if statement is None or statement.id != statement_id or statement.cancel_requested:
-            return
-        statement.cancel_requested = True
-        threading.Thread(target=self._cancel_until_done, args=(statement,), daemon=True).start()
+    def sql_names(self) -> list[str]:
+        return [t.name for t in self.spark.catalog.listTables()]
 
-    def _cancel_until_done(self, statement: Statement) -> None:
-        """Cancel the job group while it has jobs; interrupt driver-side Python otherwise."""
-        main = threading.main_thread().ident
-        last_interrupt = 0.0
-        while not statement.done.is_set():
-            try:
-                jobs_running = active_jobs(self.spark, statement.group)
-                if jobs_running:
-                    self.spark.sparkContext.cancelJobGroup(statement.group)
-            except Exception:
-                jobs_running = False
-            now = time.monotonic()
-            if not jobs_running and self.guard.interruptible and now - last_interrupt >= INTERRUPT_INTERVAL:
-                last_interrupt = now
-                signal.pthread_kill(main, signal.SIGINT)
-            statement.done.wait(CANCEL_INTERVAL)
+    def stop_remote(self, statement: Statement) -> bool:
+        if active_jobs(self.spark, self.group(statement)):
+            self.spark.sparkContext.cancelJobGroup(self.group(statement))
+            return True
+        return False
 
-    def _report_progress(self) -> None:
-        last: tuple[int, float] | None = None
-        while True:
-            time.sleep(PROGRESS_INTERVAL)
-            statement = self.current
-            if statement is None:
-                continue
-            try:
-                value = progress_of(self.spark, statement.group)
-            except Exception:
-                continue
-            if statement.done.is_set() or (statement.id, value) == last:
-                continue
-            last = (statement.id, value)
-            self.channel.send({"op": "progress", "id": statement.id, "progress": value})
+    def progress(self, statement: Statement) -> float | None:
+        return progress_of(self.spark, self.group(statement))
 
 
-def main() -> None:
-    channel = protocol.Channel.connect(os.environ.pop(protocol.SOCKET_ENV))
-    session_id = int(os.environ.pop(protocol.SESSION_ENV))
-    token = os.environ.pop(protocol.TOKEN_ENV)
-    channel.send({"op": "hello", "session": session_id, "token": token, "pid": os.getpid()})
+def _preload() -> None:
     # Loaded while the gateway's JVM may still be starting (SparkContext() would import pandas).
     import pandas  # noqa: F401
     import pyspark.sql  # noqa: F401
 
-    start = channel.receive()
-    if start is None or start.get("op") != "start":
+
+def main() -> None:
+    channel, session_id, start = connect(_preload)
+    if start is None:
         return
     try:
         if start["mode"] == "shared":
@@ -322,7 +201,7 @@ def main() -> None:
     ui = sc.uiWebUrl if start["mode"] != "shared" else None
     channel.send({"op": "ready", "app_id": sc.applicationId, "spark_ui_url": ui})
     print(f"session {session_id} ready: Spark {spark.version}, app {sc.applicationId}", flush=True)
-    Interpreter(channel, spark, start["job_group_prefix"], start["sql_max_rows"]).serve()
+    SparkInterpreter(channel, spark, start["job_group_prefix"], start["sql_max_rows"]).serve()
     channel.close()
     sys.stdout.flush()
     os._exit(0)

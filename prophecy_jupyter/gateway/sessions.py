@@ -28,7 +28,9 @@ from prophecy_jupyter.gateway.spark_host import SharedSparkHost, base_spark_conf
 
 log = logging.getLogger(__name__)
 
-LIVY_SESSION_KINDS = {"spark", "scala", "pyspark", "python", "sparkr", "r", "sql", "shared"}
+LIVY_SESSION_KINDS = {"spark", "scala", "pyspark", "python", "sparkr", "r", "sql", "shared", "snowpark"}
+#: The module each session kind's interpreter runs (Spark for the others).
+INTERPRETERS = {"snowpark": "prophecy_jupyter.gateway.snowpark_interpreter"}
 #: Livy takes ``python`` as another name for ``pyspark``.
 SESSION_KIND_ALIASES = {"python": "pyspark"}
 #: The kind of a statement that names none, by its session's kind (``pyspark`` for the others).
@@ -187,6 +189,8 @@ class SessionManager:
                 f"Rejected, session kind '{kind}' is not supported by this gateway "
                 f"(supported: {', '.join(SUPPORTED_SESSION_KINDS)})"
             )
+        if (kind in INTERPRETERS) != (request.snowflake is not None):
+            raise errors.bad_request("A snowpark session takes a snowflake connection, and only it does")
         idle_timeout = None
         if request.ttl is not None:
             idle_timeout = parse_duration(request.ttl, "ttl")
@@ -243,7 +247,8 @@ class SessionManager:
             protocol.SESSION_ENV: str(session.id),
             "PYTHONUNBUFFERED": "1",
         }
-        command = [sys.executable, "-m", "prophecy_jupyter.gateway.interpreter"]
+        module = INTERPRETERS.get(session.kind, "prophecy_jupyter.gateway.interpreter")
+        command = [sys.executable, "-m", module]
         try:
             session.process = await processes.spawn(command, self.work_dir, env)
         except OSError as exc:
@@ -326,6 +331,9 @@ class SessionManager:
 
     async def _start_message(self, session: Session) -> dict[str, Any]:
         request = session.request
+        if request.snowflake is not None:
+            connection, request.snowflake = request.snowflake, None  # not kept here
+            return {"op": "start", "connection": connection, "sql_max_rows": self.config.sql_max_rows}
         message: dict[str, Any] = {
             "op": "start",
             "job_group_prefix": f"livy-{self.instance}-{session.id}",

@@ -1,6 +1,6 @@
 """``snowflake``: one warehouse of a Snowflake account, reached with each user's own credential
-(password, key pair, OAuth token or programmatic access token). Fabrics can be defined, checked
-(a real login) and given credentials; cells do not run on it yet (the registry says so)."""
+(password, key pair, OAuth token or programmatic access token). Its sessions are Snowpark
+sessions run by this machine's gateway (``engines/snowflake.py``): they end with the server."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
+from prophecy_jupyter.engines.base import Engine
 from prophecy_jupyter.engines.snowflake_connection import SECRETS, Auth, SnowflakeConnection, private_key_der
 from prophecy_jupyter.errors import AuthenticationError, EngineError, Invalid
 from prophecy_jupyter.kinds import network
-from prophecy_jupyter.kinds.base import CheckFailed, FabricKind, KindSettings
+from prophecy_jupyter.kinds.base import CheckFailed, EngineContext, FabricKind, KindSettings
 
 _ACCOUNT = re.compile(r"^[A-Za-z0-9_.-]+\Z")
 _USER = re.compile(r"^[^\s\"']{1,255}\Z")
@@ -144,4 +145,18 @@ def _use(connection, what: str, name: str) -> None:
         ) from None
 
 
-SNOWFLAKE = FabricKind(name="snowflake", title="Snowflake", settings=SnowflakeSettings, check=_check)
+def _engine(settings: SnowflakeSettings, context: EngineContext) -> Engine:
+    from prophecy_jupyter.engines.snowflake import SnowflakeEngine
+
+    return SnowflakeEngine(settings.connection(), context.secret, context.local_gateway(), context.ref)
+
+
+SNOWFLAKE = FabricKind(
+    name="snowflake",
+    title="Snowflake",
+    settings=SnowflakeSettings,
+    check=_check,
+    engine=_engine,
+    warm_on_attach=True,
+    ends_with_server=True,
+)

@@ -51,6 +51,8 @@ def _column_from_arrow(values: pa.ChunkedArray, column: Column, timezone: str | 
         return pd.Series(values.to_pylist(maps_as_pydicts="strict"), dtype=object)
     if category == "null":
         return pd.Series([None] * len(values), dtype=object)
+    if category == "json":
+        return pd.Series(_parsed(values.to_pylist()), dtype=object)
     if isinstance(dtype, (pd.ArrowDtype, pd.StringDtype)):
         if isinstance(dtype, pd.ArrowDtype) and values.type != dtype.pyarrow_dtype:
             values = values.cast(dtype.pyarrow_dtype)
@@ -120,7 +122,14 @@ def _decode(values: list[Any], column: Column, timezone: str | None) -> Any:
         return pd.to_datetime(pd.Series(values, dtype=object)).astype(dtype)
     if category == "interval":
         return pd.to_timedelta(pd.Series(values, dtype="Int64"), unit="us").astype(dtype)
+    if category == "json":
+        return pd.Series(_parsed(values), dtype=object)
     return pd.Series(values, dtype=object)
+
+
+def _parsed(values: list[Any]) -> list[Any]:
+    """JSON texts as the Python objects they stand for (None stays None)."""
+    return [None if v is None else json.loads(v) if isinstance(v, str) else v for v in values]
 
 
 def frame_from_rows(rows: list[list[Any]], cols: list[Column], timezone: str | None) -> pd.DataFrame:

@@ -7,8 +7,9 @@ their precision and scale (``decimal128(p, s)[pyarrow]``, values are ``Decimal``
 dates (``date32[day][pyarrow]``, values are ``datetime.date``), binaries are bytes
 (``binary[pyarrow]``): Arrow-backed, so they arrive without a copy per value. Timestamps are
 ``datetime64[us]``: with the session time zone for ``timestamp``, naive for ``timestamp_ntz``.
-Nested types are objects (lists and dicts); ``void`` is objects (all None). Nothing is inferred
-from the data.
+Nested types are objects (lists and dicts); ``void`` is objects (all None); ``json`` (Snowflake's
+VARIANT, OBJECT and ARRAY, sent as JSON text) is objects parsed from it. Nothing is inferred from
+the data.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pyarrow as pa
 
 _INTEGERS = {"byte": "int8", "short": "int16", "integer": "int32", "long": "int64"}
 _FLOATS = {"float": "float32", "double": "float64"}
-_OBJECTS = {"string", "binary", "date", "null", "void"}
+_OBJECTS = {"string", "binary", "date", "null", "void", "json"}
 _DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 _DAY_TIME_INTERVAL = re.compile(r"^interval (day|hour|minute|second)( to (day|hour|minute|second))?$")
 
@@ -38,7 +39,7 @@ class Column:
     @property
     def category(self) -> str:
         """``integer``, ``float``, ``boolean``, ``decimal``, ``string``, ``binary``, ``date``,
-        ``timestamp``, ``timestamp_ntz``, ``interval``, ``null`` or ``nested``."""
+        ``timestamp``, ``timestamp_ntz``, ``interval``, ``null``, ``json`` or ``nested``."""
         t = self.type
         if isinstance(t, dict):
             return "nested"

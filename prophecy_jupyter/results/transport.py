@@ -19,10 +19,11 @@ import datetime
 import decimal
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from prophecy_jupyter.errors import Invalid
 from prophecy_jupyter.sql_parameters import SqlParameter
 
 HEADER_PREFIX = "PROPHECY-TABLE "
@@ -124,12 +125,16 @@ def fetch_code(
     ``spark.sql(...)``); ``limit`` < 0 means every row. Chunks hold a multiple of 4 characters,
     so that each one decodes on its own.
     """
-    chunk_chars = max(4, chunk_chars - chunk_chars % 4)
     call = (
-        f"__prophecy_table({source_expression}, {int(limit)}, {int(chunk_chars)}, "
+        f"__prophecy_table({source_expression}, {int(limit)}, {whole_base64(chunk_chars)}, "
         f"{bool(prefer_arrow)}, {key!r})"
     )
     return _REMOTE_HELPER + call
+
+
+def whole_base64(chunk_chars: int) -> int:
+    """The chunk size rounded down to a multiple of 4 characters, so each chunk decodes alone."""
+    return max(4, chunk_chars - chunk_chars % 4)
 
 
 def sql_source(query: str, parameters: Sequence[SqlParameter] = ()) -> str:
@@ -138,6 +143,39 @@ def sql_source(query: str, parameters: Sequence[SqlParameter] = ()) -> str:
         return f"spark.sql({query!r})"
     args = ", ".join(f"{p.name!r}: {parameter_literal(p)}" for p in parameters)
     return f"spark.sql({query!r}, args={{{args}}})"
+
+
+def snowpark_fetch_code(source_expression: str, limit: int, key: str, _arrow: bool, chunk_chars: int) -> str:
+    """Python for a Snowpark interpreter that prints the header and first chunk of a table: of a
+    Snowpark DataFrame, or of a SQL query's text (its rows always travel as Arrow)."""
+    size = whole_base64(chunk_chars)
+    arguments = f"{source_expression}, {int(limit)}, {size}, {key!r}, globals(), session"
+    return f"__prophecy_snowpark_table({arguments})"
+
+
+def snowpark_sql_source(query: str, parameters: Sequence[SqlParameter] = ()) -> str:
+    """A SQL query for a Snowpark interpreter: its text, run as it is through the session's
+    connection."""
+    if parameters:
+        raise Invalid(
+            "SQL parameters (-p) are not supported on Snowflake fabrics yet: Snowflake reads ':name' "
+            "as a path into a VARIANT. Put the values in the query.",
+            "parameters",
+        )
+    return repr(query)
+
+
+@dataclass(frozen=True)
+class RemoteTables:
+    """How an engine's interpreter hands over tables: the code that prints a DataFrame's header
+    and first chunk, and the source of a SQL query's table."""
+
+    fetch_code: Callable[[str, int, str, bool, int], str]
+    sql_source: Callable[[str, Sequence[SqlParameter]], str]
+
+
+SPARK_TABLES = RemoteTables(fetch_code, sql_source)
+SNOWPARK_TABLES = RemoteTables(snowpark_fetch_code, snowpark_sql_source)
 
 
 def python_literal(value: Any) -> str:

@@ -21,6 +21,7 @@ from prophecy_jupyter.engines.base import (
 )
 from prophecy_jupyter.errors import NotFound, SessionGone, StatementLost
 from prophecy_jupyter.results.model import Result
+from prophecy_jupyter.results.transport import SPARK_TABLES
 from prophecy_jupyter.services.fabrics import Fabric
 
 FAST = PollPolicy(first_delay=0.001, ratio=0.5, cap=0.005)
@@ -46,6 +47,7 @@ class _Statement:
 
 class FakeEngine:
     name = "fake"
+    tables = SPARK_TABLES
     supports_long_poll = False
 
     def __init__(self, start_polls: int = 0, poll_policy: PollPolicy = FAST):

@@ -4,7 +4,10 @@ warehouse; the front checks each login the way Snowflake does (a user's password
 programmatic access token, or a key-pair JWT signed with the key registered for the user) and
 refuses others with Snowflake's own answer (code 390100), and answers ``USE ROLE`` of a role not
 granted to the user (003013) and ``USE WAREHOUSE`` of one that does not exist (002043) as Snowflake
-does. Everything else passes through unchanged.
+does. fakesnow runs every query at once and cannot cancel one; the front holds a query marked
+``/* hold */`` until the session cancels its queries (``SYSTEM$CANCEL_ALL_QUERIES``, as Snowpark's
+``cancel_all`` does, or ``SYSTEM$CANCEL_QUERY``), then answers it as Snowflake answers a cancelled
+query (000604). Everything else passes through unchanged.
 
 Use it from the real connector or Snowpark: ``host=127.0.0.1, port=front.port, protocol=http``.
 """
@@ -15,7 +18,9 @@ import contextlib
 import gzip
 import json
 import re
+import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,6 +29,7 @@ from typing import Any
 
 import requests
 
+HOLD_SECONDS = 60.0
 REFUSED = {
     "data": {"nextAction": "RETRY_LOGIN", "authnMethod": "USERNAME_PASSWORD"},
     "code": "390100",
@@ -43,6 +49,20 @@ class Accounts:
     roles: dict[str, set[str]] = field(default_factory=dict)
     warehouses: set[str] = field(default_factory=set)
     logins: list[dict[str, Any]] = field(default_factory=list)
+    held: dict[str, list[threading.Event]] = field(default_factory=dict)
+    """Per session token, the held queries' cancel events."""
+    cancels: list[str] = field(default_factory=list)
+    """The cancel statements the front answered."""
+
+    def hold(self, token: str) -> threading.Event:
+        cancelled = threading.Event()
+        self.held.setdefault(token, []).append(cancelled)
+        return cancelled
+
+    def cancel_held(self, token: str, sql: str) -> None:
+        self.cancels.append(sql)
+        for cancelled in self.held.pop(token, []):
+            cancelled.set()
 
     def accepts(self, data: dict[str, Any]) -> bool:
         user = str(data.get("LOGIN_NAME") or "")
@@ -117,12 +137,24 @@ class _Front(BaseHTTPRequestHandler):
                 self.users[token] = str(data.get("LOGIN_NAME"))
             return
         if self.path.startswith("/queries/v1/query-request"):
-            user = self.users.get(self._session_token(), "")
-            refusal = self.accounts.refusal(user, str(json.loads(raw).get("sqlText") or ""))
+            token, payload = self._session_token(), json.loads(raw)
+            sql = str(payload.get("sqlText") or "")
+            refusal = self.accounts.refusal(self.users.get(token, ""), sql)
             if refusal is not None:
                 self._answer(200, json.dumps(refusal).encode())
                 return
+            if re.search(r"SYSTEM\$CANCEL_(ALL_)?QUERIES?\b", sql, re.I):
+                self.accounts.cancel_held(token, sql)
+                body = self._rewritten(payload, "SELECT 'canceled' AS STATUS")
+            elif "/* hold */" in sql and self.accounts.hold(token).wait(HOLD_SECONDS):
+                self._answer(200, json.dumps(_error("000604", "57014", "SQL execution canceled")).encode())
+                return
         self._forward(body)
+
+    def _rewritten(self, payload: dict[str, Any], sql: str) -> bytes:
+        """The request's body with other SQL in it, encoded as it came."""
+        raw = json.dumps({**payload, "sqlText": sql}).encode()
+        return gzip.compress(raw) if self.headers.get("Content-Encoding") == "gzip" else raw
 
     def _session_token(self) -> str:
         found = re.search(r'Token="([^"]*)"', self.headers.get("Authorization") or "")
@@ -158,13 +190,35 @@ class SnowflakeStandIn:
 
 
 @contextlib.contextmanager
+def fakesnow_server() -> Iterator[str]:
+    """fakesnow's server app under uvicorn on 127.0.0.1, as ``fakesnow.server()`` runs it (which
+    can be called once per process: it shadows itself with its own module); yields its URL."""
+    import uvicorn
+    from fakesnow.server import app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="fakesnow", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while thread.is_alive() and not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not server.started:
+        raise RuntimeError("fakesnow's server did not start")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@contextlib.contextmanager
 def snowflake_stand_in(accounts: Accounts | None = None) -> Iterator[SnowflakeStandIn]:
     """fakesnow's server behind our login-checking front, both on 127.0.0.1; stopped on exit."""
-    import fakesnow
-
     accounts = accounts or Accounts()
-    with fakesnow.server() as upstream:
-        upstream_url = f"http://127.0.0.1:{upstream['port']}"
+    with fakesnow_server() as upstream_url:
         front = type("Front", (_Front,), {"upstream": upstream_url, "accounts": accounts, "users": {}})
         server = ThreadingHTTPServer(("127.0.0.1", 0), front)
         thread = threading.Thread(target=server.serve_forever, name="snowflake-front", daemon=True)

@@ -46,9 +46,13 @@ test('a notebook is attached from the sidebar', async ({ page, tmpPath }) => {
 
 test('the prophecy commands are in the palette', async ({ page }) => {
   await page.notebook.createNew('palette.ipynb');
-  await page.menu.clickMenuItem('View>Activate Command Palette');
   const palette = page.locator('#modal-command-palette');
-  await palette.locator('input').fill('Prophecy');
+  // The modal palette closes when something else takes the focus (the new notebook's kernel
+  // starting may): open it again until it stays open to be typed into.
+  await expect(async () => {
+    await page.menu.clickMenuItem('View>Activate Command Palette');
+    await palette.locator('input').fill('Prophecy', { timeout: 3000 });
+  }).toPass({ timeout: 60000 });
   const item = (label: string) => palette.locator('.lm-CommandPalette-item', { hasText: label });
   await expect(item('Open the Prophecy Sidebar')).toBeVisible();
   // Nothing to restart before the notebook has a session.

@@ -8,7 +8,7 @@ from typing import Any
 
 from prophecy_jupyter.engines.base import Engine, RunsSql, SessionSpec
 from prophecy_jupyter.results.model import Result
-from prophecy_jupyter.results.transport import TablePayload, sql_source
+from prophecy_jupyter.results.transport import TablePayload
 from prophecy_jupyter.services.fabrics import Fabric
 from prophecy_jupyter.services.sessions import recovery
 from prophecy_jupyter.services.sessions.directory import Directory
@@ -159,11 +159,11 @@ class SessionService:
         notify: Notify = quiet,
     ) -> TableRun:
         """A SQL query's result as a table run: from engines that run SQL themselves (warehouses)
-        directly, from Spark fabrics as the DataFrame of ``spark.sql``."""
+        directly, from interpreters (Spark, Snowpark) as they run SQL."""
         managed = self.session(user, notebook, fabric_ref, notify)
         if isinstance(managed.engine, RunsSql):
             return self._tables.query(managed, query, limit, parameters)
-        return self._tables.fetch(managed, sql_source(query, parameters), limit, True)
+        return self._tables.fetch(managed, managed.engine.tables.sql_source(query, parameters), limit, True)
 
     def cancel(self, run: Run) -> None:
         """Ask the fabric to cancel the run (through the statement's cancel endpoint)."""

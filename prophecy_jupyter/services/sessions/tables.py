@@ -15,7 +15,6 @@ from prophecy_jupyter.results.transport import (
     TableAssembler,
     TablePayload,
     chunk_code,
-    fetch_code,
     parse_first_output,
 )
 from prophecy_jupyter.services.sessions.ledger import Ledger
@@ -43,6 +42,7 @@ class Tables:
         run = self._table_run(managed, source, limit)
         self.ledger.track(run)
         key = uuid.uuid4().hex
+        fetch_code = managed.engine.tables.fetch_code
         code = fetch_code(source, run.limit, key, prefer_arrow, self.settings.chunk_chars)
         self._step(run, code, lambda run, first: self._first(run, first, key))
         return run

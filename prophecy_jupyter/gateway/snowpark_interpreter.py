@@ -1,0 +1,88 @@
+"""The interpreter process behind one ``snowpark`` gateway session: a Snowpark ``Session`` logged
+in as the user, Python statements run with ``session`` bound (their state kept between
+statements), SQL statements through the same connection.
+
+Started by the gateway with ``python -m prophecy_jupyter.gateway.snowpark_interpreter``; the
+connection's arguments, the user's secret among them, come in the start message over the
+gateway's 0600 socket (never argv or the environment). Cancel asks Snowflake to cancel the
+session's running queries, then interrupts the statement's Python.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import sys
+from typing import Any
+
+from prophecy_jupyter.gateway.repl import error_output, ok_output
+from prophecy_jupyter.gateway.statement_loop import InterruptGuard, Statement, StatementLoop, connect
+
+
+class SnowparkInterpreter(StatementLoop):
+    """Statements on a Snowpark session."""
+
+    def __init__(self, channel, session, sql_max_rows: int):
+        from prophecy_jupyter.results import snowpark_tables
+
+        namespace = {"session": session, "__prophecy_snowpark_table": snowpark_tables.table_statement}
+        super().__init__(channel, namespace, InterruptGuard())
+        self.session = session
+        self.sql_max_rows = sql_max_rows
+        self.cancelled: set[int] = set()
+
+    def execute_sql(self, query: str) -> dict[str, Any]:
+        from prophecy_jupyter.results.snowpark_tables import livy_sql_output
+
+        try:
+            return ok_output(livy_sql_output(self.session, query, self.sql_max_rows))
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:
+            return error_output(exc, hide_frames_from=__file__)
+
+    def stop_remote(self, statement: Statement) -> bool:
+        if statement.id not in self.cancelled:
+            self.cancelled.add(statement.id)
+            self.session.cancel_all()
+        return False
+
+
+def _preload() -> None:
+    import pandas  # noqa: F401
+    import snowflake.snowpark  # noqa: F401
+
+
+def main() -> None:
+    channel, session_id, start = connect(_preload)
+    if start is None:
+        return
+    from snowflake.snowpark import Session
+
+    connection = start.pop("connection")
+    if isinstance(connection.get("private_key"), str):  # DER bytes travel in base64
+        connection["private_key"] = base64.b64decode(connection["private_key"])
+    try:
+        session = Session.builder.configs(connection).create()
+    except Exception as exc:
+        channel.send({"op": "failed", "error": _login_failure(exc, connection)})
+        sys.exit(1)
+    channel.send({"op": "ready", "app_id": session.session_id, "spark_ui_url": None})
+    print(f"session {session_id} ready: Snowflake session {session.session_id}", flush=True)
+    SnowparkInterpreter(channel, session, start["sql_max_rows"]).serve()
+    channel.close()
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def _login_failure(exc: Exception, connection: dict) -> str:
+    """Why the login failed: whose login, how, and what Snowflake said (its error number and
+    message; never a secret)."""
+    errno, message = getattr(exc, "errno", None), getattr(exc, "msg", None) or str(exc)
+    who = f"{connection.get('user')} (authenticator {connection.get('authenticator')})"
+    said = f"{errno}: {message}" if errno else f"{type(exc).__name__}: {message}"
+    return f"Snowflake refused the login of {who}: {said}"
+
+
+if __name__ == "__main__":
+    main()

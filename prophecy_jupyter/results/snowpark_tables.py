@@ -1,0 +1,153 @@
+"""Tables from a Snowpark session, on the interpreter's side: a query (SQL text or a Snowpark
+DataFrame's) run through the session's connector connection, its rows fetched as Arrow (never row
+by row in Python), and its columns typed by Snowflake's own metadata as a Spark-style schema, so
+that the notebook's side builds the frame exactly as it does for Spark:
+
+NUMBER(p,0) → the integer of its width (``byte`` … ``long``) or ``decimal(p,0)`` past 18 digits;
+NUMBER(p,s) → ``decimal(p,s)``; FLOAT → ``double``; TEXT → ``string``; BOOLEAN; DATE;
+TIMESTAMP_NTZ → ``timestamp_ntz``; TIMESTAMP_LTZ and TIMESTAMP_TZ → ``timestamp`` in the session's
+time zone; VARIANT, OBJECT and ARRAY → ``json`` (parsed into Python objects); BINARY; TIME → text.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pyarrow as pa
+
+_INTEGER_WIDTHS = ((2, "byte", pa.int8()), (4, "short", pa.int16()), (9, "integer", pa.int32()))
+_INTEGER_WIDTHS += ((18, "long", pa.int64()),)
+_SIMPLE: dict[str, tuple[str, pa.DataType]] = {
+    "REAL": ("double", pa.float64()),
+    "TEXT": ("string", pa.string()),
+    "BOOLEAN": ("boolean", pa.bool_()),
+    "DATE": ("date", pa.date32()),
+    "BINARY": ("binary", pa.binary()),
+    "TIME": ("string", pa.string()),
+    "VARIANT": ("json", pa.string()),
+    "OBJECT": ("json", pa.string()),
+    "ARRAY": ("json", pa.string()),
+}
+
+
+def column_type(type_name: str, precision: int | None, scale: int | None) -> tuple[str, pa.DataType | None]:
+    """A Snowflake column's Spark-style type, and the Arrow type its values are cast to (None:
+    as the connector gives them)."""
+    if type_name == "FIXED":
+        precision, scale = precision or 38, scale or 0
+        if scale == 0:
+            for digits, name, arrow in _INTEGER_WIDTHS:
+                if precision <= digits:
+                    return name, arrow
+        return f"decimal({precision},{scale})", pa.decimal128(precision, scale)
+    if type_name == "TIMESTAMP_NTZ":
+        return "timestamp_ntz", None
+    if type_name in ("TIMESTAMP_LTZ", "TIMESTAMP_TZ"):
+        return "timestamp", None
+    return _SIMPLE.get(type_name, ("string", pa.string()))
+
+
+def schema_of(description: list[Any]) -> tuple[dict[str, Any], list[pa.DataType | None]]:
+    """A cursor's columns as a Spark ``StructType`` JSON, and each column's Arrow cast."""
+    from snowflake.connector.constants import FIELD_ID_TO_NAME
+
+    fields, casts = [], []
+    for column in description:
+        name, arrow = column_type(FIELD_ID_TO_NAME[column.type_code], column.precision, column.scale)
+        nullable = bool(column.is_nullable)
+        fields.append({"name": column.name, "type": name, "nullable": nullable, "metadata": {}})
+        casts.append(arrow)
+    return {"type": "struct", "fields": fields}, casts
+
+
+def _query(source: Any) -> tuple[list[str], str, list[str]]:
+    """What to run for ``source`` (SQL text, or a Snowpark DataFrame): setup queries, the query
+    whose rows are the table, and queries to run after."""
+    if isinstance(source, str):
+        return [], source, []
+    plan = source.queries
+    *setup, last = plan["queries"]
+    return setup, last, list(plan.get("post_actions", []))
+
+
+def fetch(session: Any, source: Any, limit: int) -> tuple[dict[str, Any], pa.Table, bool, str | None, str]:
+    """Run ``source`` and take at most ``limit`` rows (< 0: all) as Arrow: the schema, the table,
+    whether rows were left out, the session's time zone, and the query id."""
+    connection = session.connection
+    cursor = connection.cursor()
+    setup, query, after = _query(source)
+    try:
+        for statement in setup:
+            cursor.execute(statement)
+        cursor.execute(query)
+        query_id = cursor.sfqid
+        schema, casts = schema_of(cursor.description)
+        batches, rows = [], 0
+        for batch in cursor.fetch_arrow_batches():  # one more row than asked, to know if any is left
+            batches.append(batch)
+            rows += batch.num_rows
+            if 0 <= limit < rows:
+                break
+    finally:
+        for statement in after:
+            cursor.execute(statement)
+        cursor.close()
+    columns = []
+    for i, cast in enumerate(casts):
+        values = pa.chunked_array([b.column(i) for b in batches]) if batches else None
+        if values is None:
+            values = pa.chunked_array([], type=cast or pa.string())
+        columns.append(values.cast(cast) if cast is not None and values.type != cast else values)
+    table = pa.Table.from_arrays(columns, names=[f["name"] for f in schema["fields"]])
+    truncated = 0 <= limit < table.num_rows
+    if truncated:
+        table = table.slice(0, limit)
+    zone = getattr(connection, "_session_parameters", {}).get("TIMEZONE")
+    return schema, table, truncated, zone, query_id
+
+
+def table_statement(
+    source: Any, limit: int, chunk_chars: int, key: str, store: dict[str, Any], session: Any
+) -> None:
+    """Print a table's header line and its first chunk, keeping the other chunks in ``store``
+    for the statements that fetch them (the same wire as Spark fabrics' tables)."""
+    schema, table, truncated, zone, query_id = fetch(session, source, limit)
+    sink = pa.BufferOutputStream()
+    codec = "zstd" if pa.Codec.is_available("zstd") else None
+    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=codec)) as writer:
+        writer.write_table(table.combine_chunks(), max_chunksize=1 << 20)
+    text = base64.b64encode(sink.getvalue()).decode("ascii")
+    chunks = [text[i : i + chunk_chars] for i in range(0, len(text), chunk_chars)] or [""]
+    if len(chunks) > 1:
+        store.setdefault("__prophecy_tables", {})[key] = chunks
+    header = {
+        "schema": schema,
+        "timezone": zone,
+        "format": "arrow",
+        "rows": table.num_rows,
+        "truncated": truncated,
+        "chunks": len(chunks),
+        "query_id": query_id,
+    }
+    print("PROPHECY-TABLE " + json.dumps(header))
+    print(chunks[0])
+
+
+def livy_sql_output(session: Any, query: str, max_rows: int) -> dict[str, Any]:
+    """A SQL statement's output as Livy's SQL interpreter gives it (``application/json``: the
+    schema and the rows as JSON values)."""
+    schema, table, _, _, _ = fetch(session, query, max_rows)
+    rows = [[_json_value(v) for v in row.values()] for row in table.to_pylist()]
+    return {"application/json": {"schema": schema, "data": rows}}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if type(value).__name__ == "Decimal":
+        return float(value)
+    return value

@@ -1,0 +1,162 @@
+"""Cells on a Snowflake fabric: Snowpark sessions run by this machine's gateway (the product's own
+path: the services start it), logged in through the real connector to the stand-in (fakesnow
+behind our login-checking front). Python cells keep their state with ``session`` bound, SQL comes
+back typed by Snowflake's column types, a Snowpark DataFrame is fetched the same way."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import time
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from prophecy_jupyter.errors import EngineError
+from prophecy_jupyter.results.model import RunState
+from prophecy_jupyter.services.runtime import build_services
+from tests.conftest import USER
+from tests.servers.snowflake import Accounts, snowflake_stand_in
+from tests.test_vault import new_key
+
+NOTEBOOK = "snow.ipynb"
+
+
+@pytest.fixture(scope="module")
+def stand_in():
+    with snowflake_stand_in(Accounts(passwords={"ana": "ana-password"})) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, stand_in):
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PROPHECY_JUPYTER_KEY", new_key())
+        services = build_services(tmp_path_factory.mktemp("prophecy-data"), bootstrap_user=USER)
+        settings = {"account": "fakesnow", "user": "ana", "host": "127.0.0.1", "port": stand_in.port}
+        spec = {"name": "sf", "kind": "snowflake", "settings": {**settings, "protocol": "http"}}
+        fabric = services.fabrics.create(USER, "default", spec)
+        services.fabrics.set_secret(USER, fabric.id, "ana-password")
+        wrong = services.fabrics.create(USER, "default", {**spec, "name": "sf-wrong"})
+        services.fabrics.set_secret(USER, wrong.id, "not-her-password")
+        yield services
+        services.close()
+
+
+@pytest.fixture(scope="module")
+def sessions(built):
+    service = built.sessions
+    setup = (
+        "session.sql('create database if not exists DB1').collect()\n"
+        "session.use_database('DB1')\n"
+        "session.sql('create schema if not exists S1').collect()\n"
+        "session.use_schema('S1')\n"
+        "session.sql('''create or replace table T (i number(9,0), l number(18,0), big number(38,0),"
+        " n number(10,2), f float, s varchar, b boolean, d date, ts timestamp_ntz, v variant, bin binary)''')"
+        ".collect()\n"
+        "session.sql('''insert into T select 1, 10000000000, 1234567890123456789,"
+        " 1.25, 2.5, 'x', true,"
+        " '2024-01-02', '2024-01-02 03:04:05', parse_json('{\"k\": [1, 2]}'), to_binary('6869', 'HEX')''')"
+        ".collect()\n"
+        "session.sql('insert into T (i) values (null)').collect()\n"
+    )
+    run = service.run(USER, NOTEBOOK, "default/sf", setup)
+    assert run.state == RunState.FINISHED, run.result
+    return service
+
+
+def test_python_cells_run_with_session_bound_and_keep_their_state(sessions):
+    first = sessions.run(USER, NOTEBOOK, "default/sf", "x = session.sql('select 41 as a').collect()[0]['A']")
+    again = sessions.run(USER, NOTEBOOK, "default/sf", "x + 1")
+    assert (first.state, again.state) == (RunState.FINISHED, RunState.FINISHED)
+    assert again.result.text == "42"
+    assert first.session is again.session
+
+
+def test_sql_comes_back_typed_by_snowflakes_column_types(sessions):
+    result = sessions.fetch_sql(USER, NOTEBOOK, "default/sf", "select * from T order by i nulls last", 100)
+    frame = result.table
+    assert {name: str(dtype) for name, dtype in frame.dtypes.items()} == {
+        "I": "Int32",
+        "L": "Int64",
+        "BIG": "decimal128(38, 0)[pyarrow]",
+        "N": "decimal128(10, 2)[pyarrow]",
+        "F": "Float64",
+        "S": "string",
+        "B": "boolean",
+        "D": "date32[day][pyarrow]",
+        "TS": "datetime64[us]",
+        "V": "object",
+        "BIN": "binary[pyarrow]",
+    }
+    row = frame.iloc[0]
+    assert (row["I"], row["L"], row["BIG"]) == (1, 10_000_000_000, decimal.Decimal("1234567890123456789"))
+    assert row["N"] == decimal.Decimal("1.25") and row["S"] == "x" and bool(row["B"]) is True
+    assert row["D"] == datetime.date(2024, 1, 2) and row["TS"] == pd.Timestamp("2024-01-02 03:04:05")
+    assert row["V"] == {"k": [1, 2]} and row["BIN"] == b"hi"
+    nulls = frame.iloc[1]
+    assert all(pd.isna(nulls[c]) for c in ("I", "L", "BIG", "N", "F", "S", "B", "D", "V", "BIN"))
+    # fakesnow's server answers a NULL TIMESTAMP_NTZ as 1970-01-01 (a known quirk of the stand-in,
+    # not of Snowflake): it is what the wire says, so the frame says it too.
+    assert nulls["TS"] == pd.Timestamp("1970-01-01")
+
+
+def test_a_snowpark_dataframe_is_fetched_typed_and_a_limit_says_it_cut(sessions):
+    sessions.run(USER, NOTEBOOK, "default/sf", "df = session.table('T').select('I', 'N')")
+    result = sessions.fetch_table(USER, NOTEBOOK, "default/sf", "df", 1)
+    assert list(result.table.columns) == ["I", "N"] and len(result.table) == 1
+    assert str(result.table.dtypes["N"]) == str(pd.ArrowDtype(pa.decimal128(10, 2)))
+    assert result.truncated
+
+
+def test_a_sql_error_fails_with_snowflakes_code_state_and_message(sessions):
+    result = sessions.fetch_sql(USER, NOTEBOOK, "default/sf", "select * from NO_SUCH_TABLE", 10)
+    assert not result.ok and result.error_name == "ProgrammingError"
+    assert (
+        result.error_message.startswith("002003 (42S02)") and "NO_SUCH_TABLE" in result.error_message.upper()
+    )
+
+
+def test_a_refused_login_says_which_fabric_and_auth_mode(built):
+    with pytest.raises(EngineError) as refused:
+        built.sessions.run(USER, "other.ipynb", "default/sf-wrong", "1")
+    message = str(refused.value)
+    assert "fabric 'default/sf-wrong'" in message and "login of ana (authenticator SNOWFLAKE)" in message
+    assert "390100" in message and "Incorrect username or password" in message
+    assert "not-her-password" not in message
+
+
+def wait_until(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("how", ["python", "sql"])
+def test_cancel_stops_the_query_on_the_warehouse_and_the_session_keeps_its_state(sessions, stand_in, how):
+    sessions.run(USER, NOTEBOOK, "default/sf", "kept = 7")
+    cancels = len(stand_in.accounts.cancels)
+    if how == "python":
+        run = sessions.submit(USER, NOTEBOOK, "default/sf", "session.sql('select 1 /* hold */').collect()")
+    else:
+        run = sessions.submit_sql(USER, NOTEBOOK, "default/sf", "select 1 /* hold */", 10)
+    wait_until(lambda: any(stand_in.accounts.held.values()))
+    started = time.monotonic()
+    sessions.cancel(run)
+    assert run.wait(15) and run.state == RunState.CANCELLED, run.result
+    assert time.monotonic() - started < 10
+    assert len(stand_in.accounts.cancels) > cancels, "the warehouse was asked to cancel the query"
+    assert sessions.run(USER, NOTEBOOK, "default/sf", "kept").result.text == "7"
+
+
+def test_no_secret_in_clear_in_the_data_dir_or_the_sessions_logs(built, sessions):
+    sessions.run(USER, NOTEBOOK, "default/sf", "print('logged')")
+    [managed] = [m for m in sessions.sessions_of(USER, NOTEBOOK) if m.fabric.ref == "default/sf"]
+    logs = "\n".join(sessions.logs(managed, 1000))
+    assert "ready: Snowflake session" in logs
+    files = [f for f in built.directory.rglob("*") if f.is_file()]
+    assert files, "the data dir holds the store, the gateway's logs and work files"
+    for text in [logs, *(f.read_bytes().decode("latin-1") for f in files)]:
+        assert "ana-password" not in text and "not-her-password" not in text
