@@ -78,3 +78,28 @@ def test_bad_input_is_named():
     with pytest.raises(Invalid, match="not a INT"):
         from_notebook(notebook("%%sql -o t -p n:INT=five\nSELECT :n"), "x.ipynb")
     assert pipeline_name_for("2024 report.ipynb") == "p_2024_report"
+
+
+def test_for_snowpark_sql_cells_run_through_the_session_and_collect_is_work_not_display():
+    cells = notebook(
+        "%%spark\nsession.sql('insert into T values (1)').collect()",
+        "%%spark\nsession.table('T').collect()",
+        "%%sql -o totals\nselect count(*) as n from T",
+        "%%sql\ncreate table U as select 1 as a",
+        "%%sql\nselect * from U",
+    )
+    pipeline = from_notebook(cells, "snow.ipynb", flavor="snowpark")
+    assert [step.code for step in pipeline.steps] == [
+        "session.sql('insert into T values (1)').collect()",
+        "session.table('T').collect()",
+        'totals = session.sql("""\nselect count(*) as n from T\n""")',
+        'session.sql("""\ncreate table U as select 1 as a\n""").collect()',
+    ]
+    code = pipeline.files()["pipelines/snow/pipeline.py"].decode()
+    assert "def main(session_):" in code and "from snowflake.snowpark import Session" in code
+    assert code.endswith('if __name__ == "__main__":\n    run_from_command_line()\n')
+    compile(code, "pipeline.py", "exec")
+    spark = from_notebook(cells, "snow.ipynb")
+    assert [step.code for step in spark.steps][-1] == 'spark.sql("""\ncreate table U as select 1 as a\n""")'
+    with pytest.raises(Invalid, match="parameters \\(-p\\) are not supported on Snowflake"):
+        from_notebook(notebook("%%sql -p n:int=1\nselect :n"), "p.ipynb", flavor="snowpark")

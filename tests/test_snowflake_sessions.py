@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import os
+import subprocess
+import sys
 import time
 
 import pandas as pd
@@ -17,6 +20,7 @@ from prophecy_jupyter.errors import EngineError
 from prophecy_jupyter.results.model import RunState
 from prophecy_jupyter.services.runtime import build_services
 from tests.conftest import USER
+from tests.servers.git_http import GitHttpServer
 from tests.servers.snowflake import Accounts, snowflake_stand_in
 from tests.test_vault import new_key
 
@@ -160,3 +164,71 @@ def test_no_secret_in_clear_in_the_data_dir_or_the_sessions_logs(built, sessions
     assert files, "the data dir holds the store, the gateway's logs and work files"
     for text in [logs, *(f.read_bytes().decode("latin-1") for f in files)]:
         assert "ana-password" not in text and "not-her-password" not in text
+
+
+ORDERS_CELL = """%%spark
+session.sql('create database if not exists PIPE').collect()
+session.use_database('PIPE')
+session.sql('create schema if not exists S').collect()
+session.use_schema('S')
+session.sql('create or replace table ORDERS (id number(9,0), region varchar)').collect()
+values = ", ".join(f"({i}, '{['north', 'south'][i % 2]}')" for i in range(rows))
+session.sql(f"insert into ORDERS values {values}").collect()
+print(f"{session.table('ORDERS').count()} orders")"""
+BY_REGION = "select region, count(*)::number(9,0) as n from ORDERS group by region order by region"
+
+
+def code_cell(source: str, tags: tuple[str, ...] = ()) -> dict:
+    return {"cell_type": "code", "metadata": {"tags": list(tags)}, "source": source, "outputs": []}
+
+
+def test_a_snowflake_notebook_becomes_a_snowpark_pipeline_with_the_notebooks_results(
+    built, sessions, stand_in, tmp_path
+):
+    token = "ghp_" + "Sn0w" * 9
+    git = GitHttpServer(tmp_path / "served", {token: "x-access-token"}).start()
+    try:
+        url = git.create_repository("warehouse")
+        built.projects.create(USER, "default", {"name": "warehouse", "url": url, "provider": "github"})
+        built.projects.set_token(USER, "warehouse", token)
+        cells = [
+            code_cell("rows = 5", ("parameters",)),
+            code_cell(ORDERS_CELL),
+            code_cell(f"%%sql -o by_region\n{BY_REGION}"),
+            code_cell("by_region"),
+        ]
+        notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+        fabric = built.fabrics.get(USER, "default/sf")
+        pipeline, _ = built.projects.generate(USER, "warehouse", notebook, "orders.ipynb", None, fabric)
+        code = pipeline.files()["pipelines/orders/pipeline.py"].decode()
+        assert pipeline.flavor == "snowpark" and len(pipeline.steps) == 2
+        assert "def main(session_, rows=5):" in code and "by_region = session.sql(" in code
+        built.projects.commit(USER, "warehouse", "Add orders")
+
+        notebook_run = sessions.run(USER, "orders.ipynb", "default/sf", "rows = 5\n" + ORDERS_CELL[8:])
+        expected = sessions.fetch_sql(USER, "orders.ipynb", "default/sf", BY_REGION, -1).table
+        run = built.pipeline_runs.run(USER, "warehouse", "orders", "default/sf", {"rows": "5"})
+        assert run.ok and run.how == "session", run.output
+        assert run.output.splitlines() == [notebook_run.result.text.strip(), "Pipeline orders ran 2 step(s)."]
+        in_pipeline = "pipeline:warehouse:orders"
+        produced = sessions.fetch_table(USER, in_pipeline, "default/sf", "by_region", -1).table
+        assert produced.equals(expected) and list(produced.dtypes) == list(expected.dtypes)
+        assert list(produced["N"]) == [3, 2]
+
+        home = tmp_path / "snowflake-home"
+        home.mkdir()
+        place = f'host = "127.0.0.1"\nport = {stand_in.port}\nprotocol = "http"\naccount = "fakesnow"'
+        (home / "connections.toml").write_text(f'[dev]\n{place}\nuser = "ana"\npassword = "ana-password"\n')
+        (home / "connections.toml").chmod(0o600)
+        folder = built.projects.working_copy(USER, built.projects.get(USER, "warehouse")) / "pipelines/orders"
+        alone = subprocess.run(
+            [sys.executable, "pipeline.py", "--connection", "dev", "--rows", "3"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "SNOWFLAKE_HOME": str(home)},
+        )
+        assert alone.returncode == 0 and alone.stdout.splitlines()[:1] == ["3 orders"], alone.stderr[-2000:]
+    finally:
+        git.stop()

@@ -119,6 +119,8 @@ class FabricKind:
     """Its sessions end when the server stops (they run on this machine)."""
     pipelines: Literal["session", "batch"] = "session"
     """How committed pipelines run: in a session of the fabric, or as a batch the fabric schedules."""
+    pipeline_code: Literal["spark", "snowpark"] = "spark"
+    """What the code of its pipelines runs on: a SparkSession, or a Snowpark session."""
     capabilities: tuple[type, ...] = ()
     """What its engines can do beyond the engine protocol (``RunsSql``, ``HasClusters``,
     ``RunsBatches``): the engines it builds are instances of each."""

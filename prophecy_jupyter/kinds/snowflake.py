@@ -159,4 +159,5 @@ SNOWFLAKE = FabricKind(
     engine=_engine,
     warm_on_attach=True,
     ends_with_server=True,
+    pipeline_code="snowpark",
 )

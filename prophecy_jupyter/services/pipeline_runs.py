@@ -12,10 +12,10 @@ from pathlib import Path
 from prophecy_jupyter.engines.base import RunsBatches
 from prophecy_jupyter.errors import EngineError, Invalid
 from prophecy_jupyter.results.model import Result
+from prophecy_jupyter.services.pipeline_code import FLAVORS
 from prophecy_jupyter.services.projects import ProjectService
 from prophecy_jupyter.services.sessions import SessionService, table_result, wait_for
 
-_MAIN_GUARD = '\n\nif __name__ == "__main__":\n    main()\n'
 BATCH_TIMEOUT = 3600.0
 
 
@@ -61,11 +61,13 @@ class PipelineRunner:
         args = arguments(parameters)
         if fabric.kind_of.pipelines == "batch":
             return self._batch(user, fabric, name, source, args, notify)
-        if not source.endswith(_MAIN_GUARD):
+        flavor = FLAVORS[fabric.kind_of.pipeline_code]
+        if not source.endswith(flavor.guard):
             raise Invalid(
-                f"pipelines/{name}/pipeline.py was edited by hand: regenerate it from its notebook."
+                f"pipelines/{name}/pipeline.py was edited by hand, or generated for another kind of fabric "
+                f"than {fabric.kind}: regenerate it from its notebook."
             )
-        code = source.removesuffix(_MAIN_GUARD) + f"\n\nmain({args!r})\n"
+        code = source.removesuffix(flavor.guard) + "\n\n" + flavor.entry.format(args=args) + "\n"
         run = self.sessions.run(
             user, f"pipeline:{project}:{name}", fabric.ref, code, "pyspark", waiter, notify
         )

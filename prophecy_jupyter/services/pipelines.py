@@ -13,21 +13,19 @@ pipeline's engine settings.
 from __future__ import annotations
 
 import ast
-import io
 import itertools
 import json
 import keyword
 import re
 import shlex
-import tokenize
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-import yaml
-
 from prophecy_jupyter.errors import Invalid
-from prophecy_jupyter.results.transport import parameter_literal, python_literal
+from prophecy_jupyter.services import pipeline_code
+from prophecy_jupyter.services.pipeline_code import FLAVORS, Flavor
+from prophecy_jupyter.services.python_text import triple_quoted
 from prophecy_jupyter.sql_parameters import SqlParameter
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}\Z")
@@ -76,15 +74,12 @@ class Pipeline:
     parameters: list[Parameter]
     steps: list[Step]
     settings: dict[str, Any]
+    flavor: str = "spark"
+    """What the code runs on: ``spark`` (a SparkSession) or ``snowpark`` (a Snowpark session)."""
 
     def files(self) -> dict[str, bytes]:
         """Path under the project → content, for ``pipelines/<name>/``."""
-        folder = f"pipelines/{self.name}"
-        return {
-            f"{folder}/pipeline.py": _render_code(self).encode(),
-            f"{folder}/pipeline.yaml": _render_manifest(self).encode(),
-            f"{folder}/README.md": _render_readme(self).encode(),
-        }
+        return pipeline_code.files(self)
 
 
 def check_name(name: str) -> str:
@@ -110,10 +105,13 @@ def from_notebook(
     name: str | None = None,
     fabric: str | None = None,
     fabric_kind: str | None = None,
+    flavor: str = "spark",
 ) -> Pipeline:
     """The pipeline of a notebook (its JSON), named ``name`` or after the notebook file;
-    ``fabric`` and ``fabric_kind`` say where the notebook ran, when known."""
+    ``fabric`` and ``fabric_kind`` say where the notebook ran, when known; ``flavor``, what its
+    code runs on (the fabric kind's)."""
     name = check_name(name) if name else pipeline_name_for(path)
+    runs_on = FLAVORS[flavor]
     metadata = notebook.get("metadata") or {}
     bridge = (metadata.get("kernelspec") or {}).get("name") == "prophecy"
     parameters: list[Parameter] = []
@@ -127,11 +125,11 @@ def from_notebook(
         if "parameters" in tags:
             parameters = _parameters(_strip_magic_header(source))
             continue
-        code = _fabric_code(source, bridge, settings)
-        if code is None or _display_only(code):
+        code = _fabric_code(source, bridge, settings, runs_on)
+        if code is None:
             continue
-        steps.append(Step(len(steps) + 1, code, _assigned(code)))
-    return Pipeline(name, path, fabric, fabric_kind, parameters, steps, settings)
+        steps.append(Step(len(steps) + 1, code, _assigned(code, runs_on.session)))
+    return Pipeline(name, path, fabric, fabric_kind, parameters, steps, settings, flavor)
 
 
 def _strip_magic_header(source: str) -> str:
@@ -139,7 +137,7 @@ def _strip_magic_header(source: str) -> str:
     return rest if first.strip().startswith("%%") else source
 
 
-def _fabric_code(source: str, bridge: bool, settings: dict[str, Any]) -> str | None:
+def _fabric_code(source: str, bridge: bool, settings: dict[str, Any], runs_on: Flavor) -> str | None:
     """The Python a cell ran on the fabric, or None for cells that ran in the kernel."""
     stripped = source.strip()
     if not stripped:
@@ -148,9 +146,9 @@ def _fabric_code(source: str, bridge: bool, settings: dict[str, Any]) -> str | N
     words = first.split()
     magic = words[0] if words else ""
     if magic == "%%spark":
-        return body.strip() or None
+        return _ran(body.strip(), runs_on)
     if magic == "%%sql":
-        return _sql_code(first, body)
+        return _sql_code(first, body, runs_on)
     if magic == "%%configure":
         try:
             configured = json.loads(body or "{}")
@@ -161,11 +159,17 @@ def _fabric_code(source: str, bridge: bool, settings: dict[str, Any]) -> str | N
         return None
     if magic.startswith("%") or stripped.startswith("!"):
         return None  # other magics and shell escapes run in the kernel (in the bridge kernel too)
-    return stripped if bridge else None
+    return _ran(stripped, runs_on) if bridge else None
 
 
-def _sql_code(header: str, query: str) -> str | None:
-    """``%%sql [-o NAME] [-p NAME[:TYPE]=VALUE]...`` as ``spark.sql``; None for a query only shown."""
+def _ran(code: str, runs_on: Flavor) -> str | None:
+    """A Python cell's code, or None when it only shows something."""
+    return None if not code or _display_only(code, runs_on.actions) else code
+
+
+def _sql_code(header: str, query: str, runs_on: Flavor) -> str | None:
+    """``%%sql [-o NAME] [-p NAME[:TYPE]=VALUE]...`` as the flavor's SQL call; None for a query
+    only shown."""
     query = query.strip().rstrip(";")
     if not query:
         return None
@@ -179,37 +183,15 @@ def _sql_code(header: str, query: str) -> str | None:
                 parameters.append(SqlParameter.parse(value))
             except Invalid as exc:
                 raise Invalid(f"A %%sql cell: {exc}") from None
-    args = ", ".join(f"{p.name!r}: {parameter_literal(p)}" for p in parameters)
-    call = f"spark.sql({_triple_quoted(query)}" + (f", args={{{args}}})" if args else ")")
+    call = runs_on.sql(triple_quoted(query), parameters)
     if output and output.isidentifier() and not keyword.iskeyword(output):
         return f"{output} = {call}"
-    return None if _SHOWN_SQL.match(query) else call
+    return None if _SHOWN_SQL.match(query) else call + runs_on.execute
 
 
-def _triple_quoted(text: str) -> str:
-    """A string literal for ``text``: readable triple quotes when that is safe, else ``repr``."""
-    plain = all(ch.isprintable() or ch in "\n\t" for ch in text)
-    if plain and '"""' not in text and not text.endswith('"') and "\\" not in text:
-        return f'"""\n{text}\n"""'
-    return repr(text)
-
-
-def _in_docstring(text: str) -> str:
-    """``text`` as it may stand inside our triple-quoted docstring: quotes, backslashes and line
-    breaks escaped, so it can never end the string."""
-    escaped = []
-    for ch in text:
-        if ch in '\\"':
-            escaped.append("\\" + ch)
-        elif ch.isprintable():
-            escaped.append(ch)
-        else:
-            escaped.append(ch.encode("unicode_escape").decode("ascii"))
-    return "".join(escaped)
-
-
-def _display_only(code: str) -> bool:
-    """Cells that only show something: bare names, or calls such as ``df.show()``."""
+def _display_only(code: str, actions: frozenset[str]) -> bool:
+    """Cells that only show something: bare names, or calls such as ``df.show()`` (``actions``
+    are calls that do work even as bare statements, such as Snowpark's ``collect()``)."""
     try:
         tree = ast.parse(code)
     except SyntaxError:
@@ -223,13 +205,13 @@ def _display_only(code: str) -> bool:
         if isinstance(value, ast.Call):
             func = value.func
             called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            if called in _DISPLAY_CALLS:
+            if called in _DISPLAY_CALLS - actions:
                 continue
         return False
     return True
 
 
-def _assigned(code: str) -> list[str]:
+def _assigned(code: str, session: str) -> list[str]:
     """Top-level names a cell binds (they become module globals of the pipeline)."""
     try:
         tree = ast.parse(code)
@@ -244,7 +226,7 @@ def _assigned(code: str) -> list[str]:
                 names.add(node.name)
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 names.update((a.asname or a.name).split(".")[0] for a in node.names if a.name != "*")
-    return sorted(names - {"spark"})
+    return sorted(names - {session})
 
 
 def _binding_nodes(statement: ast.stmt):
@@ -287,101 +269,3 @@ def _parameters(code: str) -> list[Parameter]:
             raise Invalid(f"Parameter {target.id}: use a str, int, float or bool default.")
         parameters.append(Parameter(target.id, kind, default))
     return parameters
-
-
-# -- rendering ---------------------------------------------------------------------------------
-
-
-def _render_code(pipeline: Pipeline) -> str:
-    source = _in_docstring(pipeline.notebook)
-    lines = [
-        f'"""Pipeline {pipeline.name}, generated from {source} by prophecy-jupyter.',
-        "",
-        "Run it with `spark-submit pipeline.py [--PARAM VALUE ...]` or",
-        f"`jupyter prophecy pipeline run {pipeline.name} --fabric FABRIC`.",
-        '"""',
-        "",
-        "import argparse",
-        "",
-        "from pyspark.sql import SparkSession",
-        "",
-        "spark = None",
-    ]
-    if any(p.type == "bool" for p in pipeline.parameters):
-        lines += [
-            "",
-            "",
-            "def _flag(text):",
-            "    return text.strip().lower() in ('1', 'true', 'yes', 'on')",
-            "",
-        ]
-    for parameter in pipeline.parameters:
-        lines.append(f"{parameter.name} = {python_literal(parameter.default)}")
-    for step in pipeline.steps:
-        lines += ["", "", f"def step_{step.index}():"]
-        declared = ["spark", *step.assigned]
-        lines.append(f"    global {', '.join(declared)}")
-        lines += _indented(step.code)
-    lines += [
-        "",
-        "",
-        "def parse_args(argv=None):",
-        f"    parser = argparse.ArgumentParser(description={f'Pipeline {pipeline.name}'!r})",
-    ]
-    for parameter in pipeline.parameters:
-        kind = "_flag" if parameter.type == "bool" else parameter.type
-        default = python_literal(parameter.default)
-        lines.append(f"    parser.add_argument('--{parameter.name}', type={kind}, default={default})")
-    lines += [
-        "    return parser.parse_args(argv)",
-        "",
-        "",
-        "def main(argv=None):",
-        f"    global {', '.join(['spark', *[p.name for p in pipeline.parameters]])}",
-        "    args = parse_args(argv)",
-    ]
-    lines += [f"    {p.name} = args.{p.name}" for p in pipeline.parameters]
-    lines.append(f"    spark = SparkSession.builder.appName({pipeline.name!r}).getOrCreate()")
-    lines += [f"    step_{step.index}()" for step in pipeline.steps]
-    lines += ["", "", 'if __name__ == "__main__":', "    main()", ""]
-    return "\n".join(lines)
-
-
-def _indented(code: str) -> list[str]:
-    """The code's lines indented one level, except lines inside multi-line strings (kept as is)."""
-    inside: set[int] = set()
-    for token in tokenize.generate_tokens(io.StringIO(code).readline):
-        if token.type == tokenize.STRING and token.end[0] > token.start[0]:
-            inside.update(range(token.start[0] + 1, token.end[0] + 1))
-    return [
-        line if number in inside else (f"    {line}" if line.strip() else "")
-        for number, line in enumerate(code.splitlines(), start=1)
-    ]
-
-
-def _render_manifest(pipeline: Pipeline) -> str:
-    manifest = {
-        "name": pipeline.name,
-        "source": pipeline.notebook,
-        "fabric": pipeline.fabric,
-        "fabric_kind": pipeline.fabric_kind,
-        "entrypoint": "pipeline.py",
-        "parameters": [{"name": p.name, "type": p.type, "default": p.default} for p in pipeline.parameters],
-        "engine": pipeline.settings,
-        "steps": len(pipeline.steps),
-    }
-    return yaml.safe_dump(manifest, sort_keys=False, default_flow_style=False)
-
-
-def _render_readme(pipeline: Pipeline) -> str:
-    usage = " ".join(f"--{p.name} {shlex.quote(str(p.default))}" for p in pipeline.parameters)
-    parameters = "\n".join(f"- `{p.name}` ({p.type}, default `{p.default!r}`)" for p in pipeline.parameters)
-    return (
-        f"# Pipeline `{pipeline.name}`\n\n"
-        f"Generated from `{pipeline.notebook}`: the {len(pipeline.steps)} cell(s) that ran on the fabric, "
-        "in order. Regenerate it from the notebook rather than editing it by hand.\n\n"
-        "## Run\n\n"
-        f"```bash\nspark-submit pipeline.py {usage}\n"
-        f"jupyter prophecy pipeline run {pipeline.name} --fabric FABRIC\n```\n\n"
-        "## Parameters\n\n" + (parameters or "None.") + "\n"
-    )

@@ -181,7 +181,12 @@ class ProjectService:
         copy; returns it and the changed files."""
         project, repository, _ = self.open(user, ref)
         pipeline = pipelines.from_notebook(
-            notebook, notebook_path, name, fabric.ref if fabric else None, fabric.kind if fabric else None
+            notebook,
+            notebook_path,
+            name,
+            fabric.ref if fabric else None,
+            fabric.kind if fabric else None,
+            fabric.kind_of.pipeline_code if fabric else "spark",
         )
         files = pipeline.files()
         self.cache.put(
