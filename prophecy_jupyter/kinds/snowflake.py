@@ -132,7 +132,7 @@ def _check(settings: SnowflakeSettings, secret: str | None, steps: list[str], re
 
 
 def _use(connection, what: str, name: str) -> None:
-    """``USE <what> <name>``, or what is wrong with it (missing, not granted, suspended)."""
+    """``USE <what> <name>``, or what is wrong with it (it does not exist, or is not granted)."""
     from snowflake.connector.errors import Error
 
     try:
