@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from prophecy_jupyter.errors import EngineError
+from prophecy_jupyter.errors import EngineError, Invalid
 from prophecy_jupyter.results.model import RunState
 from prophecy_jupyter.services.runtime import build_services
 from tests.conftest import USER
@@ -214,6 +214,8 @@ def test_a_snowflake_notebook_becomes_a_snowpark_pipeline_with_the_notebooks_res
         produced = sessions.fetch_table(USER, in_pipeline, "default/sf", "by_region", -1).table
         assert produced.equals(expected) and list(produced.dtypes) == list(expected.dtypes)
         assert list(produced["N"]) == [3, 2]
+        with pytest.raises(Invalid, match="generated for another kind of fabric than local"):
+            built.pipeline_runs.run(USER, "warehouse", "orders", "local", {})
 
         home = tmp_path / "snowflake-home"
         home.mkdir()
