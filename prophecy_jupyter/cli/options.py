@@ -43,7 +43,7 @@ def read_secret(prompt: str, from_file: Path | None = None) -> str:
             secret = from_file.read_text().strip()
         except (OSError, UnicodeDecodeError) as exc:
             raise ValueError(f"cannot read {from_file}: {exc}") from None
-        if "-----BEGIN ENCRYPTED PRIVATE KEY-----" in secret:
+        if "BEGIN ENCRYPTED PRIVATE KEY" in secret:
             secret += "\n" + read_secret(f"Passphrase of {from_file.name}: ")
     else:
         secret = getpass.getpass(prompt) if sys.stdin.isatty() else sys.stdin.read().rstrip("\r\n")

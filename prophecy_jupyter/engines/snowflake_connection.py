@@ -86,7 +86,7 @@ def private_key_der(secret: str) -> bytes:
 
     found = _PEM.search(secret)
     if found is None:
-        raise Invalid("The private key is not a PEM key (-----BEGIN PRIVATE KEY----- ...).", "secret")
+        raise Invalid("The private key is not a PEM key (a PKCS#8 'BEGIN PRIVATE KEY' block).", "secret")
     label, body = found.group(1), found.group(2)
     if ":" not in body:  # no PEM headers: the base64 may be re-wrapped
         flat = re.sub(r"\s+", "", body)
