@@ -66,6 +66,14 @@ def attached_kernel(server, notebook: str, fabric: str):
     return kernel, client
 
 
+def restarted(server, kernel: str):
+    """The kernel restarted through the server, a new client to it and the magics loaded again."""
+    server.call("POST", f"/kernels/{kernel}/restart", api="/api")
+    client = server.client(kernel)
+    assert execute(client, "%load_ext prophecy_jupyter").ok
+    return client
+
+
 def live_sessions(server, notebook: str | None = None) -> list[dict]:
     params = {"notebook": notebook} if notebook else None
     return [s for s in server.call("GET", "/sessions", params=params)["sessions"] if s["state"] != "ended"]
@@ -114,10 +122,8 @@ def test_kernels_reattach_after_a_restart_and_interrupts_cancel(start, gateway, 
         assert statements["statements"][-1]["state"] == "cancelled"
     finally:
         client.stop_channels()
-    server.call("POST", f"/kernels/{kernel}/restart", api="/api")
-    client = server.client(kernel)
+    client = restarted(server, kernel)
     try:
-        assert execute(client, "%load_ext prophecy_jupyter").ok
         began = time.monotonic()
         cell = execute(client, "%%spark\nx + 1")
         reattach = time.monotonic() - began
@@ -307,10 +313,8 @@ def test_a_notebook_on_a_snowflake_fabric_keeps_its_session_across_a_kernel_rest
             assert dtypes.stdout.strip() == expected
         finally:
             client.stop_channels()
-        server.call("POST", f"/kernels/{kernel}/restart", api="/api")
-        client = server.client(kernel)
+        client = restarted(server, kernel)
         try:
-            assert execute(client, "%load_ext prophecy_jupyter").ok
             cell = execute(client, "%%spark\nprint(x + 1)")
             assert cell.ok and cell.stdout.strip() == "42", "the Snowpark session outlived the kernel"
         finally:

@@ -17,14 +17,13 @@ from typing import Any
 
 from prophecy_jupyter.gateway.repl import error_output, ok_output
 from prophecy_jupyter.gateway.statement_loop import InterruptGuard, Statement, StatementLoop, connect
+from prophecy_jupyter.results import snowpark_tables
 
 
 class SnowparkInterpreter(StatementLoop):
     """Statements on a Snowpark session."""
 
     def __init__(self, channel, session, sql_max_rows: int):
-        from prophecy_jupyter.results import snowpark_tables
-
         namespace = {"session": session, "__prophecy_snowpark_table": snowpark_tables.table_statement}
         super().__init__(channel, namespace, InterruptGuard())
         self.session = session
@@ -32,10 +31,8 @@ class SnowparkInterpreter(StatementLoop):
         self.cancelled: set[int] = set()
 
     def execute_sql(self, query: str) -> dict[str, Any]:
-        from prophecy_jupyter.results.snowpark_tables import livy_sql_output
-
         try:
-            return ok_output(livy_sql_output(self.session, query, self.sql_max_rows))
+            return ok_output(snowpark_tables.livy_sql_output(self.session, query, self.sql_max_rows))
         except KeyboardInterrupt:
             raise
         except Exception as exc:
