@@ -14,6 +14,7 @@ import os
 import pwd
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,7 @@ def users_python() -> Path:
     """A Python the hub's users may run: the test venv's interpreter lives under /root, which only
     root may enter, so users' servers run Debian's python3 with the test venv's packages."""
     python = USERS_VENV / "bin" / "python"
+    _let_users_through(VENV)
     if not python.exists():
         subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(USERS_VENV)], check=True)
         [site_packages] = (VENV / "lib").glob("python3*/site-packages")
@@ -44,6 +46,22 @@ def users_python() -> Path:
         for shared in ("etc", "share"):  # Jupyter's config (enabled extensions) and data (kernels)
             (USERS_VENV / shared).symlink_to(VENV / shared)
     return python
+
+
+def _let_users_through(venv: Path) -> None:
+    """Let other users read this checkout's top folder and its venv (``o+rx``: Python lists a
+    folder to import from it), as git leaves every file in it: a clone made in a private folder
+    (``mktemp -d`` is 0700) would otherwise hide the packages from the hub's users. Folders above
+    the checkout are not ours to change: if one is closed, say so."""
+    checkout = Path(__file__).resolve().parents[2]
+    opened = stat.S_IROTH | stat.S_IXOTH
+    for folder in (checkout, venv):
+        mode = folder.stat().st_mode
+        if folder.is_relative_to(checkout) and mode & opened != opened:
+            folder.chmod(mode | opened)
+    closed = [p for p in checkout.parents if not p.stat().st_mode & stat.S_IXOTH]
+    if closed:
+        raise RuntimeError(f"The hub's users cannot reach {venv}: {closed[0]} is closed to others (o-x).")
 
 
 def ensure_system_user(name: str, home: Path) -> bool:
