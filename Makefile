@@ -39,9 +39,17 @@ ui-test: system-deps $(TEST_INSTALLED)
 demo: $(INSTALLED)
 	$(VENV)/bin/jupyter prophecy run notebooks/quickstart.ipynb
 
-## bench: measure against sparkmagic on the same gateway; JSON in benchmarks/results/
-bench: system-deps $(TEST_INSTALLED)
+JUPYSQL_VENV := .venv-jupysql
+JUPYSQL_INSTALLED := $(JUPYSQL_VENV)/.installed
+
+## bench: measure against sparkmagic, jupysql and the bare clients; JSON in benchmarks/results/
+bench: system-deps $(TEST_INSTALLED) $(JUPYSQL_INSTALLED)
 	$(PY) benchmarks/run.py
+
+$(JUPYSQL_INSTALLED): benchmarks/jupysql-requirements.txt
+	$(PYTHON) -m venv $(JUPYSQL_VENV)
+	$(JUPYSQL_VENV)/bin/python -m pip install -r benchmarks/jupysql-requirements.txt
+	touch $@
 
 lint: $(TEST_INSTALLED)
 	$(VENV)/bin/ruff check prophecy_jupyter tests benchmarks
@@ -84,5 +92,5 @@ $(TEST_INSTALLED): pyproject.toml labextension/package.json | $(PY)
 	touch $(INSTALLED) $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache benchmarks/results prophecy_jupyter/labextension \
+	rm -rf $(VENV) $(JUPYSQL_VENV) .pytest_cache .ruff_cache benchmarks/results prophecy_jupyter/labextension \
 		labextension/lib labextension/node_modules ui-tests/node_modules

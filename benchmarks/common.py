@@ -198,9 +198,15 @@ def worker_env(data_dir: Path | None = None, **extra: str) -> dict[str, str]:
 
 
 def run_worker(
-    module: str, args: Sequence[str], env: dict[str, str], timeout: float, log_name: str
+    module: str,
+    args: Sequence[str],
+    env: dict[str, str],
+    timeout: float,
+    log_name: str,
+    python: Path | None = None,
 ) -> tuple[dict[str, Any], float, float]:
-    """Run ``python -m module *args --out FILE``; returns its JSON, launch epoch and wall seconds.
+    """Run ``python -m module *args --out FILE`` (with this interpreter unless ``python`` is
+    given); returns its JSON, launch epoch and wall seconds.
 
     Its output goes to ``results/logs/<log_name>.log``; on failure or timeout its whole process
     tree is stopped and the log's tail is in the error.
@@ -209,7 +215,7 @@ def run_worker(
     log_path = LOGS / f"{log_name}.log"
     out = LOGS / f"{log_name}.json"
     out.unlink(missing_ok=True)
-    command = [sys.executable, "-m", module, *args, "--out", str(out)]
+    command = [str(python or sys.executable), "-m", module, *args, "--out", str(out)]
     with open(log_path, "wb") as log:
         launched = time.time()
         started = time.perf_counter()

@@ -6,7 +6,8 @@ Measures (1) the latency each client adds over a statement's server time, (2) ``
 cached table into pandas, (3) session start on the local fabric, and (4) many notebooks at once
 through the Jupyter server extension against as many sparkmagic clients, and (5) the latency our
 Databricks engine adds against databricks-sdk's own waiter on a stand-in workspace, and (6) opening
-a pipeline from the encrypted cache against a fresh clone, with the cache's throughput. Writes
+a pipeline from the encrypted cache against a fresh clone, with the cache's throughput, and (7)
+``%%sql -o`` on a Snowflake fabric against jupysql and the bare connector on one fakesnow server. Writes
 ``benchmarks/results/latest.json`` and ``latest.md`` and prints the Markdown tables. These are
 measurements, not tests: missed goals are reported, never raised.
 """
@@ -45,10 +46,11 @@ from benchmarks.databricks_cells import measure_databricks
 from benchmarks.git_cache import measure_git_cache
 from benchmarks.latency import OurClient, SparkmagicClient, measure_latency
 from benchmarks.report import assess, markdown
+from benchmarks.snowflake_sql import measure_snowflake
 from benchmarks.startup import measure_startup
 from benchmarks.transfer import measure_transfer
 
-BENCHMARKS = ("latency", "transfer", "startup", "concurrency", "databricks", "git")
+BENCHMARKS = ("latency", "transfer", "startup", "concurrency", "databricks", "git", "snowflake")
 
 
 @dataclass(frozen=True)
@@ -221,6 +223,10 @@ def main() -> int:
                 attempt(results, "concurrency", concurrency, Path(scratch), settings)
             if "git" in only:
                 attempt(results, "git", measure_git_cache, Path(scratch), settings.latency_repetitions)
+            if "snowflake" in only:
+                rows, repetitions = settings.rows, settings.transfer_repetitions + 1
+                timeout = settings.transfer_timeout
+                attempt(results, "snowflake", measure_snowflake, Path(scratch), rows, repetitions, timeout)
         finally:
             meta["stopped_at_end"] = tracker.finish()
     meta["duration_s"] = time.perf_counter() - began

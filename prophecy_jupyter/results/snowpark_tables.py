@@ -94,11 +94,11 @@ def fetch(session: Any, source: Any, limit: int) -> tuple[dict[str, Any], pa.Tab
         for statement in after:
             cursor.execute(statement)
         cursor.close()
+    tables = [_as_table(b) for b in batches]  # chunks may differ in integer width: promote
+    fetched = pa.concat_tables(tables, promote_options="permissive") if tables else None
     columns = []
     for i, cast in enumerate(casts):
-        values = pa.chunked_array([b.column(i) for b in batches]) if batches else None
-        if values is None:
-            values = pa.chunked_array([], type=cast or pa.string())
+        values = fetched.column(i) if fetched is not None else pa.chunked_array([], type=cast or pa.string())
         columns.append(values.cast(cast) if cast is not None and values.type != cast else values)
     table = pa.Table.from_arrays(columns, names=[f["name"] for f in schema["fields"]])
     truncated = 0 <= limit < table.num_rows
@@ -106,6 +106,11 @@ def fetch(session: Any, source: Any, limit: int) -> tuple[dict[str, Any], pa.Tab
         table = table.slice(0, limit)
     zone = getattr(connection, "_session_parameters", {}).get("TIMEZONE")
     return schema, table, truncated, zone, query_id
+
+
+def _as_table(batch: pa.Table | pa.RecordBatch) -> pa.Table:
+    """The connector yields tables (or record batches, by version): one table either way."""
+    return batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
 
 
 def table_statement(
