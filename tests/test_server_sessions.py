@@ -308,6 +308,11 @@ def test_a_notebook_on_a_snowflake_fabric_keeps_its_session_across_a_kernel_rest
             query = "select 7::number(4,0) as i, 2.5::number(5,2) as n, 'x' as s"
             cell = execute(client, f"%%sql -o frame\n{query}")
             assert cell.ok, cell.failure
+            shown = "\n".join(cell.data())
+            query_id = re.search(r"Query id: ([0-9a-f-]{36})", shown)
+            assert query_id, shown
+            attrs = execute(client, "print(frame.attrs['query_id'])")
+            assert attrs.stdout.strip() == query_id.group(1), "the DataFrame carries its query id"
             dtypes = execute(client, "print({c: str(t) for c, t in frame.dtypes.items()}, frame['I'][0])")
             expected = "{'I': 'Int16', 'N': 'decimal128(5, 2)[pyarrow]', 'S': 'string'} 7"
             assert dtypes.stdout.strip() == expected

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 
 import pandas as pd
 import pyarrow as pa
@@ -81,6 +82,7 @@ def test_python_cells_run_with_session_bound_and_keep_their_state(sessions):
 def test_sql_comes_back_typed_by_snowflakes_column_types(sessions):
     result = sessions.fetch_sql(USER, NOTEBOOK, "default/sf", "select * from T order by i nulls last", 100)
     frame = result.table
+    assert frame is not None, (result.error_message, result.traceback)
     assert {name: str(dtype) for name, dtype in frame.dtypes.items()} == {
         "I": "Int32",
         "L": "Int64",
@@ -104,6 +106,11 @@ def test_sql_comes_back_typed_by_snowflakes_column_types(sessions):
     # fakesnow's server answers a NULL TIMESTAMP_NTZ as 1970-01-01 (a known quirk of the stand-in,
     # not of Snowflake): it is what the wire says, so the frame says it too.
     assert nulls["TS"] == pd.Timestamp("1970-01-01")
+    again = sessions.fetch_sql(USER, NOTEBOOK, "default/sf", "select 1 as one", 100).table
+    query_ids = (frame.attrs["query_id"], again.attrs["query_id"])
+    assert all(uuid.UUID(q) for q in query_ids) and query_ids[0] != query_ids[1], (
+        "each result names its query"
+    )
 
 
 def test_a_snowpark_dataframe_is_fetched_typed_and_a_limit_says_it_cut(sessions):
@@ -138,21 +145,55 @@ def wait_until(condition, timeout: float = 20.0) -> None:
         time.sleep(0.02)
 
 
+def held_queries(stand_in) -> int:
+    """How many queries the stand-in holds or has held (asynchronous ones are kept)."""
+    return sum(map(len, stand_in.accounts.held.values())) + len(stand_in.accounts.held_async)
+
+
 @pytest.mark.parametrize("how", ["python", "sql"])
 def test_cancel_stops_the_query_on_the_warehouse_and_the_session_keeps_its_state(sessions, stand_in, how):
     sessions.run(USER, NOTEBOOK, "default/sf", "kept = 7")
-    cancels = len(stand_in.accounts.cancels)
+    cancels, held = len(stand_in.accounts.cancels), held_queries(stand_in)
     if how == "python":
         run = sessions.submit(USER, NOTEBOOK, "default/sf", "session.sql('select 1 /* hold */').collect()")
     else:
         run = sessions.submit_sql(USER, NOTEBOOK, "default/sf", "select 1 /* hold */", 10)
-    wait_until(lambda: any(stand_in.accounts.held.values()))
+    wait_until(lambda: held_queries(stand_in) > held)
+    if how == "sql":
+        wait_until(lambda: run.detail is not None)  # the interpreter knows the query's id
     started = time.monotonic()
     sessions.cancel(run)
     assert run.wait(15) and run.state == RunState.CANCELLED, run.result
     assert time.monotonic() - started < 10
     assert len(stand_in.accounts.cancels) > cancels, "the warehouse was asked to cancel the query"
+    if how == "sql":  # its id is known: that query is cancelled, not the session's others
+        [query_id] = list(stand_in.accounts.held_async)[-1:]
+        assert stand_in.accounts.cancels[-1] == f"SELECT SYSTEM$CANCEL_QUERY('{query_id}')", (
+            stand_in.accounts.cancels
+        )
     assert sessions.run(USER, NOTEBOOK, "default/sf", "kept").result.text == "7"
+
+
+def test_a_running_query_reports_its_id_and_state_as_progress(sessions, stand_in):
+    held = held_queries(stand_in)
+    run = sessions.submit_sql(USER, NOTEBOOK, "default/sf", "select 2 /* hold */", 10)
+    seen: list[str] = []
+
+    def running() -> bool:
+        detail = run.detail
+        if detail and detail not in seen:
+            seen.append(detail)
+        return bool(detail) and " running, " in detail
+
+    wait_until(running)
+    assert held_queries(stand_in) == held + 1
+    query_id = list(stand_in.accounts.held_async)[-1]
+    states = [d.removeprefix(f"query {query_id} ").split(",")[0] for d in seen]
+    assert [s for s in states if s != "submitted"][:1] == ["queued"] and states[-1] == "running", seen
+    assert run.describe()["detail"] == run.detail, "the API's run carries it"
+    sessions.cancel(run)
+    assert run.wait(15) and run.state == RunState.CANCELLED
+    assert run.detail is None
 
 
 def test_no_secret_in_clear_in_the_data_dir_or_the_sessions_logs(built, sessions):

@@ -26,6 +26,11 @@ class RunHandle(Protocol):
     def progress(self) -> float | None: ...
 
     @property
+    def detail(self) -> str | None:
+        """What the run waits on, in words (None: nothing to say)."""
+        ...
+
+    @property
     def state(self) -> str: ...
 
     @property

@@ -51,6 +51,10 @@ class RemoteRun:
         return self._body.get("progress")
 
     @property
+    def detail(self) -> str | None:
+        return self._body.get("detail")
+
+    @property
     def done(self) -> bool:
         return self._body["state"] in RunState.DONE
 

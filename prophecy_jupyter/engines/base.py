@@ -77,6 +77,8 @@ class StatementStatus:
     """A table result's data, for engines that return tables themselves (SQL warehouses)."""
     started_ms: int = 0
     completed_ms: int = 0
+    detail: str | None = None
+    """What the statement waits on, in words (e.g. a warehouse query's state)."""
 
     @property
     def done(self) -> bool:

@@ -520,6 +520,7 @@ class LivyEngine:
             id=str(data["id"]),
             state=state,
             progress=None if progress is None else float(progress),
+            detail=data.get("detail"),
             result=result,
             started_ms=int(data.get("started") or 0),
             completed_ms=int(data.get("completed") or 0),

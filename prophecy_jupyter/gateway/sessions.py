@@ -55,6 +55,8 @@ class Statement:
     state: str = "waiting"
     output: dict[str, Any] | None = None
     progress: float = 0.0
+    detail: str | None = None
+    """What the statement waits on, in words (an extension of Livy's statement; None: nothing)."""
     started: int = 0
     completed: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -75,6 +77,7 @@ class Statement:
             "state": self.state,
             "output": self.output,
             "progress": self.progress,
+            "detail": self.detail,
             "started": self.started,
             "completed": self.completed,
         }
@@ -382,7 +385,9 @@ class SessionManager:
         elif op == "progress":
             statement = session.statements.get(message["id"])
             if statement is not None and statement.state in ("running", "cancelling"):
-                statement.progress = float(message["progress"])
+                if message.get("progress") is not None:
+                    statement.progress = float(message["progress"])
+                statement.detail = message.get("detail")
                 statement.notify()
         elif op == "completion":
             future = session.completions.pop(message["ref"], None)
@@ -397,6 +402,7 @@ class SessionManager:
             output["execution_count"] = statement.id
             statement.output = output
             statement.progress = 1.0
+            statement.detail = None
             statement.completed = now_ms()
             cancelled = message.get("cancelled") or statement.state in ("cancelling", "cancelled")
             statement.state = "cancelled" if cancelled else "available"

@@ -4,45 +4,64 @@ statements), SQL statements through the same connection.
 
 Started by the gateway with ``python -m prophecy_jupyter.gateway.snowpark_interpreter``; the
 connection's arguments, the user's secret among them, come in the start message over the
-gateway's 0600 socket (never argv or the environment). Cancel asks Snowflake to cancel the
-session's running queries, then interrupts the statement's Python.
+gateway's 0600 socket (never argv or the environment). While a SQL statement's query runs, its id
+and state are the statement's progress; cancel asks Snowflake to cancel that query by its id (or,
+in a Python cell, all of the session's running queries), then interrupts the statement's Python.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import sys
+import time
 from typing import Any
 
 from prophecy_jupyter.gateway.repl import error_output, ok_output
 from prophecy_jupyter.gateway.statement_loop import InterruptGuard, Statement, StatementLoop, connect
 from prophecy_jupyter.results import snowpark_tables
 
+CANCEL_GRACE = 5.0
+"""Seconds a cancelled query has to end by Snowflake's own answer before the statement's Python
+is interrupted."""
+
 
 class SnowparkInterpreter(StatementLoop):
     """Statements on a Snowpark session."""
 
     def __init__(self, channel, session, sql_max_rows: int):
-        namespace = {"session": session, "__prophecy_snowpark_table": snowpark_tables.table_statement}
-        super().__init__(channel, namespace, InterruptGuard())
+        self.queries = snowpark_tables.QueryWatch()
+        table = functools.partial(snowpark_tables.table_statement, watch=self.queries)
+        super().__init__(channel, {"session": session, "__prophecy_snowpark_table": table}, InterruptGuard())
         self.session = session
         self.sql_max_rows = sql_max_rows
-        self.cancelled: set[int] = set()
+        self.cancelled: dict[int, float] = {}
+        """Statements whose cancel was asked, and when."""
 
     def execute_sql(self, query: str) -> dict[str, Any]:
         try:
-            return ok_output(snowpark_tables.livy_sql_output(self.session, query, self.sql_max_rows))
+            output = snowpark_tables.livy_sql_output(self.session, query, self.sql_max_rows, self.queries)
+            return ok_output(output)
         except KeyboardInterrupt:
             raise
         except Exception as exc:
             return error_output(exc, hide_frames_from=__file__)
 
+    def detail(self, statement: Statement) -> str | None:
+        return self.queries.describe()
+
     def stop_remote(self, statement: Statement) -> bool:
+        """Cancel the statement's query by its id (all the session's queries when its id is not
+        known: a Python cell's); while the query has not ended, Python is left to hear it."""
+        query_id = self.queries.query_id
         if statement.id not in self.cancelled:
-            self.cancelled.add(statement.id)
-            self.session.cancel_all()
-        return False
+            self.cancelled[statement.id] = time.monotonic()
+            if query_id is None:
+                self.session.cancel_all()
+            else:
+                self.session.connection.cursor().execute(f"SELECT SYSTEM$CANCEL_QUERY('{query_id}')")
+        return query_id is not None and time.monotonic() - self.cancelled[statement.id] < CANCEL_GRACE
 
 
 def _preload() -> None:

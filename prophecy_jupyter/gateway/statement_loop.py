@@ -87,6 +87,10 @@ class StatementLoop:
         """The statement's progress, 0 to 1 (None: unknown)."""
         return None
 
+    def detail(self, statement: Statement) -> str | None:
+        """What the statement is waiting on, in words (None: nothing to say)."""
+        return None
+
     # -- the loop ------------------------------------------------------------------------------
 
     def serve(self) -> None:
@@ -163,20 +167,22 @@ class StatementLoop:
             statement.done.wait(CANCEL_INTERVAL)
 
     def _report_progress(self) -> None:
-        last: tuple[int, float] | None = None
+        last: tuple[int, float | None, str | None] | None = None
         while True:
             time.sleep(PROGRESS_INTERVAL)
             statement = self.current
             if statement is None:
                 continue
             try:
-                value = self.progress(statement)
+                value, detail = self.progress(statement), self.detail(statement)
             except Exception:
                 continue
-            if value is None or statement.done.is_set() or (statement.id, value) == last:
+            if (value is None and detail is None) or statement.done.is_set():
                 continue
-            last = (statement.id, value)
-            self.channel.send({"op": "progress", "id": statement.id, "progress": value})
+            if (statement.id, value, detail) == last:
+                continue
+            last = (statement.id, value, detail)
+            self.channel.send({"op": "progress", "id": statement.id, "progress": value, "detail": detail})
 
 
 def connect(preload: Callable[[], None]) -> tuple[protocol.Channel, int, dict[str, Any] | None]:

@@ -22,7 +22,7 @@ from prophecy_jupyter.client.rest import ServerBackend
 from prophecy_jupyter.errors import ProphecyError, RemoteError
 from prophecy_jupyter.magics.progress import CLUSTER_COMING_UP, ProgressWaiter, watch_cluster
 from prophecy_jupyter.notebook_links import links_of_file
-from prophecy_jupyter.results.display import remote_error, show, truncation_notice
+from prophecy_jupyter.results.display import query_note, remote_error, show, truncation_notice
 from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.sql_parameters import SqlParameter
 
@@ -202,7 +202,8 @@ class FabricMagics(Magics):
         print(f"Session: {row['remote_id']} ({row['state']}), application {row.get('app_id') or '-'}")
         for run in row["runs"]:
             progress = "-" if run["progress"] is None else f"{run['progress']:.0%}"
-            print(f"  running: {run['kind']} {run['state']} {progress} for {run['elapsed']:.1f} s")
+            detail = f" ({run['detail']})" if run.get("detail") else ""
+            print(f"  running: {run['kind']} {run['state']} {progress} for {run['elapsed']:.1f} s{detail}")
 
     def _logs(self, args: list[str]) -> None:
         size = 100
@@ -250,9 +251,9 @@ class FabricMagics(Magics):
         if not quiet:
             rows = len(result.table) if result.table is not None else 0
             print(f"Stored {rows:,} rows in the pandas DataFrame '{name}'.")
-            notice = truncation_notice(result)
-            if notice:
-                print(notice)
+            for notice in (truncation_notice(result), query_note(result)):
+                if notice:
+                    print(notice)
 
     def run_code(self, fabric: str, code: str, language: str = "pyspark") -> Result:
         """Run code on the fabric with a progress bar; Ctrl-C cancels it there."""

@@ -50,7 +50,7 @@ class ProgressWaiter:
             while not run.wait(0.1):
                 if run.elapsed < self.show_after:
                     continue
-                bundle = progress_bundle(self.fabric, run.progress, run.elapsed)
+                bundle = progress_bundle(self.fabric, run.progress, run.elapsed, run.detail or "")
                 if handle is None:
                     handle = display(bundle, raw=True, display_id=True)
                 elif bundle["text/plain"] != shown:

@@ -28,6 +28,12 @@ def truncation_notice(result: Result) -> str | None:
     )
 
 
+def query_note(result: Result) -> str | None:
+    """Which warehouse query made a table (where the fabric names it)."""
+    query_id = result.table.attrs.get("query_id") if result.table is not None else None
+    return f"Query id: {query_id}" if query_id else None
+
+
 def mime_bundle(result: Result) -> dict[str, Any]:
     """The notebook output for a non-error result."""
     if result.kind is ResultKind.TABLE and result.table is not None:
@@ -53,9 +59,9 @@ def show(result: Result) -> None:
     if result.text and result.kind is not ResultKind.TABLE:
         print(result.text)
     display(mime_bundle(result), raw=True)
-    notice = truncation_notice(result)
-    if notice:
-        display({"text/plain": notice, "text/markdown": f"*{notice}*"}, raw=True)
+    for notice in (truncation_notice(result), query_note(result)):
+        if notice:
+            display({"text/plain": notice, "text/markdown": f"*{notice}*"}, raw=True)
 
 
 def as_text(result: Result, max_rows: int = 60) -> str:

@@ -18,7 +18,8 @@ from prophecy_jupyter.results.transport import TablePayload
 
 def frame_from_payload(payload: TablePayload) -> pd.DataFrame:
     """The DataFrame of a fetched table; the payload's bytes are released on the way, so the peak
-    memory holds them or the decoded table, hardly both."""
+    memory holds them or the decoded table, hardly both. The query id, where the fabric gave one,
+    is in ``frame.attrs["query_id"]``."""
     header = payload.header
     data = payload.release()
     cols = columns(header.schema)
@@ -28,8 +29,12 @@ def frame_from_payload(payload: TablePayload) -> pd.DataFrame:
         reader = pa.ipc.open_stream(pa.py_buffer(data), memory_pool=pa.system_memory_pool())
         arrays = reader.read_all().columns
         del data, reader
-        return frame_from_arrow(arrays, cols, header.timezone)
-    return frame_from_rows(json.loads(data), cols, header.timezone)
+        frame = frame_from_arrow(arrays, cols, header.timezone)
+    else:
+        frame = frame_from_rows(json.loads(data), cols, header.timezone)
+    if header.query_id:
+        frame.attrs["query_id"] = header.query_id
+    return frame
 
 
 def _nullable(arrow_type: pa.DataType) -> Any:

@@ -7,12 +7,18 @@ NUMBER(p,0) → the integer of its width (``byte`` … ``long``) or ``decimal(p,
 NUMBER(p,s) → ``decimal(p,s)``; FLOAT → ``double``; TEXT → ``string``; BOOLEAN; DATE;
 TIMESTAMP_NTZ → ``timestamp_ntz``; TIMESTAMP_LTZ and TIMESTAMP_TZ → ``timestamp`` in the session's
 time zone; VARIANT, OBJECT and ARRAY → ``json`` (parsed into Python objects); BINARY; TIME → text.
+
+The query is submitted asynchronously and its status checked until it ends, so that its id and
+state (queued, running, resuming the warehouse) are known while it runs: the interpreter reports
+them as the statement's progress and cancels the query by its id.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import threading
+import time
 from typing import Any
 
 import pyarrow as pa
@@ -62,6 +68,62 @@ def schema_of(description: list[Any]) -> tuple[dict[str, Any], list[pa.DataType 
     return {"type": "struct", "fields": fields}, casts
 
 
+STATUS_INTERVAL = (0.02, 1.0)
+"""Bounds of the wait between two status checks of a running query (a tenth of its time so far)."""
+
+
+class QueryWatch:
+    """The query a statement waits on and its last state, read by the progress and cancel threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._current: tuple[str, str, float] | None = None  # query id, state, monotonic start
+
+    def saw(self, query_id: str, state: str, started: float) -> None:
+        with self._lock:
+            self._current = (query_id, state, started)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._current = None
+
+    @property
+    def query_id(self) -> str | None:
+        with self._lock:
+            return self._current[0] if self._current else None
+
+    def describe(self) -> str | None:
+        """``query <id> running, 12 s``: what the statement waits on (None: no query)."""
+        with self._lock:
+            if self._current is None:
+                return None
+            query_id, state, started = self._current
+        return f"query {query_id} {state.lower().replace('_', ' ')}, {time.monotonic() - started:.0f} s"
+
+
+def run_query(cursor: Any, query: str, watch: QueryWatch | None = None) -> str:
+    """Submit ``query`` asynchronously and wait for it, telling ``watch`` its state (queued,
+    running, resuming warehouse …); then the cursor holds its results. Returns its query id. A
+    query that fails or is cancelled raises the connector's error (Snowflake's code and SQL state)."""
+    connection = cursor.connection
+    cursor.execute_async(query)
+    query_id = cursor.sfqid
+    started = time.monotonic()
+    low, high = STATUS_INTERVAL
+    try:
+        if watch is not None:
+            watch.saw(query_id, "submitted", started)
+        while connection.is_still_running(status := connection.get_query_status_throw_if_error(query_id)):
+            if watch is not None:
+                watch.saw(query_id, status.name, started)
+            time.sleep(min(high, max(low, (time.monotonic() - started) / 10)))
+    finally:
+        if watch is not None:
+            watch.clear()
+    cursor.get_results_from_sfqid(query_id)
+    return query_id
+
+
 def _query(source: Any) -> tuple[list[str], str, list[str]]:
     """What to run for ``source`` (SQL text, or a Snowpark DataFrame): setup queries, the query
     whose rows are the table, and queries to run after."""
@@ -72,7 +134,9 @@ def _query(source: Any) -> tuple[list[str], str, list[str]]:
     return setup, last, list(plan.get("post_actions", []))
 
 
-def fetch(session: Any, source: Any, limit: int) -> tuple[dict[str, Any], pa.Table, bool, str | None, str]:
+def fetch(
+    session: Any, source: Any, limit: int, watch: QueryWatch | None = None
+) -> tuple[dict[str, Any], pa.Table, bool, str | None, str]:
     """Run ``source`` and take at most ``limit`` rows (< 0: all) as Arrow: the schema, the table,
     whether rows were left out, the session's time zone, and the query id."""
     connection = session.connection
@@ -81,11 +145,11 @@ def fetch(session: Any, source: Any, limit: int) -> tuple[dict[str, Any], pa.Tab
     try:
         for statement in setup:
             cursor.execute(statement)
-        cursor.execute(query)
-        query_id = cursor.sfqid
+        query_id = run_query(cursor, query, watch)
+        arrow = cursor.fetch_arrow_batches()  # reads the results in: the columns are known after it
         schema, casts = schema_of(cursor.description)
         batches, rows = [], 0
-        for batch in cursor.fetch_arrow_batches():  # one more row than asked, to know if any is left
+        for batch in arrow:  # one more row than asked, to know if any is left
             batches.append(batch)
             rows += batch.num_rows
             if 0 <= limit < rows:
@@ -114,11 +178,17 @@ def _as_table(batch: pa.Table | pa.RecordBatch) -> pa.Table:
 
 
 def table_statement(
-    source: Any, limit: int, chunk_chars: int, key: str, store: dict[str, Any], session: Any
+    source: Any,
+    limit: int,
+    chunk_chars: int,
+    key: str,
+    store: dict[str, Any],
+    session: Any,
+    watch: QueryWatch | None = None,
 ) -> None:
     """Print a table's header line and its first chunk, keeping the other chunks in ``store``
     for the statements that fetch them (the same wire as Spark fabrics' tables)."""
-    schema, table, truncated, zone, query_id = fetch(session, source, limit)
+    schema, table, truncated, zone, query_id = fetch(session, source, limit, watch)
     sink = pa.BufferOutputStream()
     codec = "zstd" if pa.Codec.is_available("zstd") else None
     with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=codec)) as writer:
@@ -140,10 +210,12 @@ def table_statement(
     print(chunks[0])
 
 
-def livy_sql_output(session: Any, query: str, max_rows: int) -> dict[str, Any]:
+def livy_sql_output(
+    session: Any, query: str, max_rows: int, watch: QueryWatch | None = None
+) -> dict[str, Any]:
     """A SQL statement's output as Livy's SQL interpreter gives it (``application/json``: the
     schema and the rows as JSON values)."""
-    schema, table, _, _, _ = fetch(session, query, max_rows)
+    schema, table, _, _, _ = fetch(session, query, max_rows, watch)
     rows = [[_json_value(v) for v in row.values()] for row in table.to_pylist()]
     return {"application/json": {"schema": schema, "data": rows}}
 

@@ -211,6 +211,8 @@ class TableHeader:
     rows: int
     truncated: bool
     chunks: int
+    query_id: str | None = None
+    """The warehouse's id of the query that made the table (Snowflake), if it has one."""
 
 
 def parse_first_output(text: str) -> tuple[TableHeader, str]:
@@ -223,7 +225,13 @@ def parse_first_output(text: str) -> tuple[TableHeader, str]:
     raw = json.loads(text[start + len(HEADER_PREFIX) : newline])
     first_chunk = text[newline + 1 :]
     header = TableHeader(
-        raw["schema"], raw.get("timezone"), raw["format"], raw["rows"], bool(raw["truncated"]), raw["chunks"]
+        raw["schema"],
+        raw.get("timezone"),
+        raw["format"],
+        raw["rows"],
+        bool(raw["truncated"]),
+        raw["chunks"],
+        raw.get("query_id"),
     )
     return header, first_chunk
 

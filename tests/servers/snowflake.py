@@ -7,7 +7,10 @@ granted to the user (003013) and ``USE WAREHOUSE`` of one that does not exist (0
 does. fakesnow runs every query at once and cannot cancel one; the front holds a query marked
 ``/* hold */`` until the session cancels its queries (``SYSTEM$CANCEL_ALL_QUERIES``, as Snowpark's
 ``cancel_all`` does, or ``SYSTEM$CANCEL_QUERY``), then answers it as Snowflake answers a cancelled
-query (000604). Everything else passes through unchanged.
+query (000604). Submitted asynchronously, a held query is answered at once with its id, and its
+status (``/monitoring/queries/{id}``) is QUEUED for its first ``QUEUED_SECONDS``, then RUNNING,
+until ``SYSTEM$CANCEL_QUERY`` names it (or the session's queries are cancelled): then it failed
+with 000604, as Snowflake reports a cancelled query. Everything else passes through unchanged.
 
 Use it from the real connector or Snowpark: ``host=127.0.0.1, port=front.port, protocol=http``.
 """
@@ -30,6 +33,7 @@ from typing import Any
 import requests
 
 HOLD_SECONDS = 60.0
+QUEUED_SECONDS = 1.0
 REFUSED = {
     "data": {"nextAction": "RETRY_LOGIN", "authnMethod": "USERNAME_PASSWORD"},
     "code": "390100",
@@ -53,6 +57,10 @@ class Accounts:
     """Per session token, the held queries' cancel events."""
     cancels: list[str] = field(default_factory=list)
     """The cancel statements the front answered."""
+    held_async: dict[str, tuple[str, float, threading.Event]] = field(default_factory=dict)
+    """Per query id, the held asynchronous queries: session token, when submitted, cancel event."""
+    status_checks: list[str] = field(default_factory=list)
+    """The statuses the front reported for held asynchronous queries, in order."""
 
     def hold(self, token: str) -> threading.Event:
         cancelled = threading.Event()
@@ -61,8 +69,29 @@ class Accounts:
 
     def cancel_held(self, token: str, sql: str) -> None:
         self.cancels.append(sql)
+        named = re.search(r"CANCEL_QUERY\s*\(\s*'([^']+)'", sql, re.I)
+        if named and named.group(1) in self.held_async:
+            self.held_async[named.group(1)][2].set()
+            return
         for cancelled in self.held.pop(token, []):
             cancelled.set()
+        for owner, _, cancelled in self.held_async.values():
+            if owner == token:
+                cancelled.set()
+
+    def held_status(self, query_id: str) -> dict[str, Any]:
+        """The status answer for a held asynchronous query."""
+        _, submitted, cancelled = self.held_async[query_id]
+        waited = time.monotonic() - submitted
+        if cancelled.is_set():
+            query = {"id": query_id, "status": "FAILED_WITH_ERROR", "errorCode": "000604"}
+            query["errorMessage"] = "SQL execution canceled"
+        elif waited > HOLD_SECONDS:
+            query = {"id": query_id, "status": "SUCCESS"}
+        else:
+            query = {"id": query_id, "status": "QUEUED" if waited < QUEUED_SECONDS else "RUNNING"}
+        self.status_checks.append(query["status"])
+        return {"data": {"queries": [query], "sqlState": "57014"}, "success": True, "message": None}
 
     def accepts(self, data: dict[str, Any]) -> bool:
         user = str(data.get("LOGIN_NAME") or "")
@@ -121,6 +150,10 @@ class _Front(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        held = re.fullmatch(r"/monitoring/queries/([^/?]+)", self.path)
+        if held and held.group(1) in self.accounts.held_async:
+            self._answer(200, json.dumps(self.accounts.held_status(held.group(1))).encode())
+            return
         self._forward(b"")
 
     def do_POST(self) -> None:
@@ -143,9 +176,17 @@ class _Front(BaseHTTPRequestHandler):
             if refusal is not None:
                 self._answer(200, json.dumps(refusal).encode())
                 return
-            if re.search(r"SYSTEM\$CANCEL_(ALL_)?QUERIES?\b", sql, re.I):
+            if re.search(r"SYSTEM\$CANCEL_(ALL_QUERIES|QUERY)\b", sql, re.I):
                 self.accounts.cancel_held(token, sql)
                 body = self._rewritten(payload, "SELECT 'canceled' AS STATUS")
+            elif "/* hold */" in sql and payload.get("asyncExec"):
+                answer = self._upstream(body)  # fakesnow runs it now; its status will say otherwise
+                with contextlib.suppress(ValueError):
+                    query_id = (answer.json().get("data") or {}).get("queryId")
+                    if query_id:
+                        self.accounts.held_async[query_id] = (token, time.monotonic(), threading.Event())
+                self._answer(answer.status_code, answer.content, answer.headers.get("Content-Type"))
+                return
             elif "/* hold */" in sql and self.accounts.hold(token).wait(HOLD_SECONDS):
                 self._answer(200, json.dumps(_error("000604", "57014", "SQL execution canceled")).encode())
                 return
@@ -160,12 +201,16 @@ class _Front(BaseHTTPRequestHandler):
         found = re.search(r'Token="([^"]*)"', self.headers.get("Authorization") or "")
         return found.group(1) if found else ""
 
-    def _forward(self, body: bytes) -> dict[str, Any] | None:
-        """Pass the request to fakesnow and its answer back; the answer's JSON, if it is JSON."""
+    def _upstream(self, body: bytes) -> requests.Response:
+        """fakesnow's answer to the request (with ``body``)."""
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-        answer = requests.request(
+        return requests.request(
             self.command, self.upstream + self.path, data=body, headers=headers, timeout=120
         )
+
+    def _forward(self, body: bytes) -> dict[str, Any] | None:
+        """Pass the request to fakesnow and its answer back; the answer's JSON, if it is JSON."""
+        answer = self._upstream(body)
         self._answer(answer.status_code, answer.content, answer.headers.get("Content-Type"))
         with contextlib.suppress(ValueError):
             return answer.json()
@@ -189,17 +234,72 @@ class SnowflakeStandIn:
         return {"account": "fakesnow", "host": "127.0.0.1", "port": self.port, "protocol": "http", **more}
 
 
+ASYNC_ANSWER = "Asynchronous execution in progress. Use provided query id to perform query monitoring."
+
+
+class _AsyncAnswers:
+    """fakesnow runs a query submitted asynchronously (``asyncExec``) at once and answers with its
+    rows; Snowflake answers with the query's id only (code 333334), and the rows are fetched once
+    the query is done. This ASGI wrapper answers as Snowflake does; everything else is fakesnow's."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/queries/v1/query-request":
+            await self.app(scope, receive, send)
+            return
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        gzipped = (b"content-encoding", b"gzip") in [(k.lower(), v) for k, v in scope["headers"]]
+        asynchronous = json.loads(gzip.decompress(body) if gzipped else body).get("asyncExec")
+
+        async def replay() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        if not asynchronous:
+            await self.app(scope, replay, send)
+            return
+        answer: list[dict[str, Any]] = []
+
+        async def keep(message: dict[str, Any]) -> None:
+            answer.append(message)
+
+        await self.app(scope, replay, keep)
+        content = b"".join(m.get("body", b"") for m in answer[1:])
+        found = re.search(rb'"queryId":\s*"([^"]+)"', content)
+        if re.search(rb'"success":\s*true', content) and found:
+            query_id = found.group(1).decode()
+            data = {"queryId": query_id, "getResultUrl": f"/queries/{query_id}/result"}
+            content = json.dumps(
+                {"data": data, "code": "333334", "message": ASYNC_ANSWER, "success": True}
+            ).encode()
+        await self._send(send, answer[0]["status"], content)
+
+    @staticmethod
+    async def _send(send: Any, status: int, content: bytes) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+
 @contextlib.contextmanager
 def fakesnow_server() -> Iterator[str]:
     """fakesnow's server app under uvicorn on 127.0.0.1, as ``fakesnow.server()`` runs it (which
-    can be called once per process: it shadows itself with its own module); yields its URL."""
+    can be called once per process: it shadows itself with its own module), answering
+    asynchronous queries as Snowflake does (:class:`_AsyncAnswers`); yields its URL."""
     import uvicorn
     from fakesnow.server import app
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(_AsyncAnswers(app), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="fakesnow", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -129,6 +129,11 @@ class Run:
         return None
 
     @property
+    def detail(self) -> str | None:
+        """What the run waits on, in words, while it runs (None: nothing to say)."""
+        return None
+
+    @property
     def done(self) -> bool:
         return self._done.is_set()
 
@@ -168,6 +173,7 @@ class Run:
             "session": self.session.id,
             "state": self.state,
             "progress": self.progress,
+            "detail": self.detail,
             "elapsed": round(self.elapsed, 3),
             "notes": list(self.notes),
             "summary": self.summary,
@@ -183,6 +189,7 @@ class StatementRun(Run):
         self.language = language
         self.statement_id: str | None = None
         self.statement_progress: float | None = None
+        self.statement_detail: str | None = None
         self.server_ms: tuple[int, int] = (0, 0)
         self.sent_at: float | None = None
         self.seen_done_at: float | None = None
@@ -198,6 +205,10 @@ class StatementRun(Run):
     @property
     def progress(self) -> float | None:
         return self.statement_progress
+
+    @property
+    def detail(self) -> str | None:
+        return self.statement_detail
 
     @property
     def remote_ms(self) -> int | None:
@@ -238,11 +249,18 @@ class TableRun(Run):
         current = self.current
         return current.progress if current is not None and not self.done else None
 
+    @property
+    def detail(self) -> str | None:
+        current = self.current
+        return current.detail if current is not None and not self.done else None
+
     def describe(self) -> dict[str, Any]:
         body = {**super().describe(), "limit": self.limit}
         if self.payload is not None:
             header = self.payload.header
             body.update(rows=header.rows, truncated=header.truncated, format=header.format)
+            if header.query_id:
+                body["query_id"] = header.query_id
         return body
 
 

@@ -70,11 +70,14 @@ class Scheduler:
                     wake_at = min(self._heap[0][0], next_tick) if self._heap else next_tick
                     if wake_at > now:
                         self._wake.wait(wake_at - now)
-            for fn, args in due:
-                self.call_soon(fn, *args)
-            if time.monotonic() >= next_tick:
-                next_tick = time.monotonic() + self._tick_interval
-                self.call_soon(self._tick)
+            try:
+                for fn, args in due:
+                    self.call_soon(fn, *args)
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + self._tick_interval
+                    self.call_soon(self._tick)
+            except RuntimeError:  # the pool is shut down: stop() has begun
+                return
 
     def stop(self) -> None:
         with self._wake:

@@ -135,6 +135,7 @@ class Statements:
         """Take a status in; True when the run is over."""
         if status.progress is not None:
             run.statement_progress = status.progress
+        run.statement_detail = None if status.done else status.detail
         run.server_ms = (status.started_ms, status.completed_ms)
         if status.payload is not None:
             run.payload = status.payload
