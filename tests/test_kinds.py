@@ -22,6 +22,7 @@ SAMPLE_SETTINGS = {
     "databricks": {"host": "WORKSPACE", "cluster_id": "0101-abc"},
     "databricks-sql": {"host": "WORKSPACE", "warehouse_id": "1a2b"},
     "snowflake": {"account": "myorg-acct", "user": "ana"},
+    "snowpark-local": {},
 }
 
 
@@ -68,7 +69,8 @@ def test_the_registry_lists_every_kind_and_what_cells_run_on():
     listed = {kind["name"]: kind for kind in (k.describe() for k in REGISTRY.values())}
     assert {name for name, kind in listed.items() if kind["cells"] == "supported"} == set(REGISTRY)
     assert listed["databricks-sql"]["capabilities"] == ["runs SQL"]
-    assert creatable() == ["livy", "databricks", "databricks-sql", "snowflake"], "local is built in"
+    creatable_kinds = ["livy", "databricks", "databricks-sql", "snowflake", "snowpark-local"]
+    assert creatable() == creatable_kinds, "local is built in"
     with pytest.raises(Invalid, match="kind: one of"):
         kind_named("oracle")
 

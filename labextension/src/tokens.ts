@@ -55,6 +55,8 @@ export interface IRun {
   session: string;
   state: RunState;
   progress: number | null;
+  /** What the fabric says the run waits on (a Snowflake query's id and state), if anything. */
+  detail?: string | null;
   elapsed: number;
   notes: string[];
   /** The first line of the run's code or query. */

@@ -4,6 +4,8 @@ their state; SQL runs through the same connection and its rows come back as Arro
 Snowflake's column types. The gateway speaks Livy, so statements are sent, polled (long-polled),
 cancelled and read exactly as on the local fabric; only the session is opened differently: with
 kind ``snowpark`` and the user's connection, which the gateway hands to the interpreter once.
+Under Snowpark's local testing the connection is ``LOCAL_TESTING``: no account is reached, and
+DataFrame code runs in Snowpark's emulator on this machine.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from typing import Any
 
 from prophecy_jupyter.engines.base import RemoteSession, SessionSpec, StatementStatus
 from prophecy_jupyter.engines.livy import LivyEngine, LivySettings
-from prophecy_jupyter.engines.snowflake_connection import SnowflakeConnection
 from prophecy_jupyter.results.transport import SNOWPARK_TABLES
+
+LOCAL_TESTING: dict[str, Any] = {"local_testing": True}
+"""The connection of a session under Snowpark's local testing: no account, DataFrames emulated here."""
 
 
 class SnowflakeEngine:
@@ -26,17 +30,12 @@ class SnowflakeEngine:
     poll_policy = None  # the gateway long-polls
     tables = SNOWPARK_TABLES
 
-    def __init__(
-        self,
-        connection: SnowflakeConnection,
-        secret: str | None,
-        gateway: tuple[str, str],
-        fabric_name: str,
-    ):
+    def __init__(self, connect: dict[str, Any], gateway: tuple[str, str], fabric_name: str):
+        """``connect``: the connector's arguments for the user (``SnowflakeConnection.connect_args``),
+        or ``LOCAL_TESTING``."""
         url, token = gateway
-        self.connection = connection
-        connect = wire_args(connection.connect_args(secret))  # checks the secret now
-        self._livy = _SnowparkSessions(connect, LivySettings(url=url, auth="bearer"), token, fabric_name)
+        settings = LivySettings(url=url, auth="bearer")
+        self._livy = _SnowparkSessions(wire_args(connect), settings, token, fabric_name)
 
     @property
     def supports_long_poll(self) -> bool:

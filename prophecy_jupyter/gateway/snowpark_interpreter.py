@@ -7,6 +7,8 @@ connection's arguments, the user's secret among them, come in the start message 
 gateway's 0600 socket (never argv or the environment). While a SQL statement's query runs, its id
 and state are the statement's progress; cancel asks Snowflake to cancel that query by its id (or,
 in a Python cell, all of the session's running queries), then interrupts the statement's Python.
+Under Snowpark's local testing (the connection is ``{"local_testing": true}``) the session is
+Snowpark's emulator: DataFrames only, no SQL text, nothing remote to cancel.
 """
 
 from __future__ import annotations
@@ -30,18 +32,22 @@ is interrupted."""
 class SnowparkInterpreter(StatementLoop):
     """Statements on a Snowpark session."""
 
-    def __init__(self, channel, session, sql_max_rows: int):
+    def __init__(self, channel, session, sql_max_rows: int, emulated: bool = False):
         self.queries = snowpark_tables.QueryWatch()
-        table = functools.partial(snowpark_tables.table_statement, watch=self.queries)
+        self.fetcher = snowpark_tables.fetch_emulated if emulated else snowpark_tables.fetch
+        table = functools.partial(snowpark_tables.table_statement, watch=self.queries, fetcher=self.fetcher)
         super().__init__(channel, {"session": session, "__prophecy_snowpark_table": table}, InterruptGuard())
         self.session = session
+        self.emulated = emulated
         self.sql_max_rows = sql_max_rows
         self.cancelled: dict[int, float] = {}
         """Statements whose cancel was asked, and when."""
 
     def execute_sql(self, query: str) -> dict[str, Any]:
         try:
-            output = snowpark_tables.livy_sql_output(self.session, query, self.sql_max_rows, self.queries)
+            output = snowpark_tables.livy_sql_output(
+                self.session, query, self.sql_max_rows, self.queries, self.fetcher
+            )
             return ok_output(output)
         except KeyboardInterrupt:
             raise
@@ -55,6 +61,8 @@ class SnowparkInterpreter(StatementLoop):
         """Cancel the statement's query by its id (all the session's queries when its id is not
         known: a Python cell's); while the query has not ended, Python is left to hear it."""
         query_id = self.queries.query_id
+        if self.emulated:
+            return False
         if statement.id not in self.cancelled:
             self.cancelled[statement.id] = time.monotonic()
             if query_id is None:
@@ -83,9 +91,11 @@ def main() -> None:
     except Exception as exc:
         channel.send({"op": "failed", "error": _login_failure(exc, connection)})
         sys.exit(1)
-    channel.send({"op": "ready", "app_id": session.session_id, "spark_ui_url": None})
-    print(f"session {session_id} ready: Snowflake session {session.session_id}", flush=True)
-    SnowparkInterpreter(channel, session, start["sql_max_rows"]).serve()
+    emulated = bool(connection.get("local_testing"))
+    channel.send({"op": "ready", "app_id": str(session.session_id), "spark_ui_url": None})
+    where = "Snowpark local testing" if emulated else f"Snowflake session {session.session_id}"
+    print(f"session {session_id} ready: {where}", flush=True)
+    SnowparkInterpreter(channel, session, start["sql_max_rows"], emulated).serve()
     channel.close()
     sys.stdout.flush()
     os._exit(0)

@@ -9,9 +9,10 @@ from prophecy_jupyter.kinds.databricks import DATABRICKS, DATABRICKS_SQL
 from prophecy_jupyter.kinds.livy import LIVY
 from prophecy_jupyter.kinds.local import LOCAL
 from prophecy_jupyter.kinds.snowflake import SNOWFLAKE
+from prophecy_jupyter.kinds.snowpark_local import SNOWPARK_LOCAL
 
 REGISTRY: dict[str, FabricKind] = {
-    kind.name: kind for kind in (LOCAL, LIVY, DATABRICKS, DATABRICKS_SQL, SNOWFLAKE)
+    kind.name: kind for kind in (LOCAL, LIVY, DATABRICKS, DATABRICKS_SQL, SNOWFLAKE, SNOWPARK_LOCAL)
 }
 
 

@@ -148,7 +148,8 @@ def _use(connection, what: str, name: str) -> None:
 def _engine(settings: SnowflakeSettings, context: EngineContext) -> Engine:
     from prophecy_jupyter.engines.snowflake import SnowflakeEngine
 
-    return SnowflakeEngine(settings.connection(), context.secret, context.local_gateway(), context.ref)
+    connect = settings.connection().connect_args(context.secret)  # checks the secret now
+    return SnowflakeEngine(connect, context.local_gateway(), context.ref)
 
 
 SNOWFLAKE = FabricKind(

@@ -11,6 +11,9 @@ time zone; VARIANT, OBJECT and ARRAY → ``json`` (parsed into Python objects); 
 The query is submitted asynchronously and its status checked until it ends, so that its id and
 state (queued, running, resuming the warehouse) are known while it runs: the interpreter reports
 them as the statement's progress and cancels the query by its id.
+
+Under Snowpark's local testing there is no warehouse: a DataFrame's rows come from Snowpark's
+emulator and its columns are typed by the DataFrame's Snowpark schema (``fetch_emulated``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import base64
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -172,9 +176,85 @@ def fetch(
     return schema, table, truncated, zone, query_id
 
 
+EMULATED_SQL = (
+    "SQL text does not run under Snowpark's local testing: its emulator runs the DataFrame API only "
+    "(session.table, create_dataframe, filter, group_by, join ...). Write the step with DataFrames, or "
+    "run it on a snowflake fabric."
+)
+
+
+def fetch_emulated(
+    session: Any, source: Any, limit: int, watch: QueryWatch | None = None
+) -> tuple[dict[str, Any], pa.Table, bool, str | None, str | None]:
+    """``fetch`` under Snowpark's local testing: the rows of a DataFrame from Snowpark's emulator,
+    typed by its Snowpark schema (no query, so no query id; timestamps with a zone in UTC)."""
+    if isinstance(source, str):
+        raise NotImplementedError(EMULATED_SQL)
+    rows = (source.limit(limit + 1) if limit >= 0 else source).collect()
+    truncated = 0 <= limit < len(rows)
+    rows = rows[:limit] if truncated else rows
+    fields, columns = [], []
+    for i, field in enumerate(source.schema.fields):
+        name, arrow = _emulated_type(field.datatype)
+        fields.append({"name": field.name, "type": name, "nullable": bool(field.nullable), "metadata": {}})
+        columns.append(_emulated_column([row[i] for row in rows], name, arrow))
+    table = pa.Table.from_arrays(columns, names=[f["name"] for f in fields])
+    return {"type": "struct", "fields": fields}, table, truncated, None, None
+
+
+def _emulated_type(datatype: Any) -> tuple[str, pa.DataType]:
+    """A Snowpark type's Spark-style name and Arrow type, as ``column_type`` gives Snowflake's."""
+    from snowflake.snowpark import types
+
+    if isinstance(datatype, types.DecimalType):
+        name, arrow = column_type("FIXED", datatype.precision, datatype.scale)
+        return name, arrow or pa.decimal128(38, 0)
+    if isinstance(datatype, types.TimestampType):
+        zoned = datatype.tz in (types.TimestampTimeZone.LTZ, types.TimestampTimeZone.TZ)
+        return ("timestamp", pa.timestamp("us", tz="UTC")) if zoned else ("timestamp_ntz", pa.timestamp("us"))
+    integers = {
+        types.ByteType: ("byte", pa.int8()),
+        types.ShortType: ("short", pa.int16()),
+        types.IntegerType: ("integer", pa.int32()),
+        types.LongType: ("long", pa.int64()),
+    }
+    simple = {
+        types.FloatType: "REAL",
+        types.DoubleType: "REAL",
+        types.StringType: "TEXT",
+        types.BooleanType: "BOOLEAN",
+        types.DateType: "DATE",
+        types.BinaryType: "BINARY",
+        types.TimeType: "TIME",
+    }
+    if type(datatype) in integers:
+        return integers[type(datatype)]
+    if type(datatype) in simple:
+        return _SIMPLE[simple[type(datatype)]]
+    return "json", pa.string()  # VARIANT, OBJECT, ARRAY, MAP and the rest: JSON text
+
+
+def _emulated_column(values: list[Any], name: str, arrow: pa.DataType) -> pa.Array:
+    """One column of the emulator's values (numpy scalars, Decimals for integers) as ``arrow``."""
+    if name == "json":
+        values = [v if v is None or isinstance(v, str) else json.dumps(v, default=str) for v in values]
+    elif name == "string":  # TIME travels as text
+        values = [v if v is None or isinstance(v, str) else str(v) for v in values]
+    try:
+        return pa.array(values, type=arrow)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return pa.array([getattr(v, "item", lambda v=v: v)() for v in values]).cast(arrow)
+
+
 def _as_table(batch: pa.Table | pa.RecordBatch) -> pa.Table:
     """The connector yields tables (or record batches, by version): one table either way."""
     return batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+
+
+Fetched = tuple[dict[str, Any], pa.Table, bool, str | None, str | None]
+Fetch = Callable[[Any, Any, int, QueryWatch | None], Fetched]
+"""``fetch`` or ``fetch_emulated``: (session, source, limit, watch) → schema, table, truncated,
+time zone, query id."""
 
 
 def table_statement(
@@ -185,10 +265,11 @@ def table_statement(
     store: dict[str, Any],
     session: Any,
     watch: QueryWatch | None = None,
+    fetcher: Fetch = fetch,
 ) -> None:
     """Print a table's header line and its first chunk, keeping the other chunks in ``store``
     for the statements that fetch them (the same wire as Spark fabrics' tables)."""
-    schema, table, truncated, zone, query_id = fetch(session, source, limit, watch)
+    schema, table, truncated, zone, query_id = fetcher(session, source, limit, watch)
     sink = pa.BufferOutputStream()
     codec = "zstd" if pa.Codec.is_available("zstd") else None
     with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=codec)) as writer:
@@ -211,11 +292,11 @@ def table_statement(
 
 
 def livy_sql_output(
-    session: Any, query: str, max_rows: int, watch: QueryWatch | None = None
+    session: Any, query: str, max_rows: int, watch: QueryWatch | None = None, fetcher: Fetch = fetch
 ) -> dict[str, Any]:
     """A SQL statement's output as Livy's SQL interpreter gives it (``application/json``: the
     schema and the rows as JSON values)."""
-    schema, table, _, _, _ = fetch(session, query, max_rows, watch)
+    schema, table, _, _, _ = fetcher(session, query, max_rows, watch)
     rows = [[_json_value(v) for v in row.values()] for row in table.to_pylist()]
     return {"application/json": {"schema": schema, "data": rows}}
 

@@ -82,8 +82,9 @@ def _render_spark(pipeline: RenderedPipeline) -> str:
 
 def _render_snowpark(pipeline: RenderedPipeline) -> str:
     how = [
-        "Run it with `python pipeline.py [--connection NAME] [--PARAM VALUE ...]` (NAME: a connection of",
-        "connections.toml), as a stored procedure with handler `main`, or with",
+        "Run it with `python pipeline.py [--connection NAME | --local-testing] [--PARAM VALUE ...]` (NAME: a",
+        "connection of connections.toml; --local-testing: Snowpark's local testing, no account), as a",
+        "stored procedure with handler `main`, or with",
     ]
     lines = _head(pipeline, how, ["import argparse", "import sys"], "from snowflake.snowpark import Session")
     lines += ['session = globals().get("session")  # main() sets it; a session of the fabric has one already']
@@ -92,7 +93,11 @@ def _render_snowpark(pipeline: RenderedPipeline) -> str:
         "    parser.add_argument('--connection', default=None, help='A connection of connections.toml "
         "(default: the default connection).')"
     )
-    lines += _parse_args(pipeline, [connection])
+    local = (
+        "    parser.add_argument('--local-testing', action='store_true', help=\"Run on Snowpark's local "
+        'testing (DataFrames only, no account).")'
+    )
+    lines += _parse_args(pipeline, [connection, local])
     names = [p.name for p in pipeline.parameters]
     defaults = [f"{p.name}={python_literal(p.default)}" for p in pipeline.parameters]
     signature = ", ".join(["session_", *defaults])
@@ -117,7 +122,9 @@ def _render_snowpark(pipeline: RenderedPipeline) -> str:
         "def run_from_command_line(argv=None):",
         "    args = parse_args(argv)",
         "    builder = Session.builder",
-        "    if args.connection:",
+        "    if args.local_testing:",
+        "        builder = builder.config('local_testing', True)",
+        "    elif args.connection:",
         "        builder = builder.config('connection_name', args.connection)",
         "    session_ = builder.create()",
         "    try:",

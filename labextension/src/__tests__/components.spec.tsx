@@ -105,6 +105,16 @@ describe('SessionList', () => {
     model.dispose();
   });
 
+  it('shows what a running query waits on when the fabric says', async () => {
+    const query = { ...run, progress: null, detail: 'query 01b2-c3 queued, 4 s', summary: 'select 1' };
+    request.mockResolvedValue({ sessions: [{ ...live, fabric: 'team/sf', runs: [query] }] });
+    const model = new SessionsModel(60000);
+    await model.refresh();
+    await render(<SessionList model={model} />);
+    expect(host.textContent).toContain('3.2 s · running · query 01b2-c3 queued, 4 s');
+    model.dispose();
+  });
+
   it('shows a failed action next to its session', async () => {
     request.mockImplementation(async (path?: string) => {
       if (path === 'sessions') {

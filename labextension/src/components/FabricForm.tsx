@@ -48,7 +48,8 @@ export const SETTINGS_BY_KIND: Record<string, ISettingField[]> = {
     { name: 'port', label: 'Port (with host)' },
     { name: 'protocol', label: 'Protocol (http only to this machine)', options: ['https', 'http'] },
     { name: 'login_timeout', label: 'Login timeout (s)', placeholder: '60' }
-  ]
+  ],
+  'snowpark-local': []
 };
 
 const ENVIRONMENTS = ['dev', 'staging', 'prod'];

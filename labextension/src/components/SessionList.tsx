@@ -4,7 +4,8 @@ import { messageOf, SessionsModel } from '../model';
 import { IRun, ISession } from '../tokens';
 import { ErrorNote } from './ErrorNote';
 
-/** A run's progress: a bar when the fabric reports one, else an indeterminate bar. */
+/** A run's progress: a bar when the fabric reports one, else an indeterminate bar; then what it
+ * waits on when the fabric says (a query queued or running on a warehouse). */
 export function RunProgress(props: { run: IRun }): JSX.Element {
   const { run } = props;
   const percent = run.progress === null ? null : Math.round(run.progress * 100);
@@ -18,6 +19,7 @@ export function RunProgress(props: { run: IRun }): JSX.Element {
       <span>
         {percent === null ? '' : `${percent}% · `}
         {run.elapsed.toFixed(1)} s · {run.state}
+        {run.detail ? ` · ${run.detail}` : ''}
       </span>
     </span>
   );
