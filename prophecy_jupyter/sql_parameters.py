@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,3 +68,52 @@ class SqlParameter:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "value": self.value, "type": self.type}
+
+
+_SNOWFLAKE_TYPES = {
+    "STRING": "TEXT",
+    "DOUBLE": "REAL",
+    "FLOAT": "REAL",
+    "BOOLEAN": "BOOLEAN",
+    "DATE": "DATE",
+    "TIMESTAMP": "TIMESTAMP_NTZ",
+}
+# What comes right before the ``:`` of a VARIANT path (``src:name``, ``f(x):name``, ``a[0]:name``,
+# ``"Src":name``) or of a cast (``x::name``): not a parameter.
+_PATH_BEFORE = re.compile(r"[A-Za-z0-9_$\")\]:]")
+_SKIPPED = re.compile(
+    r"'(?:[^'\\]|\\.|'')*'"  # a string, with '' and backslash escapes
+    r'|"(?:[^"]|"")*"'  # a quoted identifier
+    r"|\$\$.*?\$\$"  # a $$ string
+    r"|--[^\n]*|//[^\n]*|/\*.*?\*/",  # comments
+    re.S,
+)
+
+
+def snowflake_binding(parameter: SqlParameter) -> tuple[str, Any]:
+    """The parameter as the Snowflake connector binds it: Snowflake's binding type and the value."""
+    base_type = parameter.type.split("(")[0]
+    return _SNOWFLAKE_TYPES.get(base_type, "FIXED"), parameter.python_value()
+
+
+def qmark_query(query: str, parameters: Sequence[SqlParameter]) -> tuple[str, list[SqlParameter]]:
+    """Snowflake binds positional ``?`` markers: the query with each ``:name`` of a given parameter
+    made a ``?``, and the parameters in the markers' order. A ``:name`` in a string, a quoted
+    identifier or a comment, a VARIANT path (``src:name``) or a cast (``x::name``) stays; a given
+    parameter the query does not use is refused (naming it)."""
+    by_name = {p.name: p for p in parameters}
+    bound: list[SqlParameter] = []
+    pieces, start = [], 0
+    skipped = [(m.start(), m.end()) for m in _SKIPPED.finditer(query)]
+    for marker in re.finditer(r":([A-Za-z_][A-Za-z0-9_]*)\b", query):
+        at, name = marker.start(), marker.group(1)
+        inside = any(begin <= at < end for begin, end in skipped)
+        if inside or name not in by_name or _PATH_BEFORE.match(query[at - 1 : at]):
+            continue
+        pieces += [query[start:at], "?"]
+        bound.append(by_name[name])
+        start = marker.end()
+    unused = sorted({p.name for p in parameters} - {p.name for p in bound})
+    if unused:
+        raise Invalid(f"SQL parameter {', '.join(unused)} is not used in the query (as :name).", "parameters")
+    return "".join(pieces) + query[start:], bound

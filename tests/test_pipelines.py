@@ -101,5 +101,11 @@ def test_for_snowpark_sql_cells_run_through_the_session_and_collect_is_work_not_
     compile(code, "pipeline.py", "exec")
     spark = from_notebook(cells, "snow.ipynb")
     assert [step.code for step in spark.steps][-1] == 'spark.sql("""\ncreate table U as select 1 as a\n""")'
-    with pytest.raises(Invalid, match="parameters \\(-p\\) are not supported on Snowflake"):
-        from_notebook(notebook("%%sql -p n:int=1\nselect :n"), "p.ipynb", flavor="snowpark")
+    bound = from_notebook(
+        notebook("%%sql -o t -p n:int=1 -p s=x\nselect :n, x::n, ':s', :s"), "p.ipynb", flavor="snowpark"
+    )
+    assert [step.code for step in bound.steps] == [
+        "t = session.sql(\"\"\"\nselect ?, x::n, ':s', ?\n\"\"\", params=[('FIXED', 1), ('TEXT', 'x')])"
+    ]
+    with pytest.raises(Invalid, match="A %%sql cell: SQL parameter s is not used in the query"):
+        from_notebook(notebook("%%sql -p s=x\nselect ':s'"), "p.ipynb", flavor="snowpark")

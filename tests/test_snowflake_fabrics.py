@@ -280,5 +280,9 @@ def test_the_command_line_runs_python_and_sql_on_a_snowflake_fabric(stand_in, da
         {"name": "S", "dtype": "string"},
     ]
     assert table["data"] == [["1.5", "x"]]
+    bound = cli(
+        "exec", "--fabric", "sf", "--language", "sql", "--json", "-p", "n:int=2", "select :n + 1 as x"
+    )
+    assert bound.returncode == 0 and json.loads(bound.stdout)["data"] == [["3"]], bound.stderr  # NUMBER(38,0)
     failed = cli("exec", "--fabric", "sf", "--language", "sql", "select * from NOPE")
     assert failed.returncode == 1 and "090105 (22000): Cannot perform SELECT" in failed.stderr, failed.stderr

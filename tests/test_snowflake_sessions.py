@@ -20,6 +20,7 @@ import pytest
 from prophecy_jupyter.errors import EngineError, Invalid
 from prophecy_jupyter.results.model import RunState
 from prophecy_jupyter.services.runtime import build_services
+from prophecy_jupyter.sql_parameters import SqlParameter
 from tests.conftest import USER
 from tests.servers.git_http import GitHttpServer
 from tests.servers.snowflake import Accounts, snowflake_stand_in
@@ -216,7 +217,10 @@ session.sql('create or replace table ORDERS (id number(9,0), region varchar)').c
 values = ", ".join(f"({i}, '{['north', 'south'][i % 2]}')" for i in range(rows))
 session.sql(f"insert into ORDERS values {values}").collect()
 print(f"{session.table('ORDERS').count()} orders")"""
-BY_REGION = "select region, count(*)::number(9,0) as n from ORDERS group by region order by region"
+BY_REGION = (
+    "select region, count(*)::number(9,0) as n from ORDERS where id >= :low group by region order by region"
+)
+LOW = SqlParameter("low", "0", "INT")
 
 
 def code_cell(source: str, tags: tuple[str, ...] = ()) -> dict:
@@ -235,7 +239,7 @@ def test_a_snowflake_notebook_becomes_a_snowpark_pipeline_with_the_notebooks_res
         cells = [
             code_cell("rows = 5", ("parameters",)),
             code_cell(ORDERS_CELL),
-            code_cell(f"%%sql -o by_region\n{BY_REGION}"),
+            code_cell(f"%%sql -o by_region -p low:int=0\n{BY_REGION}"),
             code_cell("by_region"),
         ]
         notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
@@ -244,10 +248,11 @@ def test_a_snowflake_notebook_becomes_a_snowpark_pipeline_with_the_notebooks_res
         code = pipeline.files()["pipelines/orders/pipeline.py"].decode()
         assert pipeline.flavor == "snowpark" and len(pipeline.steps) == 2
         assert "def main(session_, rows=5):" in code and "by_region = session.sql(" in code
+        assert "where id >= ? group by" in code and "params=[('FIXED', 0)]" in code
         built.projects.commit(USER, "warehouse", "Add orders")
 
         notebook_run = sessions.run(USER, "orders.ipynb", "default/sf", "rows = 5\n" + ORDERS_CELL[8:])
-        expected = sessions.fetch_sql(USER, "orders.ipynb", "default/sf", BY_REGION, -1).table
+        expected = sessions.fetch_sql(USER, "orders.ipynb", "default/sf", BY_REGION, -1, [LOW]).table
         run = built.pipeline_runs.run(USER, "warehouse", "orders", "default/sf", {"rows": "5"})
         assert run.ok and run.how == "session", run.output
         assert run.output.splitlines() == [notebook_run.result.text.strip(), "Pipeline orders ran 2 step(s)."]
@@ -275,3 +280,31 @@ def test_a_snowflake_notebook_becomes_a_snowpark_pipeline_with_the_notebooks_res
         assert alone.returncode == 0 and alone.stdout.splitlines()[:1] == ["3 orders"], alone.stderr[-2000:]
     finally:
         git.stop()
+
+
+def test_sql_parameters_are_bound_by_snowflake_typed_never_spliced_into_the_text(sessions):
+    hostile = "x' or '1'='1 \\"
+    parameters = [
+        SqlParameter("i", "1", "INT"),
+        SqlParameter("n", "1.25", "DECIMAL(10,2)"),
+        SqlParameter("s", "x"),
+        SqlParameter("b", "true", "BOOLEAN"),
+        SqlParameter("d", "2024-01-02", "DATE"),
+        SqlParameter("f", "2", "DOUBLE"),
+        SqlParameter("hostile", hostile),
+    ]
+    query = (
+        "select i, n, ':s' as kept, i::varchar as cast_kept, :hostile as echo from T"
+        " where i = :i and n = :n and s = :s and b = :b and d = :d and f > :f"
+    )
+    result = sessions.fetch_sql(USER, NOTEBOOK, "default/sf", query, 10, parameters)
+    frame = result.table
+    assert frame is not None, (result.error_message, result.traceback)
+    assert frame.to_dict("records") == [
+        {"I": 1, "N": decimal.Decimal("1.25"), "KEPT": ":s", "CAST_KEPT": "1", "ECHO": hostile}
+    ]
+    higher = [*parameters[:-2], SqlParameter("f", "3", "DOUBLE"), parameters[-1]]
+    nothing = sessions.fetch_sql(USER, NOTEBOOK, "default/sf", query, 10, higher)
+    assert nothing.ok and len(nothing.table) == 0, "the values are what filters"
+    with pytest.raises(Invalid, match="SQL parameter s is not used in the query"):
+        sessions.fetch_sql(USER, NOTEBOOK, "default/sf", "select ':s'", 10, [SqlParameter("s", "x")])

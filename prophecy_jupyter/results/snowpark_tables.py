@@ -105,12 +105,13 @@ class QueryWatch:
         return f"query {query_id} {state.lower().replace('_', ' ')}, {time.monotonic() - started:.0f} s"
 
 
-def run_query(cursor: Any, query: str, watch: QueryWatch | None = None) -> str:
-    """Submit ``query`` asynchronously and wait for it, telling ``watch`` its state (queued,
-    running, resuming warehouse …); then the cursor holds its results. Returns its query id. A
-    query that fails or is cancelled raises the connector's error (Snowflake's code and SQL state)."""
+def run_query(cursor: Any, query: str, watch: QueryWatch | None = None, bindings: list | None = None) -> str:
+    """Submit ``query`` asynchronously (its ``?`` markers bound to ``bindings``, the connector's
+    ``(type, value)`` pairs) and wait for it, telling ``watch`` its state (queued, running,
+    resuming warehouse …); then the cursor holds its results. Returns its query id. A query that
+    fails or is cancelled raises the connector's error (Snowflake's code and SQL state)."""
     connection = cursor.connection
-    cursor.execute_async(query)
+    cursor.execute_async(query, bindings)
     query_id = cursor.sfqid
     started = time.monotonic()
     low, high = STATUS_INTERVAL
@@ -128,14 +129,24 @@ def run_query(cursor: Any, query: str, watch: QueryWatch | None = None) -> str:
     return query_id
 
 
-def _query(source: Any) -> tuple[list[str], str, list[str]]:
-    """What to run for ``source`` (SQL text, or a Snowpark DataFrame): setup queries, the query
-    whose rows are the table, and queries to run after."""
+Bound = tuple[str, list | None]
+"""A query's text and the bindings of its ``?`` markers (None: it has none)."""
+
+
+def _query(source: Any) -> tuple[list[Bound], Bound, list[str]]:
+    """What to run for ``source`` (SQL text, SQL text and its bindings, or a Snowpark DataFrame):
+    setup queries, the query whose rows are the table, and queries to run after. A DataFrame's
+    queries keep their bindings (``session.sql(text, params=...)``), which its public ``queries``
+    leaves out."""
     if isinstance(source, str):
+        return [], (source, None), []
+    if isinstance(source, tuple):
         return [], source, []
-    plan = source.queries
-    *setup, last = plan["queries"]
-    return setup, last, list(plan.get("post_actions", []))
+    from snowflake.snowpark._internal.analyzer.snowflake_plan import PlanQueryType
+
+    compiled = source._plan.execution_queries
+    *setup, last = [(q.sql.strip(), list(q.params) or None) for q in compiled[PlanQueryType.QUERIES]]
+    return setup, last, [q.sql.strip() for q in compiled[PlanQueryType.POST_ACTIONS]]
 
 
 def fetch(
@@ -145,11 +156,11 @@ def fetch(
     whether rows were left out, the session's time zone, and the query id."""
     connection = session.connection
     cursor = connection.cursor()
-    setup, query, after = _query(source)
+    setup, (query, bindings), after = _query(source)
     try:
-        for statement in setup:
-            cursor.execute(statement)
-        query_id = run_query(cursor, query, watch)
+        for statement, statement_bindings in setup:
+            cursor.execute(statement, statement_bindings)
+        query_id = run_query(cursor, query, watch, bindings)
         arrow = cursor.fetch_arrow_batches()  # reads the results in: the columns are known after it
         schema, casts = schema_of(cursor.description)
         batches, rows = [], 0
@@ -188,7 +199,7 @@ def fetch_emulated(
 ) -> tuple[dict[str, Any], pa.Table, bool, str | None, str | None]:
     """``fetch`` under Snowpark's local testing: the rows of a DataFrame from Snowpark's emulator,
     typed by its Snowpark schema (no query, so no query id; timestamps with a zone in UTC)."""
-    if isinstance(source, str):
+    if isinstance(source, (str, tuple)):
         raise NotImplementedError(EMULATED_SQL)
     rows = (source.limit(limit + 1) if limit >= 0 else source).collect()
     truncated = 0 <= limit < len(rows)

@@ -23,8 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prophecy_jupyter.errors import Invalid
-from prophecy_jupyter.sql_parameters import SqlParameter
+from prophecy_jupyter.sql_parameters import SqlParameter, qmark_query, snowflake_binding
 
 HEADER_PREFIX = "PROPHECY-TABLE "
 DEFAULT_CHUNK_CHARS = 16 * 1024 * 1024  # a multiple of 4, so every chunk is whole base64
@@ -154,15 +153,17 @@ def snowpark_fetch_code(source_expression: str, limit: int, key: str, _arrow: bo
 
 
 def snowpark_sql_source(query: str, parameters: Sequence[SqlParameter] = ()) -> str:
-    """A SQL query for a Snowpark interpreter: its text, run as it is through the session's
-    connection."""
-    if parameters:
-        raise Invalid(
-            "SQL parameters (-p) are not supported on Snowflake fabrics yet: Snowflake reads ':name' "
-            "as a path into a VARIANT. Put the values in the query.",
-            "parameters",
-        )
-    return repr(query)
+    """A SQL query for a Snowpark interpreter, run through the session's connection: its text, or
+    with parameters its text with ``?`` markers and the typed values Snowflake binds to them."""
+    if not parameters:
+        return repr(query)
+    text, bound = qmark_query(query, parameters)
+    return f"({text!r}, {snowflake_bindings(bound)})"
+
+
+def snowflake_bindings(parameters: Sequence[SqlParameter]) -> str:
+    """The parameters as a Python list of the connector's typed bindings (``(type, value)``)."""
+    return "[" + ", ".join(f"({snowflake_binding(p)[0]!r}, {parameter_literal(p)})" for p in parameters) + "]"
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from typing import Any, Protocol
 import yaml
 
 from prophecy_jupyter.errors import Invalid
-from prophecy_jupyter.results.transport import parameter_literal, python_literal
-from prophecy_jupyter.services.python_text import in_docstring, indented
-from prophecy_jupyter.sql_parameters import SqlParameter
+from prophecy_jupyter.results.transport import parameter_literal, python_literal, snowflake_bindings
+from prophecy_jupyter.services.python_text import in_docstring, indented, triple_quoted
+from prophecy_jupyter.sql_parameters import SqlParameter, qmark_query
 
 
 class RenderedPipeline(Protocol):
@@ -37,7 +37,7 @@ class Flavor:
     session: str
     """The name cells use for the session (``spark``, ``session``)."""
     sql: Callable[[str, list[SqlParameter]], str]
-    """A SQL cell's query (a string literal) and parameters as the expression of its DataFrame."""
+    """A SQL cell's query and parameters as the expression of its DataFrame."""
     execute: str
     """What a statement's DataFrame needs to run (``.collect()`` where DataFrames are lazy)."""
     render: Callable[[Any], str]
@@ -220,17 +220,17 @@ def _render_readme(pipeline: RenderedPipeline) -> str:
 
 def _spark_sql(query: str, parameters: list[SqlParameter]) -> str:
     args = ", ".join(f"{p.name!r}: {parameter_literal(p)}" for p in parameters)
-    return f"spark.sql({query}" + (f", args={{{args}}})" if args else ")")
+    return f"spark.sql({triple_quoted(query)}" + (f", args={{{args}}})" if args else ")")
 
 
 def _snowpark_sql(query: str, parameters: list[SqlParameter]) -> str:
-    if parameters:
-        raise Invalid(
-            "A %%sql cell: parameters (-p) are not supported on Snowflake fabrics yet; put the values "
-            "in the query or use a parameters cell.",
-            "parameters",
-        )
-    return f"session.sql({query})"
+    if not parameters:
+        return f"session.sql({triple_quoted(query)})"
+    try:
+        text, bound = qmark_query(query, parameters)
+    except Invalid as exc:
+        raise Invalid(f"A %%sql cell: {exc}", "parameters") from None
+    return f"session.sql({triple_quoted(text)}, params={snowflake_bindings(bound)})"
 
 
 FLAVORS: dict[str, Flavor] = {

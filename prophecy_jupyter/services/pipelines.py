@@ -25,7 +25,6 @@ from typing import Any
 from prophecy_jupyter.errors import Invalid
 from prophecy_jupyter.services import pipeline_code
 from prophecy_jupyter.services.pipeline_code import FLAVORS, Flavor
-from prophecy_jupyter.services.python_text import triple_quoted
 from prophecy_jupyter.sql_parameters import SqlParameter
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}\Z")
@@ -183,7 +182,7 @@ def _sql_code(header: str, query: str, runs_on: Flavor) -> str | None:
                 parameters.append(SqlParameter.parse(value))
             except Invalid as exc:
                 raise Invalid(f"A %%sql cell: {exc}") from None
-    call = runs_on.sql(triple_quoted(query), parameters)
+    call = runs_on.sql(query, parameters)
     if output and output.isidentifier() and not keyword.iskeyword(output):
         return f"{output} = {call}"
     return None if _SHOWN_SQL.match(query) else call + runs_on.execute

@@ -10,7 +10,10 @@ does. fakesnow runs every query at once and cannot cancel one; the front holds a
 query (000604). Submitted asynchronously, a held query is answered at once with its id, and its
 status (``/monitoring/queries/{id}``) is QUEUED for its first ``QUEUED_SECONDS``, then RUNNING,
 until ``SYSTEM$CANCEL_QUERY`` names it (or the session's queries are cancelled): then it failed
-with 000604, as Snowflake reports a cancelled query. Everything else passes through unchanged.
+with 000604, as Snowflake reports a cancelled query. fakesnow reads every ``FIXED`` binding as an
+integer (and fails on ``1.25``, which Snowflake takes); the front passes such a value as text, which
+fakesnow's DuckDB compares and casts as Snowflake does the number. Everything else passes through
+unchanged.
 
 Use it from the real connector or Snowpark: ``host=127.0.0.1, port=front.port, protocol=http``.
 """
@@ -130,6 +133,16 @@ def _error(code: str, state: str, message: str) -> dict[str, Any]:
     return {"data": data, "code": code, "message": message, "success": False, "headers": None}
 
 
+def _fractional_fixed(bindings: dict[str, Any]) -> bool:
+    """Whether a binding is a NUMBER with a fraction (``FIXED`` ``1.25``)."""
+    return any(
+        b.get("type") == "FIXED"
+        and isinstance(b.get("value"), str)
+        and not re.fullmatch(r"-?\d+", b["value"])
+        for b in bindings.values()
+    )
+
+
 def _valid_jwt(token: str, public_key: Any) -> bool:
     import jwt
 
@@ -178,7 +191,7 @@ class _Front(BaseHTTPRequestHandler):
                 return
             if re.search(r"SYSTEM\$CANCEL_(ALL_QUERIES|QUERY)\b", sql, re.I):
                 self.accounts.cancel_held(token, sql)
-                body = self._rewritten(payload, "SELECT 'canceled' AS STATUS")
+                body = self._rewritten({**payload, "sqlText": "SELECT 'canceled' AS STATUS"})
             elif "/* hold */" in sql and payload.get("asyncExec"):
                 answer = self._upstream(body)  # fakesnow runs it now; its status will say otherwise
                 with contextlib.suppress(ValueError):
@@ -190,11 +203,17 @@ class _Front(BaseHTTPRequestHandler):
             elif "/* hold */" in sql and self.accounts.hold(token).wait(HOLD_SECONDS):
                 self._answer(200, json.dumps(_error("000604", "57014", "SQL execution canceled")).encode())
                 return
+            elif _fractional_fixed(payload.get("bindings") or {}):
+                bindings = {
+                    position: {**value, "type": "TEXT"} if _fractional_fixed({position: value}) else value
+                    for position, value in payload["bindings"].items()
+                }
+                body = self._rewritten({**payload, "bindings": bindings})
         self._forward(body)
 
-    def _rewritten(self, payload: dict[str, Any], sql: str) -> bytes:
-        """The request's body with other SQL in it, encoded as it came."""
-        raw = json.dumps({**payload, "sqlText": sql}).encode()
+    def _rewritten(self, payload: dict[str, Any]) -> bytes:
+        """A request body with other content, encoded as the request's came."""
+        raw = json.dumps(payload).encode()
         return gzip.compress(raw) if self.headers.get("Content-Encoding") == "gzip" else raw
 
     def _session_token(self) -> str:
