@@ -308,3 +308,22 @@ def test_sql_parameters_are_bound_by_snowflake_typed_never_spliced_into_the_text
     assert nothing.ok and len(nothing.table) == 0, "the values are what filters"
     with pytest.raises(Invalid, match="SQL parameter s is not used in the query"):
         sessions.fetch_sql(USER, NOTEBOOK, "default/sf", "select ':s'", 10, [SqlParameter("s", "x")])
+
+
+@pytest.mark.parametrize("how", ["sql", "python"])
+def test_a_dropped_connection_is_retried_and_no_statement_runs_twice(sessions, stand_in, how):
+    table = f"HITS_{how.upper()}"
+    create = f"session.sql('create or replace table {table} (n number(9,0))').collect()"
+    assert sessions.run(USER, NOTEBOOK, "default/sf", create).state == RunState.FINISHED
+    insert = f"insert into {table} values (1) /* drop */"
+    dropped = len(stand_in.accounts.dropped)
+    if how == "sql":
+        result = sessions.fetch_sql(USER, NOTEBOOK, "default/sf", insert, 10)
+        assert result.ok, result.error_message
+    else:
+        run = sessions.run(USER, NOTEBOOK, "default/sf", f"session.sql({insert!r}).collect()")
+        assert run.state == RunState.FINISHED, run.result
+    assert len(stand_in.accounts.dropped) == dropped + 1, "the front dropped the connection"
+    assert list(stand_in.accounts.dropped)[-1] in stand_in.accounts.replayed, "the same request came again"
+    count = sessions.fetch_sql(USER, NOTEBOOK, "default/sf", f"select count(*) as n from {table}", 10)
+    assert list(count.table["N"]) == [1], "the insert ran once"

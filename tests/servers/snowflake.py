@@ -12,8 +12,11 @@ status (``/monitoring/queries/{id}``) is QUEUED for its first ``QUEUED_SECONDS``
 until ``SYSTEM$CANCEL_QUERY`` names it (or the session's queries are cancelled): then it failed
 with 000604, as Snowflake reports a cancelled query. fakesnow reads every ``FIXED`` binding as an
 integer (and fails on ``1.25``, which Snowflake takes); the front passes such a value as text, which
-fakesnow's DuckDB compares and casts as Snowflake does the number. Everything else passes through
-unchanged.
+fakesnow's DuckDB compares and casts as Snowflake does the number. A query marked ``/* drop */``
+loses its connection once: the front runs it, then closes the connection without answering. The
+connector sends it again with the same ``requestId``, and the front answers with the first run's
+answer without running it again, as Snowflake does with a retried request. Everything else passes
+through unchanged.
 
 Use it from the real connector or Snowpark: ``host=127.0.0.1, port=front.port, protocol=http``.
 """
@@ -32,6 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import requests
 
@@ -64,6 +68,10 @@ class Accounts:
     """Per query id, the held asynchronous queries: session token, when submitted, cancel event."""
     status_checks: list[str] = field(default_factory=list)
     """The statuses the front reported for held asynchronous queries, in order."""
+    dropped: dict[str, tuple[int, bytes, str | None]] = field(default_factory=dict)
+    """Per requestId, the queries whose connection the front dropped, and the answer it kept."""
+    replayed: list[str] = field(default_factory=list)
+    """The requestIds sent again after a drop, answered with the first run's answer."""
 
     def hold(self, token: str) -> threading.Event:
         cancelled = threading.Event()
@@ -185,6 +193,17 @@ class _Front(BaseHTTPRequestHandler):
         if self.path.startswith("/queries/v1/query-request"):
             token, payload = self._session_token(), json.loads(raw)
             sql = str(payload.get("sqlText") or "")
+            request_id = (parse_qs(urlparse(self.path).query).get("requestId") or [""])[0]
+            if request_id in self.accounts.dropped:
+                self.accounts.replayed.append(request_id)
+                self._answer(*self.accounts.dropped[request_id])
+                return
+            if "/* drop */" in sql and request_id:
+                answer = self._upstream(body)  # it runs; the client never hears of it
+                kept = (answer.status_code, answer.content, answer.headers.get("Content-Type"))
+                self.accounts.dropped[request_id] = kept
+                self.close_connection = True
+                return
             refusal = self.accounts.refusal(self.users.get(token, ""), sql)
             if refusal is not None:
                 self._answer(200, json.dumps(refusal).encode())
