@@ -24,6 +24,7 @@ Use it from the real connector or Snowpark: ``host=127.0.0.1, port=front.port, p
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import gzip
 import json
 import re
@@ -275,10 +276,26 @@ class SnowflakeStandIn:
 ASYNC_ANSWER = "Asynchronous execution in progress. Use provided query id to perform query monitoring."
 
 
+_ANSWERING_ASYNC: contextvars.ContextVar[bool] = contextvars.ContextVar("answering_async", default=False)
+
+
+def _no_rows_when_async(to_sf: Any) -> Any:
+    """fakesnow's conversion of a result for its answer, converting no rows for an answer that
+    will carry none (an asynchronous query's: its rows are read later, from fakesnow's results
+    cache, by ``RESULT_SCAN``)."""
+
+    def convert(table: Any, rowtype: Any) -> Any:
+        return to_sf(table.slice(0, 0) if _ANSWERING_ASYNC.get() else table, rowtype)
+
+    convert.no_rows_when_async = True
+    return convert
+
+
 class _AsyncAnswers:
     """fakesnow runs a query submitted asynchronously (``asyncExec``) at once and answers with its
     rows; Snowflake answers with the query's id only (code 333334), and the rows are fetched once
-    the query is done. This ASGI wrapper answers as Snowflake does; everything else is fakesnow's."""
+    the query is done. This ASGI wrapper answers as Snowflake does, without making the rows into
+    an answer it drops; everything else is fakesnow's."""
 
     def __init__(self, app: Any):
         self.app = app
@@ -307,7 +324,11 @@ class _AsyncAnswers:
         async def keep(message: dict[str, Any]) -> None:
             answer.append(message)
 
-        await self.app(scope, replay, keep)
+        answering = _ANSWERING_ASYNC.set(True)
+        try:
+            await self.app(scope, replay, keep)
+        finally:
+            _ANSWERING_ASYNC.reset(answering)
         content = b"".join(m.get("body", b"") for m in answer[1:])
         found = re.search(rb'"queryId":\s*"([^"]+)"', content)
         if re.search(rb'"success":\s*true', content) and found:
@@ -330,8 +351,12 @@ def fakesnow_server() -> Iterator[str]:
     """fakesnow's server app under uvicorn on 127.0.0.1, as ``fakesnow.server()`` runs it (which
     can be called once per process: it shadows itself with its own module), answering
     asynchronous queries as Snowflake does (:class:`_AsyncAnswers`); yields its URL."""
+    import fakesnow.server
     import uvicorn
     from fakesnow.server import app
+
+    if not getattr(fakesnow.server.to_sf, "no_rows_when_async", False):
+        fakesnow.server.to_sf = _no_rows_when_async(fakesnow.server.to_sf)
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
