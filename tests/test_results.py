@@ -121,3 +121,8 @@ def test_display_forms():
     assert "<table" in mime_bundle(result)["text/html"]
     body = as_json(result)
     assert body["data"] == [[1, "2024-01-02", "1.5"], [2, None, None]] and body["truncated"] is True
+    frame.attrs["query_id"] = "01b2-c3"
+    assert as_text(result).splitlines()[-2:] == [
+        "Showing the first 2 rows; the result has more. Use -n N to change the limit (-n -1 for all rows).",
+        "Query id: 01b2-c3",
+    ], "the notes under a table say what was cut and which query made it"

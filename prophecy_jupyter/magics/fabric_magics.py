@@ -22,7 +22,7 @@ from prophecy_jupyter.client.rest import ServerBackend
 from prophecy_jupyter.errors import ProphecyError, RemoteError
 from prophecy_jupyter.magics.progress import CLUSTER_COMING_UP, ProgressWaiter, watch_cluster
 from prophecy_jupyter.notebook_links import links_of_file
-from prophecy_jupyter.results.display import query_note, remote_error, show, truncation_notice
+from prophecy_jupyter.results.display import remote_error, show, table_notes
 from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.sql_parameters import SqlParameter
 
@@ -251,9 +251,8 @@ class FabricMagics(Magics):
         if not quiet:
             rows = len(result.table) if result.table is not None else 0
             print(f"Stored {rows:,} rows in the pandas DataFrame '{name}'.")
-            for notice in (truncation_notice(result), query_note(result)):
-                if notice:
-                    print(notice)
+            for note in table_notes(result):
+                print(note)
 
     def run_code(self, fabric: str, code: str, language: str = "pyspark") -> Result:
         """Run code on the fabric with a progress bar; Ctrl-C cancels it there."""

@@ -19,19 +19,19 @@ def remote_error(result: Result) -> RemoteError:
     return RemoteError(result.error_summary(), result.traceback, result.error_name)
 
 
-def truncation_notice(result: Result) -> str | None:
-    if not result.truncated:
-        return None
-    return (
-        f"Showing the first {result.row_limit:,} rows; the result has more. "
-        "Use -n N to change the limit (-n -1 for all rows)."
-    )
-
-
-def query_note(result: Result) -> str | None:
-    """Which warehouse query made a table (where the fabric names it)."""
+def table_notes(result: Result) -> list[str]:
+    """What is said under a table: that rows were left out, and which warehouse query made it
+    (where the fabric names it)."""
+    notes = []
+    if result.truncated:
+        notes.append(
+            f"Showing the first {result.row_limit:,} rows; the result has more. "
+            "Use -n N to change the limit (-n -1 for all rows)."
+        )
     query_id = result.table.attrs.get("query_id") if result.table is not None else None
-    return f"Query id: {query_id}" if query_id else None
+    if query_id:
+        notes.append(f"Query id: {query_id}")
+    return notes
 
 
 def mime_bundle(result: Result) -> dict[str, Any]:
@@ -59,9 +59,8 @@ def show(result: Result) -> None:
     if result.text and result.kind is not ResultKind.TABLE:
         print(result.text)
     display(mime_bundle(result), raw=True)
-    for notice in (truncation_notice(result), query_note(result)):
-        if notice:
-            display({"text/plain": notice, "text/markdown": f"*{notice}*"}, raw=True)
+    for note in table_notes(result):
+        display({"text/plain": note, "text/markdown": f"*{note}*"}, raw=True)
 
 
 def as_text(result: Result, max_rows: int = 60) -> str:
@@ -70,9 +69,7 @@ def as_text(result: Result, max_rows: int = 60) -> str:
         lines = [line.rstrip("\n") for line in result.traceback]
         return "\n".join(lines if lines else [*lines, result.error_summary()])
     if result.kind is ResultKind.TABLE and result.table is not None:
-        text = result.table.to_string(max_rows=max_rows)
-        notice = truncation_notice(result)
-        return f"{text}\n{notice}" if notice else text
+        return "\n".join([result.table.to_string(max_rows=max_rows), *table_notes(result)])
     if result.kind is ResultKind.IMAGE:
         return (
             result.text + "\n" if result.text else ""
