@@ -80,6 +80,9 @@ def test_python_cells_run_with_session_bound_and_keep_their_state(sessions):
     assert first.session is again.session
 
 
+NULL_TIMESTAMPS = "select null::timestamp_ltz as ltz, '2024-01-02 03:04:05'::timestamp_tz as tz"
+
+
 def test_sql_comes_back_typed_by_snowflakes_column_types(sessions):
     result = sessions.fetch_sql(USER, NOTEBOOK, "default/sf", "select * from T order by i nulls last", 100)
     frame = result.table
@@ -103,10 +106,12 @@ def test_sql_comes_back_typed_by_snowflakes_column_types(sessions):
     assert row["D"] == datetime.date(2024, 1, 2) and row["TS"] == pd.Timestamp("2024-01-02 03:04:05")
     assert row["V"] == {"k": [1, 2]} and row["BIN"] == b"hi"
     nulls = frame.iloc[1]
-    assert all(pd.isna(nulls[c]) for c in ("I", "L", "BIG", "N", "F", "S", "B", "D", "V", "BIN"))
-    # fakesnow's server answers a NULL TIMESTAMP_NTZ as 1970-01-01 (a known quirk of the stand-in,
-    # not of Snowflake): it is what the wire says, so the frame says it too.
-    assert nulls["TS"] == pd.Timestamp("1970-01-01")
+    # fakesnow answers a NULL timestamp as 1970-01-01 (a known quirk of fakesnow, not of
+    # Snowflake); the stand-in answers NULL, as Snowflake does, and the frame keeps it NULL.
+    assert all(pd.isna(nulls[c]) for c in ("I", "L", "BIG", "N", "F", "S", "B", "D", "TS", "V", "BIN"))
+    zoned = sessions.fetch_sql(USER, NOTEBOOK, "default/sf", NULL_TIMESTAMPS, 10).table
+    assert [str(t) for t in zoned.dtypes] == ["datetime64[us, Etc/UTC]"] * 2, zoned.dtypes
+    assert pd.isna(zoned["LTZ"][0]) and zoned["TZ"][0] == pd.Timestamp("2024-01-02 03:04:05", tz="UTC")
     again = sessions.fetch_sql(USER, NOTEBOOK, "default/sf", "select 1 as one", 100).table
     query_ids = (frame.attrs["query_id"], again.attrs["query_id"])
     assert all(uuid.UUID(q) for q in query_ids) and query_ids[0] != query_ids[1], (

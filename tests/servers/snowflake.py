@@ -12,7 +12,9 @@ status (``/monitoring/queries/{id}``) is QUEUED for its first ``QUEUED_SECONDS``
 until ``SYSTEM$CANCEL_QUERY`` names it (or the session's queries are cancelled): then it failed
 with 000604, as Snowflake reports a cancelled query. fakesnow reads every ``FIXED`` binding as an
 integer (and fails on ``1.25``, which Snowflake takes); the front passes such a value as text, which
-fakesnow's DuckDB compares and casts as Snowflake does the number. A query marked ``/* drop */``
+fakesnow's DuckDB compares and casts as Snowflake does the number. fakesnow answers a NULL
+timestamp as 1970-01-01; the server gives it back as NULL (``fakesnow_server``). A query marked
+``/* drop */``
 loses its connection once: the front runs it, then closes the connection without answering. The
 connector sends it again with the same ``requestId``, and the front answers with the first run's
 answer without running it again, as Snowflake does with a retried request. Everything else passes
@@ -279,15 +281,26 @@ ASYNC_ANSWER = "Asynchronous execution in progress. Use provided query id to per
 _ANSWERING_ASYNC: contextvars.ContextVar[bool] = contextvars.ContextVar("answering_async", default=False)
 
 
-def _no_rows_when_async(to_sf: Any) -> Any:
-    """fakesnow's conversion of a result for its answer, converting no rows for an answer that
-    will carry none (an asynchronous query's: its rows are read later, from fakesnow's results
-    cache, by ``RESULT_SCAN``)."""
+def _as_snowflake_answers(to_sf: Any) -> Any:
+    """fakesnow's conversion of a result for its answer, made to answer as Snowflake does: no rows
+    converted for an answer that carries none (an asynchronous query's: its rows are read later,
+    from fakesnow's results cache, by ``RESULT_SCAN``), and a NULL timestamp left NULL (fakesnow
+    makes it 1970-01-01: its timestamp structs have no validity)."""
+    import pyarrow as pa
 
-    def convert(table: Any, rowtype: Any) -> Any:
-        return to_sf(table.slice(0, 0) if _ANSWERING_ASYNC.get() else table, rowtype)
+    def convert(table: pa.Table, rowtype: Any) -> pa.Table:
+        table = table.slice(0, 0) if _ANSWERING_ASYNC.get() else table
+        converted = to_sf(table, rowtype)
+        columns = list(converted.columns)
+        for i, column in enumerate(table.columns):
+            if pa.types.is_timestamp(column.type) and column.null_count:
+                struct = converted.column(i).combine_chunks()
+                children = [struct.field(j).fill_null(0) for j in range(struct.type.num_fields)]
+                nulls = column.combine_chunks().is_null()
+                columns[i] = pa.StructArray.from_arrays(children, fields=list(struct.type), mask=nulls)
+        return pa.Table.from_arrays(columns, schema=converted.schema)
 
-    convert.no_rows_when_async = True
+    convert.as_snowflake_answers = True
     return convert
 
 
@@ -355,8 +368,8 @@ def fakesnow_server() -> Iterator[str]:
     import uvicorn
     from fakesnow.server import app
 
-    if not getattr(fakesnow.server.to_sf, "no_rows_when_async", False):
-        fakesnow.server.to_sf = _no_rows_when_async(fakesnow.server.to_sf)
+    if not getattr(fakesnow.server.to_sf, "as_snowflake_answers", False):
+        fakesnow.server.to_sf = _as_snowflake_answers(fakesnow.server.to_sf)
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
