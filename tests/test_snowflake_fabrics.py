@@ -35,7 +35,8 @@ def stand_in():
         tokens={"bo": "bo-token"},
         public_keys={"kai": KEY.public_key()},
         roles={"ana": {"ANALYST"}},
-        warehouses={"COMPUTE_WH"},
+        warehouses={"COMPUTE_WH", "NIGHTLY_WH", "FROZEN_WH"},
+        suspended={"NIGHTLY_WH": True, "FROZEN_WH": False},
     )
     with snowflake_stand_in(accounts) as server:
         yield server
@@ -130,12 +131,21 @@ def test_a_private_key_that_cannot_be_used_is_said_before_any_login(stand_in, se
 
 def test_a_role_not_granted_or_a_missing_warehouse_is_named(stand_in):
     granted = check(fabric(stand_in, role="ANALYST", warehouse="COMPUTE_WH"), "ana-password")
-    assert granted.ok and granted.steps[-2:] == ["role: ANALYST", "warehouse: COMPUTE_WH"]
+    assert granted.ok and granted.steps[-2:] == ["role: ANALYST", "warehouse: COMPUTE_WH (started)"]
     role = check(fabric(stand_in, role="SYSADMIN"), "ana-password")
     assert (role.ok, role.stage) == (False, "resource") and "role SYSADMIN" in role.message
     assert "not assigned" in role.message
     warehouse = check(fabric(stand_in, warehouse="NOPE_WH"), "ana-password")
     assert (warehouse.ok, warehouse.stage) == (False, "resource") and "warehouse NOPE_WH" in warehouse.message
+
+
+def test_a_suspended_warehouse_is_said_and_refused_when_it_does_not_resume_itself(stand_in):
+    resumes = check(fabric(stand_in, warehouse="NIGHTLY_WH"), "ana-password")
+    assert resumes.ok and resumes.steps[-1] == "warehouse: NIGHTLY_WH (suspended; the first query resumes it)"
+    stays = check(fabric(stand_in, warehouse="FROZEN_WH"), "ana-password")
+    assert (stays.ok, stays.stage) == (False, "resource"), stays
+    assert "Warehouse FROZEN_WH is suspended and does not resume by itself" in stays.message
+    assert "ALTER WAREHOUSE FROZEN_WH RESUME" in stays.message
 
 
 def test_an_account_out_of_reach_is_said_within_the_login_timeout(stand_in):

@@ -101,7 +101,8 @@ class SnowflakeSettings(KindSettings):
 
 
 def _check(settings: SnowflakeSettings, secret: str | None, steps: list[str], ref: str) -> str:
-    """Reach the account, log in as the user, then use the role, warehouse, database and schema."""
+    """Reach the account, log in as the user, then use the role, warehouse (saying whether it is
+    running, and refusing a suspended one that does not resume itself), database and schema."""
     from prophecy_jupyter.engines.snowflake_connection import connect
 
     url = settings.endpoint() if settings.host else f"https://{settings.endpoint()}"
@@ -125,7 +126,8 @@ def _check(settings: SnowflakeSettings, secret: str | None, steps: list[str], re
         ):
             if name is not None:
                 _use(connection, what, name)
-                steps.append(f"{what}: {name}")
+                state = _warehouse_state(connection, name) if what == "warehouse" else None
+                steps.append(f"{what}: {name}" + (f" ({state})" if state else ""))
     finally:
         connection.close()
     return f"Logged in to {settings.endpoint()} as {settings.user}."
@@ -143,6 +145,34 @@ def _use(connection, what: str, name: str) -> None:
             f"Snowflake refused {what} {name} for {connection.user}: it does not exist, or is not granted "
             f"to the session's role ({getattr(exc, 'msg', None) or exc}).",
         ) from None
+
+
+def _warehouse_state(connection, name: str) -> str | None:
+    """How the warehouse is (running, or suspended and resumed by the first query), as far as the
+    role may see it (None: it may not); CheckFailed when it is suspended and does not resume."""
+    from snowflake.connector import DictCursor
+    from snowflake.connector.errors import Error
+
+    bare = name[1:-1] if name.startswith('"') else name.upper()
+    try:
+        cursor = connection.cursor(DictCursor)
+        cursor.execute(f"SHOW WAREHOUSES LIKE '{bare}'")  # a validated identifier: no quote in it
+        rows = [row for row in cursor.fetchall() if str(row.get("name")) == bare]
+    except Error:
+        return None
+    if not rows:
+        return None
+    state = str(rows[0].get("state") or "").upper()
+    resumes = str(rows[0].get("auto_resume")).lower() == "true"
+    if state != "SUSPENDED":
+        return state.lower() or None
+    if not resumes:
+        raise CheckFailed(
+            "resource",
+            f"Warehouse {name} is suspended and does not resume by itself (AUTO_RESUME is off): resume "
+            f"it (ALTER WAREHOUSE {name} RESUME) or ask its owner to.",
+        )
+    return "suspended; the first query resumes it"
 
 
 def _engine(settings: SnowflakeSettings, context: EngineContext) -> Engine:

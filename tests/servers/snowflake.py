@@ -1,24 +1,24 @@
-"""A Snowflake stand-in: fakesnow's server (DuckDB behind Snowflake's HTTP protocol) with a thin
-front of ours for what fakesnow does not do. fakesnow logs anyone in and takes any role or
-warehouse; the front checks each login the way Snowflake does (a user's password, OAuth or
-programmatic access token, or a key-pair JWT signed with the key registered for the user) and
-refuses others with Snowflake's own answer (code 390100), and answers ``USE ROLE`` of a role not
-granted to the user (003013) and ``USE WAREHOUSE`` of one that does not exist (002043) as Snowflake
-does. fakesnow runs every query at once and cannot cancel one; the front holds a query marked
-``/* hold */`` until the session cancels its queries (``SYSTEM$CANCEL_ALL_QUERIES``, as Snowpark's
-``cancel_all`` does, or ``SYSTEM$CANCEL_QUERY``), then answers it as Snowflake answers a cancelled
-query (000604). Submitted asynchronously, a held query is answered at once with its id, and its
-status (``/monitoring/queries/{id}``) is QUEUED for its first ``QUEUED_SECONDS``, then RUNNING,
-until ``SYSTEM$CANCEL_QUERY`` names it (or the session's queries are cancelled): then it failed
-with 000604, as Snowflake reports a cancelled query. fakesnow reads every ``FIXED`` binding as an
-integer (and fails on ``1.25``, which Snowflake takes); the front passes such a value as text, which
-fakesnow's DuckDB compares and casts as Snowflake does the number. fakesnow answers a NULL
+"""A Snowflake stand-in: fakesnow's server (DuckDB behind Snowflake's HTTP protocol) with a thin front
+of ours for what fakesnow does not do. fakesnow logs anyone in and takes any role or warehouse; the
+front checks each login the way Snowflake does (a user's password, OAuth or programmatic access
+token, or a key-pair JWT signed with the key registered for the user) and refuses others with
+Snowflake's own answer (code 390100), and answers ``USE ROLE`` of a role not granted to the user
+(003013) and ``USE WAREHOUSE`` of one that does not exist (002043) as Snowflake does, and ``SHOW
+WAREHOUSES LIKE`` with each warehouse's state and AUTO_RESUME. fakesnow runs every query at once
+and cannot cancel one; the front holds a query marked ``/* hold */`` until the session cancels its
+queries (``SYSTEM$CANCEL_ALL_QUERIES``, as Snowpark's ``cancel_all`` does, or
+``SYSTEM$CANCEL_QUERY``), then answers it as Snowflake answers a cancelled query (000604).
+Submitted asynchronously, a held query is answered at once with its id, and its status
+(``/monitoring/queries/{id}``) is QUEUED for its first ``QUEUED_SECONDS``, then RUNNING, until
+``SYSTEM$CANCEL_QUERY`` names it (or the session's queries are cancelled): then it failed with
+000604, as Snowflake reports a cancelled query. fakesnow reads every ``FIXED`` binding as an
+integer (and fails on ``1.25``, which Snowflake takes); the front passes such a value as text,
+which fakesnow's DuckDB compares and casts as Snowflake does the number. fakesnow answers a NULL
 timestamp as 1970-01-01; the server gives it back as NULL (``fakesnow_server``). A query marked
-``/* drop */``
-loses its connection once: the front runs it, then closes the connection without answering. The
-connector sends it again with the same ``requestId``, and the front answers with the first run's
-answer without running it again, as Snowflake does with a retried request. Everything else passes
-through unchanged.
+``/* drop */`` loses its connection once: the front runs it, then closes the connection without
+answering. The connector sends it again with the same ``requestId``, and the front answers with the
+first run's answer without running it again, as Snowflake does with a retried request. Everything
+else passes through unchanged.
 
 Use it from the real connector or Snowpark: ``host=127.0.0.1, port=front.port, protocol=http``.
 """
@@ -62,6 +62,9 @@ class Accounts:
     public_keys: dict[str, Any] = field(default_factory=dict)
     roles: dict[str, set[str]] = field(default_factory=dict)
     warehouses: set[str] = field(default_factory=set)
+    suspended: dict[str, bool] = field(default_factory=dict)
+    """Warehouses that are suspended, and whether each resumes by itself (AUTO_RESUME); the
+    others are started."""
     logins: list[dict[str, Any]] = field(default_factory=list)
     held: dict[str, list[threading.Event]] = field(default_factory=dict)
     """Per session token, the held queries' cancel events."""
@@ -106,6 +109,19 @@ class Accounts:
             query = {"id": query_id, "status": "QUEUED" if waited < QUEUED_SECONDS else "RUNNING"}
         self.status_checks.append(query["status"])
         return {"data": {"queries": [query], "sqlState": "57014"}, "success": True, "message": None}
+
+    def show_warehouses(self, pattern: str) -> str:
+        """A query whose rows are ``SHOW WAREHOUSES LIKE pattern``'s (name, state, auto_resume)."""
+        like = re.escape(pattern.upper()).replace("%", ".*").replace("_", ".")
+        rows = []
+        for name in sorted(w.upper() for w in self.warehouses):
+            state = "SUSPENDED" if name in self.suspended else "STARTED"
+            resumes = str(self.suspended.get(name, True)).lower()
+            if re.fullmatch(like, name):
+                columns = f"'{name}' AS \"name\", '{state}' AS \"state\", '{resumes}' AS \"auto_resume\""
+                rows.append(f"SELECT {columns}")
+        empty = "SELECT 'x' AS \"name\", 'x' AS \"state\", 'x' AS \"auto_resume\" WHERE 1 = 0"
+        return " UNION ALL ".join(rows) or empty
 
     def accepts(self, data: dict[str, Any]) -> bool:
         user = str(data.get("LOGIN_NAME") or "")
@@ -211,7 +227,10 @@ class _Front(BaseHTTPRequestHandler):
             if refusal is not None:
                 self._answer(200, json.dumps(refusal).encode())
                 return
-            if re.search(r"SYSTEM\$CANCEL_(ALL_QUERIES|QUERY)\b", sql, re.I):
+            shown = re.fullmatch(r"\s*SHOW\s+WAREHOUSES\s+LIKE\s+'([^']*)'\s*;?\s*", sql, re.I)
+            if shown:
+                body = self._rewritten({**payload, "sqlText": self.accounts.show_warehouses(shown.group(1))})
+            elif re.search(r"SYSTEM\$CANCEL_(ALL_QUERIES|QUERY)\b", sql, re.I):
                 self.accounts.cancel_held(token, sql)
                 body = self._rewritten({**payload, "sqlText": "SELECT 'canceled' AS STATUS"})
             elif "/* hold */" in sql and payload.get("asyncExec"):
