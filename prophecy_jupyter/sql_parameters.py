@@ -90,10 +90,9 @@ _SKIPPED = re.compile(
 )
 
 
-def snowflake_binding(parameter: SqlParameter) -> tuple[str, Any]:
-    """The parameter as the Snowflake connector binds it: Snowflake's binding type and the value."""
-    base_type = parameter.type.split("(")[0]
-    return _SNOWFLAKE_TYPES.get(base_type, "FIXED"), parameter.python_value()
+def snowflake_type(parameter: SqlParameter) -> str:
+    """The Snowflake type the connector binds the parameter's value as (``TEXT``, ``FIXED`` ...)."""
+    return _SNOWFLAKE_TYPES.get(parameter.type.split("(")[0], "FIXED")
 
 
 def qmark_query(query: str, parameters: Sequence[SqlParameter]) -> tuple[str, list[SqlParameter]]:

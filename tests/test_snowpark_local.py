@@ -101,6 +101,8 @@ def test_a_dataframe_comes_back_typed_by_its_snowpark_schema(sessions):
     totals = sessions.fetch_table(USER, NOTEBOOK, FABRIC, "totals", 1)
     assert list(totals.table["REGION"]) == ["north"] and totals.truncated, "the limit cuts and says so"
     assert totals.table["TOTAL"][0] == decimal.Decimal("11.50") and totals.table["N"][0] == 2
+    summed = sessions.fetch_table(USER, NOTEBOOK, FABRIC, "orders.agg(F.sum('ID').alias('S'))", 10).table
+    assert list(summed["S"]) == [6], "the emulator's numpy and float values come back as the schema's type"
 
 
 def test_sql_text_is_refused_with_the_reason_and_the_session_keeps_its_state(sessions):

@@ -60,9 +60,9 @@ class SnowparkInterpreter(StatementLoop):
     def stop_remote(self, statement: Statement) -> bool:
         """Cancel the statement's query by its id (all the session's queries when its id is not
         known: a Python cell's); while the query has not ended, Python is left to hear it."""
-        query_id = self.queries.query_id
-        if self.emulated:
+        if self.emulated:  # nothing remote: Python hears the interrupt
             return False
+        query_id = self.queries.query_id
         if statement.id not in self.cancelled:
             self.cancelled[statement.id] = time.monotonic()
             if query_id is None:

@@ -246,15 +246,13 @@ def _emulated_type(datatype: Any) -> tuple[str, pa.DataType]:
 
 
 def _emulated_column(values: list[Any], name: str, arrow: pa.DataType) -> pa.Array:
-    """One column of the emulator's values (numpy scalars, Decimals for integers) as ``arrow``."""
+    """One column of the emulator's values (numpy scalars, Decimals for integers, floats for
+    integer sums: Arrow converts each) as ``arrow``; JSON and TIME values as text."""
     if name == "json":
         values = [v if v is None or isinstance(v, str) else json.dumps(v, default=str) for v in values]
     elif name == "string":  # TIME travels as text
         values = [v if v is None or isinstance(v, str) else str(v) for v in values]
-    try:
-        return pa.array(values, type=arrow)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-        return pa.array([getattr(v, "item", lambda v=v: v)() for v in values]).cast(arrow)
+    return pa.array(values, type=arrow)
 
 
 def _as_table(batch: pa.Table | pa.RecordBatch) -> pa.Table:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prophecy_jupyter.sql_parameters import SqlParameter, qmark_query, snowflake_binding
+from prophecy_jupyter.sql_parameters import SqlParameter, qmark_query, snowflake_type
 
 HEADER_PREFIX = "PROPHECY-TABLE "
 DEFAULT_CHUNK_CHARS = 16 * 1024 * 1024  # a multiple of 4, so every chunk is whole base64
@@ -163,7 +163,7 @@ def snowpark_sql_source(query: str, parameters: Sequence[SqlParameter] = ()) -> 
 
 def snowflake_bindings(parameters: Sequence[SqlParameter]) -> str:
     """The parameters as a Python list of the connector's typed bindings (``(type, value)``)."""
-    return "[" + ", ".join(f"({snowflake_binding(p)[0]!r}, {parameter_literal(p)})" for p in parameters) + "]"
+    return "[" + ", ".join(f"({snowflake_type(p)!r}, {parameter_literal(p)})" for p in parameters) + "]"
 
 
 @dataclass(frozen=True)
