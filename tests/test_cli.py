@@ -54,6 +54,11 @@ COMMANDS = [
     ["pipeline", "generate"],
     ["pipeline", "show"],
     ["pipeline", "run"],
+    ["job"],
+    ["job", "create"],
+    ["job", "list"],
+    ["job", "show"],
+    ["job", "delete"],
     ["cache"],
     ["cache", "clear"],
 ]
@@ -423,6 +428,32 @@ def test_projects_and_pipelines_from_the_command_line(data_dir, tmp_path, monkey
         assert "fabric_kind: local" in shown.stdout
         ran = cli("pipeline", "run", "quickstart", "--project", "etl", "--fabric", "local", timeout=300)
         assert ran.returncode == 0 and ran.stdout.strip() == "20,000 orders", ran.stderr
+        job = [
+            "--project",
+            "etl",
+            "--pipeline",
+            "quickstart",
+            "--fabric",
+            "local",
+            "--timezone",
+            "Asia/Tokyo",
+        ]
+        bad = cli("job", "create", "nightly", *job, "--schedule", "0 2 * *")
+        assert bad.returncode == 1 and "Job field schedule.cron: must be 5 fields" in bad.stderr, bad.stderr
+        created = cli(
+            "job", "create", "nightly", *job, "--schedule", "0 2 * * *", "--email", "me@example.com"
+        )
+        assert created.stdout.strip() == (
+            "Job 'nightly': quickstart on local, 0 2 * * * (Asia/Tokyo); changed jobs/nightly.yaml."
+        ), created.stderr
+        assert cli("job", "list", "--project", "etl").stdout.strip() == (
+            "nightly: quickstart on local, 0 2 * * * (Asia/Tokyo)"
+        )
+        shown = json.loads(cli("job", "show", "nightly", "--project", "etl", "--json").stdout)
+        assert shown["emails"] == ["me@example.com"] and len(shown["next_runs"]) == 3
+        assert all(run.endswith("T02:00:00+09:00") for run in shown["next_runs"]), shown["next_runs"]
+        assert cli("project", "commit", "etl", "-m", "Schedule quickstart").returncode == 0
+        assert "jobs/nightly.yaml" not in cli("project", "status", "etl").stdout
         assert cli("cache", "clear").stdout.startswith("Removed ")
     finally:
         server.stop()

@@ -13,6 +13,7 @@ from prophecy_jupyter.cli import (
     gateway_command,
     hub_command,
     import_command,
+    job_command,
     pipeline_command,
     project_command,
     run_command,
@@ -25,7 +26,7 @@ from prophecy_jupyter.errors import ProphecyError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jupyter prophecy",
-        description="Fabrics, sessions and pipelines for Jupyter.",
+        description="Fabrics, sessions, pipelines and scheduled jobs for Jupyter.",
     )
     parser.add_argument("--version", action="version", version=f"prophecy-jupyter {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         run_command,
         project_command,
         pipeline_command,
+        job_command,
         hub_command,
     ):
         command.add_parser(commands)

@@ -131,13 +131,39 @@ class Repository:
             else:
                 repo.git.checkout(branch)
 
+    def _inside(self, relative: str, what: str) -> Path:
+        """The working copy's file at ``relative`` (GitError when it would be outside it)."""
+        target = (self.path / relative).resolve()
+        if self.path.resolve() not in target.parents:
+            raise GitError(f"Refusing to {what} outside the working copy: {relative}")
+        return target
+
+    def read(self, prefix: str) -> dict[str, bytes]:
+        """The working copy's files at ``prefix`` (a file, or a folder ending in ``/``), by path."""
+        target = self._inside(prefix.rstrip("/") or ".", "read")
+        files = [target] if target.is_file() else sorted(p for p in target.rglob("*") if p.is_file())
+        root = self.path.resolve()
+        return {
+            p.relative_to(root).as_posix(): p.read_bytes()
+            for p in files
+            if ".git" not in p.relative_to(root).parts
+        }
+
+    def remove(self, paths: list[str]) -> list[str]:
+        """Delete files from the working copy; returns those that were there."""
+        removed = []
+        for relative in sorted(paths):
+            target = self._inside(relative, "remove")
+            if target.is_file():
+                target.unlink()
+                removed.append(relative)
+        return removed
+
     def write(self, files: dict[str, bytes]) -> list[str]:
         """Write files into the working copy; returns those whose content changed."""
         changed = []
         for relative, content in sorted(files.items()):
-            target = (self.path / relative).resolve()
-            if self.path.resolve() not in target.parents:
-                raise GitError(f"Refusing to write outside the working copy: {relative}")
+            target = self._inside(relative, "write")
             if target.is_file() and target.read_bytes() == content:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -221,6 +221,23 @@ class ProjectService:
         cached = self.cache.get(user, project.id, f"draft:{pipelines.check_name(name)}")
         return None if cached is None else {p: c.encode() for p, c in json.loads(cached).items()}
 
+    # -- files of the working copy (jobs) ---------------------------------------------------------
+
+    def working_files(self, user: str, ref: str, prefix: str) -> dict[str, bytes]:
+        """The working copy's files at ``prefix`` (a file, or a folder ending in ``/``)."""
+        _, repository, _ = self.open(user, ref)
+        return repository.read(prefix)
+
+    def write_files(self, user: str, ref: str, files: dict[str, bytes]) -> list[str]:
+        """Write files into the working copy; the paths whose content changed."""
+        _, repository, _ = self.open(user, ref)
+        return repository.write(files)
+
+    def remove_files(self, user: str, ref: str, paths: list[str]) -> list[str]:
+        """Delete files from the working copy; the paths that were there."""
+        _, repository, _ = self.open(user, ref)
+        return repository.remove(paths)
+
     # -- git --------------------------------------------------------------------------------------
 
     def status(self, user: str, ref: str, clone: bool = True) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from prophecy_jupyter.services.hub_store import (
     HubProjects,
     HubTeams,
 )
+from prophecy_jupyter.services.jobs import JobService
 from prophecy_jupyter.services.legacy_import import import_legacy
 from prophecy_jupyter.services.local_gateway import LocalGateway
 from prophecy_jupyter.services.notebooks import NotebookService
@@ -93,6 +94,11 @@ class Services:
     @functools.cached_property
     def pipeline_runs(self) -> PipelineRunner:
         return PipelineRunner(self.projects, self.sessions)
+
+    @functools.cached_property
+    def jobs(self) -> JobService:
+        """The projects' scheduled jobs (``jobs/<job>.yaml`` in each user's working copy)."""
+        return JobService(self.projects, self.fabrics)
 
     def close(self, close_sessions: bool = True) -> None:
         """Stop the session service (closing its sessions unless told not to) and the store."""

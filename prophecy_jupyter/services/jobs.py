@@ -1,0 +1,271 @@
+"""Scheduled jobs as the project keeps them: ``jobs/<job>.yaml`` beside ``pipelines/``, written into
+the user's working copy and committed and pushed with the normal Git flow. A job runs one
+pipeline of the project, or several in order (a workflow), on a fabric, on a schedule (a 5-field
+cron in an IANA time zone) or on demand, with values for the pipelines' typed parameters, retries,
+a timeout, a limit of concurrent runs and e-mails to notify. It is checked against the project's
+pipelines and the fabric before it is written, and a wrong field is named; the same job always
+gives the same file. A job holds no secret: schedulers reach the fabric with their own identity."""
+
+from __future__ import annotations
+
+import datetime
+import re
+import zoneinfo
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from prophecy_jupyter.errors import Invalid, NotFound
+from prophecy_jupyter.kinds import REGISTRY
+from prophecy_jupyter.services.pipelines import NAME, check_name
+
+JOBS_DIR = "jobs"
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-]+\Z")
+_VALUE_TYPES: dict[str, tuple[type, str]] = {
+    "int": (int, "an integer"),
+    "float": (float, "a number"),
+    "bool": (bool, "true or false"),
+    "str": (str, "text"),
+}
+
+
+class Schedule(BaseModel):
+    """When a job runs: a standard 5-field cron expression read in an IANA time zone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str = Field(description="minute hour day-of-month month day-of-week, e.g. '0 2 * * *'")
+    timezone: str = Field("UTC", description="IANA time zone the cron is read in, e.g. Europe/Paris")
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, cron: str) -> str:
+        from croniter import croniter
+
+        fields = cron.split()
+        if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
+            raise ValueError("must be 5 fields: minute hour day-of-month month day-of-week")
+        if not croniter.is_valid(" ".join(fields)):
+            raise ValueError(f"{cron!r} is not a valid cron expression")
+        return " ".join(fields)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, name: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{name!r} is not an IANA time zone (such as UTC or Europe/Paris)") from None
+        return name
+
+    def next_runs(self, count: int, after: datetime.datetime | None = None) -> list[datetime.datetime]:
+        """The next ``count`` fire times after ``after`` (default: now), in the schedule's zone."""
+        from croniter import croniter
+
+        zone = zoneinfo.ZoneInfo(self.timezone)
+        start = (after or datetime.datetime.now(datetime.UTC)).astimezone(zone)
+        times = croniter(self.cron, start)
+        return [times.get_next(datetime.datetime) for _ in range(count)]
+
+
+class JobSpec(BaseModel):
+    """A job as ``jobs/<name>.yaml`` holds it (and the CLI, the magics and the API take it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="lower-case letters, digits, '-' and '_' (it names the file)")
+    pipelines: list[str] = Field(min_length=1, description="pipelines of the project, run in this order")
+    fabric: str = Field(description="the fabric the pipelines run on (team/name)")
+    schedule: Schedule | None = Field(None, description="none: the job runs on demand")
+    parameters: dict[str, bool | int | float | str] = Field(default_factory=dict)
+    size: str | None = Field(None, description="one of the fabric's job sizes")
+    retries: int = Field(0, ge=0, le=10, description="retries of a failed run")
+    timeout_minutes: int | None = Field(None, ge=1, le=7 * 24 * 60, description="a run's time limit")
+    max_concurrent_runs: int = Field(1, ge=1, le=100)
+    emails: list[str] = Field(default_factory=list, description="who hears of failed runs")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not NAME.match(name):
+            raise ValueError("use lower-case letters, digits, '-' and '_', starting with a letter")
+        return name
+
+    @field_validator("pipelines")
+    @classmethod
+    def _pipelines(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not NAME.match(name):
+                raise ValueError(f"{name!r} is not a pipeline name")
+        if len(set(names)) != len(names):
+            raise ValueError("a pipeline is named twice")
+        return names
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, emails: list[str]) -> list[str]:
+        for email in emails:
+            if not _EMAIL.match(email):
+                raise ValueError(f"{email!r} is not an e-mail address")
+        return emails
+
+    def file(self) -> tuple[str, bytes]:
+        """The job's path in the project and its content (the same job, the same bytes)."""
+        body = self.model_dump(exclude_none=False)
+        text = yaml.safe_dump(body, sort_keys=False, default_flow_style=False, allow_unicode=True)
+        header = f"# Job {self.name}: written by prophecy-jupyter (`jupyter prophecy job`).\n"
+        return f"{JOBS_DIR}/{self.name}.yaml", (header + text).encode()
+
+
+def parse_job(data: Any) -> JobSpec:
+    """A job, or Invalid naming the first field that is wrong (``schedule.cron``, ``emails`` ...)."""
+    if not isinstance(data, dict):
+        raise Invalid("A job is a mapping of its fields.")
+    try:
+        return JobSpec.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"] if not isinstance(p, int))
+        message = error["msg"].removeprefix("Value error, ")
+        raise Invalid(f"Job field {where}: {message}", where or None) from None
+
+
+@dataclass(frozen=True)
+class PipelineManifest:
+    """What a job needs of a pipeline: its typed parameters and what its code runs on."""
+
+    name: str
+    parameters: dict[str, str]
+    """Name → type (``int``, ``float``, ``bool``, ``str``)."""
+    fabric_kind: str | None
+
+
+def typed_parameters(spec: JobSpec, manifests: list[PipelineManifest]) -> dict[str, bool | int | float | str]:
+    """The job's parameter values as their pipelines' types; Invalid (naming ``parameters``) for
+    a name no pipeline of the job declares or a value that is not of its type."""
+    declared: dict[str, str] = {}
+    for manifest in manifests:
+        for name, kind in manifest.parameters.items():
+            if declared.setdefault(name, kind) != kind:
+                raise Invalid(
+                    f"Parameter {name} takes {_VALUE_TYPES.get(declared[name], (str, 'text'))[1]} in one "
+                    f"pipeline and {_VALUE_TYPES.get(kind, (str, 'text'))[1]} in {manifest.name}: a job "
+                    "gives one value to both.",
+                    "parameters",
+                )
+    typed: dict[str, bool | int | float | str] = {}
+    for name, value in spec.parameters.items():
+        if name not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            raise Invalid(
+                f"No pipeline of the job has a parameter {name} (they have: {known}).", "parameters"
+            )
+        typed[name] = _typed(name, value, declared[name])
+    return typed
+
+
+def _typed(name: str, value: Any, kind: str) -> bool | int | float | str:
+    """``value`` (text from a command line, or already typed in a file) as the parameter's type."""
+    wanted, described = _VALUE_TYPES.get(kind, (str, "text"))
+    if isinstance(value, wanted) and not (wanted is int and isinstance(value, bool)):
+        return value
+    text = str(value).strip()
+    try:
+        if wanted is bool:
+            return {"true": True, "false": False}[text.lower()]
+        return wanted(text)
+    except (KeyError, ValueError):
+        raise Invalid(f"Parameter {name} takes {described}, not {value!r}.", "parameters") from None
+
+
+class JobProjects(Protocol):
+    """What the job service needs of the projects: the user's working copy, read and written."""
+
+    def working_files(self, user: str, ref: str, prefix: str) -> dict[str, bytes]: ...
+
+    def write_files(self, user: str, ref: str, files: dict[str, bytes]) -> list[str]: ...
+
+    def remove_files(self, user: str, ref: str, paths: list[str]) -> list[str]: ...
+
+
+class JobFabrics(Protocol):
+    def get(self, user: str, ref: str) -> Any: ...
+
+
+class JobService:
+    """The jobs of a project, in the user's working copy."""
+
+    def __init__(self, projects: JobProjects, fabrics: JobFabrics):
+        self.projects = projects
+        self.fabrics = fabrics
+
+    def create(self, user: str, ref: str, data: Any, replace: bool = False) -> tuple[JobSpec, list[str]]:
+        """Check the job against the project's pipelines and the fabric, and write it into the
+        working copy; returns it (the fabric as ``team/name``, parameters typed) and the files
+        that changed."""
+        spec = parse_job(data)
+        path, _ = spec.file()
+        if not replace and self.projects.working_files(user, ref, path):
+            raise Invalid(
+                f"Project {ref} has a job {spec.name} already: replace it, or choose another name.", "name"
+            )
+        manifests = [self._manifest(user, ref, name) for name in spec.pipelines]
+        fabric = self.fabrics.get(user, spec.fabric)
+        for manifest in manifests:
+            built_for = manifest.fabric_kind
+            if built_for is not None and _code_of(built_for) != fabric.kind_of.pipeline_code:
+                raise Invalid(
+                    f"Pipeline {manifest.name} was generated for a {built_for} fabric; fabric {fabric.ref} "
+                    f"({fabric.kind}) runs {fabric.kind_of.pipeline_code} pipelines, not its code.",
+                    "fabric",
+                )
+        if spec.size is not None and spec.size not in fabric.job_sizes:
+            sizes = ", ".join(sorted(fabric.job_sizes)) or "none"
+            raise Invalid(f"Fabric {fabric.ref} has no job size {spec.size} (it has: {sizes}).", "size")
+        spec = spec.model_copy(update={"fabric": fabric.ref, "parameters": typed_parameters(spec, manifests)})
+        path, content = spec.file()
+        return spec, self.projects.write_files(user, ref, {path: content})
+
+    def list(self, user: str, ref: str) -> list[JobSpec]:
+        """The project's jobs in the working copy, by name."""
+        files = self.projects.working_files(user, ref, f"{JOBS_DIR}/")
+        return [
+            self._read(path, content) for path, content in sorted(files.items()) if path.endswith(".yaml")
+        ]
+
+    def get(self, user: str, ref: str, name: str) -> JobSpec:
+        path = f"{JOBS_DIR}/{check_name(name)}.yaml"
+        files = self.projects.working_files(user, ref, path)
+        if path not in files:
+            raise NotFound(f"Project {ref} has no job {name} (jobs/{name}.yaml).")
+        return self._read(path, files[path])
+
+    def delete(self, user: str, ref: str, name: str) -> list[str]:
+        """Remove the job's file from the working copy (commit to remove it from the project)."""
+        path, _ = self.get(user, ref, name).file()
+        return self.projects.remove_files(user, ref, [path])
+
+    def _manifest(self, user: str, ref: str, name: str) -> PipelineManifest:
+        path = f"pipelines/{name}/pipeline.yaml"
+        files = self.projects.working_files(user, ref, path)
+        if path not in files:
+            raise Invalid(f"Project {ref} has no pipeline {name} (generate it first).", "pipelines")
+        manifest = yaml.safe_load(files[path]) or {}
+        parameters = {str(p["name"]): str(p.get("type") or "str") for p in manifest.get("parameters") or []}
+        return PipelineManifest(name, parameters, manifest.get("fabric_kind"))
+
+    @staticmethod
+    def _read(path: str, content: bytes) -> JobSpec:
+        try:
+            return parse_job(yaml.safe_load(content))
+        except (Invalid, yaml.YAMLError) as exc:
+            raise Invalid(f"{path} is not a job this version reads: {exc}", "job") from None
+
+
+def _code_of(kind_name: str) -> str:
+    """What a kind's pipelines run on (``spark`` for kinds this version does not know)."""
+    kind = REGISTRY.get(kind_name)
+    return kind.pipeline_code if kind is not None else "spark"
