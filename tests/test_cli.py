@@ -59,6 +59,8 @@ COMMANDS = [
     ["job", "list"],
     ["job", "show"],
     ["job", "delete"],
+    ["job", "export"],
+    ["job", "deploy"],
     ["cache"],
     ["cache", "clear"],
 ]

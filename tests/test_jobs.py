@@ -14,7 +14,7 @@ from prophecy_jupyter.errors import Invalid, NotFound
 from prophecy_jupyter.services.jobs import Schedule, parse_job
 from prophecy_jupyter.services.runtime import build_services
 from tests.conftest import USER
-from tests.servers.git_http import GitHttpServer
+from tests.servers.git_http import served_project
 from tests.test_snowflake_sessions import code_cell
 from tests.test_vault import new_key
 
@@ -70,23 +70,16 @@ def test_next_run_times_are_read_in_the_schedules_time_zone():
 def project(tmp_path, monkeypatch):
     monkeypatch.setenv("PROPHECY_JUPYTER_KEY", new_key())
     built = build_services(tmp_path / "data", bootstrap_user=USER)
-    git = GitHttpServer(tmp_path / "served", {TOKEN: "x-access-token"}).start()
-    try:
-        url = git.create_repository("warehouse")
-        built.projects.create(USER, "default", {"name": "warehouse", "url": url, "provider": "github"})
-        built.projects.set_token(USER, "warehouse", TOKEN)
+    with served_project(built, tmp_path / "served", "warehouse", TOKEN, USER):
         cells = [
             code_cell('rows = 5\nlabel = "all"\nstrict = False', ("parameters",)),
             code_cell("%%spark\nprint(spark.range(rows).count(), label, strict)"),
         ]
         notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-        built.projects.generate(
-            USER, "warehouse", notebook, "orders.ipynb", None, built.fabrics.get(USER, "local")
-        )
+        local = built.fabrics.get(USER, "local")
+        built.projects.generate(USER, "warehouse", notebook, "orders.ipynb", None, local)
         yield built
-    finally:
-        git.stop()
-        built.close()
+    built.close()
 
 
 def test_a_job_is_written_beside_its_pipeline_typed_and_the_same_every_time(project):
@@ -122,6 +115,9 @@ def test_a_job_is_written_beside_its_pipeline_typed_and_the_same_every_time(proj
     assert [j.name for j in project.jobs.list(USER, "warehouse")] == ["nightly"]
     assert project.jobs.get(USER, "warehouse", "nightly") == job
 
+    with pytest.raises(Invalid, match="Jobs on local fabrics cannot be exported") as no_scheduler:
+        project.jobs.export(USER, "warehouse", "nightly")
+    assert no_scheduler.value.field == "fabric"
     assert project.jobs.delete(USER, "warehouse", "nightly") == ["jobs/nightly.yaml"]
     assert project.jobs.list(USER, "warehouse") == []
     with pytest.raises(NotFound, match="no job nightly"):

@@ -22,7 +22,7 @@ from prophecy_jupyter.results.model import RunState
 from prophecy_jupyter.services.runtime import build_services
 from prophecy_jupyter.sql_parameters import SqlParameter
 from tests.conftest import USER
-from tests.servers.git_http import GitHttpServer
+from tests.servers.git_http import served_project
 from tests.servers.snowflake import Accounts, snowflake_stand_in
 from tests.test_vault import new_key
 
@@ -235,12 +235,7 @@ def code_cell(source: str, tags: tuple[str, ...] = ()) -> dict:
 def test_a_snowflake_notebook_becomes_a_snowpark_pipeline_with_the_notebooks_results(
     built, sessions, stand_in, tmp_path
 ):
-    token = "ghp_" + "Sn0w" * 9
-    git = GitHttpServer(tmp_path / "served", {token: "x-access-token"}).start()
-    try:
-        url = git.create_repository("warehouse")
-        built.projects.create(USER, "default", {"name": "warehouse", "url": url, "provider": "github"})
-        built.projects.set_token(USER, "warehouse", token)
+    with served_project(built, tmp_path / "served", "warehouse", "ghp_" + "Sn0w" * 9, USER):
         cells = [
             code_cell("rows = 5", ("parameters",)),
             code_cell(ORDERS_CELL),
@@ -283,8 +278,6 @@ def test_a_snowflake_notebook_becomes_a_snowpark_pipeline_with_the_notebooks_res
             env={**os.environ, "SNOWFLAKE_HOME": str(home)},
         )
         assert alone.returncode == 0 and alone.stdout.splitlines()[:1] == ["3 orders"], alone.stderr[-2000:]
-    finally:
-        git.stop()
 
 
 def test_sql_parameters_are_bound_by_snowflake_typed_never_spliced_into_the_text(sessions):
@@ -332,3 +325,51 @@ def test_a_dropped_connection_is_retried_and_no_statement_runs_twice(sessions, s
     assert list(stand_in.accounts.dropped)[-1] in stand_in.accounts.replayed, "the same request came again"
     count = sessions.fetch_sql(USER, NOTEBOOK, "default/sf", f"select count(*) as n from {table}", 10)
     assert list(count.table["N"]) == [1], "the insert ran once"
+
+
+def test_a_job_becomes_procedures_and_tasks_deployed_through_the_users_session(
+    built, sessions, stand_in, tmp_path
+):
+    import sqlglot
+    from sqlglot import exp
+
+    with served_project(built, tmp_path / "served", "tasks", "ghp_" + "T4sk" * 9, USER):
+        cells = [code_cell("rows = 5", ("parameters",)), code_cell(ORDERS_CELL)]
+        notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+        built.projects.generate(
+            USER, "tasks", notebook, "orders.ipynb", None, built.fabrics.get(USER, "default/sf")
+        )
+        built.projects.commit(USER, "tasks", "Add orders")
+        nightly = {"cron": "0 2 * * *", "timezone": "Europe/Paris"}
+        spec = {"name": "nightly", "pipelines": ["orders"], "fabric": "sf", "schedule": nightly, "retries": 1}
+        built.jobs.create(USER, "tasks", {**spec, "parameters": {"rows": "7"}})
+
+        exported, changed, target = built.jobs.export(USER, "tasks", "nightly", "snowflake")
+        assert target == "snowflake"
+        with pytest.raises(Invalid, match="whose scheduler is snowflake, not airflow") as other:
+            built.jobs.export(USER, "tasks", "nightly", "airflow")
+        assert other.value.field == "format"
+        assert changed == ["jobs/nightly.snowflake.sql"]
+        procedure, task, *resumed = exported.statements
+        create = sqlglot.parse_one(procedure, read="snowflake")  # sqlglot reads procedures whole
+        assert isinstance(create, exp.Create) and create.args["kind"] == "PROCEDURE"
+        assert [argument.name for argument in create.this.expressions] == ["ROWS"]
+        committed = built.projects.pipeline_files(USER, "tasks", "orders")["pipelines/orders/pipeline.py"]
+        assert f"AS $$\n{committed.decode().rstrip()}\n$$" in procedure, "the committed code, inline"
+        assert (
+            "SCHEDULE = 'USING CRON 0 2 * * * Europe/Paris'" in task
+            and "TASK_AUTO_RETRY_ATTEMPTS = 1" in task
+        )
+        call = sqlglot.parse_one("SELECT " + task.split("CALL ", 1)[1], read="snowflake").expressions[0]
+        assert call.name == "PROPHECY_TASKS_ORDERS"
+        assert {kwarg.this.name: kwarg.expression.to_py() for kwarg in call.expressions} == {"ROWS": 7}
+        assert resumed == ["ALTER TASK NIGHTLY RESUME"]
+
+        sent = len(stand_in.accounts.scheduled)
+        assert (
+            built.jobs.deploy(USER, "tasks", "nightly")
+            == "Deployed job nightly to default/sf: 3 statement(s)."
+        )
+        assert stand_in.accounts.scheduled[sent:] == exported.statements, "exactly that SQL, in that order"
+        for content in exported.files.values():
+            assert "ana-password" not in content.decode(), "a job holds no secret"

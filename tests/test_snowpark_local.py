@@ -18,7 +18,7 @@ import pytest
 from prophecy_jupyter.results.model import RunState
 from prophecy_jupyter.services.runtime import build_services
 from tests.conftest import USER
-from tests.servers.git_http import GitHttpServer
+from tests.servers.git_http import served_project
 from tests.test_snowflake_sessions import code_cell, wait_until
 from tests.test_vault import new_key
 
@@ -132,12 +132,7 @@ print(f"{orders.count()} orders")"""
 def test_a_notebook_becomes_a_snowpark_pipeline_that_runs_the_same_on_the_fabric_and_alone(
     built, sessions, tmp_path
 ):
-    token = "ghp_" + "L0cal" * 8
-    git = GitHttpServer(tmp_path / "served", {token: "x-access-token"}).start()
-    try:
-        url = git.create_repository("offline")
-        built.projects.create(USER, "default", {"name": "offline", "url": url, "provider": "github"})
-        built.projects.set_token(USER, "offline", token)
+    with served_project(built, tmp_path / "served", "offline", "ghp_" + "L0cal" * 8, USER):
         cells = [code_cell("rows = 5", ("parameters",)), code_cell(REGIONS)]
         notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
         fabric = built.fabrics.get(USER, FABRIC)
@@ -164,8 +159,6 @@ def test_a_notebook_becomes_a_snowpark_pipeline_that_runs_the_same_on_the_fabric
         )
         assert alone.returncode == 0, alone.stderr[-2000:]
         assert alone.stdout.splitlines() == ["4 orders", "Pipeline regions ran 1 step(s)."]
-    finally:
-        git.stop()
 
 
 def test_the_command_line_adds_a_snowpark_local_fabric_and_runs_dataframe_code_on_it(data_dir):

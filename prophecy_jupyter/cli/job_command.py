@@ -71,6 +71,27 @@ def add_parser(commands) -> None:
     show.add_argument("--json", action="store_true", help="Print JSON.")
     show.set_defaults(handler=run_show)
 
+    export = actions.add_parser(
+        "export",
+        help="Write the job as its fabric's scheduler takes it, beside the job.",
+        description="From the pipelines' committed code: on snowflake fabrics, jobs/<name>.snowflake.sql "
+        "(a stored procedure per pipeline, and tasks calling them on the job's schedule).",
+    )
+    export.add_argument("name")
+    export.add_argument("--project", required=True)
+    export.add_argument("--format", choices=["snowflake"], help="Check that the job's fabric exports to it.")
+    export.set_defaults(handler=run_export)
+
+    deploy = actions.add_parser(
+        "deploy",
+        help="Create or replace the job on its fabric's scheduler.",
+        description="Exports the job from the pipelines' committed code, then deploys it with your own "
+        "credential (on snowflake fabrics: the SQL, run in your session).",
+    )
+    deploy.add_argument("name")
+    deploy.add_argument("--project", required=True)
+    deploy.set_defaults(handler=run_deploy)
+
     delete = actions.add_parser(
         "delete", help="Remove a job's file from your working copy (commit to remove it from the project)."
     )
@@ -122,6 +143,20 @@ def run_show(args: argparse.Namespace) -> int:
     print(f"{path}:\n{content.decode()}")
     if described["next_runs"]:
         print("Next runs: " + ", ".join(described["next_runs"]))
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    with services() as (built, user):
+        exported, changed, target = built.jobs.export(user, args.project, args.name, args.format)
+    written = ", ".join(exported.files)
+    print(f"Job '{args.name}' as {target}: {written}" + ("" if changed else " (no changes)") + ".")
+    return 0
+
+
+def run_deploy(args: argparse.Namespace) -> int:
+    with services() as (built, user):
+        print(built.jobs.deploy(user, args.project, args.name))
     return 0
 
 

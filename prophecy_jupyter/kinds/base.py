@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from prophecy_jupyter.engines.base import Engine, HasClusters, RunsBatches, RunsSql
 from prophecy_jupyter.errors import EngineError
+from prophecy_jupyter.schedulers.base import JobTarget
 
 LOOPBACK_HTTP = re.compile(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/|\Z)")
 # Fabric settings are shown to every member and stored in clear: nothing that carries a credential.
@@ -124,6 +125,8 @@ class FabricKind:
     capabilities: tuple[type, ...] = ()
     """What its engines can do beyond the engine protocol (``RunsSql``, ``HasClusters``,
     ``RunsBatches``): the engines it builds are instances of each."""
+    scheduler: JobTarget | None = None
+    """The scheduler its jobs are exported to (Snowflake tasks ...); None while there is none."""
 
     @property
     def runs_cells(self) -> bool:
@@ -147,6 +150,7 @@ class FabricKind:
             "settings": sorted(self.settings.model_fields),
             "built_in": self.built_in,
             "pipelines": self.pipelines,
+            "scheduler": self.scheduler.name if self.scheduler else None,
             "capabilities": [
                 name for name, protocol in CAPABILITIES.items() if protocol in self.capabilities
             ],

@@ -15,6 +15,7 @@ from prophecy_jupyter.engines.snowflake_connection import SECRETS, Auth, Snowfla
 from prophecy_jupyter.errors import AuthenticationError, EngineError, Invalid
 from prophecy_jupyter.kinds import network
 from prophecy_jupyter.kinds.base import CheckFailed, EngineContext, FabricKind, KindSettings
+from prophecy_jupyter.schedulers.snowflake_tasks import SNOWFLAKE_TASKS
 
 _ACCOUNT = re.compile(r"^[A-Za-z0-9_.-]+\Z")
 _USER = re.compile(r"^[^\s\"']{1,255}\Z")
@@ -191,4 +192,5 @@ SNOWFLAKE = FabricKind(
     warm_on_attach=True,
     ends_with_server=True,
     pipeline_code="snowpark",
+    scheduler=SNOWFLAKE_TASKS,
 )

@@ -11,14 +11,16 @@ from __future__ import annotations
 import datetime
 import re
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from prophecy_jupyter.errors import Invalid, NotFound
+from prophecy_jupyter.errors import EngineError, Invalid, NotFound
 from prophecy_jupyter.kinds import REGISTRY
+from prophecy_jupyter.schedulers.base import Export, PipelineCode
 from prophecy_jupyter.services.pipelines import NAME, check_name
 
 JOBS_DIR = "jobs"
@@ -182,7 +184,12 @@ def _typed(name: str, value: Any, kind: str) -> bool | int | float | str:
 
 
 class JobProjects(Protocol):
-    """What the job service needs of the projects: the user's working copy, read and written."""
+    """What the job service needs of the projects: the user's working copy, read and written, and
+    the pipelines' committed files."""
+
+    def get(self, user: str, ref: str) -> Any: ...
+
+    def pipeline_files(self, user: str, ref: str, name: str) -> dict[str, bytes]: ...
 
     def working_files(self, user: str, ref: str, prefix: str) -> dict[str, bytes]: ...
 
@@ -195,12 +202,19 @@ class JobFabrics(Protocol):
     def get(self, user: str, ref: str) -> Any: ...
 
 
+class JobSessions(Protocol):
+    """Runs code in a session of a fabric (a Snowflake job deploys through the user's session)."""
+
+    def run(self, user: str, notebook: str, fabric_ref: str, code: str) -> Any: ...
+
+
 class JobService:
     """The jobs of a project, in the user's working copy."""
 
-    def __init__(self, projects: JobProjects, fabrics: JobFabrics):
+    def __init__(self, projects: JobProjects, fabrics: JobFabrics, sessions: Callable[[], JobSessions]):
         self.projects = projects
         self.fabrics = fabrics
+        self._sessions = sessions
 
     def create(self, user: str, ref: str, data: Any, replace: bool = False) -> tuple[JobSpec, list[str]]:
         """Check the job against the project's pipelines and the fabric, and write it into the
@@ -247,6 +261,62 @@ class JobService:
         """Remove the job's file from the working copy (commit to remove it from the project)."""
         path, _ = self.get(user, ref, name).file()
         return self.projects.remove_files(user, ref, [path])
+
+    def export(
+        self, user: str, ref: str, name: str, target_name: str | None = None
+    ) -> tuple[Export, list[str], str]:
+        """The job as its fabric's scheduler takes it (Snowflake's procedures and tasks ...), from
+        the pipelines' committed code, written beside the job; returns it, the files that changed
+        and the scheduler's name (Invalid when ``target_name`` names another)."""
+        job = self.get(user, ref, name)
+        fabric = self.fabrics.get(user, job.fabric)
+        target = fabric.kind_of.scheduler
+        if target is None:
+            raise Invalid(
+                f"Jobs on {fabric.kind} fabrics cannot be exported to a scheduler in this version "
+                f"(fabric {fabric.ref}).",
+                "fabric",
+            )
+        if target_name is not None and target_name != target.name:
+            raise Invalid(
+                f"Job {name} runs on {fabric.ref} ({fabric.kind}), whose scheduler is {target.name}, not "
+                f"{target_name}.",
+                "format",
+            )
+        code = [self._committed(user, ref, pipeline) for pipeline in job.pipelines]
+        exported = target.export(job, code, self.projects_ref(user, ref), fabric.settings)
+        return exported, self.projects.write_files(user, ref, exported.files), target.name
+
+    def deploy(self, user: str, ref: str, name: str) -> str:
+        """Create or replace the job on its fabric's scheduler, with the pipelines' committed code
+        (through the user's own session and credential); what the scheduler was given."""
+        job = self.get(user, ref, name)
+        exported, _, _ = self.export(user, ref, name)
+        program = (
+            f"for _statement in {exported.statements!r}:\n"
+            "    session.sql(_statement).collect()\n"
+            f"print({len(exported.statements)})"
+        )
+        run = self._sessions().run(user, f"job:{ref}:{name}", job.fabric, program)
+        result = run.result
+        if result is None or not result.ok:
+            reason = result.error_summary() if result is not None else "the deploy did not finish"
+            raise EngineError(f"Deploying job {name} to {job.fabric} failed: {reason}")
+        return f"Deployed job {name} to {job.fabric}: {len(exported.statements)} statement(s)."
+
+    def projects_ref(self, user: str, ref: str) -> str:
+        """The project's ``team/name``."""
+        return self.projects.get(user, ref).ref
+
+    def _committed(self, user: str, ref: str, name: str) -> PipelineCode:
+        """A pipeline's code and typed parameters (with defaults) as committed."""
+        files = self.projects.pipeline_files(user, ref, name)
+        manifest = yaml.safe_load(files[f"pipelines/{name}/pipeline.yaml"]) or {}
+        parameters = {
+            str(p["name"]): (str(p.get("type") or "str"), p.get("default"))
+            for p in manifest.get("parameters") or []
+        }
+        return PipelineCode(name, files[f"pipelines/{name}/pipeline.py"].decode(), parameters)
 
     def _manifest(self, user: str, ref: str, name: str) -> PipelineManifest:
         path = f"pipelines/{name}/pipeline.yaml"

@@ -98,7 +98,7 @@ class Services:
     @functools.cached_property
     def jobs(self) -> JobService:
         """The projects' scheduled jobs (``jobs/<job>.yaml`` in each user's working copy)."""
-        return JobService(self.projects, self.fabrics)
+        return JobService(self.projects, self.fabrics, lambda: self.sessions)
 
     def close(self, close_sessions: bool = True) -> None:
         """Stop the session service (closing its sessions unless told not to) and the store."""

@@ -9,8 +9,10 @@ is logged with its method, path and the user name it carried (never the token).
 from __future__ import annotations
 
 import base64
+import contextlib
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -130,6 +132,20 @@ class GitHttpServer:
                 headers.append((name.strip(), value.strip()))
         start_response(status, headers)
         return [payload]
+
+
+@contextlib.contextmanager
+def served_project(services: Any, folder: Path, name: str, token: str, user: str) -> Iterator[GitHttpServer]:
+    """A repository served from ``folder``, made project ``name`` of team default with ``user``'s
+    ``token`` (a GitHub-style one); the server stops on exit."""
+    server = GitHttpServer(folder, {token: "x-access-token"}).start()
+    try:
+        url = server.create_repository(name)
+        services.projects.create(user, "default", {"name": name, "url": url, "provider": "github"})
+        services.projects.set_token(user, name, token)
+        yield server
+    finally:
+        server.stop()
 
 
 def main() -> None:

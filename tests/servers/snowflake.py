@@ -13,8 +13,10 @@ Submitted asynchronously, a held query is answered at once with its id, and its 
 ``SYSTEM$CANCEL_QUERY`` names it (or the session's queries are cancelled): then it failed with
 000604, as Snowflake reports a cancelled query. fakesnow reads every ``FIXED`` binding as an
 integer (and fails on ``1.25``, which Snowflake takes); the front passes such a value as text,
-which fakesnow's DuckDB compares and casts as Snowflake does the number. fakesnow answers a NULL
-timestamp as 1970-01-01; the server gives it back as NULL (``fakesnow_server``). A query marked
+which fakesnow's DuckDB compares and casts as Snowflake does the number. The front answers
+``CREATE OR REPLACE PROCEDURE|TASK`` and ``ALTER TASK`` as Snowflake does and keeps them
+(``Accounts.scheduled``): fakesnow runs none of them. fakesnow answers a NULL timestamp as
+1970-01-01; the server gives it back as NULL (``fakesnow_server``). A query marked
 ``/* drop */`` loses its connection once: the front runs it, then closes the connection without
 answering. The connector sends it again with the same ``requestId``, and the front answers with the
 first run's answer without running it again, as Snowflake does with a retried request. Everything
@@ -78,6 +80,8 @@ class Accounts:
     """Per requestId, the queries whose connection the front dropped, and the answer it kept."""
     replayed: list[str] = field(default_factory=list)
     """The requestIds sent again after a drop, answered with the first run's answer."""
+    scheduled: list[str] = field(default_factory=list)
+    """The procedure and task statements the front answered (fakesnow runs none of them), in order."""
 
     def hold(self, token: str) -> threading.Event:
         cancelled = threading.Event()
@@ -160,6 +164,18 @@ def _error(code: str, state: str, message: str) -> dict[str, Any]:
     return {"data": data, "code": code, "message": message, "success": False, "headers": None}
 
 
+def _scheduling_answer(sql: str) -> str | None:
+    """Snowflake's answer to creating a procedure or a task, or to altering a task (None: the
+    statement is none of those)."""
+    created = re.match(r"\s*CREATE\s+OR\s+REPLACE\s+(PROCEDURE|TASK)\s+([A-Za-z0-9_$.]+)", sql, re.I)
+    if created:
+        what = "Function" if created.group(1).upper() == "PROCEDURE" else "Task"
+        return f"{what} {created.group(2).upper()} successfully created."
+    if re.match(r"\s*ALTER\s+TASK\s", sql, re.I):
+        return "Statement executed successfully."
+    return None
+
+
 def _fractional_fixed(bindings: dict[str, Any]) -> bool:
     """Whether a binding is a NUMBER with a fraction (``FIXED`` ``1.25``)."""
     return any(
@@ -228,7 +244,11 @@ class _Front(BaseHTTPRequestHandler):
                 self._answer(200, json.dumps(refusal).encode())
                 return
             shown = re.fullmatch(r"\s*SHOW\s+WAREHOUSES\s+LIKE\s+'([^']*)'\s*;?\s*", sql, re.I)
-            if shown:
+            answer = _scheduling_answer(sql)
+            if answer is not None:
+                self.accounts.scheduled.append(sql)
+                body = self._rewritten({**payload, "sqlText": f"SELECT '{answer}' AS \"status\""})
+            elif shown:
                 body = self._rewritten({**payload, "sqlText": self.accounts.show_warehouses(shown.group(1))})
             elif re.search(r"SYSTEM\$CANCEL_(ALL_QUERIES|QUERY)\b", sql, re.I):
                 self.accounts.cancel_held(token, sql)
