@@ -66,6 +66,23 @@ def test_pipeline_magics_take_a_notebook_to_the_teams_repository(tmp_path, data_
         assert any(
             r["method"] == "POST" and r["path"].endswith("git-receive-pack") for r in git_server.requests
         )
+
+        jobs = f"/projects/{project['id']}/jobs"
+        nightly = {"name": "nightly", "pipelines": ["orders"], "fabric": "local"}
+        schedule = {"cron": "0 2 * * 1-5", "timezone": "America/New_York"}
+        bad = server.request("POST", jobs, {**nightly, "schedule": {**schedule, "cron": "0 2 * *"}})
+        assert bad.status_code == 400 and bad.json()["field"] == "schedule.cron", bad.text
+        created = server.call("POST", jobs, {**nightly, "schedule": schedule, "emails": ["ana@example.com"]})
+        assert created["changed"] == ["jobs/nightly.yaml"] and len(created["job"]["next_runs"]) == 3
+        assert all(
+            run.endswith(("T02:00:00-05:00", "T02:00:00-04:00")) for run in created["job"]["next_runs"]
+        )
+        assert [job["name"] for job in server.call("GET", jobs)["jobs"]] == ["nightly"]
+        assert server.call("GET", f"{jobs}/nightly")["job"]["schedule"] == schedule
+        no_scheduler = server.request("POST", f"{jobs}/nightly/export", {})
+        assert no_scheduler.status_code == 400 and "cannot be exported" in no_scheduler.json()["message"]
+        assert server.call("DELETE", f"{jobs}/nightly")["removed"] == ["jobs/nightly.yaml"]
+        assert server.request("GET", f"{jobs}/nightly").status_code == 404
     finally:
         server.stop()
     secret = TOKEN.encode()

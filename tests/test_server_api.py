@@ -104,6 +104,13 @@ async def test_every_endpoint_rejects_unauthenticated_requests(api, path, method
 async def test_teams_do_not_see_each_other(api):
     fabrics = await seed(api)
     beta_id = fabrics["beta"]["id"]
+    repository = {"name": "secret-project", "url": "https://github.com/beta/secret-project.git"}
+    code, beta_project = await api(
+        "bob", "POST", "/teams/beta/projects", {**repository, "provider": "github"}
+    )
+    assert code == 201, beta_project
+    jobs = f"/projects/{beta_project['id']}/jobs"
+    job = {"name": "nightly", "pipelines": ["orders"], "fabric": beta_id}
     code, alice_fabrics = await api("alice", "GET", "/fabrics")
     assert [f["ref"] for f in alice_fabrics["fabrics"]] == ["local", "alpha/shared"]
     for method, path, body in [
@@ -114,10 +121,18 @@ async def test_teams_do_not_see_each_other(api):
         ("GET", "/teams/beta/members", None),
         ("POST", "/sessions", {"notebook": "n.ipynb", "fabric": beta_id}),
         ("PUT", "/attachments", {"notebook": "n.ipynb", "fabric": "beta/secret-project"}),
+        ("GET", jobs, None),
+        ("POST", jobs, job),
+        ("GET", f"{jobs}/nightly", None),
+        ("DELETE", f"{jobs}/nightly", None),
+        ("POST", f"{jobs}/nightly/export", {}),
+        ("POST", f"{jobs}/nightly/deploy", None),
+        ("GET", "/projects/beta%2Fsecret-project/jobs", None),
     ]:
         code, body_out = await api("alice", method, path, body)
         assert code == 404, (method, path, body_out)
-        assert "secret-project" not in json.dumps(body_out) or "No fabric" in body_out["message"]
+        said = body_out["message"]  # only what alice asked for is named back
+        assert "secret-project" not in json.dumps(body_out) or said.startswith(("No fabric", "No project"))
     code, teams = await api("alice", "GET", "/teams")
     assert teams == {"teams": [{"name": "alpha", "role": "member"}]}
 

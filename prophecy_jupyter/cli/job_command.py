@@ -12,8 +12,6 @@ from prophecy_jupyter.cli.context import services
 from prophecy_jupyter.cli.options import key_values
 from prophecy_jupyter.services.jobs import JobSpec
 
-NEXT_RUNS = 3
-
 
 def add_parser(commands) -> None:
     parser = commands.add_parser(
@@ -124,7 +122,7 @@ def run_list(args: argparse.Namespace) -> int:
     with services() as (built, user):
         jobs = built.jobs.list(user, args.project)
     if args.json:
-        print(json.dumps([_described(job) for job in jobs], indent=2))
+        print(json.dumps([job.describe() for job in jobs], indent=2))
     elif not jobs:
         print(f"Project {args.project} has no jobs.")
     for job in [] if args.json else jobs:
@@ -135,7 +133,7 @@ def run_list(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     with services() as (built, user):
         job = built.jobs.get(user, args.project, args.name)
-    described = _described(job)
+    described = job.describe()
     if args.json:
         print(json.dumps(described, indent=2))
         return 0
@@ -170,8 +168,3 @@ def run_delete(args: argparse.Namespace) -> int:
 def _when(job: JobSpec) -> str:
     schedule = job.schedule
     return f"{schedule.cron} ({schedule.timezone})" if schedule else "on demand"
-
-
-def _described(job: JobSpec) -> dict[str, Any]:
-    runs = job.schedule.next_runs(NEXT_RUNS) if job.schedule else []
-    return {**job.model_dump(), "next_runs": [run.isoformat() for run in runs]}

@@ -519,6 +519,65 @@ class PipelineHandler(ApiHandler):
         self.reply({"files": {path: content.decode("utf-8", "replace") for path, content in files.items()}})
 
 
+class JobsHandler(ApiHandler):
+    """The project's jobs in the user's working copy; create one (checked, written, not committed)."""
+
+    auth_resource = "prophecy:projects"
+
+    @endpoint()
+    async def get(self, project: str) -> None:
+        jobs = await self.blocking(self.services.jobs.list, self.user, project)
+        self.reply({"jobs": [job.describe() for job in jobs]})
+
+    @endpoint()
+    async def post(self, project: str) -> None:
+        data = self.body()
+        replace = self.field(data, "replace", bool, required=False) or False
+        data.pop("replace", None)
+        job, changed = await self.blocking(self.services.jobs.create, self.user, project, data, replace)
+        self.reply({"job": job.describe(), "changed": changed})
+
+
+class JobHandler(ApiHandler):
+    auth_resource = "prophecy:projects"
+
+    @endpoint()
+    async def get(self, project: str, name: str) -> None:
+        job = await self.blocking(self.services.jobs.get, self.user, project, name)
+        self.reply({"job": job.describe()})
+
+    @endpoint()
+    async def delete(self, project: str, name: str) -> None:
+        removed = await self.blocking(self.services.jobs.delete, self.user, project, name)
+        self.reply({"removed": removed})
+
+
+class JobExportHandler(ApiHandler):
+    """The job as its fabric's scheduler takes it, written beside it in the working copy."""
+
+    auth_resource = "prophecy:projects"
+
+    @endpoint()
+    async def post(self, project: str, name: str) -> None:
+        target = self.field(self.body(), "format", required=False)
+        exported, changed, used = await self.blocking(
+            self.services.jobs.export, self.user, project, name, target
+        )
+        files = {path: content.decode("utf-8", "replace") for path, content in exported.files.items()}
+        self.reply({"format": used, "files": files, "changed": changed})
+
+
+class JobDeployHandler(ApiHandler):
+    """Create or replace the job on its fabric's scheduler, with the user's own credential."""
+
+    auth_resource = "prophecy:projects"
+
+    @endpoint()
+    async def post(self, project: str, name: str) -> None:
+        message = await self.blocking(self.services.jobs.deploy, self.user, project, name)
+        self.reply({"message": message})
+
+
 # -- attachments ------------------------------------------------------------------------------
 
 
@@ -799,6 +858,10 @@ ROUTES: list[tuple[str, type[ApiHandler]]] = [
     (r"/projects/([^/]+)/pull", ProjectPullHandler),
     (r"/projects/([^/]+)/pipelines", PipelinesHandler),
     (r"/projects/([^/]+)/pipelines/([^/]+)", PipelineHandler),
+    (r"/projects/([^/]+)/jobs", JobsHandler),
+    (r"/projects/([^/]+)/jobs/([^/]+)", JobHandler),
+    (r"/projects/([^/]+)/jobs/([^/]+)/export", JobExportHandler),
+    (r"/projects/([^/]+)/jobs/([^/]+)/deploy", JobDeployHandler),
     (r"/attachments", AttachmentsHandler),
     (r"/kernels/([^/]+)/notebook", KernelNotebookHandler),
     (r"/sessions", SessionsHandler),

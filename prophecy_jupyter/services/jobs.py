@@ -114,6 +114,12 @@ class JobSpec(BaseModel):
                 raise ValueError(f"{email!r} is not an e-mail address")
         return emails
 
+    def describe(self, next_runs: int = 3) -> dict[str, Any]:
+        """The job as the API and the CLI show it: its fields and its next fire times (ISO 8601,
+        in its zone; none for an on-demand job)."""
+        runs = self.schedule.next_runs(next_runs) if self.schedule else []
+        return {**self.model_dump(), "next_runs": [run.isoformat() for run in runs]}
+
     def file(self) -> tuple[str, bytes]:
         """The job's path in the project and its content (the same job, the same bytes)."""
         body = self.model_dump(exclude_none=False)
