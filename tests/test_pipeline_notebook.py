@@ -56,6 +56,21 @@ def test_pipeline_magics_take_a_notebook_to_the_teams_repository(tmp_path, data_
             assert "analytics on main: 0 change(s)" in clean.stdout
             missing = execute(client, "%pipeline commit")
             assert not missing.ok and "needs -m MESSAGE" in missing.failure
+            created = execute(client, '%job create nightly --schedule "0 2 * * *" --timezone Asia/Tokyo')
+            assert created.ok and created.stdout.startswith(
+                "Job 'nightly': orders on local, 0 2 * * * (Asia/Tokyo); changed jobs/nightly.yaml"
+            ), created.failure  # the notebook's pipeline and fabric by default
+            assert (
+                execute(client, "%job list").stdout.strip()
+                == "nightly: orders on local, 0 2 * * * (Asia/Tokyo)"
+            )
+            shown = execute(client, "%job show nightly").stdout
+            assert shown.count("T02:00:00+09:00") == 3, shown
+            unexported = execute(client, "%job export nightly")
+            assert not unexported.ok and "Jobs on local fabrics cannot be exported" in unexported.failure
+            bad = execute(client, '%job create weekly --schedule "0 2 * *"')
+            assert not bad.ok and "schedule.cron: must be 5 fields" in bad.failure, bad.failure
+            assert execute(client, "%job delete nightly").stdout.startswith("Removed jobs/nightly.yaml")
         finally:
             client.stop_channels()
             server.call("DELETE", f"/kernels/{kernel}", api="/api")

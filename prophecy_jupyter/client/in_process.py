@@ -109,5 +109,29 @@ class InProcessBackend:
     def project_pull(self, project: str) -> str:
         return self.services.projects.pull(self.user, project)
 
+    def jobs(self, project: str) -> list[dict[str, Any]]:
+        return [job.describe() for job in self.services.jobs.list(self.user, project)]
+
+    def job(self, project: str, name: str) -> dict[str, Any]:
+        return self.services.jobs.get(self.user, project, name).describe()
+
+    def create_job(self, project: str, job: dict[str, Any], replace: bool) -> dict[str, Any]:
+        created, changed = self.services.jobs.create(self.user, project, job, replace)
+        return {"job": created.describe(), "changed": changed}
+
+    def delete_job(self, project: str, name: str) -> list[str]:
+        return self.services.jobs.delete(self.user, project, name)
+
+    def export_job(self, project: str, name: str) -> dict[str, Any]:
+        exported, changed, target = self.services.jobs.export(self.user, project, name)
+        return {
+            "format": target,
+            "files": {p: c.decode() for p, c in exported.files.items()},
+            "changed": changed,
+        }
+
+    def deploy_job(self, project: str, name: str) -> str:
+        return self.services.jobs.deploy(self.user, project, name)
+
     def close(self) -> None:
         self.services.close()

@@ -263,5 +263,25 @@ class ServerBackend:
     def project_pull(self, project: str) -> str:
         return self.post(self._project(project) + "/pull", timeout=600)["branch"]
 
+    def jobs(self, project: str) -> list[dict[str, Any]]:
+        return self.get(self._project(project) + "/jobs", timeout=600)["jobs"]
+
+    def job(self, project: str, name: str) -> dict[str, Any]:
+        return self.get(f"{self._project(project)}/jobs/{quote(name, safe='')}", timeout=600)["job"]
+
+    def create_job(self, project: str, job: dict[str, Any], replace: bool) -> dict[str, Any]:
+        return self.post(self._project(project) + "/jobs", {**job, "replace": replace}, timeout=600)
+
+    def delete_job(self, project: str, name: str) -> list[str]:
+        path = f"{self._project(project)}/jobs/{quote(name, safe='')}"
+        return self._call("DELETE", path, 600).json()["removed"]
+
+    def export_job(self, project: str, name: str) -> dict[str, Any]:
+        return self.post(f"{self._project(project)}/jobs/{quote(name, safe='')}/export", timeout=600)
+
+    def deploy_job(self, project: str, name: str) -> str:
+        path = f"{self._project(project)}/jobs/{quote(name, safe='')}/deploy"
+        return self.post(path, timeout=900)["message"]
+
     def close(self) -> None:
         self._http.close()

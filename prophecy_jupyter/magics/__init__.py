@@ -1,4 +1,4 @@
-"""IPython integration: ``%load_ext prophecy_jupyter`` registers the fabric and pipeline magics."""
+"""IPython integration: ``%load_ext prophecy_jupyter`` registers the fabric, pipeline and job magics."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import atexit
 
 from prophecy_jupyter.client import connect
 from prophecy_jupyter.magics.fabric_magics import FabricMagics
+from prophecy_jupyter.magics.job_magics import JobMagics
 from prophecy_jupyter.magics.pipeline_magics import PipelineMagics
 
 _registered: FabricMagics | None = None
@@ -19,6 +20,7 @@ def register(ipython) -> None:
     _registered = FabricMagics(ipython, connect)
     ipython.register_magics(_registered)
     ipython.register_magics(PipelineMagics(ipython, _registered))
+    ipython.register_magics(JobMagics(ipython, _registered))
     atexit.register(_registered.close)
 
 

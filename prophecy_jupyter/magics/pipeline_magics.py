@@ -38,9 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-@magics_class
-class PipelineMagics(Magics):
-    """Works through the fabric magics' backend (the server's API, or services in the kernel)."""
+class ProjectMagics(Magics):
+    """Commands on the notebook's project (``%pipeline``, ``%job``), through the fabric magics'
+    backend (the server's API, or services in the kernel): ``_<command>(project, args)`` each."""
+
+    usage = ""
 
     def __init__(self, shell, fabric_magics: FabricMagics):
         super().__init__(shell)
@@ -50,28 +52,29 @@ class PipelineMagics(Magics):
     def backend(self):
         return self.fabric_magics.backend
 
-    def _project(self, chosen: str | None) -> str:
-        if chosen:
-            return chosen
-        named = links_of_file(self.fabric_magics.notebook_path).project
-        if named:
-            return named
-        projects = self.backend.projects()
-        if len(projects) == 1:
-            return projects[0]["ref"]
-        known = ", ".join(p["ref"] for p in projects) or "none yet (`jupyter prophecy project add`)"
-        raise UsageError(f"Which project? Use --project NAME (yours: {known}).")
+    def dispatch(self, line: str, parser: argparse.ArgumentParser) -> None:
+        """Usage for ``help`` (or nothing), else the command on ``--project`` or the notebook's."""
+        if line.strip() in ("", "help", "-h", "--help"):
+            print(self.usage)
+            return
+        args = parser.parse_args(shlex.split(line))
+        self.check(args)
+        with friendly_errors(), git_errors():
+            project = notebook_project(self.fabric_magics, args.project)
+            getattr(self, f"_{args.command}")(project, args)
+
+    def check(self, args: argparse.Namespace) -> None:
+        """Refuse arguments that do not fit their command (UsageError)."""
+
+
+@magics_class
+class PipelineMagics(ProjectMagics):
+    usage = PIPELINE_USAGE
 
     @line_magic
     def pipeline(self, line: str) -> None:
         """Generate this notebook's pipeline and commit and push it: see ``%pipeline help``."""
-        if line.strip() in ("", "help", "-h", "--help"):
-            print(PIPELINE_USAGE)
-            return
-        args = _parser().parse_args(shlex.split(line))
-        with friendly_errors(), _git_errors():
-            project = self._project(args.project)
-            getattr(self, f"_{args.command}")(project, args)
+        self.dispatch(line, _parser())
 
     def _generate(self, project: str, args) -> None:
         path = self.fabric_magics.notebook_path
@@ -112,8 +115,23 @@ class PipelineMagics(Magics):
         print(f"Pulled {self.backend.project_pull(project)} of project '{project}'.")
 
 
+def notebook_project(fabric_magics: FabricMagics, chosen: str | None) -> str:
+    """The project a magic works on: ``chosen``, else the notebook's metadata's, else the user's
+    only one."""
+    if chosen:
+        return chosen
+    named = links_of_file(fabric_magics.notebook_path).project
+    if named:
+        return named
+    projects = fabric_magics.backend.projects()
+    if len(projects) == 1:
+        return projects[0]["ref"]
+    known = ", ".join(p["ref"] for p in projects) or "none yet (`jupyter prophecy project add`)"
+    raise UsageError(f"Which project? Use --project NAME (yours: {known}).")
+
+
 @contextlib.contextmanager
-def _git_errors():
+def git_errors():
     try:
         yield
     except GitError as exc:
