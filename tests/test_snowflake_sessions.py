@@ -343,6 +343,16 @@ def test_a_job_becomes_procedures_and_tasks_deployed_through_the_users_session(
         nightly = {"cron": "0 2 * * *", "timezone": "Europe/Paris"}
         spec = {"name": "nightly", "pipelines": ["orders"], "fabric": "sf", "schedule": nightly, "retries": 1}
         built.jobs.create(USER, "tasks", {**spec, "parameters": {"rows": "7"}})
+        with pytest.raises(Invalid, match="needs a database and a schema for job nightly") as nowhere:
+            built.jobs.export(USER, "tasks", "nightly")
+        assert nowhere.value.field == "fabric"
+        place = {**built.fabrics.get(USER, "default/sf").settings, "database": "PIPE", "schema": "S"}
+        jobs_fabric = built.fabrics.create(
+            USER, "default", {"name": "sf-jobs", "kind": "snowflake", "settings": place}
+        )
+        built.fabrics.set_secret(USER, jobs_fabric.id, "ana-password")
+        spec["fabric"] = "sf-jobs"
+        built.jobs.create(USER, "tasks", {**spec, "parameters": {"rows": "7"}}, replace=True)
 
         exported, changed, target = built.jobs.export(USER, "tasks", "nightly", "snowflake")
         assert target == "snowflake"
@@ -368,8 +378,41 @@ def test_a_job_becomes_procedures_and_tasks_deployed_through_the_users_session(
         sent = len(stand_in.accounts.scheduled)
         assert (
             built.jobs.deploy(USER, "tasks", "nightly")
-            == "Deployed job nightly to default/sf: 3 statement(s)."
+            == "Deployed job nightly to default/sf-jobs: 3 statement(s)."
         )
         assert stand_in.accounts.scheduled[sent:] == exported.statements, "exactly that SQL, in that order"
         for content in exported.files.values():
             assert "ana-password" not in content.decode(), "a job holds no secret"
+
+        before = {run["run_id"] for run in built.jobs.runs(USER, "tasks", "nightly")}
+        assert (
+            built.jobs.run_now(USER, "tasks", "nightly") == "Started a run of job nightly on default/sf-jobs."
+        )
+        run = built.jobs.wait_for_run(USER, "tasks", "nightly", before, timeout=120, poll=0.5)
+        assert (run["state"], run["result"], run["error"]) == (
+            "SUCCEEDED",
+            "Pipeline orders ran 1 step(s).",
+            None,
+        )
+        assert run["started"] <= run["ended"]
+        made = sessions.fetch_sql(USER, NOTEBOOK, "default/sf", "select count(*) as n from PIPE.S.ORDERS", 10)
+        assert list(made.table["N"]) == [7], "the task ran the committed pipeline with the job's values"
+
+        built.jobs.create(USER, "tasks", {**spec, "name": "broken", "parameters": {"rows": "-1"}})
+        built.jobs.deploy(USER, "tasks", "broken")
+        built.jobs.run_now(USER, "tasks", "broken")
+        failed = built.jobs.wait_for_run(USER, "tasks", "broken", set(), timeout=120, poll=0.5)
+        assert failed["state"] == "FAILED" and "001003 (42000)" in failed["error"], (
+            failed
+        )  # what Snowflake said
+
+        sent = len(stand_in.accounts.scheduled)
+        built.jobs.pause(USER, "tasks", "nightly")
+        built.jobs.resume(USER, "tasks", "nightly")
+        built.jobs.undeploy(USER, "tasks", "nightly")
+        assert stand_in.accounts.scheduled[sent:] == [
+            "ALTER TASK NIGHTLY SUSPEND",
+            "ALTER TASK NIGHTLY RESUME",
+            "DROP TASK IF EXISTS NIGHTLY",
+            "DROP PROCEDURE IF EXISTS PROPHECY_TASKS_ORDERS(NUMBER)",
+        ]

@@ -47,6 +47,25 @@ class Export:
 
 
 @dataclass(frozen=True)
+class Operations:
+    """A deployed job's operations on a scheduler that takes statements (Snowflake's): for each,
+    what runs in the user's session."""
+
+    run_now: Callable[[Job], list[str]]
+    pause: Callable[[Job], list[str]]
+    resume: Callable[[Job], list[str]]
+    delete: Callable[[Job, Sequence[PipelineCode], str], list[str]]
+    """(job, its pipelines, the project's ref) → statements that remove the job and what it runs."""
+    runs: Callable[[Job, int], str]
+    """(job, how many) → a query of its recent runs, newest first, with the columns of ``RUN_COLUMNS``."""
+
+
+RUN_COLUMNS = ("RUN_ID", "STATE", "STARTED", "ENDED", "ERROR", "RESULT")
+"""What a run of a job says: its id, state, start, end, the error the scheduler reported, and what
+it returned."""
+
+
+@dataclass(frozen=True)
 class JobTarget:
     """One scheduler a fabric kind exports its jobs to."""
 
@@ -54,3 +73,4 @@ class JobTarget:
     """How ``job export --format`` names it."""
     export: Callable[[Job, Sequence[PipelineCode], str, dict[str, Any]], Export]
     """(job, its pipelines in order, the project's ref, the fabric's settings) → the export."""
+    operations: Operations | None = None

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from prophecy_jupyter.errors import Invalid
-from prophecy_jupyter.schedulers.base import Export, Job, JobTarget, PipelineCode
+from prophecy_jupyter.schedulers.base import Export, Job, JobTarget, Operations, PipelineCode
 
 RUNTIME_VERSION = "3.11"
 _SQL_TYPES = {"int": "NUMBER", "float": "FLOAT", "bool": "BOOLEAN", "str": "VARCHAR"}
@@ -106,7 +106,14 @@ def statements(job: Job, pipelines: Sequence[PipelineCode], project: str, wareho
 
 
 def export(job: Job, pipelines: Sequence[PipelineCode], project: str, settings: dict[str, Any]) -> Export:
-    """The job's ``jobs/<job>.snowflake.sql`` and the statements that deploy it."""
+    """The job's ``jobs/<job>.snowflake.sql`` and the statements that deploy it (in the fabric's
+    database and schema, where the procedures and tasks live)."""
+    if not settings.get("database") or not settings.get("schema"):
+        raise Invalid(
+            f"Fabric {job.fabric} needs a database and a schema for job {job.name}: Snowflake keeps "
+            "procedures and tasks in one (set them on the fabric).",
+            "fabric",
+        )
     sql = statements(job, pipelines, project, settings.get("warehouse"))
     header = [f"-- Job {job.name} of project {project} as Snowflake tasks, written by prophecy-jupyter."]
     if job.schedule is None:
@@ -120,4 +127,42 @@ def export(job: Job, pipelines: Sequence[PipelineCode], project: str, settings: 
     return Export({f"jobs/{job.name}.snowflake.sql": text.rstrip("\n").encode() + b"\n"}, sql)
 
 
-SNOWFLAKE_TASKS = JobTarget(name="snowflake", export=export)
+def run_now(job: Job) -> list[str]:
+    """Run the job's task graph once now (its root; Snowflake runs the rest after it)."""
+    return [f"EXECUTE TASK {task_names(job)[0]}"]
+
+
+def pause(job: Job) -> list[str]:
+    """Suspend the root: no scheduled run starts until it is resumed."""
+    return [f"ALTER TASK {task_names(job)[0]} SUSPEND"]
+
+
+def resume(job: Job) -> list[str]:
+    return [f"ALTER TASK {task_names(job)[0]} RESUME"]
+
+
+def delete(job: Job, pipelines: Sequence[PipelineCode], project: str) -> list[str]:
+    """Drop the tasks (root first, which suspends the graph), then the pipelines' procedures (a
+    procedure is named with its argument types)."""
+    tasks = [f"DROP TASK IF EXISTS {name}" for name in task_names(job)]
+    procedures = []
+    for pipeline in pipelines:
+        types = ", ".join(_SQL_TYPES.get(kind, "VARCHAR") for kind, _ in pipeline.parameters.values())
+        procedures.append(f"DROP PROCEDURE IF EXISTS {procedure_name(project, pipeline.name)}({types})")
+    return tasks + procedures
+
+
+def runs(job: Job, limit: int) -> str:
+    """The root task's recent runs from ``TASK_HISTORY``, newest first."""
+    return (
+        "SELECT RUN_ID, STATE, SCHEDULED_TIME AS STARTED, COMPLETED_TIME AS ENDED, ERROR_MESSAGE AS ERROR, "
+        "RETURN_VALUE AS RESULT FROM TABLE(INFORMATION_SCHEMA.TASK_HISTORY("
+        f"TASK_NAME => '{task_names(job)[0]}', RESULT_LIMIT => {int(limit)})) ORDER BY SCHEDULED_TIME DESC"
+    )
+
+
+SNOWFLAKE_TASKS = JobTarget(
+    name="snowflake",
+    export=export,
+    operations=Operations(run_now=run_now, pause=pause, resume=resume, delete=delete, runs=runs),
+)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import time
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from prophecy_jupyter.errors import EngineError, Invalid, NotFound
 from prophecy_jupyter.kinds import REGISTRY
-from prophecy_jupyter.schedulers.base import Export, PipelineCode
+from prophecy_jupyter.schedulers.base import Export, Operations, PipelineCode
 from prophecy_jupyter.services.pipelines import NAME, check_name
 
 JOBS_DIR = "jobs"
@@ -209,9 +210,16 @@ class JobFabrics(Protocol):
 
 
 class JobSessions(Protocol):
-    """Runs code in a session of a fabric (a Snowflake job deploys through the user's session)."""
+    """Runs code and queries in a session of a fabric (a Snowflake job deploys and is operated
+    through the user's session)."""
 
     def run(self, user: str, notebook: str, fabric_ref: str, code: str) -> Any: ...
+
+    def fetch_sql(self, user: str, notebook: str, fabric_ref: str, query: str, limit: int) -> Any: ...
+
+
+TERMINAL_RUN_STATES = {"SUCCEEDED", "FAILED", "CANCELLED", "FAILED_AND_AUTO_SUSPENDED", "SKIPPED"}
+"""States a run does not leave."""
 
 
 class JobService:
@@ -298,17 +306,76 @@ class JobService:
         (through the user's own session and credential); what the scheduler was given."""
         job = self.get(user, ref, name)
         exported, _, _ = self.export(user, ref, name)
-        program = (
-            f"for _statement in {exported.statements!r}:\n"
-            "    session.sql(_statement).collect()\n"
-            f"print({len(exported.statements)})"
-        )
-        run = self._sessions().run(user, f"job:{ref}:{name}", job.fabric, program)
+        self._execute(user, ref, job, exported.statements, "Deploying")
+        return f"Deployed job {name} to {job.fabric}: {len(exported.statements)} statement(s)."
+
+    def run_now(self, user: str, ref: str, name: str) -> str:
+        """Start a run of the deployed job now."""
+        job, operations = self._operations(user, ref, name)
+        self._execute(user, ref, job, operations.run_now(job), "Starting")
+        return f"Started a run of job {name} on {job.fabric}."
+
+    def pause(self, user: str, ref: str, name: str) -> str:
+        job, operations = self._operations(user, ref, name)
+        self._execute(user, ref, job, operations.pause(job), "Pausing")
+        return f"Paused job {name}: no scheduled run starts until it is resumed."
+
+    def resume(self, user: str, ref: str, name: str) -> str:
+        job, operations = self._operations(user, ref, name)
+        self._execute(user, ref, job, operations.resume(job), "Resuming")
+        return f"Resumed job {name}."
+
+    def undeploy(self, user: str, ref: str, name: str) -> str:
+        """Remove the deployed job (and what it runs) from its fabric's scheduler."""
+        job, operations = self._operations(user, ref, name)
+        code = [self._committed(user, ref, pipeline) for pipeline in job.pipelines]
+        self._execute(user, ref, job, operations.delete(job, code, self.projects_ref(user, ref)), "Removing")
+        return f"Removed job {name} from {job.fabric}."
+
+    def runs(self, user: str, ref: str, name: str, limit: int = 20) -> list[dict[str, Any]]:
+        """The deployed job's recent runs, newest first: id, state, start, end, the error the
+        scheduler reported, and the result."""
+        job, operations = self._operations(user, ref, name)
+        query = operations.runs(job, limit)
+        result = self._sessions().fetch_sql(user, f"job:{ref}:{name}", job.fabric, query, limit)
+        if result.table is None:
+            raise EngineError(f"Reading the runs of job {name} failed: {result.error_summary()}")
+        records = result.table.astype(object).where(result.table.notna(), None).to_dict("records")
+        return [{key.lower(): _plain(value) for key, value in record.items()} for record in records]
+
+    def wait_for_run(
+        self, user: str, ref: str, name: str, before: set[str], timeout: float, poll: float = 2.0
+    ) -> dict[str, Any]:
+        """The first run not in ``before`` (run ids), once it has ended; EngineError after
+        ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            fresh = [run for run in self.runs(user, ref, name) if str(run["run_id"]) not in before]
+            if fresh and fresh[0]["state"] in TERMINAL_RUN_STATES:
+                return fresh[0]
+            if time.monotonic() > deadline:
+                state = fresh[0]["state"] if fresh else "not started"
+                raise EngineError(
+                    f"The run of job {name} did not end within {timeout:.0f} s (it is {state})."
+                )
+            time.sleep(poll)
+
+    def _operations(self, user: str, ref: str, name: str) -> tuple[JobSpec, Operations]:
+        job = self.get(user, ref, name)
+        fabric = self.fabrics.get(user, job.fabric)
+        target = fabric.kind_of.scheduler
+        if target is None or target.operations is None:
+            raise Invalid(f"Jobs on {fabric.kind} fabrics cannot be operated in this version.", "fabric")
+        return job, target.operations
+
+    def _execute(self, user: str, ref: str, job: JobSpec, statements: list[str], doing: str) -> None:
+        """Run the statements in the user's own session of the job's fabric."""
+        program = f"for _statement in {statements!r}:\n    session.sql(_statement).collect()\n"
+        run = self._sessions().run(user, f"job:{ref}:{job.name}", job.fabric, program)
         result = run.result
         if result is None or not result.ok:
-            reason = result.error_summary() if result is not None else "the deploy did not finish"
-            raise EngineError(f"Deploying job {name} to {job.fabric} failed: {reason}")
-        return f"Deployed job {name} to {job.fabric}: {len(exported.statements)} statement(s)."
+            reason = result.error_summary() if result is not None else "it did not finish"
+            raise EngineError(f"{doing} job {job.name} on {job.fabric} failed: {reason}")
 
     def projects_ref(self, user: str, ref: str) -> str:
         """The project's ``team/name``."""
@@ -339,6 +406,11 @@ class JobService:
             return parse_job(yaml.safe_load(content))
         except (Invalid, yaml.YAMLError) as exc:
             raise Invalid(f"{path} is not a job this version reads: {exc}", "job") from None
+
+
+def _plain(value: Any) -> Any:
+    """A run's value as JSON takes it (times as ISO 8601 text)."""
+    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 def _code_of(kind_name: str) -> str:

@@ -82,6 +82,7 @@ class Accounts:
     """The requestIds sent again after a drop, answered with the first run's answer."""
     scheduled: list[str] = field(default_factory=list)
     """The procedure and task statements the front answered (fakesnow runs none of them), in order."""
+    tasks: TaskRuns = field(default_factory=lambda: TaskRuns())
 
     def hold(self, token: str) -> threading.Event:
         cancelled = threading.Event()
@@ -173,7 +174,88 @@ def _scheduling_answer(sql: str) -> str | None:
         return f"{what} {created.group(2).upper()} successfully created."
     if re.match(r"\s*ALTER\s+TASK\s", sql, re.I):
         return "Statement executed successfully."
+    dropped = re.match(r"\s*DROP\s+(PROCEDURE|TASK)\s+IF\s+EXISTS\s+([A-Za-z0-9_$.]+)", sql, re.I)
+    if dropped:
+        return f"{dropped.group(2).upper()} successfully dropped."
+    executed = re.match(r"\s*EXECUTE\s+TASK\s+([A-Za-z0-9_$.]+)", sql, re.I)
+    if executed:
+        return f"Task {executed.group(1).upper()} is scheduled to run immediately."
     return None
+
+
+@dataclass
+class TaskRuns:
+    """The stand-in's task runner: ``EXECUTE TASK`` runs the task's ``CALL`` of a Python
+    procedure as Snowflake would, the procedure's code from its ``CREATE PROCEDURE`` with a
+    Snowpark session of the task's owner; ``TASK_HISTORY`` reads the runs."""
+
+    runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def execute(self, task: str, scheduled: list[str], connect: dict[str, Any]) -> None:
+        run = {"RUN_ID": str(uuid.uuid4().int % 10**12), "STATE": "EXECUTING", "ERROR_MESSAGE": None}
+        run.update(SCHEDULED_TIME=_now(), COMPLETED_TIME=None, RETURN_VALUE=None)
+        self.runs.setdefault(task, []).append(run)
+        threading.Thread(target=self._run, args=(run, task, list(scheduled), connect), daemon=True).start()
+
+    @staticmethod
+    def _run(run: dict[str, Any], task: str, scheduled: list[str], connect: dict[str, Any]) -> None:
+        import sqlglot
+        from snowflake.snowpark import Session
+
+        try:
+            created = [s for s in scheduled if re.match(rf"\s*CREATE OR REPLACE TASK {task}\b", s, re.I)][-1]
+            procedure, arguments = re.search(r"CALL\s+(\w+)\((.*)\)\s*$", created, re.S).groups()
+            values = {}
+            if arguments.strip():
+                call = sqlglot.parse_one(f"SELECT F({arguments})", read="snowflake").expressions[0]
+                values = {kwarg.this.name.upper(): kwarg.expression.to_py() for kwarg in call.expressions}
+            source = [s for s in scheduled if re.match(rf"\s*CREATE OR REPLACE PROCEDURE {procedure}\(", s)][
+                -1
+            ]
+            declared = sqlglot.parse_one(
+                source.split("\n", 1)[0] + " AS 'x'", read="snowflake"
+            ).this.expressions
+            body = source.split("AS $$\n", 1)[1].rsplit("\n$$", 1)[0]
+            namespace: dict[str, Any] = {"__name__": f"procedure_{procedure}"}
+            exec(compile(body, f"<procedure {procedure}>", "exec"), namespace)
+            session = Session.builder.configs(connect).create()
+            positional = [values.get(d.name.upper(), _default(d)) for d in declared]
+            run["RETURN_VALUE"] = str(namespace["main"](session, *positional))
+            run["STATE"] = "SUCCEEDED"
+        except Exception as exc:
+            run.update(STATE="FAILED", ERROR_MESSAGE=f"{type(exc).__name__}: {exc}")
+        run["COMPLETED_TIME"] = _now()
+
+    def history(self, task: str) -> str:
+        """A query whose rows are ``TASK_HISTORY(TASK_NAME => task)``'s, for the front's rewrite."""
+        names = ("RUN_ID", "STATE", "SCHEDULED_TIME", "COMPLETED_TIME", "ERROR_MESSAGE", "RETURN_VALUE")
+        rows = [
+            "SELECT " + ", ".join(f"{_sql_value(run[name], name)} AS {name}" for name in names)
+            for run in self.runs.get(task.upper(), [])
+        ]
+        empty = (
+            "SELECT " + ", ".join(f"{_sql_value(None, name)} AS {name}" for name in names) + " WHERE 1 = 0"
+        )
+        return "(" + (" UNION ALL ".join(rows) or empty) + ")"
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+
+
+def _default(column: Any) -> Any:
+    from sqlglot import exp
+
+    found = column.find(exp.DefaultColumnConstraint)
+    return found.this.to_py() if found is not None else None
+
+
+def _sql_value(value: Any, name: str) -> str:
+    if name.endswith("_TIME"):
+        return "CAST(NULL AS TIMESTAMP)" if value is None else f"TIMESTAMP '{value}'"
+    if value is None:
+        return "NULL::VARCHAR"
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _fractional_fixed(bindings: dict[str, Any]) -> bool:
@@ -245,9 +327,18 @@ class _Front(BaseHTTPRequestHandler):
                 return
             shown = re.fullmatch(r"\s*SHOW\s+WAREHOUSES\s+LIKE\s+'([^']*)'\s*;?\s*", sql, re.I)
             answer = _scheduling_answer(sql)
+            history = re.search(
+                r"TABLE\(INFORMATION_SCHEMA\.TASK_HISTORY\(TASK_NAME => '(\w+)'[^)]*\)\)", sql
+            )
             if answer is not None:
                 self.accounts.scheduled.append(sql)
+                executed = re.match(r"\s*EXECUTE\s+TASK\s+(\w+)", sql, re.I)
+                if executed:
+                    self._execute_task(executed.group(1).upper(), token)
                 body = self._rewritten({**payload, "sqlText": f"SELECT '{answer}' AS \"status\""})
+            elif history:
+                rows = self.accounts.tasks.history(history.group(1))
+                body = self._rewritten({**payload, "sqlText": sql.replace(history.group(0), rows)})
             elif shown:
                 body = self._rewritten({**payload, "sqlText": self.accounts.show_warehouses(shown.group(1))})
             elif re.search(r"SYSTEM\$CANCEL_(ALL_QUERIES|QUERY)\b", sql, re.I):
@@ -271,6 +362,13 @@ class _Front(BaseHTTPRequestHandler):
                 }
                 body = self._rewritten({**payload, "bindings": bindings})
         self._forward(body)
+
+    def _execute_task(self, task: str, token: str) -> None:
+        """Run the task as its owner: the user of the session that asked (with their password)."""
+        user = self.users.get(token, "")
+        connect = {"account": "fakesnow", "host": "127.0.0.1", "port": self.server.server_port}
+        connect.update(protocol="http", user=user, password=self.accounts.passwords.get(user, ""))
+        self.accounts.tasks.execute(task, self.accounts.scheduled, connect)
 
     def _rewritten(self, payload: dict[str, Any]) -> bytes:
         """A request body with other content, encoded as the request's came."""
