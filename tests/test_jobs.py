@@ -122,6 +122,9 @@ def test_a_job_is_written_beside_its_pipeline_typed_and_the_same_every_time(proj
     assert project.jobs.list(USER, "warehouse") == []
     with pytest.raises(NotFound, match="no job nightly"):
         project.jobs.get(USER, "warehouse", "nightly")
+    with pytest.raises(Invalid, match=r"Job name '\.\./x'") as bad_name:
+        project.jobs.get(USER, "warehouse", "../x")
+    assert bad_name.value.field == "name"
 
 
 @pytest.mark.parametrize(

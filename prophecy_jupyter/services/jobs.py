@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from prophecy_jupyter.errors import EngineError, Invalid, NotFound
 from prophecy_jupyter.kinds import REGISTRY
 from prophecy_jupyter.schedulers.base import Export, Operations, PipelineCode
-from prophecy_jupyter.services.pipelines import NAME, check_name
+from prophecy_jupyter.services.pipelines import NAME
 
 JOBS_DIR = "jobs"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
@@ -265,7 +265,9 @@ class JobService:
         ]
 
     def get(self, user: str, ref: str, name: str) -> JobSpec:
-        path = f"{JOBS_DIR}/{check_name(name)}.yaml"
+        if not NAME.match(name):
+            raise Invalid(f"Job name {name!r}: use lower-case letters, digits, '-' and '_'.", "name")
+        path = f"{JOBS_DIR}/{name}.yaml"
         files = self.projects.working_files(user, ref, path)
         if path not in files:
             raise NotFound(f"Project {ref} has no job {name} (jobs/{name}.yaml).")
