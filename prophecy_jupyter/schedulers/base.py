@@ -57,12 +57,8 @@ class Operations:
     delete: Callable[[Job, Sequence[PipelineCode], str], list[str]]
     """(job, its pipelines, the project's ref) → statements that remove the job and what it runs."""
     runs: Callable[[Job, int], str]
-    """(job, how many) → a query of its recent runs, newest first, with the columns of ``RUN_COLUMNS``."""
-
-
-RUN_COLUMNS = ("RUN_ID", "STATE", "STARTED", "ENDED", "ERROR", "RESULT")
-"""What a run of a job says: its id, state, start, end, the error the scheduler reported, and what
-it returned."""
+    """(job, how many) → a query of its recent runs, newest first, with the columns RUN_ID, STATE,
+    STARTED, ENDED, ERROR (what the scheduler reported) and RESULT (what the run returned)."""
 
 
 @dataclass(frozen=True)
