@@ -20,9 +20,11 @@ lab: $(INSTALLED)
 	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) notebooks/quickstart.ipynb
 
 HUB_PROXY := $(VENV)/hub-proxy/node_modules/.bin/configurable-http-proxy
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW_INSTALLED := $(AIRFLOW_VENV)/.installed
 
 ## test: install what the tests need (apt packages too) and run the whole suite, browser tests included
-test: system-deps $(TEST_INSTALLED) $(HUB_PROXY)
+test: system-deps $(TEST_INSTALLED) $(HUB_PROXY) $(AIRFLOW_INSTALLED)
 	$(VENV)/bin/ruff check prophecy_jupyter tests benchmarks
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
@@ -49,6 +51,13 @@ bench: system-deps $(TEST_INSTALLED) $(JUPYSQL_INSTALLED)
 $(JUPYSQL_INSTALLED): benchmarks/jupysql-requirements.txt
 	$(PYTHON) -m venv $(JUPYSQL_VENV)
 	$(JUPYSQL_VENV)/bin/python -m pip install -r benchmarks/jupysql-requirements.txt
+	touch $@
+
+# Airflow 3 with the Livy and Databricks providers, apart from .venv (it brings pandas 3): the tests
+# import generated DAGs with its DagBag and run their Livy tasks (tests/test_airflow_jobs.py).
+$(AIRFLOW_INSTALLED): tests/airflow-requirements.txt
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install -q -r tests/airflow-requirements.txt
 	touch $@
 
 lint: $(TEST_INSTALLED)
@@ -92,5 +101,5 @@ $(TEST_INSTALLED): pyproject.toml labextension/package.json | $(PY)
 	touch $(INSTALLED) $@
 
 clean:
-	rm -rf $(VENV) $(JUPYSQL_VENV) .pytest_cache .ruff_cache benchmarks/results prophecy_jupyter/labextension \
+	rm -rf $(VENV) $(JUPYSQL_VENV) $(AIRFLOW_VENV) .pytest_cache .ruff_cache benchmarks/results prophecy_jupyter/labextension \
 		labextension/lib labextension/node_modules ui-tests/node_modules

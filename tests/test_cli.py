@@ -61,6 +61,11 @@ COMMANDS = [
     ["job", "delete"],
     ["job", "export"],
     ["job", "deploy"],
+    ["job", "run"],
+    ["job", "runs"],
+    ["job", "cancel"],
+    ["job", "pause"],
+    ["job", "resume"],
     ["cache"],
     ["cache", "clear"],
 ]

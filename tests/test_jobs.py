@@ -115,10 +115,14 @@ def test_a_job_is_written_beside_its_pipeline_typed_and_the_same_every_time(proj
     assert [j.name for j in project.jobs.list(USER, "warehouse")] == ["nightly"]
     assert project.jobs.get(USER, "warehouse", "nightly") == job
 
-    with pytest.raises(Invalid, match="Jobs on local fabrics cannot be exported") as no_scheduler:
-        project.jobs.export(USER, "warehouse", "nightly")
-    assert no_scheduler.value.field == "fabric"
-    assert project.jobs.delete(USER, "warehouse", "nightly") == ["jobs/nightly.yaml"]
+    exported, changed, target = project.jobs.export(USER, "warehouse", "nightly")
+    assert (target, changed, list(exported.files)) == ("airflow", ["dags/nightly.py"], ["dags/nightly.py"])
+    with pytest.raises(
+        Invalid, match="Fabric local names no airflow fabric to deploy and run its jobs"
+    ) as nowhere:
+        project.jobs.deploy(USER, "warehouse", "nightly")
+    assert nowhere.value.field == "fabric"
+    assert project.jobs.delete(USER, "warehouse", "nightly") == (["jobs/nightly.yaml"], None)
     assert project.jobs.list(USER, "warehouse") == []
     with pytest.raises(NotFound, match="no job nightly"):
         project.jobs.get(USER, "warehouse", "nightly")

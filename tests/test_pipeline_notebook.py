@@ -66,8 +66,12 @@ def test_pipeline_magics_take_a_notebook_to_the_teams_repository(tmp_path, data_
             )
             shown = execute(client, "%job show nightly").stdout
             assert shown.count("T02:00:00+09:00") == 3, shown
-            unexported = execute(client, "%job export nightly")
-            assert not unexported.ok and "Jobs on local fabrics cannot be exported" in unexported.failure
+            exported = execute(client, "%job export nightly --format airflow")
+            assert exported.stdout.strip() == "Job 'nightly' as airflow: dags/nightly.py.", exported.failure
+            undeployed = execute(client, "%job deploy nightly")
+            assert not undeployed.ok and "names no airflow fabric" in undeployed.failure
+            other = execute(client, "%job export nightly --format bundle")
+            assert not other.ok and "whose scheduler takes airflow, not bundle" in other.failure
             bad = execute(client, '%job create weekly --schedule "0 2 * *"')
             assert not bad.ok and "schedule.cron: must be 5 fields" in bad.failure, bad.failure
             assert execute(client, "%job delete nightly").stdout.startswith("Removed jobs/nightly.yaml")
@@ -94,10 +98,24 @@ def test_pipeline_magics_take_a_notebook_to_the_teams_repository(tmp_path, data_
         )
         assert [job["name"] for job in server.call("GET", jobs)["jobs"]] == ["nightly"]
         assert server.call("GET", f"{jobs}/nightly")["job"]["schedule"] == schedule
-        no_scheduler = server.request("POST", f"{jobs}/nightly/export", {})
-        assert no_scheduler.status_code == 400 and "cannot be exported" in no_scheduler.json()["message"]
+        exported = server.call("POST", f"{jobs}/nightly/export", {"format": "airflow"})
+        assert exported["format"] == "airflow" and "LivyOperator(" in exported["files"]["dags/nightly.py"]
+        not_deployed = server.request("POST", f"{jobs}/nightly/runs")
+        assert not_deployed.status_code == 405
+        refused = server.request("GET", f"{jobs}/nightly/runs")
+        assert refused.status_code == 400 and refused.json()["field"] == "fabric", refused.text
         assert server.call("DELETE", f"{jobs}/nightly")["removed"] == ["jobs/nightly.yaml"]
         assert server.request("GET", f"{jobs}/nightly").status_code == 404
+        preview = server.call("POST", "/schedules/preview", {"cron": "0 2 * * *", "timezone": "Asia/Tokyo"})
+        assert len(preview["next_runs"]) == 3 and all(
+            r.endswith("T02:00:00+09:00") for r in preview["next_runs"]
+        )
+        for wrong, field in (
+            ({"cron": "0 2 * *"}, "schedule.cron"),
+            ({"cron": "0 2 * * *", "timezone": "X/Y"}, "schedule.timezone"),
+        ):
+            refused = server.request("POST", "/schedules/preview", wrong)
+            assert refused.status_code == 400 and refused.json()["field"] == field, refused.text
     finally:
         server.stop()
     secret = TOKEN.encode()

@@ -127,6 +127,11 @@ async def test_teams_do_not_see_each_other(api):
         ("DELETE", f"{jobs}/nightly", None),
         ("POST", f"{jobs}/nightly/export", {}),
         ("POST", f"{jobs}/nightly/deploy", None),
+        ("POST", f"{jobs}/nightly/run", None),
+        ("GET", f"{jobs}/nightly/runs", None),
+        ("POST", f"{jobs}/nightly/cancel", {}),
+        ("POST", f"{jobs}/nightly/pause", None),
+        ("POST", f"{jobs}/nightly/resume", None),
         ("GET", "/projects/beta%2Fsecret-project/jobs", None),
     ]:
         code, body_out = await api("alice", method, path, body)

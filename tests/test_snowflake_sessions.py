@@ -356,7 +356,7 @@ def test_a_job_becomes_procedures_and_tasks_deployed_through_the_users_session(
 
         exported, changed, target = built.jobs.export(USER, "tasks", "nightly", "snowflake")
         assert target == "snowflake"
-        with pytest.raises(Invalid, match="whose scheduler is snowflake, not airflow") as other:
+        with pytest.raises(Invalid, match="whose scheduler takes snowflake, not airflow") as other:
             built.jobs.export(USER, "tasks", "nightly", "airflow")
         assert other.value.field == "format"
         assert changed == ["jobs/nightly.snowflake.sql"]
@@ -378,33 +378,27 @@ def test_a_job_becomes_procedures_and_tasks_deployed_through_the_users_session(
         sent = len(stand_in.accounts.scheduled)
         assert (
             built.jobs.deploy(USER, "tasks", "nightly")
-            == "Deployed job nightly to default/sf-jobs: 3 statement(s)."
+            == "Deployed job nightly to default/sf-jobs: 3 statement(s) run."
         )
         assert stand_in.accounts.scheduled[sent:] == exported.statements, "exactly that SQL, in that order"
         for content in exported.files.values():
             assert "ana-password" not in content.decode(), "a job holds no secret"
 
-        before = {run["run_id"] for run in built.jobs.runs(USER, "tasks", "nightly")}
-        assert (
-            built.jobs.run_now(USER, "tasks", "nightly") == "Started a run of job nightly on default/sf-jobs."
-        )
-        run = built.jobs.wait_for_run(USER, "tasks", "nightly", before, timeout=120, poll=0.5)
-        assert (run["state"], run["result"], run["error"]) == (
-            "SUCCEEDED",
-            "Pipeline orders ran 1 step(s).",
-            None,
-        )
-        assert run["started"] <= run["ended"]
+        run_id = built.jobs.run_now(USER, "tasks", "nightly")
+        run = built.jobs.wait_for_run(USER, "tasks", "nightly", run_id, timeout=120, poll=0.5)
+        assert (run.state, run.result, run.error) == ("SUCCESS", "Pipeline orders ran 1 step(s).", None)
+        assert run.started <= run.ended
+        assert [listed.run_id for listed in built.jobs.runs(USER, "tasks", "nightly")] == [run_id]
         made = sessions.fetch_sql(USER, NOTEBOOK, "default/sf", "select count(*) as n from PIPE.S.ORDERS", 10)
         assert list(made.table["N"]) == [7], "the task ran the committed pipeline with the job's values"
 
         built.jobs.create(USER, "tasks", {**spec, "name": "broken", "parameters": {"rows": "-1"}})
         built.jobs.deploy(USER, "tasks", "broken")
-        built.jobs.run_now(USER, "tasks", "broken")
-        failed = built.jobs.wait_for_run(USER, "tasks", "broken", set(), timeout=120, poll=0.5)
-        assert failed["state"] == "FAILED" and "001003 (42000)" in failed["error"], (
-            failed
-        )  # what Snowflake said
+        broken = built.jobs.run_now(USER, "tasks", "broken")
+        failed = built.jobs.wait_for_run(USER, "tasks", "broken", broken, timeout=120, poll=0.5)
+        assert failed.state == "FAILED" and "001003 (42000)" in failed.error, failed  # what Snowflake said
+        with pytest.raises(Invalid, match=f"Run {broken} of job broken is not running"):
+            built.jobs.cancel(USER, "tasks", "broken", broken)
 
         sent = len(stand_in.accounts.scheduled)
         built.jobs.pause(USER, "tasks", "nightly")

@@ -1,6 +1,7 @@
 """``jupyter prophecy job``: scheduled jobs of a project (``jobs/<job>.yaml`` beside its
-pipelines), created, listed, shown and removed in your working copy; commit and push them with
-``jupyter prophecy project``."""
+pipelines), created, listed, shown and removed in your working copy (commit and push them with
+``jupyter prophecy project``); exported for, deployed to and operated on their fabric's scheduler
+with your own credential."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from prophecy_jupyter.cli.context import services
 from prophecy_jupyter.cli.options import key_values
-from prophecy_jupyter.services.jobs import JobSpec
+from prophecy_jupyter.client.job_text import run_line
 
 
 def add_parser(commands) -> None:
@@ -72,29 +73,68 @@ def add_parser(commands) -> None:
     export = actions.add_parser(
         "export",
         help="Write the job as its fabric's scheduler takes it, beside the job.",
-        description="From the pipelines' committed code: on snowflake fabrics, jobs/<name>.snowflake.sql "
-        "(a stored procedure per pipeline, and tasks calling them on the job's schedule).",
+        description="From the pipelines' committed code. databricks fabrics: a Databricks Asset Bundle "
+        "(databricks.yml, resources/<name>.job.yml); livy and local fabrics: an Airflow DAG "
+        "(dags/<name>.py); snowflake fabrics: jobs/<name>.snowflake.sql (a stored procedure per "
+        "pipeline, and tasks calling them on the job's schedule).",
     )
     export.add_argument("name")
     export.add_argument("--project", required=True)
-    export.add_argument("--format", choices=["snowflake"], help="Check that the job's fabric exports to it.")
+    export.add_argument(
+        "--format",
+        choices=["bundle", "airflow", "snowflake"],
+        help="Check that the job's fabric exports to it.",
+    )
     export.set_defaults(handler=run_export)
 
     deploy = actions.add_parser(
         "deploy",
         help="Create or replace the job on its fabric's scheduler.",
         description="Exports the job from the pipelines' committed code, then deploys it with your own "
-        "credential (on snowflake fabrics: the SQL, run in your session).",
+        "credential: on databricks fabrics, the code imported into the workspace and the job created "
+        "or reset in place (found by its tags, never duplicated); on snowflake fabrics, the SQL, run "
+        "in your session.",
     )
     deploy.add_argument("name")
     deploy.add_argument("--project", required=True)
     deploy.set_defaults(handler=run_deploy)
+
+    run = actions.add_parser("run", help="Start a run of the deployed job now.")
+    run.add_argument("name")
+    run.add_argument("--project", required=True)
+    run.add_argument(
+        "--wait", action="store_true", help="Follow the run; print its final state, exit 1 unless SUCCESS."
+    )
+    run.add_argument("--timeout", type=float, default=3600, help="How long --wait waits, in seconds.")
+    run.set_defaults(handler=run_run)
+
+    runs = actions.add_parser("runs", help="The deployed job's recent runs: state, start, duration, error.")
+    runs.add_argument("name")
+    runs.add_argument("--project", required=True)
+    runs.add_argument("--limit", type=int, default=10, help="How many (default 10).")
+    runs.add_argument("--json", action="store_true", help="Print JSON.")
+    runs.set_defaults(handler=run_runs)
+
+    cancel = actions.add_parser("cancel", help="Cancel a run of the job (by default, every active run).")
+    cancel.add_argument("name")
+    cancel.add_argument("--project", required=True)
+    cancel.add_argument("--run", metavar="ID", help="The run to cancel.")
+    cancel.set_defaults(handler=run_cancel)
+
+    for action, said in (("pause", "Pause the job's schedule."), ("resume", "Resume the job's schedule.")):
+        toggle = actions.add_parser(action, help=said)
+        toggle.add_argument("name")
+        toggle.add_argument("--project", required=True)
+        toggle.set_defaults(handler=run_pause if action == "pause" else run_resume)
 
     delete = actions.add_parser(
         "delete", help="Remove a job's file from your working copy (commit to remove it from the project)."
     )
     delete.add_argument("name")
     delete.add_argument("--project", required=True)
+    delete.add_argument(
+        "--remote", action="store_true", help="Also remove the job from its fabric's scheduler."
+    )
     delete.set_defaults(handler=run_delete)
 
 
@@ -114,7 +154,7 @@ def run_create(args: argparse.Namespace) -> int:
     with services() as (built, user):
         job, changed = built.jobs.create(user, args.project, data, args.replace)
     written = f"changed {', '.join(changed)}." if changed else "no changes."
-    print(f"Job '{job.name}': {', '.join(job.pipelines)} on {job.fabric}, {_when(job)}; {written}")
+    print(f"Job '{job.name}': {job.summary()}; {written}")
     return 0
 
 
@@ -126,7 +166,7 @@ def run_list(args: argparse.Namespace) -> int:
     elif not jobs:
         print(f"Project {args.project} has no jobs.")
     for job in [] if args.json else jobs:
-        print(f"{job.name}: {', '.join(job.pipelines)} on {job.fabric}, {_when(job)}")
+        print(f"{job.name}: {job.summary()}")
     return 0
 
 
@@ -158,13 +198,53 @@ def run_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_delete(args: argparse.Namespace) -> int:
+def run_run(args: argparse.Namespace) -> int:
     with services() as (built, user):
-        removed = built.jobs.delete(user, args.project, args.name)
-    print(f"Removed {', '.join(removed)} from your working copy; commit to remove it from the project.")
+        run_id = built.jobs.run_now(user, args.project, args.name)
+        print(f"Started run {run_id} of job {args.name}.", flush=True)
+        if not args.wait:
+            return 0
+        run = built.jobs.wait_for_run(user, args.project, args.name, run_id, args.timeout)
+    print(run_line(run.describe()))
+    print(run.state)
+    return 0 if run.state == "SUCCESS" else 1
+
+
+def run_runs(args: argparse.Namespace) -> int:
+    with services() as (built, user):
+        runs = [run.describe() for run in built.jobs.runs(user, args.project, args.name, args.limit)]
+    if args.json:
+        print(json.dumps(runs, indent=2))
+    elif not runs:
+        print(f"Job {args.name} has not run yet.")
+    for run in [] if args.json else runs:
+        print(run_line(run))
     return 0
 
 
-def _when(job: JobSpec) -> str:
-    schedule = job.schedule
-    return f"{schedule.cron} ({schedule.timezone})" if schedule else "on demand"
+def run_cancel(args: argparse.Namespace) -> int:
+    with services() as (built, user):
+        cancelled = built.jobs.cancel(user, args.project, args.name, args.run)
+    print(f"Cancelled {', '.join(cancelled)}." if cancelled else f"Job {args.name} had no run to cancel.")
+    return 0
+
+
+def run_pause(args: argparse.Namespace) -> int:
+    with services() as (built, user):
+        print(built.jobs.pause(user, args.project, args.name))
+    return 0
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    with services() as (built, user):
+        print(built.jobs.resume(user, args.project, args.name))
+    return 0
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    with services() as (built, user):
+        removed, said = built.jobs.delete(user, args.project, args.name, args.remote)
+    if said:
+        print(said)
+    print(f"Removed {', '.join(removed)} from your working copy; commit to remove it from the project.")
+    return 0

@@ -119,11 +119,12 @@ class InProcessBackend:
         created, changed = self.services.jobs.create(self.user, project, job, replace)
         return {"job": created.describe(), "changed": changed}
 
-    def delete_job(self, project: str, name: str) -> list[str]:
-        return self.services.jobs.delete(self.user, project, name)
+    def delete_job(self, project: str, name: str, remote: bool = False) -> dict[str, Any]:
+        removed, message = self.services.jobs.delete(self.user, project, name, remote)
+        return {"removed": removed, "message": message}
 
-    def export_job(self, project: str, name: str) -> dict[str, Any]:
-        exported, changed, target = self.services.jobs.export(self.user, project, name)
+    def export_job(self, project: str, name: str, format: str | None = None) -> dict[str, Any]:
+        exported, changed, target = self.services.jobs.export(self.user, project, name, format)
         return {
             "format": target,
             "files": {p: c.decode() for p, c in exported.files.items()},
@@ -132,6 +133,21 @@ class InProcessBackend:
 
     def deploy_job(self, project: str, name: str) -> str:
         return self.services.jobs.deploy(self.user, project, name)
+
+    def run_job(self, project: str, name: str) -> str:
+        return self.services.jobs.run_now(self.user, project, name)
+
+    def job_runs(self, project: str, name: str, limit: int = 20) -> list[dict[str, Any]]:
+        return [run.describe() for run in self.services.jobs.runs(self.user, project, name, limit)]
+
+    def cancel_job(self, project: str, name: str, run_id: str | None = None) -> list[str]:
+        return self.services.jobs.cancel(self.user, project, name, run_id)
+
+    def pause_job(self, project: str, name: str) -> str:
+        return self.services.jobs.pause(self.user, project, name)
+
+    def resume_job(self, project: str, name: str) -> str:
+        return self.services.jobs.resume(self.user, project, name)
 
     def close(self) -> None:
         self.services.close()

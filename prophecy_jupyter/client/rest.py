@@ -267,21 +267,38 @@ class ServerBackend:
         return self.get(self._project(project) + "/jobs", timeout=600)["jobs"]
 
     def job(self, project: str, name: str) -> dict[str, Any]:
-        return self.get(f"{self._project(project)}/jobs/{quote(name, safe='')}", timeout=600)["job"]
+        return self.get(self._job(project, name), timeout=600)["job"]
 
     def create_job(self, project: str, job: dict[str, Any], replace: bool) -> dict[str, Any]:
         return self.post(self._project(project) + "/jobs", {**job, "replace": replace}, timeout=600)
 
-    def delete_job(self, project: str, name: str) -> list[str]:
-        path = f"{self._project(project)}/jobs/{quote(name, safe='')}"
-        return self._call("DELETE", path, 600).json()["removed"]
+    def delete_job(self, project: str, name: str, remote: bool = False) -> dict[str, Any]:
+        path = self._job(project, name) + ("?remote=true" if remote else "")
+        return self._call("DELETE", path, 900).json()
 
-    def export_job(self, project: str, name: str) -> dict[str, Any]:
-        return self.post(f"{self._project(project)}/jobs/{quote(name, safe='')}/export", timeout=600)
+    def export_job(self, project: str, name: str, format: str | None = None) -> dict[str, Any]:
+        return self.post(self._job(project, name) + "/export", {"format": format}, timeout=600)
 
     def deploy_job(self, project: str, name: str) -> str:
-        path = f"{self._project(project)}/jobs/{quote(name, safe='')}/deploy"
-        return self.post(path, timeout=900)["message"]
+        return self.post(self._job(project, name) + "/deploy", timeout=900)["message"]
+
+    def run_job(self, project: str, name: str) -> str:
+        return self.post(self._job(project, name) + "/run", timeout=600)["run_id"]
+
+    def job_runs(self, project: str, name: str, limit: int = 20) -> list[dict[str, Any]]:
+        return self.get(self._job(project, name) + "/runs", timeout=600, params={"limit": limit})["runs"]
+
+    def cancel_job(self, project: str, name: str, run_id: str | None = None) -> list[str]:
+        return self.post(self._job(project, name) + "/cancel", {"run_id": run_id}, timeout=600)["cancelled"]
+
+    def pause_job(self, project: str, name: str) -> str:
+        return self.post(self._job(project, name) + "/pause", timeout=600)["message"]
+
+    def resume_job(self, project: str, name: str) -> str:
+        return self.post(self._job(project, name) + "/resume", timeout=600)["message"]
+
+    def _job(self, project: str, name: str) -> str:
+        return f"{self._project(project)}/jobs/{quote(name, safe='')}"
 
     def close(self) -> None:
         self._http.close()

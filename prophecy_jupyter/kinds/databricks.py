@@ -14,6 +14,7 @@ from prophecy_jupyter.engines.base import Engine, HasClusters, RunsSql
 from prophecy_jupyter.errors import EngineError
 from prophecy_jupyter.kinds import network
 from prophecy_jupyter.kinds.base import LOOPBACK_HTTP, CheckFailed, EngineContext, FabricKind, KindSettings
+from prophecy_jupyter.schedulers.databricks_jobs import DATABRICKS_JOBS
 
 _HTTPS_HOST = re.compile(r"^https://[^\s/]+")
 
@@ -57,6 +58,16 @@ class WorkspaceSettings(KindSettings):
 
 class DatabricksSettings(WorkspaceSettings):
     cluster_id: str
+    job_code_root: str | None = Field(
+        default=None, description="Workspace folder jobs' pipeline code is imported under (/Shared/prophecy)"
+    )
+
+    @field_validator("job_code_root")
+    @classmethod
+    def _code_root(cls, root: str | None) -> str | None:
+        if root is not None and not re.fullmatch(r"/[\w./-]+", root):
+            raise ValueError("must be an absolute workspace folder, such as /Shared/prophecy")
+        return root
 
 
 class DatabricksSqlSettings(WorkspaceSettings):
@@ -130,6 +141,7 @@ DATABRICKS = FabricKind(
     check=_checker(lambda s: f"cluster {s.cluster_id}", lambda client, s: client.clusters.get(s.cluster_id)),
     engine=_cluster_engine,
     capabilities=(HasClusters,),
+    scheduler=DATABRICKS_JOBS,
 )
 DATABRICKS_SQL = FabricKind(
     name="databricks-sql",

@@ -21,6 +21,7 @@ from prophecy_jupyter.kinds.base import (
     credential_headers,
     refuse_credentials,
 )
+from prophecy_jupyter.schedulers.airflow import AIRFLOW
 
 _HTTP_URL = re.compile(r"^https?://[^\s/]+")
 
@@ -33,6 +34,13 @@ class LivySettings(KindSettings):
     ca_bundle: str | None = None
     allow_http: bool | None = None
     """Plain http to a host other than this machine (code, data and credentials unencrypted)."""
+    airflow_fabric: str | None = None
+    """The airflow fabric (``team/name``) its jobs are deployed to and run on."""
+    airflow_connection: str | None = None
+    """Airflow's connection id for this Livy server (default ``livy_default``): jobs' DAGs name it."""
+    code_location: str | None = None
+    """A URI prefix Livy reads jobs' pipeline code from (``hdfs:///prophecy``); by default, beside
+    the DAGs in Airflow's dags folder."""
 
     @field_validator("url")
     @classmethod
@@ -114,4 +122,5 @@ LIVY = FabricKind(
     engine=_engine,
     pipelines="batch",
     capabilities=(RunsBatches,),
+    scheduler=AIRFLOW,
 )

@@ -7,6 +7,7 @@ from typing import Any
 from prophecy_jupyter.engines.base import Engine, RunsBatches
 from prophecy_jupyter.engines.livy import LivyEngine, LivySettings
 from prophecy_jupyter.kinds.base import EngineContext, FabricKind, KindSettings
+from prophecy_jupyter.schedulers.airflow import AIRFLOW
 
 
 class LocalSettings(KindSettings):
@@ -33,4 +34,5 @@ LOCAL = FabricKind(
     warm_on_attach=True,
     ends_with_server=True,
     capabilities=(RunsBatches,),
+    scheduler=AIRFLOW,
 )

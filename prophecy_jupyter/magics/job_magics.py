@@ -4,12 +4,15 @@ defaults."""
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
 
+from prophecy_jupyter.client.job_text import run_line
 from prophecy_jupyter.magics.pipeline_magics import ProjectMagics
+from prophecy_jupyter.schedulers.base import ENDED
 
 JOB_USAGE = """Usage:
   %job create NAME [--pipeline PIPE]... [--fabric F] [--schedule "CRON"] [--timezone TZ]
@@ -19,8 +22,17 @@ JOB_USAGE = """Usage:
   %job list            the project's jobs
   %job show NAME       a job and its next run times
   %job delete NAME     remove a job's file from your working copy
-  %job export NAME     write it as its fabric's scheduler takes it (Snowflake tasks)
-  %job deploy NAME     create or replace it on the fabric's scheduler, as you
+  %job export NAME [--format bundle|airflow|snowflake]
+                       write it as its fabric's scheduler takes it, beside the job
+  %job deploy NAME     create it on the fabric's scheduler, or update it in place, as you
+  %job run NAME [--wait]
+                       start a run now; --wait follows it to its final state
+  %job runs NAME       recent runs: state, start, duration, the scheduler's error, a link
+  %job cancel NAME [--run ID]
+                       cancel a run (by default, every active run)
+  %job pause NAME      pause the schedule; %job resume NAME resumes it
+  %job delete NAME [--remote]
+                       remove a job's file from your working copy (--remote: and from the scheduler)
 Every command takes --project PROJECT (default: the notebook's, or your only one). create's
 defaults: the pipeline named after this notebook, the notebook's fabric, on demand, UTC."""
 
@@ -32,7 +44,20 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="%job", add_help=False)
-    parser.add_argument("command", choices=["create", "list", "show", "delete", "export", "deploy"])
+    commands = [
+        "create",
+        "list",
+        "show",
+        "delete",
+        "export",
+        "deploy",
+        "run",
+        "runs",
+        "cancel",
+        "pause",
+        "resume",
+    ]
+    parser.add_argument("command", choices=commands)
     parser.add_argument("name", nargs="?")
     parser.add_argument("--project")
     parser.add_argument("--pipeline", action="append", dest="pipelines")
@@ -46,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-concurrent-runs", type=int, default=1)
     parser.add_argument("--email", action="append", default=[], dest="emails")
     parser.add_argument("--replace", action="store_true")
+    parser.add_argument("--format", choices=["bundle", "airflow", "snowflake"])
+    parser.add_argument("--wait", action="store_true")
+    parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--run", dest="run_id")
+    parser.add_argument("--remote", action="store_true")
+    parser.add_argument("--limit", type=int, default=10)
     return parser
 
 
@@ -55,7 +86,7 @@ class JobMagics(ProjectMagics):
 
     @line_magic
     def job(self, line: str) -> None:
-        """Create, list, show, export and deploy the project's jobs: see ``%job help``."""
+        """Create, list, show, export, deploy and operate the project's jobs: see ``%job help``."""
         self.dispatch(line, _parser())
 
     def check(self, args: argparse.Namespace) -> None:
@@ -68,9 +99,7 @@ class JobMagics(ProjectMagics):
         written = (
             f"changed {', '.join(changed)}; `%pipeline commit` to keep it." if changed else "no changes."
         )
-        print(
-            f"Job '{job['name']}': {', '.join(job['pipelines'])} on {job['fabric']}, {_when(job)}; {written}"
-        )
+        print(f"Job '{job['name']}': {job['summary']}; {written}")
 
     def _spec(self, args) -> dict[str, Any]:
         pipelines = args.pipelines or [self._notebook_pipeline()]
@@ -107,28 +136,60 @@ class JobMagics(ProjectMagics):
         if not jobs:
             print(f"Project {project} has no jobs yet (`%job create NAME`).")
         for job in jobs:
-            print(f"{job['name']}: {', '.join(job['pipelines'])} on {job['fabric']}, {_when(job)}")
+            print(f"{job['name']}: {job['summary']}")
 
     def _show(self, project: str, args) -> None:
         job = self.backend.job(project, args.name)
-        print(f"{job['name']}: {', '.join(job['pipelines'])} on {job['fabric']}, {_when(job)}")
+        print(f"{job['name']}: {job['summary']}")
         if job["parameters"]:
             print("Parameters: " + ", ".join(f"{k}={v!r}" for k, v in job["parameters"].items()))
         if job["next_runs"]:
             print("Next runs: " + ", ".join(job["next_runs"]))
 
     def _delete(self, project: str, args) -> None:
-        removed = self.backend.delete_job(project, args.name)
-        print(f"Removed {', '.join(removed)} from your working copy; `%pipeline commit` to remove it.")
+        answer = self.backend.delete_job(project, args.name, args.remote)
+        if answer["message"]:
+            print(answer["message"])
+        removed = ", ".join(answer["removed"])
+        print(f"Removed {removed} from your working copy; `%pipeline commit` to remove it.")
 
     def _export(self, project: str, args) -> None:
-        answer = self.backend.export_job(project, args.name)
+        answer = self.backend.export_job(project, args.name, args.format)
         print(f"Job '{args.name}' as {answer['format']}: {', '.join(answer['files'])}.")
 
     def _deploy(self, project: str, args) -> None:
         print(self.backend.deploy_job(project, args.name))
 
+    def _run(self, project: str, args) -> None:
+        run_id = self.backend.run_job(project, args.name)
+        print(f"Started run {run_id} of job {args.name}.", flush=True)
+        if not args.wait:
+            return
+        deadline = time.monotonic() + args.timeout
+        while True:
+            run = next((r for r in self.backend.job_runs(project, args.name) if r["run_id"] == run_id), None)
+            if run is not None and run["state"] in ENDED:
+                print(run_line(run))
+                print(run["state"])
+                return
+            if time.monotonic() > deadline:
+                state = run["state"] if run else "not listed yet"
+                raise UsageError(f"Run {run_id} did not end within {args.timeout:.0f} s (it is {state}).")
+            time.sleep(2)
 
-def _when(job: dict[str, Any]) -> str:
-    schedule = job.get("schedule")
-    return f"{schedule['cron']} ({schedule.get('timezone', 'UTC')})" if schedule else "on demand"
+    def _runs(self, project: str, args) -> None:
+        runs = self.backend.job_runs(project, args.name, args.limit)
+        if not runs:
+            print(f"Job {args.name} has not run yet.")
+        for run in runs:
+            print(run_line(run))
+
+    def _cancel(self, project: str, args) -> None:
+        cancelled = self.backend.cancel_job(project, args.name, args.run_id)
+        print(f"Cancelled {', '.join(cancelled)}." if cancelled else f"Job {args.name} had no run to cancel.")
+
+    def _pause(self, project: str, args) -> None:
+        print(self.backend.pause_job(project, args.name))
+
+    def _resume(self, project: str, args) -> None:
+        print(self.backend.resume_job(project, args.name))

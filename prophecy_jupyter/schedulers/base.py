@@ -1,10 +1,17 @@
-"""What every job target is given: the job, and each of its pipelines' code and typed parameters."""
+"""What every job target is given and gives: the job and each of its pipelines' code and typed
+parameters in; the files committed beside the job and a scheduler that deploys and operates it out.
+A run's state is told in one vocabulary whatever the scheduler."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+RUN_STATES = ("PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELED", "TIMEDOUT", "SKIPPED")
+"""A run's state on every scheduler; the last five are final."""
+ENDED = frozenset(RUN_STATES[2:])
 
 
 class Schedule(Protocol):
@@ -20,6 +27,7 @@ class Job(Protocol):
     fabric: str
     schedule: Schedule | None
     parameters: dict[str, bool | int | float | str]
+    size: str | None
     retries: int
     timeout_minutes: int | None
     max_concurrent_runs: int
@@ -47,18 +55,90 @@ class Export:
 
 
 @dataclass(frozen=True)
-class Operations:
-    """A deployed job's operations on a scheduler that takes statements (Snowflake's): for each,
-    what runs in the user's session."""
+class Run:
+    """One run of a deployed job."""
 
-    run_now: Callable[[Job], list[str]]
-    pause: Callable[[Job], list[str]]
-    resume: Callable[[Job], list[str]]
-    delete: Callable[[Job, Sequence[PipelineCode], str], list[str]]
-    """(job, its pipelines, the project's ref) → statements that remove the job and what it runs."""
-    runs: Callable[[Job, int], str]
-    """(job, how many) → a query of its recent runs, newest first, with the columns RUN_ID, STATE,
-    STARTED, ENDED, ERROR (what the scheduler reported) and RESULT (what the run returned)."""
+    run_id: str
+    state: str
+    """One of ``RUN_STATES``."""
+    started: datetime.datetime | None = None
+    ended: datetime.datetime | None = None
+    error: str | None = None
+    """What the scheduler reported of a failure."""
+    result: str | None = None
+    link: str | None = None
+    """The run's page on the scheduler, where it has one."""
+
+    def describe(self) -> dict[str, Any]:
+        """The run as the API and the CLI show it (times in ISO 8601)."""
+        duration = (self.ended - self.started).total_seconds() if self.started and self.ended else None
+        return {
+            "run_id": self.run_id,
+            "state": self.state,
+            "started": self.started.isoformat() if self.started else None,
+            "ended": self.ended.isoformat() if self.ended else None,
+            "duration_seconds": duration,
+            "error": self.error,
+            "result": self.result,
+            "link": self.link,
+        }
+
+
+@dataclass(frozen=True)
+class SchedulerService:
+    """A scheduler that is a service of its own (Airflow), kept as a fabric of its kind: its
+    settings and the user's own secret for it."""
+
+    ref: str
+    settings: dict[str, Any]
+    secret: str | None
+
+
+@dataclass(frozen=True)
+class Reach:
+    """How one user reaches a job's scheduler: the fabric, the user's own secret for it, and (for
+    schedulers operated with SQL, such as Snowflake's) the user's session of it."""
+
+    project: str
+    """The project's ``team/name``."""
+    fabric: str
+    settings: dict[str, Any]
+    job_sizes: dict[str, dict[str, Any]]
+    secret: str | None
+    statements: Callable[[list[str]], None]
+    """Runs statements, in order, in the user's session of the fabric."""
+    query: Callable[[str, int], list[dict[str, Any]]]
+    """A query's rows (column names as the fabric gives them) in the user's session."""
+    service: SchedulerService | None = None
+    """The scheduler's own service, for targets that have one (``JobTarget.service_setting``)."""
+
+
+class Scheduler(Protocol):
+    """A job's operations on its scheduler, for one user."""
+
+    def deploy(self, job: Job, pipelines: Sequence[PipelineCode], export: Export) -> str:
+        """Create the job or update it in place (never a second copy); what was done."""
+        ...
+
+    def run_now(self, job: Job) -> str:
+        """Start a run; its id."""
+        ...
+
+    def runs(self, job: Job, limit: int) -> list[Run]:
+        """Recent runs, newest first."""
+        ...
+
+    def cancel(self, job: Job, run_id: str | None) -> list[str]:
+        """Cancel one run, or every active run; the ids cancelled."""
+        ...
+
+    def pause(self, job: Job) -> None: ...
+
+    def resume(self, job: Job) -> None: ...
+
+    def delete(self, job: Job, pipelines: Sequence[PipelineCode]) -> None:
+        """Remove the job and what it runs from the scheduler."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -68,5 +148,11 @@ class JobTarget:
     name: str
     """How ``job export --format`` names it."""
     export: Callable[[Job, Sequence[PipelineCode], str, dict[str, Any]], Export]
-    """(job, its pipelines in order, the project's ref, the fabric's settings) → the export."""
-    operations: Operations | None = None
+    """(job, its pipelines in order, the project's ref, the fabric's settings with its job sizes
+    under ``job_sizes``) → the export."""
+    connect: Callable[[Reach], Scheduler] | None = None
+    """The scheduler, reached as the user; None where jobs are exported but not operated."""
+    service_setting: str | None = None
+    """The fabric setting that names the scheduler's own service (``airflow_fabric``: a fabric of
+    kind ``service_kind``), for schedulers that are not the fabric itself."""
+    service_kind: str | None = None

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from prophecy_jupyter.errors import Invalid
-from prophecy_jupyter.schedulers.base import Export, Job, JobTarget, Operations, PipelineCode
+from prophecy_jupyter.schedulers.base import ENDED, Export, Job, JobTarget, PipelineCode, Reach, Run
 
 RUNTIME_VERSION = "3.11"
 _SQL_TYPES = {"int": "NUMBER", "float": "FLOAT", "bool": "BOOLEAN", "str": "VARCHAR"}
@@ -127,21 +127,18 @@ def export(job: Job, pipelines: Sequence[PipelineCode], project: str, settings: 
     return Export({f"jobs/{job.name}.snowflake.sql": text.rstrip("\n").encode() + b"\n"}, sql)
 
 
-def run_now(job: Job) -> list[str]:
-    """Run the job's task graph once now (its root; Snowflake runs the rest after it)."""
-    return [f"EXECUTE TASK {task_names(job)[0]}"]
+_STATES = {
+    "SCHEDULED": "PENDING",
+    "EXECUTING": "RUNNING",
+    "SUCCEEDED": "SUCCESS",
+    "FAILED": "FAILED",
+    "FAILED_AND_AUTO_SUSPENDED": "FAILED",
+    "CANCELLED": "CANCELED",
+    "SKIPPED": "SKIPPED",
+}
 
 
-def pause(job: Job) -> list[str]:
-    """Suspend the root: no scheduled run starts until it is resumed."""
-    return [f"ALTER TASK {task_names(job)[0]} SUSPEND"]
-
-
-def resume(job: Job) -> list[str]:
-    return [f"ALTER TASK {task_names(job)[0]} RESUME"]
-
-
-def delete(job: Job, pipelines: Sequence[PipelineCode], project: str) -> list[str]:
+def delete_statements(job: Job, pipelines: Sequence[PipelineCode], project: str) -> list[str]:
     """Drop the tasks (root first, which suspends the graph), then the pipelines' procedures (a
     procedure is named with its argument types)."""
     tasks = [f"DROP TASK IF EXISTS {name}" for name in task_names(job)]
@@ -152,7 +149,7 @@ def delete(job: Job, pipelines: Sequence[PipelineCode], project: str) -> list[st
     return tasks + procedures
 
 
-def runs(job: Job, limit: int) -> str:
+def runs_query(job: Job, limit: int) -> str:
     """The root task's recent runs from ``TASK_HISTORY``, newest first."""
     return (
         "SELECT RUN_ID, STATE, SCHEDULED_TIME AS STARTED, COMPLETED_TIME AS ENDED, ERROR_MESSAGE AS ERROR, "
@@ -161,8 +158,55 @@ def runs(job: Job, limit: int) -> str:
     )
 
 
-SNOWFLAKE_TASKS = JobTarget(
-    name="snowflake",
-    export=export,
-    operations=Operations(run_now=run_now, pause=pause, resume=resume, delete=delete, runs=runs),
-)
+class SnowflakeTasks:
+    """A job's tasks, operated with SQL in the user's own Snowpark session (as the user's role)."""
+
+    def __init__(self, reach: Reach):
+        self.reach = reach
+
+    def deploy(self, job: Job, pipelines: Sequence[PipelineCode], export: Export) -> str:
+        self.reach.statements(export.statements)
+        return f"{len(export.statements)} statement(s) run"
+
+    def run_now(self, job: Job) -> str:
+        """Run the task graph once now (its root; Snowflake runs the rest after it). Snowflake
+        gives the run no id until it is scheduled: the newest run is the one started."""
+        before = {run.run_id for run in self.runs(job, 5)}
+        self.reach.statements([f"EXECUTE TASK {task_names(job)[0]}"])
+        fresh = [run.run_id for run in self.runs(job, 5) if run.run_id not in before]
+        return fresh[0] if fresh else "(scheduled)"
+
+    def runs(self, job: Job, limit: int) -> list[Run]:
+        return [
+            Run(
+                run_id=str(row["RUN_ID"]),
+                state=_STATES.get(str(row["STATE"]), "PENDING"),
+                started=row.get("STARTED"),
+                ended=row.get("ENDED"),
+                error=row.get("ERROR"),
+                result=None if row.get("RESULT") is None else str(row["RESULT"]),
+            )
+            for row in self.reach.query(runs_query(job, limit), limit)
+        ]
+
+    def cancel(self, job: Job, run_id: str | None) -> list[str]:
+        """Snowflake cancels a task's running executions together, not one by one."""
+        active = [run.run_id for run in self.runs(job, 20) if run.state not in ENDED]
+        if run_id is not None and run_id not in active:
+            raise Invalid(f"Run {run_id} of job {job.name} is not running.", "run")
+        root = task_names(job)[0]
+        self.reach.statements([f"SELECT SYSTEM$USER_TASK_CANCEL_ONGOING_EXECUTIONS('{root}')"])
+        return active
+
+    def pause(self, job: Job) -> None:
+        """Suspend the root: no scheduled run starts until it is resumed."""
+        self.reach.statements([f"ALTER TASK {task_names(job)[0]} SUSPEND"])
+
+    def resume(self, job: Job) -> None:
+        self.reach.statements([f"ALTER TASK {task_names(job)[0]} RESUME"])
+
+    def delete(self, job: Job, pipelines: Sequence[PipelineCode]) -> None:
+        self.reach.statements(delete_statements(job, pipelines, self.reach.project))
+
+
+SNOWFLAKE_TASKS = JobTarget(name="snowflake", export=export, connect=SnowflakeTasks)

@@ -35,6 +35,7 @@ from prophecy_jupyter.client.wire import TABLE_HEADER, encode_result, encode_tab
 from prophecy_jupyter.kinds import REGISTRY
 from prophecy_jupyter.server.json_body import json_object
 from prophecy_jupyter.services.connection_test import check_fabric
+from prophecy_jupyter.services.jobs import parse_schedule
 from prophecy_jupyter.services.runtime import Services
 from prophecy_jupyter.services.sessions import ManagedSession, Run
 from prophecy_jupyter.sql_parameters import SqlParameter
@@ -548,8 +549,9 @@ class JobHandler(ApiHandler):
 
     @endpoint()
     async def delete(self, project: str, name: str) -> None:
-        removed = await self.blocking(self.services.jobs.delete, self.user, project, name)
-        self.reply({"removed": removed})
+        remote = self.get_query_argument("remote", "false") == "true"
+        removed, message = await self.blocking(self.services.jobs.delete, self.user, project, name, remote)
+        self.reply({"removed": removed, "message": message})
 
 
 class JobExportHandler(ApiHandler):
@@ -576,6 +578,78 @@ class JobDeployHandler(ApiHandler):
     async def post(self, project: str, name: str) -> None:
         message = await self.blocking(self.services.jobs.deploy, self.user, project, name)
         self.reply({"message": message})
+
+
+class JobRunHandler(ApiHandler):
+    """Start a run of the deployed job now."""
+
+    auth_resource = "prophecy:projects"
+
+    @endpoint()
+    async def post(self, project: str, name: str) -> None:
+        run_id = await self.blocking(self.services.jobs.run_now, self.user, project, name)
+        self.reply({"run_id": run_id, "message": f"Started run {run_id} of job {name}."})
+
+
+class JobRunsHandler(ApiHandler):
+    """The deployed job's recent runs, newest first."""
+
+    auth_resource = "prophecy:projects"
+
+    @endpoint()
+    async def get(self, project: str, name: str) -> None:
+        try:
+            limit = min(max(int(self.get_query_argument("limit", "20")), 1), 100)
+        except ValueError:
+            raise errors.Invalid("limit: expected a whole number", "limit") from None
+        runs = await self.blocking(self.services.jobs.runs, self.user, project, name, limit)
+        self.reply({"runs": [run.describe() for run in runs]})
+
+
+class JobCancelHandler(ApiHandler):
+    """Cancel a run of the job (every active run when no ``run_id`` is given)."""
+
+    auth_resource = "prophecy:projects"
+
+    @endpoint()
+    async def post(self, project: str, name: str) -> None:
+        run_id = self.field(self.body(), "run_id", required=False)
+        cancelled = await self.blocking(self.services.jobs.cancel, self.user, project, name, run_id)
+        message = f"Cancelled {', '.join(cancelled)}." if cancelled else f"Job {name} had no run to cancel."
+        self.reply({"cancelled": cancelled, "message": message})
+
+
+class JobPauseHandler(ApiHandler):
+    """Pause the deployed job's schedule."""
+
+    auth_resource = "prophecy:projects"
+
+    @endpoint()
+    async def post(self, project: str, name: str) -> None:
+        self.reply({"message": await self.blocking(self.services.jobs.pause, self.user, project, name)})
+
+
+class JobResumeHandler(ApiHandler):
+    """Resume the deployed job's schedule."""
+
+    auth_resource = "prophecy:projects"
+
+    @endpoint()
+    async def post(self, project: str, name: str) -> None:
+        self.reply({"message": await self.blocking(self.services.jobs.resume, self.user, project, name)})
+
+
+class SchedulePreviewHandler(ApiHandler):
+    """The next fire times of a cron in a zone, as a job would have them (for forms)."""
+
+    auth_resource = "prophecy:projects"
+
+    @endpoint()
+    async def post(self) -> None:
+        data = self.body()
+        count = self.field(data, "count", int, required=False) or 3
+        schedule = parse_schedule({"cron": data.get("cron"), "timezone": data.get("timezone") or "UTC"})
+        self.reply({"next_runs": [run.isoformat() for run in schedule.next_runs(min(max(count, 1), 20))]})
 
 
 # -- attachments ------------------------------------------------------------------------------
@@ -862,6 +936,12 @@ ROUTES: list[tuple[str, type[ApiHandler]]] = [
     (r"/projects/([^/]+)/jobs/([^/]+)", JobHandler),
     (r"/projects/([^/]+)/jobs/([^/]+)/export", JobExportHandler),
     (r"/projects/([^/]+)/jobs/([^/]+)/deploy", JobDeployHandler),
+    (r"/projects/([^/]+)/jobs/([^/]+)/run", JobRunHandler),
+    (r"/projects/([^/]+)/jobs/([^/]+)/runs", JobRunsHandler),
+    (r"/projects/([^/]+)/jobs/([^/]+)/cancel", JobCancelHandler),
+    (r"/projects/([^/]+)/jobs/([^/]+)/pause", JobPauseHandler),
+    (r"/projects/([^/]+)/jobs/([^/]+)/resume", JobResumeHandler),
+    (r"/schedules/preview", SchedulePreviewHandler),
     (r"/attachments", AttachmentsHandler),
     (r"/kernels/([^/]+)/notebook", KernelNotebookHandler),
     (r"/sessions", SessionsHandler),

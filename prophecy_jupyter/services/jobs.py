@@ -21,7 +21,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from prophecy_jupyter.errors import EngineError, Invalid, NotFound
 from prophecy_jupyter.kinds import REGISTRY
-from prophecy_jupyter.schedulers.base import Export, Operations, PipelineCode
+from prophecy_jupyter.schedulers.base import (
+    ENDED,
+    Export,
+    JobTarget,
+    PipelineCode,
+    Reach,
+    Run,
+    Scheduler,
+    SchedulerService,
+)
 from prophecy_jupyter.services.pipelines import NAME
 
 JOBS_DIR = "jobs"
@@ -119,7 +128,16 @@ class JobSpec(BaseModel):
         """The job as the API and the CLI show it: its fields and its next fire times (ISO 8601,
         in its zone; none for an on-demand job)."""
         runs = self.schedule.next_runs(next_runs) if self.schedule else []
-        return {**self.model_dump(), "next_runs": [run.isoformat() for run in runs]}
+        return {
+            **self.model_dump(),
+            "summary": self.summary(),
+            "next_runs": [run.isoformat() for run in runs],
+        }
+
+    def summary(self) -> str:
+        """One line: what runs where, and when."""
+        when = f"{self.schedule.cron} ({self.schedule.timezone})" if self.schedule else "on demand"
+        return f"{', '.join(self.pipelines)} on {self.fabric}, {when}"
 
     def file(self) -> tuple[str, bytes]:
         """The job's path in the project and its content (the same job, the same bytes)."""
@@ -136,10 +154,24 @@ def parse_job(data: Any) -> JobSpec:
     try:
         return JobSpec.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"] if not isinstance(p, int))
-        message = error["msg"].removeprefix("Value error, ")
-        raise Invalid(f"Job field {where}: {message}", where or None) from None
+        raise _invalid(exc, ()) from None
+
+
+def parse_schedule(data: Any) -> Schedule:
+    """A schedule (``{cron, timezone}``), or Invalid naming ``schedule.cron`` or ``schedule.timezone``."""
+    if not isinstance(data, dict):
+        raise Invalid("A schedule is a cron and a time zone.", "schedule")
+    try:
+        return Schedule.model_validate(data)
+    except ValidationError as exc:
+        raise _invalid(exc, ("schedule",)) from None
+
+
+def _invalid(exc: ValidationError, within: tuple[str, ...]) -> Invalid:
+    error = exc.errors()[0]
+    where = ".".join([*within, *(str(p) for p in error["loc"] if not isinstance(p, int))])
+    message = error["msg"].removeprefix("Value error, ")
+    return Invalid(f"Job field {where}: {message}", where or None)
 
 
 @dataclass(frozen=True)
@@ -208,6 +240,8 @@ class JobProjects(Protocol):
 class JobFabrics(Protocol):
     def get(self, user: str, ref: str) -> Any: ...
 
+    def secret(self, user: str, fabric: Any) -> str | None: ...
+
 
 class JobSessions(Protocol):
     """Runs code and queries in a session of a fabric (a Snowflake job deploys and is operated
@@ -218,12 +252,8 @@ class JobSessions(Protocol):
     def fetch_sql(self, user: str, notebook: str, fabric_ref: str, query: str, limit: int) -> Any: ...
 
 
-TERMINAL_RUN_STATES = {"SUCCEEDED", "FAILED", "CANCELLED", "FAILED_AND_AUTO_SUSPENDED", "SKIPPED"}
-"""States a run does not leave."""
-
-
 class JobService:
-    """The jobs of a project, in the user's working copy."""
+    """The jobs of a project, in the user's working copy and on their fabrics' schedulers."""
 
     def __init__(self, projects: JobProjects, fabrics: JobFabrics, sessions: Callable[[], JobSessions]):
         self.projects = projects
@@ -273,18 +303,92 @@ class JobService:
             raise NotFound(f"Project {ref} has no job {name} (jobs/{name}.yaml).")
         return self._read(path, files[path])
 
-    def delete(self, user: str, ref: str, name: str) -> list[str]:
-        """Remove the job's file from the working copy (commit to remove it from the project)."""
-        path, _ = self.get(user, ref, name).file()
-        return self.projects.remove_files(user, ref, [path])
+    def delete(self, user: str, ref: str, name: str, remote: bool = False) -> tuple[list[str], str | None]:
+        """Remove the job's file from the working copy (commit to remove it from the project) and,
+        with ``remote``, the deployed job from its scheduler first; the files removed and what the
+        scheduler was told."""
+        job = self.get(user, ref, name)
+        said = self.undeploy(user, ref, name) if remote else None
+        path, _ = job.file()
+        return self.projects.remove_files(user, ref, [path]), said
 
     def export(
         self, user: str, ref: str, name: str, target_name: str | None = None
     ) -> tuple[Export, list[str], str]:
-        """The job as its fabric's scheduler takes it (Snowflake's procedures and tasks ...), from
-        the pipelines' committed code, written beside the job; returns it, the files that changed
-        and the scheduler's name (Invalid when ``target_name`` names another)."""
+        """The job as its fabric's scheduler takes it (a Databricks bundle, an Airflow DAG,
+        Snowflake's procedures and tasks), from the pipelines' committed code, written beside the
+        job; returns it, the files that changed and the format's name (Invalid when
+        ``target_name`` names another format than the fabric's)."""
         job = self.get(user, ref, name)
+        target, fabric = self._target(user, job)
+        if target_name is not None and target_name != target.name:
+            raise Invalid(
+                f"Job {name} runs on {fabric.ref} ({fabric.kind}), whose scheduler takes {target.name}, "
+                f"not {target_name}.",
+                "format",
+            )
+        project = self.projects_ref(user, ref)
+        settings = {**fabric.settings, "job_sizes": fabric.job_sizes}
+        exported = target.export(job, self._code(user, ref, job), project, settings)
+        return exported, self.projects.write_files(user, ref, exported.files), target.name
+
+    def deploy(self, user: str, ref: str, name: str) -> str:
+        """Create the job on its fabric's scheduler, or update it in place, with the pipelines'
+        committed code and the user's own credential; what was done."""
+        exported, _, _ = self.export(user, ref, name)
+        job, scheduler = self._scheduler(user, ref, name)
+        done = scheduler.deploy(job, self._code(user, ref, job), exported)
+        return f"Deployed job {name} to {job.fabric}: {done}."
+
+    def run_now(self, user: str, ref: str, name: str) -> str:
+        """Start a run of the deployed job now; its id."""
+        job, scheduler = self._scheduler(user, ref, name)
+        return scheduler.run_now(job)
+
+    def runs(self, user: str, ref: str, name: str, limit: int = 20) -> list[Run]:
+        """The deployed job's recent runs, newest first."""
+        job, scheduler = self._scheduler(user, ref, name)
+        return scheduler.runs(job, limit)
+
+    def cancel(self, user: str, ref: str, name: str, run_id: str | None = None) -> list[str]:
+        """Cancel a run of the job (every active run without ``run_id``); the ids cancelled."""
+        job, scheduler = self._scheduler(user, ref, name)
+        return scheduler.cancel(job, run_id)
+
+    def pause(self, user: str, ref: str, name: str) -> str:
+        job, scheduler = self._scheduler(user, ref, name)
+        scheduler.pause(job)
+        return f"Paused job {name}: no scheduled run starts until it is resumed."
+
+    def resume(self, user: str, ref: str, name: str) -> str:
+        job, scheduler = self._scheduler(user, ref, name)
+        scheduler.resume(job)
+        upcoming = job.describe(1)["next_runs"]
+        return f"Resumed job {name}" + (f": next run {upcoming[0]}." if upcoming else ".")
+
+    def undeploy(self, user: str, ref: str, name: str) -> str:
+        """Remove the deployed job (and what it runs) from its fabric's scheduler."""
+        job, scheduler = self._scheduler(user, ref, name)
+        scheduler.delete(job, self._code(user, ref, job))
+        return f"Removed job {name} from {job.fabric}."
+
+    def wait_for_run(
+        self, user: str, ref: str, name: str, run_id: str, timeout: float, poll: float = 2.0
+    ) -> Run:
+        """The run once it has ended; EngineError after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = next((run for run in self.runs(user, ref, name) if run.run_id == run_id), None)
+            if found is not None and found.state in ENDED:
+                return found
+            if time.monotonic() > deadline:
+                state = found.state if found else "not listed yet"
+                raise EngineError(
+                    f"Run {run_id} of job {name} did not end within {timeout:.0f} s (it is {state})."
+                )
+            time.sleep(poll)
+
+    def _target(self, user: str, job: JobSpec) -> tuple[JobTarget, Any]:
         fabric = self.fabrics.get(user, job.fabric)
         target = fabric.kind_of.scheduler
         if target is None:
@@ -293,91 +397,69 @@ class JobService:
                 f"(fabric {fabric.ref}).",
                 "fabric",
             )
-        if target_name is not None and target_name != target.name:
+        return target, fabric
+
+    def _scheduler(self, user: str, ref: str, name: str) -> tuple[JobSpec, Scheduler]:
+        """The job and its fabric's scheduler, reached as the user."""
+        job = self.get(user, ref, name)
+        target, fabric = self._target(user, job)
+        if target.connect is None:
             raise Invalid(
-                f"Job {name} runs on {fabric.ref} ({fabric.kind}), whose scheduler is {target.name}, not "
-                f"{target_name}.",
-                "format",
+                f"Jobs exported as {target.name} are deployed and run from {target.name} itself: "
+                "`job export` writes them.",
+                "fabric",
             )
-        code = [self._committed(user, ref, pipeline) for pipeline in job.pipelines]
-        exported = target.export(job, code, self.projects_ref(user, ref), fabric.settings)
-        return exported, self.projects.write_files(user, ref, exported.files), target.name
+        notebook = f"job:{ref}:{name}"
+        reach = Reach(
+            service=self._service(user, target, fabric),
+            project=self.projects_ref(user, ref),
+            fabric=fabric.ref,
+            settings=fabric.settings,
+            job_sizes=fabric.job_sizes,
+            secret=self.fabrics.secret(user, fabric),
+            statements=lambda statements: self._execute(user, notebook, job, statements),
+            query=lambda query, limit: self._query(user, notebook, job, query, limit),
+        )
+        return job, target.connect(reach)
 
-    def deploy(self, user: str, ref: str, name: str) -> str:
-        """Create or replace the job on its fabric's scheduler, with the pipelines' committed code
-        (through the user's own session and credential); what the scheduler was given."""
-        job = self.get(user, ref, name)
-        exported, _, _ = self.export(user, ref, name)
-        self._execute(user, ref, job, exported.statements, "Deploying")
-        return f"Deployed job {name} to {job.fabric}: {len(exported.statements)} statement(s)."
+    def _service(self, user: str, target: JobTarget, fabric: Any) -> SchedulerService | None:
+        """The scheduler's own service as the user reaches it, for targets that have one."""
+        if target.service_setting is None:
+            return None
+        named = fabric.settings.get(target.service_setting)
+        if not named:
+            raise Invalid(
+                f"Fabric {fabric.ref} names no {target.service_kind} fabric to deploy and run its jobs on "
+                f"(its setting {target.service_setting}); `job export` writes the job for you to deploy.",
+                "fabric",
+            )
+        service = self.fabrics.get(user, named)
+        if service.kind != target.service_kind:
+            raise Invalid(
+                f"Fabric {fabric.ref}'s {target.service_setting} is {service.ref}, a {service.kind} fabric, "
+                f"not {target.service_kind}.",
+                "fabric",
+            )
+        return SchedulerService(service.ref, service.settings, self.fabrics.secret(user, service))
 
-    def run_now(self, user: str, ref: str, name: str) -> str:
-        """Start a run of the deployed job now."""
-        job, operations = self._operations(user, ref, name)
-        self._execute(user, ref, job, operations.run_now(job), "Starting")
-        return f"Started a run of job {name} on {job.fabric}."
-
-    def pause(self, user: str, ref: str, name: str) -> str:
-        job, operations = self._operations(user, ref, name)
-        self._execute(user, ref, job, operations.pause(job), "Pausing")
-        return f"Paused job {name}: no scheduled run starts until it is resumed."
-
-    def resume(self, user: str, ref: str, name: str) -> str:
-        job, operations = self._operations(user, ref, name)
-        self._execute(user, ref, job, operations.resume(job), "Resuming")
-        return f"Resumed job {name}."
-
-    def undeploy(self, user: str, ref: str, name: str) -> str:
-        """Remove the deployed job (and what it runs) from its fabric's scheduler."""
-        job, operations = self._operations(user, ref, name)
-        code = [self._committed(user, ref, pipeline) for pipeline in job.pipelines]
-        self._execute(user, ref, job, operations.delete(job, code, self.projects_ref(user, ref)), "Removing")
-        return f"Removed job {name} from {job.fabric}."
-
-    def runs(self, user: str, ref: str, name: str, limit: int = 20) -> list[dict[str, Any]]:
-        """The deployed job's recent runs, newest first: id, state, start, end, the error the
-        scheduler reported, and the result."""
-        job, operations = self._operations(user, ref, name)
-        query = operations.runs(job, limit)
-        result = self._sessions().fetch_sql(user, f"job:{ref}:{name}", job.fabric, query, limit)
-        if result.table is None:
-            raise EngineError(f"Reading the runs of job {name} failed: {result.error_summary()}")
-        records = result.table.astype(object).where(result.table.notna(), None).to_dict("records")
-        return [{key.lower(): _plain(value) for key, value in record.items()} for record in records]
-
-    def wait_for_run(
-        self, user: str, ref: str, name: str, before: set[str], timeout: float, poll: float = 2.0
-    ) -> dict[str, Any]:
-        """The first run not in ``before`` (run ids), once it has ended; EngineError after
-        ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            fresh = [run for run in self.runs(user, ref, name) if str(run["run_id"]) not in before]
-            if fresh and fresh[0]["state"] in TERMINAL_RUN_STATES:
-                return fresh[0]
-            if time.monotonic() > deadline:
-                state = fresh[0]["state"] if fresh else "not started"
-                raise EngineError(
-                    f"The run of job {name} did not end within {timeout:.0f} s (it is {state})."
-                )
-            time.sleep(poll)
-
-    def _operations(self, user: str, ref: str, name: str) -> tuple[JobSpec, Operations]:
-        job = self.get(user, ref, name)
-        fabric = self.fabrics.get(user, job.fabric)
-        target = fabric.kind_of.scheduler
-        if target is None or target.operations is None:
-            raise Invalid(f"Jobs on {fabric.kind} fabrics cannot be operated in this version.", "fabric")
-        return job, target.operations
-
-    def _execute(self, user: str, ref: str, job: JobSpec, statements: list[str], doing: str) -> None:
+    def _execute(self, user: str, notebook: str, job: JobSpec, statements: list[str]) -> None:
         """Run the statements in the user's own session of the job's fabric."""
         program = f"for _statement in {statements!r}:\n    session.sql(_statement).collect()\n"
-        run = self._sessions().run(user, f"job:{ref}:{job.name}", job.fabric, program)
+        run = self._sessions().run(user, notebook, job.fabric, program)
         result = run.result
         if result is None or not result.ok:
             reason = result.error_summary() if result is not None else "it did not finish"
-            raise EngineError(f"{doing} job {job.name} on {job.fabric} failed: {reason}")
+            raise EngineError(f"Job {job.name} on {job.fabric}: {reason}")
+
+    def _query(self, user: str, notebook: str, job: JobSpec, query: str, limit: int) -> list[dict[str, Any]]:
+        """A query's rows in the user's own session of the job's fabric."""
+        result = self._sessions().fetch_sql(user, notebook, job.fabric, query, limit)
+        if result.table is None:
+            raise EngineError(f"Job {job.name} on {job.fabric}: {result.error_summary()}")
+        return result.table.astype(object).where(result.table.notna(), None).to_dict("records")
+
+    def _code(self, user: str, ref: str, job: JobSpec) -> list[PipelineCode]:
+        return [self._committed(user, ref, pipeline) for pipeline in job.pipelines]
 
     def projects_ref(self, user: str, ref: str) -> str:
         """The project's ``team/name``."""
@@ -408,11 +490,6 @@ class JobService:
             return parse_job(yaml.safe_load(content))
         except (Invalid, yaml.YAMLError) as exc:
             raise Invalid(f"{path} is not a job this version reads: {exc}", "job") from None
-
-
-def _plain(value: Any) -> Any:
-    """A run's value as JSON takes it (times as ISO 8601 text)."""
-    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 def _code_of(kind_name: str) -> str:

@@ -10,8 +10,11 @@ It serves, on 127.0.0.1, what our engine and databricks-sdk call:
   gateway (a real Python interpreter with its own SparkSession, or Spark SQL), so contexts keep
   state and cancel interrupts; outputs are mapped to Databricks ``results``;
 - jobs (``/api/2.1`` and ``/api/2.2``: create, reset, update, get with task pages, list, delete,
-  run-now with idempotency tokens, runs submit/get/get-output/cancel; runs pass QUEUED → RUNNING
-  → TERMINATED in ``run_duration``) and workspace import (JSON or multipart);
+  run-now with idempotency tokens, runs submit/list/get/get-output/cancel) and workspace import
+  (JSON or multipart) and mkdirs. A run whose tasks are ``spark_python_task``s of imported
+  workspace files really runs them, in order, as batches of our test gateway (real PySpark): its
+  state, error and logs are the batches'. Other runs pass QUEUED → RUNNING → TERMINATED in
+  ``run_duration``;
 - SQL warehouses and the Statement Execution API: statements run on local PySpark with named
   parameters; INLINE JSON_ARRAY results, or EXTERNAL_LINKS Arrow chunks behind presigned links
   that refuse an Authorization header, as cloud storage does.
@@ -122,6 +125,10 @@ class JobRun:
     duration: float
     parameters: dict[str, Any] = field(default_factory=dict)
     cancelled: bool = False
+    executed: dict[str, dict[str, Any]] | None = None
+    """For a run that really runs its tasks: each task's state, error and logs by task key."""
+    started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    ended_ms: int | None = None
 
 
 @dataclass
@@ -160,6 +167,9 @@ class StandInWorkspace:
         self.jobs: dict[int, dict[str, Any]] = {}
         self.runs: dict[int, JobRun] = {}
         self.files: dict[str, dict[str, Any]] = {}
+        self.folders: set[str] = set()
+        self.batches: dict[int, int] = {}
+        """A really run task's run id → its gateway batch."""
         self.run_duration = 1.0
         self._ids = iter(range(1001, 10**9))
         self.start_delay = 1.0
@@ -182,6 +192,59 @@ class StandInWorkspace:
         warehouse_id = secrets.token_hex(8)
         self.warehouses[warehouse_id] = {"id": warehouse_id, "name": name, "state": state}
         return warehouse_id
+
+    def execute_run(self, run: JobRun) -> None:
+        """Run a job run's tasks in order, each as a batch of the gateway: its workspace file, its
+        parameters; a failed or cancelled task leaves the ones after it unrun."""
+        import tempfile
+
+        for task in run.tasks:
+            executed = run.executed[task["task_key"]]
+            if run.cancelled or any(
+                e["state"].get("result_state") not in (None, "SUCCESS") for e in run.executed.values()
+            ):
+                executed["state"] = {"life_cycle_state": "TERMINATED", "result_state": "CANCELED",
+                                     "state_message": "An earlier task did not succeed"}  # fmt: skip
+                continue
+            python = task["spark_python_task"]
+            folder = tempfile.mkdtemp(prefix="standin-job-")
+            file = f"{folder}/{python['python_file'].rsplit('/', 1)[-1]}"
+            with open(file, "wb") as out:
+                out.write(self.files[python["python_file"]]["content"])
+            body = {"file": file, "args": list(python.get("parameters") or []), "name": task["task_key"]}
+            batch = self._gateway.post(f"{self.gateway_url}/batches", json=body, timeout=30).json()["id"]
+            self.batches[task["run_id"]] = batch
+            executed["state"] = {"life_cycle_state": "RUNNING", "state_message": "In run"}
+            state = "starting"
+            while state in ("not_started", "starting", "running", "busy", "idle"):
+                time.sleep(0.3)
+                answer = self._gateway.get(f"{self.gateway_url}/batches/{batch}/state", timeout=30)
+                state = answer.json()["state"] if answer.ok else "killed"  # deleted: cancelled
+            log = self._gateway.get(f"{self.gateway_url}/batches/{batch}/log?size=1000", timeout=30)
+            lines = (log.json().get("log") or []) if log.ok else []
+            executed["logs"] = "\n".join(lines)
+            if state == "success":
+                executed["state"] = {
+                    "life_cycle_state": "TERMINATED",
+                    "result_state": "SUCCESS",
+                    "state_message": "",
+                }
+            else:
+                errors = (
+                    [line for line in lines if "Error" in line or "Exception" in line] or lines or [state]
+                )
+                executed["error"] = errors[-1].strip()
+                result = "CANCELED" if run.cancelled else "FAILED"
+                executed["state"] = {"life_cycle_state": "TERMINATED", "result_state": result,
+                                     "state_message": executed["error"]}  # fmt: skip
+        run.ended_ms = int(time.time() * 1000)
+
+    def kill_batches(self, run: JobRun) -> None:
+        """Cancel a really run job: its running batch is deleted (Livy kills it)."""
+        for task in run.tasks:
+            batch = self.batches.get(task["run_id"])
+            if batch is not None:
+                self._gateway.delete(f"{self.gateway_url}/batches/{batch}", timeout=30)
 
     def fail_next(self, path: str, **fault: Any) -> None:
         """Queue a fault for the next request whose path starts with ``path``."""
@@ -648,6 +711,8 @@ def _parameter_value(value: str | None, kind: str) -> Any:
 
 
 def _task_state(run: JobRun, now: float) -> dict[str, Any]:
+    if run.executed is not None:
+        return _executed_state(run)
     if run.cancelled:
         return {"life_cycle_state": "TERMINATED", "result_state": "CANCELED", "state_message": "Cancelled"}
     elapsed = now - run.started
@@ -658,17 +723,31 @@ def _task_state(run: JobRun, now: float) -> dict[str, Any]:
     return {"life_cycle_state": "TERMINATED", "result_state": "SUCCESS", "state_message": ""}
 
 
+def _executed_state(run: JobRun) -> dict[str, Any]:
+    """A really run job's state from its tasks'."""
+    states = [task["state"] for task in (run.executed or {}).values()]
+    if any(state["life_cycle_state"] != "TERMINATED" for state in states):
+        running = any(state["life_cycle_state"] == "RUNNING" for state in states)
+        return {"life_cycle_state": "RUNNING" if running else "QUEUED", "state_message": ""}
+    failed = [state for state in states if state.get("result_state") != "SUCCESS"]
+    if not failed:
+        return {"life_cycle_state": "TERMINATED", "result_state": "SUCCESS", "state_message": ""}
+    result = "CANCELED" if run.cancelled else "FAILED"
+    message = "Cancelled" if run.cancelled else next(s["state_message"] for s in failed if s["state_message"])
+    return {"life_cycle_state": "TERMINATED", "result_state": result, "state_message": message}
+
+
 def _status_of(state: dict[str, Any]) -> dict[str, Any]:
     """The newer ``status`` next to the legacy ``state``."""
     life = state["life_cycle_state"]
     if life != "TERMINATED":
         return {"state": life}
-    code = "SUCCESS" if state["result_state"] == "SUCCESS" else "CANCELED"
+    code = {"SUCCESS": "SUCCESS", "FAILED": "RUN_EXECUTION_ERROR"}.get(state["result_state"], "CANCELED")
     return {
         "state": "TERMINATED",
         "termination_details": {
             "code": code,
-            "type": "SUCCESS" if code == "SUCCESS" else "CLIENT_ERROR",
+            "type": {"SUCCESS": "SUCCESS", "RUN_EXECUTION_ERROR": "CLIENT_ERROR"}.get(code, "CLIENT_ERROR"),
             "message": state["state_message"],
         },
     }
@@ -740,7 +819,30 @@ class Jobs:
         run = JobRun(next(self.ws._ids), job_id, name, [], time.monotonic(), self.ws.run_duration, **extra)
         run.tasks = [{**t, "run_id": next(self.ws._ids)} for t in tasks]
         self.ws.runs[run.run_id] = run
+        files = [t.get("spark_python_task", {}).get("python_file") for t in run.tasks]
+        if all(file in self.ws.files for file in files):
+            queued = {"life_cycle_state": "QUEUED", "state_message": "Waiting for the previous task"}
+            run.executed = {
+                t["task_key"]: {"state": dict(queued), "error": None, "logs": ""} for t in run.tasks
+            }
+            threading.Thread(target=self.ws.execute_run, args=(run,), daemon=True).start()
         return run
+
+    def list_runs(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``runs/list``: newest first, ``active_only`` and ``limit`` (at most 25), with tasks when
+        ``expand_tasks``."""
+        job_id = params.get("job_id")
+        runs = [r for r in self.ws.runs.values() if job_id is None or str(r.job_id) == str(job_id)]
+        if str(params.get("active_only", "false")).lower() == "true":
+            runs = [r for r in runs if _task_state(r, time.monotonic())["life_cycle_state"] != "TERMINATED"]
+        runs.sort(key=lambda r: r.run_id, reverse=True)
+        limit = min(int(params.get("limit") or 25), 25)
+        expand = str(params.get("expand_tasks", "false")).lower() == "true"
+        page = [self.run_json({"run_id": r.run_id}) for r in runs[:limit]]
+        if not expand:
+            for body in page:
+                body.pop("tasks", None)
+        return {"runs": page, "has_more": len(runs) > limit}
 
     def run_now(self, body: dict[str, Any]) -> dict[str, Any]:
         job = self._job(body.get("job_id"))
@@ -777,18 +879,24 @@ class Jobs:
         run, _ = self._run(params.get("run_id"))
         now = time.monotonic()
         state = _task_state(run, now)
-        tasks = [
-            {"task_key": t["task_key"], "run_id": t["run_id"], "state": state, "status": _status_of(state)}
-            for t in run.tasks
-        ]
+        tasks = []
+        for t in run.tasks:
+            task_state = run.executed[t["task_key"]]["state"] if run.executed is not None else state
+            tasks.append(
+                {"task_key": t["task_key"], "run_id": t["run_id"], "state": task_state,
+                 "status": _status_of(task_state)}
+            )  # fmt: skip
         body = {
             "run_id": run.run_id,
             "run_name": run.run_name,
             "tasks": tasks,
             "state": state,
             "status": _status_of(state),
-            "start_time": int(time.time() * 1000),
+            "start_time": run.started_ms,
+            "run_page_url": f"{self.ws.url}/#job/{run.job_id}/run/{run.run_id}",
         }
+        if run.ended_ms is not None:
+            body["end_time"] = run.ended_ms
         if run.job_id is not None:
             body["job_id"] = run.job_id
         return body
@@ -802,6 +910,20 @@ class Jobs:
             )
         task = task or run.tasks[0]
         state = _task_state(run, time.monotonic())
+        if run.executed is not None:
+            executed = run.executed[task["task_key"]]
+            body = {
+                "metadata": {
+                    "run_id": task["run_id"],
+                    "state": executed["state"],
+                    "task_key": task["task_key"],
+                }
+            }
+            body["logs"] = executed["logs"]
+            if executed["error"]:
+                body["error"] = executed["error"]
+                body["error_trace"] = executed["logs"]
+            return body
         body: dict[str, Any] = {
             "metadata": {"run_id": task["run_id"], "state": state, "task_key": task["task_key"]}
         }
@@ -815,6 +937,8 @@ class Jobs:
         run, _ = self._run(body.get("run_id"))
         if _task_state(run, time.monotonic())["life_cycle_state"] != "TERMINATED":
             run.cancelled = True
+            if run.executed is not None:
+                self.ws.kill_batches(run)
         return {}
 
     def import_file(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -988,6 +1112,9 @@ class _Handler(BaseHTTPRequestHandler):
         if version == "2.0" and endpoint in ("workspace/import", "workspace/get-status"):
             jobs = Jobs(ws)
             return jobs.import_file(params) if method == "POST" else jobs.status(params)
+        if version == "2.0" and endpoint == "workspace/mkdirs" and method == "POST":
+            ws.folders.add(params.get("path") or "/")
+            return {}
         if version == "2.0" and endpoint.startswith("sql/"):
             return self._sql(method, endpoint.removeprefix("sql/").split("/"), params)
         raise ApiError(404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No API found for {path}"})
@@ -1024,6 +1151,7 @@ class _Handler(BaseHTTPRequestHandler):
             ("POST", "delete"): lambda: jobs.delete(params),
             ("POST", "run-now"): lambda: jobs.run_now(params),
             ("POST", "runs/submit"): lambda: jobs.submit(params),
+            ("GET", "runs/list"): lambda: jobs.list_runs(params),
             ("GET", "runs/get"): lambda: jobs.run_json(params),
             ("GET", "runs/get-output"): lambda: jobs.output(params),
             ("POST", "runs/cancel"): lambda: jobs.cancel(params),

@@ -181,6 +181,8 @@ def _scheduling_answer(sql: str) -> str | None:
     executed = re.match(r"\s*EXECUTE\s+TASK\s+([A-Za-z0-9_$.]+)", sql, re.I)
     if executed:
         return f"Task {executed.group(1).upper()} is scheduled to run immediately."
+    if re.match(r"\s*SELECT\s+SYSTEM\$USER_TASK_CANCEL_ONGOING_EXECUTIONS\('\w+'\)\s*$", sql, re.I):
+        return "Cancelled the ongoing executions."
     return None
 
 
@@ -222,16 +224,26 @@ class TaskRuns:
             session = Session.builder.configs(connect).create()
             try:
                 positional = [values.get(d.name.upper(), _default(d)) for d in declared]
-                run["RETURN_VALUE"] = str(namespace["main"](session, *positional))
-                run["STATE"] = "SUCCEEDED"
+                returned = str(namespace["main"](session, *positional))
+                if run["STATE"] == "EXECUTING":  # not cancelled meanwhile
+                    run.update(RETURN_VALUE=returned, STATE="SUCCEEDED")
             finally:  # fakesnow's server refuses the close, which leaves the connection open for
                 # Snowpark's exit handler to close again, against a server stopped by then
                 with contextlib.suppress(Exception):
                     session.close()
                 atexit.unregister(session._close_at_exit)
         except Exception as exc:
-            run.update(STATE="FAILED", ERROR_MESSAGE=f"{type(exc).__name__}: {exc}")
-        run["COMPLETED_TIME"] = _now()
+            if run["STATE"] == "EXECUTING":
+                run.update(STATE="FAILED", ERROR_MESSAGE=f"{type(exc).__name__}: {exc}")
+        if run["COMPLETED_TIME"] is None:
+            run["COMPLETED_TIME"] = _now()
+
+    def cancel(self, task: str) -> None:
+        """``SYSTEM$USER_TASK_CANCEL_ONGOING_EXECUTIONS``: the task's executing runs end cancelled."""
+        for run in self.runs.get(task.upper(), []):
+            if run["STATE"] == "EXECUTING":
+                cancelled = {"COMPLETED_TIME": _now(), "ERROR_MESSAGE": "Task execution cancelled."}
+                run.update(STATE="CANCELLED", **cancelled)
 
     def history(self, task: str) -> str:
         """A query whose rows are ``TASK_HISTORY(TASK_NAME => task)``'s, for the front's rewrite."""
@@ -342,6 +354,9 @@ class _Front(BaseHTTPRequestHandler):
                 executed = re.match(r"\s*EXECUTE\s+TASK\s+(\w+)", sql, re.I)
                 if executed:
                     self._execute_task(executed.group(1).upper(), token)
+                cancelled = re.search(r"CANCEL_ONGOING_EXECUTIONS\('(\w+)'\)", sql)
+                if cancelled:
+                    self.accounts.tasks.cancel(cancelled.group(1))
                 body = self._rewritten({**payload, "sqlText": f"SELECT '{answer}' AS \"status\""})
             elif history:
                 rows = self.accounts.tasks.history(history.group(1))
