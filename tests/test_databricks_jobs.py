@@ -231,3 +231,64 @@ def test_the_job_command_line_deploys_runs_and_follows_a_databricks_job(
     deleted = cli("delete", "daily", "--remote")
     assert deleted.returncode == 0 and "Removed job daily from default/dbx." in deleted.stdout
     assert len(databricks_workspace.jobs) == 1, "only the bad job is left"
+
+
+def test_job_magics_deploy_run_and_follow_a_databricks_job_from_a_notebook(
+    tmp_path, data_dir, databricks_workspace, monkeypatch
+):
+    """``%job`` in a real kernel talking to a real Jupyter server: the notebook's pipeline and
+    fabric by default; deploy, run --wait (SUCCESS), runs, pause, delete --remote."""
+    from tests.servers.git_http import GitHttpServer
+    from tests.servers.jupyter import start_jupyter
+    from tests.servers.kernels import execute
+
+    monkeypatch.setenv("PROPHECY_JUPYTER_PROJECTS_DIR", str(tmp_path / "work"))
+    git_server = GitHttpServer(tmp_path / "served", {TOKEN: "x-access-token"}).start()
+    server = start_jupyter(tmp_path, data_dir, os.environ["PROPHECY_JUPYTER_KEY"])
+    out = tmp_path / "magic.parquet"
+    try:
+        settings = {"host": databricks_workspace.url, "cluster_id": databricks_workspace.add_cluster("nb")}
+        fabric = server.call(
+            "POST", "/teams/default/fabrics", {"name": "dbx", "kind": "databricks", "settings": settings}
+        )
+        server.call("PUT", f"/fabrics/{fabric['id']}/credential", {"secret": databricks_workspace.pat})
+        url = git_server.create_repository("lake")
+        project = server.call(
+            "POST", "/teams/default/projects", {"name": "lake", "url": url, "provider": "github"}
+        )
+        server.call("PUT", f"/projects/{project['id']}/token", {"token": TOKEN})
+        cells = [
+            code_cell(f"rows = 4\nseconds = 0\nout = {str(out)!r}", ("parameters",)),
+            code_cell(PIPELINE_CELL),
+        ]
+        metadata = {"prophecy": {"fabric": "dbx", "project": "lake"}}
+        notebook = {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}
+        (server.root / "orders.ipynb").write_text(json.dumps(notebook))
+        kernel = server.start_kernel("orders.ipynb")
+        client = server.client(kernel)
+        try:
+            assert execute(client, "%load_ext prophecy_jupyter").ok
+            for line in ("%pipeline generate", '%pipeline commit -m "Orders"', "%pipeline push"):
+                done = execute(client, line)
+                assert done.ok, (line, done.failure)
+            created = execute(client, '%job create nightly --schedule "0 3 * * *" --param rows=6')
+            assert created.ok and "orders on default/dbx, 0 3 * * * (UTC)" in created.stdout, created.failure
+            deployed = execute(client, "%job deploy nightly")
+            assert deployed.ok and "created Databricks job" in deployed.stdout, deployed.failure
+            ran = execute(client, "%job run nightly --wait")
+            assert ran.ok and ran.stdout.strip().splitlines()[-1] == "SUCCESS", (ran.stdout, ran.failure)
+            assert pq.read_table(out).num_rows == 6, "the job's value, not the notebook's"
+            runs = execute(client, "%job runs nightly")
+            assert "SUCCESS" in runs.stdout and f"{databricks_workspace.url}/#job/" in runs.stdout
+            assert execute(client, "%job pause nightly").stdout.startswith("Paused job nightly")
+            removed = execute(client, "%job delete nightly --remote")
+            assert removed.ok and "Removed job nightly from default/dbx." in removed.stdout, removed.failure
+            assert databricks_workspace.jobs == {}
+            gone = execute(client, "%job runs nightly")
+            assert not gone.ok and "no job nightly" in gone.failure
+        finally:
+            client.stop_channels()
+            server.call("DELETE", f"/kernels/{kernel}", api="/api")
+    finally:
+        server.stop()
+        git_server.stop()
