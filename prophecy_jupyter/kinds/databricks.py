@@ -65,7 +65,7 @@ class DatabricksSettings(WorkspaceSettings):
     @field_validator("job_code_root")
     @classmethod
     def _code_root(cls, root: str | None) -> str | None:
-        if root is not None and not re.fullmatch(r"/[\w./-]+", root):
+        if root is not None and (not re.fullmatch(r"/[\w./-]+", root) or {".", ".."} & set(root.split("/"))):
             raise ValueError("must be an absolute workspace folder, such as /Shared/prophecy")
         return root
 
