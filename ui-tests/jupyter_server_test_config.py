@@ -1,10 +1,21 @@
-"""The Jupyter server the browser tests start (galata's settings, as root, a throw-away data dir)."""
+"""The Jupyter server the browser tests start (galata's settings, as root, a throw-away data dir),
+with what the Jobs test needs made before it starts (see jobs_setup.py)."""
 
 import os
+import sys
 import tempfile
+from pathlib import Path
 
 from jupyterlab.galata import configure_jupyter_server
 
 configure_jupyter_server(c)  # noqa: F821
 c.ServerApp.allow_root = True  # noqa: F821
 os.environ.setdefault("PROPHECY_JUPYTER_DATA_DIR", tempfile.mkdtemp(prefix="prophecy-ui-"))
+
+# The stand-ins live in the repository's tests/ package; this folder holds the setup.
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]
+
+import jobs_setup  # noqa: E402
+
+jobs_setup.start()

@@ -2,6 +2,8 @@
  * Galata on the machine's Chromium (no downloaded browser, no video: both need the network).
  * Three servers: JupyterLab with prophecy-jupyter; a Git smart-HTTP server with the team's
  * repository; a Livy gateway that wants a token the tests never have (they only get refused).
+ * The Jupyter server's config also starts, in its own process, what the Jobs test needs: the
+ * Snowflake stand-in and another Git server (jobs_setup.py).
  */
 const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 

@@ -5,7 +5,7 @@ import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { FabricsModel, GitModel, SessionsModel } from './model';
+import { FabricsModel, GitModel, JobsModel, linksOf, SessionsModel } from './model';
 import { ProphecySidebar } from './widgets/sidebar';
 import { FabricToolbarExtension } from './widgets/toolbar';
 
@@ -69,6 +69,7 @@ const sidebar: JupyterFrontEndPlugin<void> = {
     const fabrics = new FabricsModel();
     const sessions = new SessionsModel();
     const git = new GitModel();
+    const jobs = new JobsModel(git, fabrics);
     const { commands } = app;
     const current = (): NotebookPanel => {
       const panel = notebooks.currentWidget;
@@ -88,7 +89,7 @@ const sidebar: JupyterFrontEndPlugin<void> = {
       await recordInNotebook(panel, ref);
     };
 
-    const panel = new ProphecySidebar(fabrics, sessions, git, ref =>
+    const panel = new ProphecySidebar(fabrics, sessions, git, jobs, ref =>
       commands.execute(ref ? CommandIDs.attach : CommandIDs.detach, ref ? { fabric: ref } : {})
     );
     panel.title.icon = prophecyIcon;
@@ -104,6 +105,7 @@ const sidebar: JupyterFrontEndPlugin<void> = {
       execute: async () => {
         await fabrics.refresh();
         await Promise.all([sessions.tick(), git.refresh()]);
+        await jobs.refresh();
       }
     });
     commands.addCommand(CommandIDs.attach, {
@@ -157,14 +159,31 @@ const sidebar: JupyterFrontEndPlugin<void> = {
       new FabricToolbarExtension(fabrics, sessions, () => void commands.execute(CommandIDs.openSidebar))
     );
 
-    // Follow the current notebook, and its renames (a new notebook is renamed after it opens).
-    const follow = (_: unknown, path: string) => void fabrics.setNotebook(path);
+    // Follow the current notebook, its renames (a new notebook is renamed after it opens) and its
+    // metadata (the project and fabric it names, for the jobs).
+    const linkJobs = (notebook: NotebookPanel | null) => {
+      const model = notebook?.context.model;
+      void jobs.setNotebook(notebook && model ? linksOf(notebook.context.path, model.getMetadata('prophecy')) : null);
+    };
+    const follow = (_: unknown, path: string) => {
+      void fabrics.setNotebook(path);
+      linkJobs(followed);
+    };
+    const metadataChanged = () => linkJobs(followed);
     let followed: NotebookPanel | null = null;
     notebooks.currentChanged.connect((_, notebook) => {
       followed?.context.pathChanged.disconnect(follow);
+      followed?.context.model?.metadataChanged.disconnect(metadataChanged);
       followed = notebook;
       notebook?.context.pathChanged.connect(follow);
       void fabrics.setNotebook(notebook ? notebook.context.path : null);
+      linkJobs(notebook);
+      void notebook?.context.ready.then(() => {
+        if (followed === notebook) {
+          notebook.context.model.metadataChanged.connect(metadataChanged);
+          linkJobs(notebook);
+        }
+      });
     });
 
     if (settings) {

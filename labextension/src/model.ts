@@ -11,6 +11,10 @@ import {
   IFabricList,
   IFabricSpec,
   IGenerated,
+  IJob,
+  IJobCreated,
+  IJobRun,
+  IJobSpec,
   ILogs,
   IMe,
   IProject,
@@ -386,5 +390,357 @@ export class GitModel {
     const branch = (await requestAPI<{ branch: string }>(this.path('pull'), { method: 'POST' })).branch;
     await this.loadStatus();
     return branch;
+  }
+}
+
+/** What the sidebar knows of the current notebook: its path and what its metadata links it to. */
+export interface INotebookLinks {
+  path: string;
+  /** `metadata.prophecy.project`: a project's id, `team/name`, or a name only one team uses. */
+  project: string | null;
+  /** `metadata.prophecy.fabric`. */
+  fabric: string | null;
+}
+
+/** A notebook's links from its `metadata.prophecy` (what is not text is ignored, as the server does). */
+export function linksOf(path: string, prophecy: unknown): INotebookLinks {
+  const recorded = prophecy && typeof prophecy === 'object' ? (prophecy as Record<string, unknown>) : {};
+  const text = (value: unknown) => (typeof value === 'string' && value ? value : null);
+  return { path, project: text(recorded.project), fabric: text(recorded.fabric) };
+}
+
+/** The name the server gives a notebook's pipeline: its file name made a valid name (as `pipeline_name_for`). */
+export function pipelineNameFor(path: string): string {
+  const file = path.split('/').pop() ?? path;
+  const stem = (file.includes('.') ? file.slice(0, file.lastIndexOf('.')) : file).toLowerCase();
+  const name =
+    stem
+      .replace(/[^a-z0-9_-]+/g, '_')
+      .replace(/^[_-]+/, '')
+      .replace(/[_-]+$/, '') || 'pipeline';
+  return /^[a-z]/.test(name) ? name : `p_${name}`.slice(0, 63);
+}
+
+/** The user's (browser's) IANA time zone. */
+export function browserTimeZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+}
+
+/** An instant from the API as a Date: ISO 8601, read as UTC when it carries no offset. */
+export function parseInstant(iso: string): Date {
+  const zoned = /(Z|[+-]\d\d:?\d\d)$/i.test(iso) || !iso.includes('T') ? iso : `${iso}Z`;
+  return new Date(zoned);
+}
+
+/** An instant in a time zone (by default the browser's), with the zone's short name. */
+export function formatInstant(iso: string, timeZone: string = browserTimeZone()): string {
+  const date = parseInstant(iso);
+  if (isNaN(date.getTime())) {
+    return iso;
+  }
+  return new Intl.DateTimeFormat(undefined, {
+    weekday: 'short',
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    timeZone,
+    timeZoneName: 'short'
+  }).format(date);
+}
+
+/** A run's duration: `42 s`, `3 min 5 s`, `2 h 10 min`. */
+export function formatDuration(seconds: number): string {
+  const whole = Math.max(0, Math.round(seconds));
+  if (whole < 60) {
+    return `${whole} s`;
+  }
+  if (whole < 3600) {
+    const rest = whole % 60;
+    return `${Math.floor(whole / 60)} min${rest ? ` ${rest} s` : ''}`;
+  }
+  const minutes = Math.floor((whole % 3600) / 60);
+  return `${Math.floor(whole / 3600)} h${minutes ? ` ${minutes} min` : ''}`;
+}
+
+/** Run states a run does not leave. */
+export const ENDED_RUN_STATES = new Set(['SUCCESS', 'FAILED', 'CANCELED', 'TIMEDOUT', 'SKIPPED']);
+
+/** How long a run just started is looked for in its job's runs before the job is no longer watched. */
+const WAIT_FOR_NEW_RUN_MS = 2 * 60 * 1000;
+
+/** A job's recent runs as last loaded: the runs, or that it is not deployed, or why they could not be read. */
+export type JobRunsState =
+  | { kind: 'runs'; runs: IJobRun[] }
+  | { kind: 'not-deployed' }
+  | { kind: 'error'; message: string };
+
+/**
+ * The jobs of the current notebook's project: the project its metadata names (else the Git
+ * section's), each job's recent runs, and the actions on its fabric's scheduler. A job with a run
+ * under way is watched (its runs polled) until the run ends.
+ */
+export class JobsModel {
+  private _links: INotebookLinks | null = null;
+  private _jobs: IJob[] = [];
+  private _runs = new Map<string, JobRunsState>();
+  /** Per watched job, the run it waits for (null: every active run) and since when. */
+  private _watching = new Map<string, { runId: string | null; since: number }>();
+  private _error: string | null = null;
+  private _loading = false;
+  private _loadedFor: string | null = null;
+  private _changed = new Signal<this, void>(this);
+  private _poll: Poll;
+
+  constructor(
+    readonly git: GitModel,
+    readonly fabrics: FabricsModel,
+    interval = 3000,
+    readonly runsLimit = 10
+  ) {
+    git.changed.connect(this._follow, this);
+    this._poll = new Poll({
+      factory: () => this._tickWatched(),
+      frequency: { interval, backoff: false },
+      standby: () => (this._watching.size === 0 ? true : 'when-hidden'),
+      name: 'prophecy-jupyter:job-runs'
+    });
+  }
+
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  /** The current notebook and its links (null when no notebook is open). */
+  get notebook(): INotebookLinks | null {
+    return this._links;
+  }
+
+  /** The project whose jobs are shown: the notebook's (its metadata), else the Git section's. */
+  get project(): IProject | null {
+    const named = this._links?.project;
+    if (!named) {
+      return this.git.project;
+    }
+    const projects = this.git.projects;
+    const exact = projects.find(project => project.id === named || project.ref === named);
+    const byName = projects.filter(project => project.name === named);
+    return exact ?? (byName.length === 1 ? byName[0] : null);
+  }
+
+  /** Why the notebook's project is not shown, when its metadata names one the user cannot see. */
+  get projectProblem(): string | null {
+    const named = this._links?.project;
+    if (!named || this.project || this.git.projects.length === 0) {
+      return null;
+    }
+    return `This notebook's project ${named} is not one of your teams' projects.`;
+  }
+
+  /** The current notebook's pipeline (its file name, as Generate pipeline names it). */
+  get pipeline(): string | null {
+    return this._links ? pipelineNameFor(this._links.path) : null;
+  }
+
+  /** The current notebook's fabric: its metadata's, else the one it is attached to. */
+  get fabric(): string | null {
+    if (!this._links) {
+      return null;
+    }
+    return this._links.fabric ?? this.fabrics.attachmentOf(this._links.path);
+  }
+
+  get jobs(): IJob[] {
+    return this._jobs;
+  }
+
+  get error(): string | null {
+    return this._error;
+  }
+
+  /** Whether the jobs are being loaded. */
+  get loading(): boolean {
+    return this._loading;
+  }
+
+  /** A job's recent runs as last loaded (undefined until loaded). */
+  runsOf(job: string): JobRunsState | undefined {
+    return this._runs.get(job);
+  }
+
+  /** Whether the job's runs are polled (a run of it is under way). */
+  isWatched(job: string): boolean {
+    return this._watching.has(job);
+  }
+
+  /** Follow the current notebook (null when none is open); its project's jobs are loaded if it changed. */
+  async setNotebook(links: INotebookLinks | null): Promise<void> {
+    this._links = links;
+    this._changed.emit();
+    await this._follow();
+  }
+
+  /** Load the project's jobs, then each job's recent runs. */
+  async refresh(): Promise<void> {
+    const project = this.project;
+    if (this._key() !== this._loadedFor) {
+      this._watching.clear();
+      this._runs.clear();
+      this._loadedFor = this._key();
+    }
+    if (!project || !project.token_set) {
+      this._jobs = [];
+      this._runs.clear();
+      this._error = null;
+      this._changed.emit();
+      return;
+    }
+    this._loading = true;
+    this._changed.emit();
+    try {
+      this._jobs = (await requestAPI<{ jobs: IJob[] }>(`projects/${quoted(project.id)}/jobs`)).jobs;
+      this._error = null;
+    } catch (error) {
+      this._jobs = [];
+      this._error = messageOf(error);
+    } finally {
+      this._loading = false;
+    }
+    const names = new Set(this._jobs.map(job => job.name));
+    for (const name of [...this._runs.keys(), ...this._watching.keys()]) {
+      if (!names.has(name)) {
+        this._runs.delete(name);
+        this._watching.delete(name);
+      }
+    }
+    this._changed.emit();
+    await Promise.all(this._jobs.map(job => this.loadRuns(job.name)));
+  }
+
+  /** Load a job's recent runs; a 4xx answer means it is not deployed (yet), which is no error. */
+  async loadRuns(job: string): Promise<void> {
+    let state: JobRunsState;
+    try {
+      const answer = await requestAPI<{ runs: IJobRun[] }>(this.path(`jobs/${quoted(job)}/runs?limit=${this.runsLimit}`));
+      state = { kind: 'runs', runs: answer.runs };
+    } catch (error) {
+      const quiet = error instanceof ApiError && error.status >= 400 && error.status < 500;
+      state = quiet ? { kind: 'not-deployed' } : { kind: 'error', message: messageOf(error) };
+    }
+    this._runs.set(job, state);
+    const active = state.kind === 'runs' && state.runs.some(run => !ENDED_RUN_STATES.has(run.state));
+    if (active && !this._watching.has(job)) {
+      this._watch(job, null);
+    }
+    this._changed.emit();
+  }
+
+  /** Create a job from the form (written into the working copy; the Git section commits it). */
+  async create(spec: IJobSpec): Promise<IJobCreated> {
+    const answer = await requestAPI<IJobCreated>(this.path('jobs'), { method: 'POST', body: JSON.stringify(spec) });
+    await this.refresh();
+    void this.git.refresh(); // the Git section shows the new file
+    return answer;
+  }
+
+  /** Create or replace the job on its fabric's scheduler; the server's message. */
+  async deploy(job: string): Promise<string> {
+    const answer = await this.post<{ message: string }>(job, 'deploy');
+    await this.loadRuns(job);
+    return answer.message;
+  }
+
+  /** Start a run now; its runs are then polled until it ends. */
+  async runNow(job: string): Promise<string> {
+    const answer = await this.post<{ run_id: string; message: string }>(job, 'run', {});
+    this._watch(job, answer.run_id ?? null);
+    await this.loadRuns(job);
+    return answer.message;
+  }
+
+  async pause(job: string): Promise<string> {
+    return (await this.post<{ message: string }>(job, 'pause')).message;
+  }
+
+  async resume(job: string): Promise<string> {
+    return (await this.post<{ message: string }>(job, 'resume')).message;
+  }
+
+  /** Cancel one run of the job (or all its active runs, without a run id). */
+  async cancel(job: string, runId?: string): Promise<string> {
+    const body = runId === undefined ? {} : { run_id: runId };
+    const answer = await this.post<{ cancelled: string[]; message: string }>(job, 'cancel', body);
+    await this.loadRuns(job);
+    return answer.message;
+  }
+
+  /** The next fire times of a schedule (ISO 8601); a 400 names `schedule.cron` or `schedule.timezone`. */
+  async preview(cron: string, timezone: string, count = 3): Promise<string[]> {
+    const answer = await requestAPI<{ next_runs: string[] }>('schedules/preview', {
+      method: 'POST',
+      body: JSON.stringify({ cron, timezone, count })
+    });
+    return answer.next_runs;
+  }
+
+  dispose(): void {
+    this.git.changed.disconnect(this._follow, this);
+    this._poll.dispose();
+  }
+
+  private path(action: string): string {
+    const project = this.project;
+    if (!project) {
+      throw new ApiError('Open a notebook of a project first.', 400);
+    }
+    return `projects/${quoted(project.id)}/${action}`;
+  }
+
+  private post<T>(job: string, action: string, body?: unknown): Promise<T> {
+    const init: RequestInit = { method: 'POST' };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+    }
+    return requestAPI<T>(this.path(`jobs/${quoted(job)}/${action}`), init);
+  }
+
+  /** What the loaded jobs depend on: the project, and whether the user's token for it is set. */
+  private _key(): string | null {
+    const project = this.project;
+    return project ? `${project.id}:${project.token_set}` : null;
+  }
+
+  /** Load the jobs again when the project they come from changed (another notebook, a token set). */
+  private async _follow(): Promise<void> {
+    if (this._key() !== this._loadedFor) {
+      await this.refresh();
+    } else {
+      this._changed.emit();
+    }
+  }
+
+  private _watch(job: string, runId: string | null): void {
+    this._watching.set(job, { runId, since: Date.now() });
+  }
+
+  /** Poll the watched jobs' runs; a job is no longer watched once its run (or every run) ended. */
+  private async _tickWatched(): Promise<void> {
+    await Promise.all(
+      [...this._watching.entries()].map(async ([job, { runId, since }]) => {
+        await this.loadRuns(job);
+        const state = this._runs.get(job);
+        if (state?.kind !== 'runs') {
+          this._watching.delete(job);
+          return;
+        }
+        // A run just started may take a moment to show in the scheduler's history.
+        const seen = runId === null || state.runs.some(run => run.run_id === runId);
+        const active = state.runs.some(run => !ENDED_RUN_STATES.has(run.state));
+        if (!active && (seen || Date.now() - since > WAIT_FOR_NEW_RUN_MS)) {
+          this._watching.delete(job);
+        }
+      })
+    );
+    this._changed.emit();
   }
 }

@@ -119,5 +119,59 @@ export interface IGenerated {
   changed: boolean;
 }
 
+/** When a job runs: a 5-field cron read in an IANA time zone. */
+export interface IJobSchedule {
+  cron: string;
+  timezone: string;
+}
+
+/** A job of a project (`jobs/<name>.yaml` in the user's working copy). */
+export interface IJob {
+  name: string;
+  pipelines: string[];
+  fabric: string;
+  /** null: the job runs on demand only. */
+  schedule: IJobSchedule | null;
+  parameters: Record<string, unknown>;
+  size: string | null;
+  retries: number;
+  timeout_minutes: number | null;
+  max_concurrent_runs: number;
+  emails: string[];
+  /** The next fire times, ISO 8601 with their offset (none for an on-demand job). */
+  next_runs: string[];
+}
+
+/** What the sidebar sends to create a job (the server checks every field and names a wrong one). */
+export interface IJobSpec {
+  name: string;
+  pipelines: string[];
+  fabric: string;
+  schedule?: IJobSchedule;
+  retries?: number;
+}
+
+export interface IJobCreated {
+  job: IJob;
+  /** The files written into the working copy (committed with the Git section). */
+  changed: string[];
+}
+
+export type JobRunState = 'PENDING' | 'RUNNING' | 'SUCCESS' | 'FAILED' | 'CANCELED' | 'TIMEDOUT' | 'SKIPPED';
+
+/** A run of a deployed job on its fabric's scheduler. */
+export interface IJobRun {
+  run_id: string;
+  state: JobRunState;
+  started: string | null;
+  ended: string | null;
+  duration_seconds: number | null;
+  /** What the scheduler said of a failed run. */
+  error: string | null;
+  result: string | null;
+  /** The run's page on the scheduler, when it has one. */
+  link: string | null;
+}
+
 /** The version of the server extension this frontend was built with. */
 export const FRONTEND_VERSION = '0.1.0';

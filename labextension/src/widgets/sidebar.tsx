@@ -4,8 +4,9 @@ import * as React from 'react';
 
 import { FabricList } from '../components/FabricList';
 import { GitSection } from '../components/GitSection';
+import { JobsSection } from '../components/JobsSection';
 import { SessionList } from '../components/SessionList';
-import { FabricsModel, GitModel, SessionsModel } from '../model';
+import { FabricsModel, GitModel, JobsModel, SessionsModel } from '../model';
 import { ErrorNote } from '../components/ErrorNote';
 
 /** A titled section of the sidebar, with a refresh button when it can be refreshed. */
@@ -26,12 +27,13 @@ function Section(props: { title: string; onRefresh?: () => void; children: React
   );
 }
 
-/** The prophecy-sidebar panel: fabrics by team, the user's sessions, the team's Git project. */
+/** The prophecy-sidebar panel: fabrics by team, the user's sessions, the team's Git project, its jobs. */
 export class ProphecySidebar extends ReactWidget {
   constructor(
     readonly fabrics: FabricsModel,
     readonly sessions: SessionsModel,
     readonly git: GitModel,
+    readonly jobs: JobsModel,
     private readonly onAttach: (ref: string | null) => Promise<unknown>
   ) {
     super();
@@ -77,6 +79,13 @@ export class ProphecySidebar extends ReactWidget {
               <UseSignal signal={this.fabrics.changed}>
                 {() => <GitSection model={this.git} notebook={this.fabrics.notebook} />}
               </UseSignal>
+            </Section>
+          )}
+        </UseSignal>
+        <UseSignal signal={this.jobs.changed}>
+          {() => (
+            <Section title="Jobs" onRefresh={() => void this.jobs.refresh()}>
+              <UseSignal signal={this.fabrics.changed}>{() => <JobsSection model={this.jobs} />}</UseSignal>
             </Section>
           )}
         </UseSignal>
