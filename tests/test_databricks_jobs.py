@@ -197,12 +197,13 @@ def test_a_job_is_deployed_once_run_watched_paused_and_removed_on_databricks(
 def test_the_job_command_line_deploys_runs_and_follows_a_databricks_job(
     project, databricks_workspace, tmp_path
 ):
-    """``jupyter prophecy job``: create, deploy, run --wait (SUCCESS, exit 0; FAILED, exit 1),
-    runs, pause, resume, delete --remote, against the stand-in workspace."""
+    """``jupyter prophecy``: job create, project commit and push to the real Git server, job deploy,
+    run --wait (SUCCESS, exit 0; FAILED, exit 1), runs, pause, resume, delete --remote, against the
+    stand-in workspace."""
     out = tmp_path / "cli.parquet"
+    jupyter = os.path.join(os.path.dirname(sys.executable), "jupyter")
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        jupyter = os.path.join(os.path.dirname(sys.executable), "jupyter")
         command = [jupyter, "prophecy", "job", *args, "--project", "lake"]
         return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
@@ -210,6 +211,13 @@ def test_the_job_command_line_deploys_runs_and_follows_a_databricks_job(
                   "--param", "rows=3", "--param", f"out={out}")  # fmt: skip
     assert created.returncode == 0, created.stderr
     assert "orders on default/dbx, 0 5 * * * (UTC)" in created.stdout
+    for step in (["commit", "lake", "-m", "Schedule orders daily"], ["push", "lake"]):
+        done = subprocess.run(
+            [jupyter, "prophecy", "project", *step], capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+    _, repository, _ = project.projects.open(USER, "lake")
+    assert "jobs/daily.yaml" in repository.files_at("origin/main", "jobs"), "committed and pushed"
     deployed = cli("deploy", "daily")
     assert deployed.returncode == 0 and "created Databricks job" in deployed.stdout, deployed.stderr
     ran = cli("run", "daily", "--wait")
