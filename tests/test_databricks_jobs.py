@@ -300,3 +300,51 @@ def test_job_magics_deploy_run_and_follow_a_databricks_job_from_a_notebook(
     finally:
         server.stop()
         git_server.stop()
+
+
+def test_a_job_takes_its_code_from_git_at_the_pushed_commit(project, databricks_workspace, tmp_path):
+    """``job_code: git``: no workspace import; the job's ``git_source`` is the project's repository
+    at the pushed commit, which Databricks checks out with the Git credential stored for it."""
+    out = tmp_path / "from-git.parquet"
+    dbx = project.fabrics.get(USER, "default/dbx")
+    spec = {"name": "git-fed", "kind": "databricks", "settings": {**dbx.settings, "job_code": "git"}}
+    fabric = project.fabrics.create(USER, "default", spec)
+    project.fabrics.set_secret(USER, fabric.id, databricks_workspace.pat)
+    job = {
+        "name": "nightly",
+        "pipelines": ["orders"],
+        "fabric": "git-fed",
+        "parameters": {"rows": "5", "out": str(out)},
+    }
+    project.jobs.create(USER, "lake", job)
+    with pytest.raises(
+        Invalid, match=r"pipelines/orders/pipeline\.py on main of .* is not what you committed: push first"
+    ) as unpushed:
+        project.jobs.deploy(USER, "lake", "nightly")
+    assert unpushed.value.field == "project"
+    project.projects.push(USER, "lake")
+    _, repository, _ = project.projects.open(USER, "lake")
+    commit = repository.remote_head("main")
+
+    deployed = project.jobs.deploy(USER, "lake", "nightly")
+    assert deployed.endswith(f"(code from Git at {commit[:12]}).") and "created Databricks job" in deployed
+    assert databricks_workspace.files == {}, "nothing imported into the workspace"
+    sdk = _sdk(databricks_workspace)
+    (found,) = sdk.jobs.list()
+    settings = sdk.jobs.get(found.job_id).settings
+    assert settings.git_source.git_url == project.projects.get(USER, "lake").url
+    assert (settings.git_source.git_provider.value, settings.git_source.git_commit) == ("gitHub", commit)
+    task = settings.tasks[0].spark_python_task
+    assert (task.python_file, task.source.value) == ("pipelines/orders/pipeline.py", "GIT")
+    assert TOKEN not in json.dumps(databricks_workspace.jobs[found.job_id]["settings"])
+
+    without = project.jobs.run_now(USER, "lake", "nightly")
+    failed = project.jobs.wait_for_run(USER, "lake", "nightly", without, timeout=120, poll=0.5)
+    assert failed.state == "FAILED" and "no Git credentials for gitHub" in failed.error, failed
+    sdk.git_credentials.create(
+        git_provider="gitHub", git_username="x-access-token", personal_access_token=TOKEN
+    )
+    run_id = project.jobs.run_now(USER, "lake", "nightly")
+    run = project.jobs.wait_for_run(USER, "lake", "nightly", run_id, timeout=300, poll=0.5)
+    assert run.state == "SUCCESS", run
+    assert pq.read_table(out).num_rows == 5, "Databricks ran the pipeline as it is in Git"

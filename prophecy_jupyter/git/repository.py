@@ -124,6 +124,12 @@ class Repository:
         with self._git("read the commit") as repo:
             return repo.head.commit.hexsha
 
+    def remote_head(self, branch: str) -> str:
+        """The commit ``branch`` is at on the remote (fetched now)."""
+        with self._git(f"fetch {branch}") as repo:
+            repo.git.fetch("origin", branch, kill_after_timeout=TIMEOUT)
+            return repo.commit(f"origin/{branch}").hexsha
+
     def checkout(self, branch: str, create: bool = False) -> None:
         with self._git(f"switch to branch {branch}") as repo:
             if create:

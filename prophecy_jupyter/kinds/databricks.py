@@ -58,6 +58,10 @@ class WorkspaceSettings(KindSettings):
 
 class DatabricksSettings(WorkspaceSettings):
     cluster_id: str
+    job_code: Literal["workspace", "git"] = Field(
+        default="workspace",
+        description="Where jobs take pipeline code: imported into the workspace, or from the project's Git",
+    )
     job_code_root: str | None = Field(
         default=None, description="Workspace folder jobs' pipeline code is imported under (/Shared/prophecy)"
     )

@@ -84,6 +84,16 @@ class Run:
         }
 
 
+class Published(Protocol):
+    """The commit of the project's branch on its remote that holds the job's code."""
+
+    url: str
+    provider: str
+    """The project's Git provider (``github``, ``gitlab``, ``bitbucket-cloud`` ...)."""
+    branch: str
+    commit: str
+
+
 @dataclass(frozen=True)
 class SchedulerService:
     """A scheduler that is a service of its own (Airflow), kept as a fabric of its kind: its
@@ -109,6 +119,9 @@ class Reach:
     """Runs statements, in order, in the user's session of the fabric."""
     query: Callable[[str, int], list[dict[str, Any]]]
     """A query's rows (column names as the fabric gives them) in the user's session."""
+    published: Callable[[], Published]
+    """The remote commit holding the pipelines' committed code (for schedulers that take code
+    straight from Git); Invalid when that code is not pushed yet."""
     service: SchedulerService | None = None
     """The scheduler's own service, for targets that have one (``JobTarget.service_setting``)."""
 

@@ -1,6 +1,9 @@
 """Databricks Jobs (API 2.1/2.2, on databricks-sdk): a job as the workspace runs it. Each pipeline
-is a ``spark_python_task`` of its committed ``pipeline.py``, imported into the workspace under
-``/Shared/prophecy/<team>/<project>/`` (the fabric's ``job_code_root`` overrides the root), run in
+is a ``spark_python_task`` of its committed ``pipeline.py``: imported into the workspace under
+``/Shared/prophecy/<team>/<project>/`` (the fabric's ``job_code_root`` overrides the root), or,
+with the fabric's ``job_code: git``, taken by Databricks straight from the project's repository at
+the pushed commit (``git_source``: hosted providers only, and the identity the job runs as needs
+Git credentials stored in Databricks). Tasks run in
 order (each task depends on the one before) on the fabric's cluster, or on a job cluster built
 from one of the fabric's job sizes (a ``new_cluster`` spec). The job's cron becomes a Quartz cron in
 its zone; parameter values become the tasks' command-line arguments. Deploying finds the job again
@@ -23,9 +26,26 @@ from typing import Any
 import yaml
 
 from prophecy_jupyter.errors import EngineError, Invalid
-from prophecy_jupyter.schedulers.base import ENDED, Export, Job, JobTarget, PipelineCode, Reach, Run
+from prophecy_jupyter.schedulers.base import (
+    ENDED,
+    Export,
+    Job,
+    JobTarget,
+    PipelineCode,
+    Published,
+    Reach,
+    Run,
+)
 
 CODE_ROOT = "/Shared/prophecy"
+GIT_PROVIDERS = {
+    "github": "gitHub",
+    "gitlab": "gitLab",
+    "bitbucket-cloud": "bitbucketCloud",
+    "bitbucket-server": "bitbucketServer",
+    "azure-devops": "azureDevOpsServices",
+}
+"""Our Git providers → Databricks' ``git_provider`` (Databricks takes no other)."""
 PROJECT_TAG, JOB_TAG = "prophecy-project", "prophecy-job"
 _WEEKDAYS = {str(unix): str(unix % 7 + 1) for unix in range(8)}
 """Unix day of week (0 or 7 Sunday) → Quartz (1 Sunday ... 7 Saturday)."""
@@ -64,6 +84,11 @@ def code_path(project: str, pipeline: str, settings: dict[str, Any]) -> str:
     return f"{root}/{project}/pipelines/{pipeline}/pipeline.py"
 
 
+def in_repository(pipeline: str) -> str:
+    """A pipeline's file in the project's repository."""
+    return f"pipelines/{pipeline}/pipeline.py"
+
+
 def arguments(pipeline: PipelineCode, values: dict[str, Any]) -> list[str]:
     """The pipeline's command line: ``--name value`` for each parameter the job gives a value."""
     args: list[str] = []
@@ -81,9 +106,12 @@ def job_settings(
     settings: dict[str, Any],
     job_sizes: dict[str, dict[str, Any]],
     file_of: Any = None,
+    git: Published | None = None,
 ) -> dict[str, Any]:
     """The job's settings as the Jobs API takes them (``file_of(pipeline)`` places each task's
-    file; by default, where deploy imports it)."""
+    file; by default, where deploy imports it; with ``git``, in the repository at its commit)."""
+    if git is not None:
+        file_of = in_repository
     file_of = file_of or (lambda name: code_path(project, name, settings))
     cluster: dict[str, Any]
     body: dict[str, Any] = {"name": f"{job.name} ({project})"}
@@ -112,6 +140,20 @@ def job_settings(
             task["max_retries"] = job.retries
         tasks.append(task)
     body["tasks"] = tasks
+    if git is not None:
+        if git.provider not in GIT_PROVIDERS:
+            raise Invalid(
+                f"Databricks takes code from GitHub, GitLab, Bitbucket and Azure DevOps only, not this "
+                f"project's {git.provider} server: set the fabric's job_code to workspace.",
+                "fabric",
+            )
+        body["git_source"] = {
+            "git_url": git.url,
+            "git_provider": GIT_PROVIDERS[git.provider],
+            "git_commit": git.commit,
+        }
+        for task in tasks:
+            task["spark_python_task"]["source"] = "GIT"
     if job.schedule is not None:
         body["schedule"] = {
             "quartz_cron_expression": quartz(job.schedule.cron),
@@ -202,11 +244,17 @@ class DatabricksJobs:
         self.workspace = Workspace(connection, reach.secret, reach.fabric)
 
     def deploy(self, job: Job, pipelines: Sequence[PipelineCode], export: Export) -> str:
-        """Import the pipelines' code, then create the job or reset it in place."""
-        from databricks.sdk.service.jobs import JobSettings
+        """Import the pipelines' code (unless it comes from Git), then create the job or reset it
+        in place."""
         from databricks.sdk.service.workspace import ImportFormat
 
         client, project = self.workspace.client, self.reach.project
+        if self.reach.settings.get("job_code") == "git":
+            published = self.reach.published()
+            body = job_settings(
+                job, pipelines, project, self.reach.settings, self.reach.job_sizes, git=published
+            )
+            return self._create_or_reset(job, body) + f" (code from Git at {published.commit[:12]})"
         for pipeline in pipelines:
             path = code_path(project, pipeline.name, self.reach.settings)
             self.workspace.call("create a folder", client.workspace.mkdirs, path.rsplit("/", 1)[0])
@@ -220,6 +268,13 @@ class DatabricksJobs:
                 overwrite=True,
             )
         body = job_settings(job, pipelines, project, self.reach.settings, self.reach.job_sizes)
+        return self._create_or_reset(job, body)
+
+    def _create_or_reset(self, job: Job, body: dict[str, Any]) -> str:
+        """Create the job, or reset the one deployed before (found by its tags) in place."""
+        from databricks.sdk.service.jobs import JobSettings
+
+        client = self.workspace.client
         settings = JobSettings.from_dict(body)
         found = self._job_id(job)
         if found is None:

@@ -236,6 +236,8 @@ class JobProjects(Protocol):
 
     def remove_files(self, user: str, ref: str, paths: list[str]) -> list[str]: ...
 
+    def published(self, user: str, ref: str, files: dict[str, bytes]) -> Any: ...
+
 
 class JobFabrics(Protocol):
     def get(self, user: str, ref: str) -> Any: ...
@@ -419,6 +421,7 @@ class JobService:
             secret=self.fabrics.secret(user, fabric),
             statements=lambda statements: self._execute(user, notebook, job, statements),
             query=lambda query, limit: self._query(user, notebook, job, query, limit),
+            published=lambda: self.projects.published(user, ref, self._code_files(user, ref, job)),
         )
         return job, target.connect(reach)
 
@@ -460,6 +463,12 @@ class JobService:
 
     def _code(self, user: str, ref: str, job: JobSpec) -> list[PipelineCode]:
         return [self._committed(user, ref, pipeline) for pipeline in job.pipelines]
+
+    def _code_files(self, user: str, ref: str, job: JobSpec) -> dict[str, bytes]:
+        """The committed ``pipeline.py`` of each of the job's pipelines, by path."""
+        return {
+            f"pipelines/{code.name}/pipeline.py": code.source.encode() for code in self._code(user, ref, job)
+        }
 
     def projects_ref(self, user: str, ref: str) -> str:
         """The project's ``team/name``."""

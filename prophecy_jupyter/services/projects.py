@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -48,6 +49,16 @@ class Registry(Protocol):
     def token_status(self, user: str, project: Project) -> CredentialStatus: ...
 
     def delete_token(self, user: str, project: Project) -> None: ...
+
+
+@dataclass(frozen=True)
+class Published:
+    """A project's branch as its remote has it."""
+
+    url: str
+    provider: str
+    branch: str
+    commit: str
 
 
 class ProjectService:
@@ -239,6 +250,21 @@ class ProjectService:
         return repository.remove(paths)
 
     # -- git --------------------------------------------------------------------------------------
+
+    def published(self, user: str, ref: str, files: dict[str, bytes]) -> Published:
+        """Where the project's default branch is on its remote, once ``files`` (path → the content
+        a job runs) are there as they are: Invalid naming the first that is not pushed yet."""
+        project, repository, _ = self.open(user, ref)
+        commit = repository.remote_head(project.default_branch)
+        pushed = repository.files_at(commit, "")
+        for path, content in files.items():
+            if pushed.get(path) != content:
+                raise Invalid(
+                    f"{path} on {project.default_branch} of {project.url} is not what you committed: push "
+                    "first (`jupyter prophecy project push`), so that the job runs what is in Git.",
+                    "project",
+                )
+        return Published(project.url, project.provider, project.default_branch, commit)
 
     def status(self, user: str, ref: str, clone: bool = True) -> dict[str, Any]:
         """Branch and changed files of the user's working copy (``cloned`` false when there is

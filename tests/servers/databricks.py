@@ -41,6 +41,8 @@ from typing import Any
 import requests
 
 WORKSPACE_ID = "1234567890"
+GIT_PROVIDERS = {"gitHub", "gitLab", "bitbucketCloud", "bitbucketServer", "azureDevOpsServices",
+                 "gitHubEnterprise", "gitLabEnterpriseEdition", "awsCodeCommit"}  # fmt: skip
 _LIVY_STATES = {
     "waiting": "Queued",
     "running": "Running",
@@ -125,6 +127,8 @@ class JobRun:
     duration: float
     parameters: dict[str, Any] = field(default_factory=dict)
     cancelled: bool = False
+    git_source: dict[str, Any] | None = None
+    """The job's ``git_source``: its tasks' files come from that repository at that commit."""
     executed: dict[str, dict[str, Any]] | None = None
     """For a run that really runs its tasks: each task's state, error and logs by task key."""
     started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
@@ -168,6 +172,8 @@ class StandInWorkspace:
         self.runs: dict[int, JobRun] = {}
         self.files: dict[str, dict[str, Any]] = {}
         self.folders: set[str] = set()
+        self.git_credentials: dict[str, tuple[str, str]] = {}
+        """Provider → (user name, token): the caller's Git credential (``/api/2.0/git-credentials``)."""
         self.batches: dict[int, int] = {}
         """A really run task's run id → its gateway batch."""
         self.run_duration = 1.0
@@ -198,6 +204,7 @@ class StandInWorkspace:
         parameters; a failed or cancelled task leaves the ones after it unrun."""
         import tempfile
 
+        checkout = self._checkout(run) if run.git_source else None
         for task in run.tasks:
             executed = run.executed[task["task_key"]]
             if run.cancelled or any(
@@ -207,10 +214,18 @@ class StandInWorkspace:
                                      "state_message": "An earlier task did not succeed"}  # fmt: skip
                 continue
             python = task["spark_python_task"]
+            if isinstance(checkout, str):  # the repository could not be checked out
+                executed["error"] = checkout
+                executed["state"] = {"life_cycle_state": "INTERNAL_ERROR", "state_message": checkout}
+                continue
             folder = tempfile.mkdtemp(prefix="standin-job-")
             file = f"{folder}/{python['python_file'].rsplit('/', 1)[-1]}"
+            if checkout is not None:
+                content = (checkout / python["python_file"]).read_bytes()
+            else:
+                content = self.files[python["python_file"]]["content"]
             with open(file, "wb") as out:
-                out.write(self.files[python["python_file"]]["content"])
+                out.write(content)
             body = {"file": file, "args": list(python.get("parameters") or []), "name": task["task_key"]}
             batch = self._gateway.post(f"{self.gateway_url}/batches", json=body, timeout=30).json()["id"]
             self.batches[task["run_id"]] = batch
@@ -238,6 +253,46 @@ class StandInWorkspace:
                 executed["state"] = {"life_cycle_state": "TERMINATED", "result_state": result,
                                      "state_message": executed["error"]}  # fmt: skip
         run.ended_ms = int(time.time() * 1000)
+
+    def _checkout(self, run: JobRun) -> Any:
+        """The job's repository at its commit, cloned with the Git credential stored for its
+        provider (as Databricks does); the error Databricks would give, as text, when it cannot."""
+        import base64 as b64
+        import subprocess
+        import tempfile
+        from pathlib import Path
+
+        source = run.git_source or {}
+        stored = self.git_credentials.get(source.get("git_provider"))
+        if stored is None:
+            return f"Failed to checkout Git repository: no Git credentials for {source.get('git_provider')}."
+        basic = b64.b64encode(f"{stored[0]}:{stored[1]}".encode()).decode()
+        env = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
+               "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}", "GIT_TERMINAL_PROMPT": "0",
+               "PATH": "/usr/bin:/bin"}  # fmt: skip
+        folder = Path(tempfile.mkdtemp(prefix="standin-git-"))
+        revision = source.get("git_commit") or source.get("git_branch") or "HEAD"
+        clone = ["clone", "--quiet", source["git_url"], str(folder)]
+        for command in (clone, ["-C", str(folder), "checkout", "--quiet", revision]):
+            done = subprocess.run(["git", *command], env=env, capture_output=True, text=True, timeout=120)
+            if done.returncode != 0:
+                return f"Failed to checkout Git repository: {done.stderr.strip().splitlines()[-1]}"
+        return folder
+
+    def git_credential(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /api/2.0/git-credentials``: one credential per provider for the caller."""
+        provider = body.get("git_provider")
+        if provider not in GIT_PROVIDERS:
+            raise _invalid(f"Invalid git provider: {provider}.")
+        if provider in self.git_credentials:
+            message = "Only one Git credential is supported at this time."
+            raise ApiError(400, {"error_code": "RESOURCE_ALREADY_EXISTS", "message": message})
+        self.git_credentials[provider] = (
+            body.get("git_username") or "",
+            body.get("personal_access_token") or "",
+        )
+        return {"credential_id": len(self.git_credentials), "git_provider": provider,
+                "git_username": body.get("git_username")}  # fmt: skip
 
     def kill_batches(self, run: JobRun) -> None:
         """Cancel a really run job: its running batch is deleted (Livy kills it)."""
@@ -726,6 +781,9 @@ def _task_state(run: JobRun, now: float) -> dict[str, Any]:
 def _executed_state(run: JobRun) -> dict[str, Any]:
     """A really run job's state from its tasks'."""
     states = [task["state"] for task in (run.executed or {}).values()]
+    broken = [state for state in states if state["life_cycle_state"] == "INTERNAL_ERROR"]
+    if broken:
+        return {"life_cycle_state": "INTERNAL_ERROR", "state_message": broken[0]["state_message"]}
     if any(state["life_cycle_state"] != "TERMINATED" for state in states):
         running = any(state["life_cycle_state"] == "RUNNING" for state in states)
         return {"life_cycle_state": "RUNNING" if running else "QUEUED", "state_message": ""}
@@ -740,6 +798,9 @@ def _executed_state(run: JobRun) -> dict[str, Any]:
 def _status_of(state: dict[str, Any]) -> dict[str, Any]:
     """The newer ``status`` next to the legacy ``state``."""
     life = state["life_cycle_state"]
+    if life == "INTERNAL_ERROR":
+        details = {"code": "INTERNAL_ERROR", "type": "INTERNAL_ERROR", "message": state["state_message"]}
+        return {"state": "TERMINATED", "termination_details": details}
     if life != "TERMINATED":
         return {"state": life}
     code = {"SUCCESS": "SUCCESS", "FAILED": "RUN_EXECUTION_ERROR"}.get(state["result_state"], "CANCELED")
@@ -771,6 +832,12 @@ class Jobs:
         keys = [t.get("task_key") for t in body["tasks"]]
         if None in keys or len(set(keys)) != len(keys):
             raise _invalid("Every task needs a unique task_key.")
+        git = body.get("git_source")
+        if git is not None and git.get("git_provider") not in GIT_PROVIDERS:
+            raise _invalid(f"Invalid git provider: {git.get('git_provider')}.")
+        sourced = [t for t in body["tasks"] if t.get("spark_python_task", {}).get("source") == "GIT"]
+        if sourced and git is None:
+            raise _invalid("A task with source GIT needs the job's git_source.")
         job_id = next(self.ws._ids)
         self.ws.jobs[job_id] = {"job_id": job_id, "created_time": int(time.time() * 1000), "settings": body}
         return {"job_id": job_id}
@@ -819,8 +886,10 @@ class Jobs:
         run = JobRun(next(self.ws._ids), job_id, name, [], time.monotonic(), self.ws.run_duration, **extra)
         run.tasks = [{**t, "run_id": next(self.ws._ids)} for t in tasks]
         self.ws.runs[run.run_id] = run
+        if job_id is not None:
+            run.git_source = self.ws.jobs[job_id]["settings"].get("git_source")
         files = [t.get("spark_python_task", {}).get("python_file") for t in run.tasks]
-        if all(file in self.ws.files for file in files):
+        if run.git_source or all(file in self.ws.files for file in files):
             queued = {"life_cycle_state": "QUEUED", "state_message": "Waiting for the previous task"}
             run.executed = {
                 t["task_key"]: {"state": dict(queued), "error": None, "logs": ""} for t in run.tasks
@@ -1112,6 +1181,8 @@ class _Handler(BaseHTTPRequestHandler):
         if version == "2.0" and endpoint in ("workspace/import", "workspace/get-status"):
             jobs = Jobs(ws)
             return jobs.import_file(params) if method == "POST" else jobs.status(params)
+        if version == "2.0" and endpoint == "git-credentials" and method == "POST":
+            return ws.git_credential(params)
         if version == "2.0" and endpoint == "workspace/mkdirs" and method == "POST":
             ws.folders.add(params.get("path") or "/")
             return {}
