@@ -54,7 +54,8 @@ $(JUPYSQL_INSTALLED): benchmarks/jupysql-requirements.txt
 	touch $@
 
 # Airflow 3 with the Livy and Databricks providers, apart from .venv (it brings pandas 3): the tests
-# import generated DAGs with its DagBag and run their Livy tasks (tests/test_airflow_jobs.py).
+# import generated DAGs with its DagBag, run their Livy tasks, and start its API server, scheduler
+# and DAG processor to deploy and operate jobs on (tests/test_airflow_jobs.py, tests/servers/airflow.py).
 $(AIRFLOW_INSTALLED): tests/airflow-requirements.txt
 	$(PYTHON) -m venv $(AIRFLOW_VENV)
 	$(AIRFLOW_VENV)/bin/python -m pip install -q -r tests/airflow-requirements.txt

@@ -3,23 +3,42 @@ from ``tests/airflow-requirements.txt``): the DAGs it writes are imported by Air
 and serialized as its DAG processor does, every setting read back from the parsed DAG; hostile
 names and values stay data; and a DAG runs (``dag.test()`` on a throw-away SQLite database) its
 pipelines' real generated code as Livy batches on our gateway, in order, each task waiting for its
-batch, with the job's parameter values, while a failing pipeline fails its task."""
+batch, with the job's parameter values, while a failing pipeline fails its task.
+
+Then jobs are deployed to and operated on a real Airflow (``tests/servers/airflow.py``: its API
+server, scheduler and DAG processor, started once for the module), through the product's services,
+as the user of an airflow fabric: deploy (twice: one DAG), run now to SUCCESS with the job's values,
+a failing run with the pipeline's error, a cancelled run whose Livy batch is stopped, pause and
+resume, delete; the fabric's connection check, a wrong password, a reader, a missing dags folder,
+an import error; and a start of a run that is never sent twice."""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import os
 import subprocess
+import time
+import zoneinfo
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
-from prophecy_jupyter.errors import Invalid
-from prophecy_jupyter.schedulers.airflow import AIRFLOW, POLLING_SECONDS, dag_id, export
-from prophecy_jupyter.schedulers.base import PipelineCode
+from prophecy_jupyter.errors import AuthenticationError, EngineError, Invalid
+from prophecy_jupyter.schedulers.airflow import AIRFLOW
+from prophecy_jupyter.schedulers.airflow_dags import POLLING_SECONDS, dag_id, export
+from prophecy_jupyter.schedulers.base import Export, PipelineCode
+from prophecy_jupyter.services.connection_test import check_fabric
 from prophecy_jupyter.services.jobs import parse_job
 from prophecy_jupyter.services.pipelines import from_notebook
+from prophecy_jupyter.services.runtime import build_services
+from tests.conftest import USER
+from tests.servers.airflow import free_port, start_airflow
+from tests.servers.fault_proxy import FaultProxy
+from tests.servers.git_http import served_project
+from tests.test_snowflake_sessions import code_cell
 
 ROOT = Path(__file__).resolve().parent.parent
 AIRFLOW_PYTHON = ROOT / ".venv-airflow" / "bin" / "python"
@@ -82,6 +101,7 @@ for dag_id, dag in bag.dags.items():
         "dag_timezone": str(dag.timezone.name),
         "start_date": dag.start_date.isoformat(),
         "catchup": dag.catchup,
+        "paused_upon_creation": dag.is_paused_upon_creation,
         "max_active_runs": dag.max_active_runs,
         "tags": sorted(dag.tags),
         "description": dag.description,
@@ -177,6 +197,7 @@ def test_dags_of_a_scheduled_workflow_and_an_on_demand_job_import_in_airflow(air
     )
     assert dag["dag_timezone"] == "Europe/Paris" and dag["start_date"] == "2023-12-31T23:00:00+00:00"
     assert dag["catchup"] is False and dag["max_active_runs"] == 3
+    assert dag["paused_upon_creation"] is False, "Airflow would pause it, and run nothing of it"
     assert dag["tags"] == ["job:nightly", "project:data-team/warehouse", "prophecy-jupyter"]
     assert dag["order"] == ["orders", "totals"]
     here = str(dags)
@@ -188,7 +209,7 @@ def test_dags_of_a_scheduled_workflow_and_an_on_demand_job_import_in_airflow(air
         "retries": 2,
         "execution_timeout": 90 * 60.0,
         "livy_conn_id": "livy_warehouse",
-        "file": f"{here}/nightly/pipelines/orders/pipeline.py",
+        "file": f"{here}/{dag_id(PROJECT, 'nightly')}/pipelines/orders/pipeline.py",
         "args": ["--label=eu", "--rows=7"],  # the job's values; region has no default and no value
         "name": "prophecy__data-team__warehouse__nightly.orders.{{ run_id }}.{{ ti.try_number }}",
         "conf": {"spark.sql.shuffle.partitions": "400"},  # the job's size
@@ -201,7 +222,7 @@ def test_dags_of_a_scheduled_workflow_and_an_on_demand_job_import_in_airflow(air
     }
     assert totals["upstream"] == ["orders"] and totals["downstream"] == []
     assert totals["args"] == ["--ratio=0.5", "--strict=true"]  # a default, and the job's flag
-    assert totals["file"] == f"{here}/nightly/pipelines/totals/pipeline.py"
+    assert totals["file"] == f"{here}/{dag_id(PROJECT, 'nightly')}/pipelines/totals/pipeline.py"
     assert (totals["retries"], totals["execution_timeout"], totals["polling_interval"]) == (2, 5400.0, 10)
 
     adhoc_dag = parsed["dags"][dag_id(PROJECT, "adhoc-load")]
@@ -336,13 +357,13 @@ def test_the_dag_runs_its_pipelines_as_livy_batches_on_the_gateway(airflow_pytho
     dags = tmp_path / "dags"
     write(dags, exported.files)
     for files in (orders_files, totals_files):  # the pipelines beside the DAG, where it looks for them
-        write(dags / "nightly", files)
+        write(dags / dag_id(PROJECT, "nightly"), files)
     failing, failing_files = spark_pipeline(
         "broken", "rows = 1", "raise RuntimeError(f'broken pipeline {rows}')"
     )
     broken = export(parse_job({**ADHOC, "name": "broken", "pipelines": ["broken"]}), [failing], PROJECT, {})
     write(dags, broken.files)
-    write(dags / "broken", failing_files)
+    write(dags / dag_id(PROJECT, "broken"), failing_files)
     home = tmp_path / "home"
     home.mkdir()
     migrated = subprocess.run(
@@ -385,3 +406,318 @@ def test_the_dag_runs_its_pipelines_as_livy_batches_on_the_gateway(airflow_pytho
     for path in dags.rglob("*"):
         if path.is_file():
             assert gateway.token.encode() not in path.read_bytes(), path
+
+
+# -- Jobs deployed to and operated on a real Airflow, through the product's services ------------
+
+AIRFLOW_USER, AIRFLOW_PASSWORD = "ops", "af-" + "Pw9x" * 6
+VIEWER, VIEWER_PASSWORD = "reader", "rd-" + "Vw3k" * 6
+GIT_TOKEN = "ghp_" + "A1rf" * 9
+PIPELINE_CELL = """%%spark
+import time
+from pyspark.sql import functions as F
+assert rows >= 0, f"rows must not be negative, not {rows}"
+time.sleep(seconds)
+spark.range(rows).withColumn("label", F.lit(label)).write.mode("overwrite").parquet(out)"""
+
+
+@pytest.fixture(scope="module")
+def airflow_server(airflow_python, gateway, tmp_path_factory):
+    """Airflow 3 (API server, scheduler, DAG processor) for this module, reaching the test gateway
+    through its own ``livy_default`` connection (the gateway's token only in its environment)."""
+    host, port = gateway.url.removeprefix("http://").split(":")
+    livy = {
+        "conn_type": "livy",
+        "host": host,
+        "port": int(port),
+        "schema": "http",
+        "extra": {"Authorization": f"Bearer {gateway.token}"},
+    }
+    users = {AIRFLOW_USER: AIRFLOW_PASSWORD, VIEWER: VIEWER_PASSWORD}
+    server = start_airflow(tmp_path_factory.mktemp("airflow"), users, {"livy_default": livy})
+    print(f"Airflow started in {server.startup_seconds:.1f} s")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def airflow_project(data_dir, gateway, airflow_server, tmp_path):
+    """Services with an airflow fabric (the user's secret: their Airflow password) and a livy fabric
+    on the gateway whose jobs go to it, and project ``lake`` with pipeline ``orders`` committed."""
+
+    built = build_services(data_dir, bootstrap_user=USER)
+    settings = {"url": airflow_server.url, "username": AIRFLOW_USER, "dags_folder": str(airflow_server.dags)}
+    built.fabrics.create(USER, "default", {"name": "af", "kind": "airflow", "settings": settings})
+    built.fabrics.set_secret(USER, "default/af", AIRFLOW_PASSWORD)
+    livy = {"url": gateway.url, "auth": "bearer", "airflow_fabric": "default/af"}
+    built.fabrics.create(USER, "default", {"name": "gw", "kind": "livy", "settings": livy})
+    built.fabrics.set_secret(USER, "default/gw", gateway.token)
+    with served_project(built, tmp_path / "served", "lake", GIT_TOKEN, USER):
+        cells = [
+            code_cell("rows = 5\nseconds = 0\nlabel = 'all'\nout = '/tmp/nowhere'", ("parameters",)),
+            code_cell(PIPELINE_CELL),
+        ]
+        notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+        built.projects.generate(
+            USER, "lake", notebook, "orders.ipynb", None, built.fabrics.get(USER, "default/gw")
+        )
+        built.projects.commit(USER, "lake", "Add orders")
+        yield built
+    built.close()
+
+
+def _batches(gateway, livy, prefix: str) -> list[dict]:
+    listed = livy.get(f"{gateway.url}/batches", timeout=10).json()["sessions"]
+    return [batch for batch in listed if (batch.get("name") or "").startswith(prefix)]
+
+
+def _wait(what: str, condition, timeout: float = 120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"{what} within {timeout:.0f} s")
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_a_job_is_deployed_run_cancelled_paused_and_removed_on_a_real_airflow(
+    airflow_project, airflow_server, gateway, livy, tmp_path
+):
+
+    jobs, dags = airflow_project.jobs, airflow_server.dags
+    api = airflow_server.api()
+    out = tmp_path / "orders.parquet"
+    spec = {
+        "name": "nightly",
+        "pipelines": ["orders"],
+        "fabric": "gw",
+        "schedule": {"cron": "30 2 * * 1-5", "timezone": "Europe/Berlin"},
+        "parameters": {"rows": "7", "label": "eu", "out": str(out)},
+    }
+    jobs.create(USER, "lake", spec)
+    exported, changed, target = jobs.export(USER, "lake", "nightly", "airflow")
+    assert (target, changed) == ("airflow", ["dags/nightly.py"])
+    dag = dag_id("default/lake", "nightly")
+    assert dag == "prophecy__default__lake__nightly"
+
+    started = time.monotonic()
+    first = jobs.deploy(USER, "lake", "nightly")
+    deploy_seconds = time.monotonic() - started
+    assert first.startswith(
+        f"Deployed job nightly to default/gw: wrote DAG {dag} and the code of 1 pipeline(s)"
+    )
+    assert "Airflow parsed it in " in first and "it runs on '30 2 * * 1-5' (Europe/Berlin)" in first, first
+    assert "Airflow starts one run now for the latest scheduled time already past" in first, first
+    details = api.get(f"{airflow_server.url}/api/v2/dags/{dag}/details", timeout=30).json()
+    assert details["timetable_summary"] == "30 2 * * 1-5", details
+    # The cron is read in the job's zone (the API's own "timezone" field says UTC whatever the DAG's).
+    next_run = datetime.datetime.fromisoformat(details["next_dagrun_run_after"].replace("Z", "+00:00"))
+    in_berlin = next_run.astimezone(zoneinfo.ZoneInfo("Europe/Berlin"))
+    assert (in_berlin.strftime("%H:%M"), in_berlin.weekday() < 5) == ("02:30", True), details
+    assert details["is_paused"] is False and details["tags"]
+    errors = api.get(f"{airflow_server.url}/api/v2/importErrors", timeout=30).json()
+    assert errors["total_entries"] == 0, errors
+    committed = airflow_project.projects.pipeline_files(USER, "lake", "orders")[
+        "pipelines/orders/pipeline.py"
+    ]
+    assert (dags / dag / "pipelines" / "orders" / "pipeline.py").read_bytes() == committed
+    assert (dags / f"{dag}.py").read_bytes() == exported.files["dags/nightly.py"]
+
+    again = jobs.deploy(USER, "lake", "nightly")
+    assert "Airflow parsed it in " in again, again
+    listed = api.get(f"{airflow_server.url}/api/v2/dags", params={"tags": "job:nightly"}, timeout=30).json()
+    assert [d["dag_id"] for d in listed["dags"]] == [dag], "deploying twice keeps one DAG"
+    assert sorted(path.name for path in dags.iterdir()) == [dag, f"{dag}.py"], "no temporary file is left"
+
+    run_id = jobs.run_now(USER, "lake", "nightly")
+    on_demand = {key: value for key, value in spec.items() if key != "schedule"}
+    jobs.create(USER, "lake", {**on_demand, "name": "broken", "parameters": {"rows": "-1", "out": str(out)}})
+    assert "it runs on demand" in jobs.deploy(USER, "lake", "broken")
+    broken = jobs.run_now(USER, "lake", "broken")
+    run = jobs.wait_for_run(USER, "lake", "nightly", run_id, timeout=240, poll=1)
+    assert (run.state, run.error) == ("SUCCESS", None), run
+    assert run.started <= run.ended and run.link == f"{airflow_server.url}/dags/{dag}/runs/{run_id}"
+    written = pq.read_table(out).to_pydict()
+    assert sorted(written["id"]) == list(range(7)) and set(written["label"]) == {"eu"}, "the job's values"
+    failed = jobs.wait_for_run(USER, "lake", "broken", broken, timeout=240, poll=1)
+    assert failed.state == "FAILED" and failed.error.startswith("orders: "), failed
+    assert "AssertionError: rows must not be negative, not -1" in failed.error, failed.error
+    assert " INFO " not in failed.error, "Spark's chatter is left out"
+
+    jobs.create(
+        USER, "lake", {**on_demand, "name": "slow", "parameters": {"seconds": "300", "out": str(out)}}
+    )
+    jobs.deploy(USER, "lake", "slow")
+    slow = jobs.run_now(USER, "lake", "slow")
+    slow_batches = f"{dag_id('default/lake', 'slow')}.orders.{slow}."
+    _wait("the slow run's batch started", lambda: _batches(gateway, livy, slow_batches), 180)
+    with pytest.raises(Invalid, match=f"Run {run_id} of job slow is not running") as not_running:
+        jobs.cancel(USER, "lake", "slow", run_id)
+    assert not_running.value.field == "run"
+    assert jobs.cancel(USER, "lake", "slow") == [slow]
+    cancelled = jobs.wait_for_run(USER, "lake", "slow", slow, timeout=60, poll=1)
+    assert cancelled.state == "CANCELED", cancelled
+    _wait(
+        "the Livy batch was stopped (LivyOperator.on_kill)",
+        lambda: not _batches(gateway, livy, slow_batches),
+        60,
+    )
+    assert jobs.cancel(USER, "lake", "slow") == [], "nothing left to cancel"
+    slow_task = f"/api/v2/dags/{dag_id('default/lake', 'slow')}/dagRuns/{slow}/taskInstances/orders"
+    slow_log = api.get(
+        f"{airflow_server.url}{slow_task}/logs/1",
+        params={"full_content": "true"},
+        timeout=30,
+    ).json()
+    assert any("Deleting batch session" in str(line.get("event")) for line in slow_log["content"])
+
+    assert jobs.pause(USER, "lake", "nightly").startswith("Paused job nightly")
+    assert api.get(f"{airflow_server.url}/api/v2/dags/{dag}", timeout=30).json()["is_paused"] is True
+    with pytest.raises(Invalid, match="is paused on Airflow fabric default/af") as paused:
+        jobs.run_now(USER, "lake", "nightly")
+    assert paused.value.field == "schedule"
+    assert jobs.resume(USER, "lake", "nightly").startswith("Resumed job nightly: next run ")
+    assert api.get(f"{airflow_server.url}/api/v2/dags/{dag}", timeout=30).json()["is_paused"] is False
+    with pytest.raises(Invalid, match="runs on demand") as on_demand_pause:
+        jobs.pause(USER, "lake", "broken")
+    assert on_demand_pause.value.field == "schedule"
+    # Besides ours, Airflow runs the latest tick already past when a scheduled DAG is created or
+    # resumed (catchup=False): that run is its own, scheduled__<time>.
+    listed_runs = [r.run_id for r in jobs.runs(USER, "lake", "nightly")]
+    assert run_id in listed_runs and all(r == run_id or r.startswith("scheduled__") for r in listed_runs)
+
+    secrets = [AIRFLOW_PASSWORD, gateway.token, GIT_TOKEN]
+    generated = [*exported.files.values(), *(p.read_bytes() for p in dags.rglob("*") if p.is_file())]
+    for content in generated:
+        assert not any(secret.encode() in content for secret in secrets)
+
+    removed, said = jobs.delete(USER, "lake", "nightly", remote=True)
+    assert removed == ["jobs/nightly.yaml"] and said == "Removed job nightly from default/gw."
+    assert not (dags / f"{dag}.py").exists() and not (dags / dag).exists()
+    assert api.get(f"{airflow_server.url}/api/v2/dags/{dag}", timeout=30).status_code == 404
+    for name in ("broken", "slow"):
+        jobs.undeploy(USER, "lake", name)
+        jobs.undeploy(USER, "lake", name)  # nothing left is not an error
+    assert sorted(path.name for path in dags.iterdir()) == []
+    print(f"deploy took {deploy_seconds:.1f} s")
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_the_airflow_fabric_is_checked_and_refuses_wrong_passwords_readers_and_a_missing_dags_folder(
+    airflow_project, airflow_server, gateway, tmp_path
+):
+
+    fabrics, jobs, dags = airflow_project.fabrics, airflow_project.jobs, airflow_server.dags
+    report = check_fabric(fabrics, USER, "default/af")
+    assert (
+        report.ok and report.message.startswith("Connected to Airflow 3.3.") and report.stage == "connected"
+    )
+    assert report.steps[-3:] == [
+        f"auth: token issued to {AIRFLOW_USER}",
+        "dags: readable",
+        f"dags folder: {dags} writable",
+    ]
+    assert fabrics.get(USER, "default/af").kind_of.describe()["cells"] == "not supported"
+
+    def airflow_fabric(name: str, **settings) -> None:
+        """An airflow fabric ``name`` and a livy fabric ``<name>-gw`` on the gateway whose jobs go to it."""
+        fabric = {"url": airflow_server.url, "username": AIRFLOW_USER, "dags_folder": str(dags), **settings}
+        fabrics.create(USER, "default", {"name": name, "kind": "airflow", "settings": fabric})
+        livy = {"url": gateway.url, "auth": "bearer", "airflow_fabric": f"default/{name}"}
+        fabrics.create(USER, "default", {"name": f"{name}-gw", "kind": "livy", "settings": livy})
+        jobs.create(USER, "lake", {"name": f"job-{name}", "pipelines": ["orders"], "fabric": f"{name}-gw"})
+
+    wrong = "wrong-" + "Zq7x" * 5
+    airflow_fabric("wrong")
+    fabrics.set_secret(USER, "default/wrong", wrong)
+    failed = check_fabric(fabrics, USER, "default/wrong")
+    assert (failed.ok, failed.stage) == (False, "auth") and "default/wrong" in failed.message, failed
+    with pytest.raises(AuthenticationError, match="Airflow fabric default/wrong refused user ops") as refused:
+        jobs.deploy(USER, "lake", "job-wrong")
+    for said in (str(refused.value), failed.message, *failed.steps):
+        assert wrong not in said and AIRFLOW_PASSWORD not in said
+
+    airflow_fabric("reader", username=VIEWER)
+    fabrics.set_secret(USER, "default/reader", VIEWER_PASSWORD)
+    assert check_fabric(fabrics, USER, "default/reader").ok, "a viewer may read the DAGs"
+    with pytest.raises(AuthenticationError, match="Airflow fabric default/reader refused to deploy the DAG"):
+        jobs.deploy(USER, "lake", "job-reader")
+    assert not any(dags.iterdir()), "nothing is written for a user Airflow does not let change the DAG"
+
+    airflow_fabric("elsewhere", dags_folder=None)
+    fabrics.set_secret(USER, "default/elsewhere", AIRFLOW_PASSWORD)
+    with pytest.raises(Invalid, match="has no dags_folder") as no_folder:
+        jobs.deploy(USER, "lake", "job-elsewhere")
+    assert no_folder.value.field == "dags_folder"
+    with pytest.raises(
+        Invalid, match="Job job-elsewhere is not deployed to Airflow fabric default/elsewhere"
+    ):
+        jobs.run_now(USER, "lake", "job-elsewhere")
+
+    # An import error Airflow gives for the DAG is the deploy's error (a DAG file that is not ours).
+    jobs.create(USER, "lake", {"name": "unparsable", "pipelines": ["orders"], "fabric": "gw"})
+    job, scheduler = jobs._scheduler(USER, "lake", "unparsable")
+    unparsable = Export({"dags/unparsable.py": b"raise RuntimeError('no DAG here, airflow')\n"}, [])
+    with pytest.raises(
+        EngineError,
+        match=r"(?s)could not import DAG prophecy__default__lake__unparsable: .*RuntimeError: no DAG here",
+    ):
+        scheduler.deploy(job, [], unparsable)
+    scheduler.delete(job, [])
+    assert not any(dags.iterdir())
+
+    airflow_fabric("missing", dags_folder=str(tmp_path / "missing"))
+    fabrics.set_secret(USER, "default/missing", AIRFLOW_PASSWORD)
+    assert check_fabric(fabrics, USER, "default/missing").stage == "resource"
+    airflow_fabric("down", url=f"http://127.0.0.1:{free_port()}")
+    fabrics.set_secret(USER, "default/down", AIRFLOW_PASSWORD)
+    assert check_fabric(fabrics, USER, "default/down").stage == "tcp"
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_a_run_is_started_once_when_the_connection_to_airflow_breaks(
+    airflow_project, airflow_server, tmp_path
+):
+    """Reads are retried on 503; the POST that starts a run is never sent twice: an answer lost on
+    the way back is found again by the run's id, and a request that did not arrive is reported."""
+    fabrics, jobs = airflow_project.fabrics, airflow_project.jobs
+    out = tmp_path / "flaky.parquet"
+    spec = {
+        "name": "flaky",
+        "pipelines": ["orders"],
+        "fabric": "gw",
+        "parameters": {"rows": "1", "out": str(out)},
+    }
+    jobs.create(USER, "lake", spec)
+    jobs.deploy(USER, "lake", "flaky")
+    dag = dag_id("default/lake", "flaky")
+    direct = fabrics.get(USER, "default/af").settings
+    proxy = FaultProxy(airflow_server.url).start()
+    try:
+        fabrics.update(USER, "default/af", {"settings": {**direct, "url": proxy.url}})
+        fabrics.set_secret(USER, "default/af", AIRFLOW_PASSWORD)
+        read, start = rf"^/api/v2/dags/{dag}$", rf"^/api/v2/dags/{dag}/dagRuns$"
+        proxy.add("GET", read, "status_before", times=2, status=503)
+        proxy.add("POST", start, "drop_after")  # Airflow starts the run; its answer is lost
+        started = jobs.run_now(USER, "lake", "flaky")
+        assert len(proxy.requests_to("GET", read)) == 3, "a read is retried on 503"
+        assert len(proxy.requests_to("POST", start)) == 1
+        assert [run.run_id for run in jobs.runs(USER, "lake", "flaky")] == [started]
+
+        proxy.add("POST", start, "drop_before")  # Airflow never sees it
+        with pytest.raises(EngineError, match="it was not sent again, so that nothing runs twice"):
+            jobs.run_now(USER, "lake", "flaky")
+        assert len(proxy.requests_to("POST", start)) == 2, "not resent"
+        assert [run.run_id for run in jobs.runs(USER, "lake", "flaky")] == [started]
+    finally:
+        proxy.stop()
+        fabrics.update(USER, "default/af", {"settings": direct})
+        fabrics.set_secret(USER, "default/af", AIRFLOW_PASSWORD)
+    ran = jobs.wait_for_run(USER, "lake", "flaky", started, timeout=240, poll=1)
+    assert ran.state == "SUCCESS" and pq.read_table(out).num_rows == 1, ran
+    jobs.undeploy(USER, "lake", "flaky")

@@ -23,6 +23,7 @@ SAMPLE_SETTINGS = {
     "databricks-sql": {"host": "WORKSPACE", "warehouse_id": "1a2b"},
     "snowflake": {"account": "myorg-acct", "user": "ana"},
     "snowpark-local": {},
+    "airflow": {"url": "https://airflow.example.com", "username": "ana"},
 }
 
 
@@ -50,7 +51,7 @@ def context() -> EngineContext:
     return EngineContext("team/x", "a-token", None, lambda: ("http://127.0.0.1:9", "gateway-token"))
 
 
-@pytest.mark.parametrize("name", list(REGISTRY))
+@pytest.mark.parametrize("name", [name for name, kind in REGISTRY.items() if kind.runs_cells])
 def test_a_kinds_engines_have_exactly_the_capabilities_it_declares(name, hermetic_databricks, workspace):
     kind = kind_named(name)
     values = {
@@ -67,9 +68,12 @@ def test_a_kinds_engines_have_exactly_the_capabilities_it_declares(name, hermeti
 
 def test_the_registry_lists_every_kind_and_what_cells_run_on():
     listed = {kind["name"]: kind for kind in (k.describe() for k in REGISTRY.values())}
-    assert {name for name, kind in listed.items() if kind["cells"] == "supported"} == set(REGISTRY)
+    assert {name for name, kind in listed.items() if kind["cells"] == "supported"} == set(REGISTRY) - {
+        "airflow"
+    }
+    assert listed["airflow"]["cells"] == "not supported", "a scheduler: cells never run on it"
     assert listed["databricks-sql"]["capabilities"] == ["runs SQL"]
-    creatable_kinds = ["livy", "databricks", "databricks-sql", "snowflake", "snowpark-local"]
+    creatable_kinds = ["livy", "databricks", "databricks-sql", "snowflake", "snowpark-local", "airflow"]
     assert creatable() == creatable_kinds, "local is built in"
     with pytest.raises(Invalid, match="kind: one of"):
         kind_named("oracle")
@@ -82,6 +86,13 @@ def test_a_kind_without_an_engine_yet_says_so_and_keeps_its_fabrics():
     settings = planned.settings.model_validate(SAMPLE_SETTINGS["livy"])
     with pytest.raises(EngineError, match="running cells on Planned is not available in this version yet"):
         planned.build(settings, context())
+
+
+def test_cells_do_not_run_on_a_kind_that_is_a_scheduler():
+    airflow = kind_named("airflow")
+    settings = airflow.settings.model_validate(SAMPLE_SETTINGS["airflow"])
+    with pytest.raises(EngineError, match=r"\(Apache Airflow\) is the scheduler .*: cells do not run on it"):
+        airflow.build(settings, context())
 
 
 def test_no_code_outside_the_registry_switches_on_a_fabric_kind():

@@ -17,7 +17,7 @@ from prophecy_jupyter.services.teams import DEFAULT_TEAM
 SETTING_OPTIONS = {
     "url": "Livy server URL",
     "auth": "auth scheme (livy: none|basic|bearer|kerberos; databricks: pat|oauth-m2m|"
-    "profile; snowflake: password|key-pair|oauth|pat)",
+    "profile; snowflake: password|key-pair|oauth|pat; airflow: password|token|none)",
     "username": "user name for basic auth",
     "ca_bundle": "CA bundle to verify the server's TLS certificate",
     "host": "Databricks workspace URL; Snowflake host name (private link, instead of the account's)",
@@ -36,6 +36,12 @@ SETTING_OPTIONS = {
     "protocol": "Snowflake protocol: https, or http to a host on this machine",
     "login_timeout": "seconds a Snowflake login may take (default 60)",
     "network_timeout": "seconds a Snowflake request may take",
+    "dags_folder": "airflow: a folder on this machine that Airflow's DAG processor reads",
+    "airflow_fabric": "livy: the airflow fabric (team/name) its jobs are deployed to",
+    "airflow_connection": "livy: Airflow's connection id for this Livy server (default livy_default)",
+    "code_location": "livy: URI prefix Livy reads jobs' pipeline code from",
+    "job_code": "databricks: where jobs take pipeline code: workspace (imported) or git",
+    "job_code_root": "databricks: workspace folder jobs' code is imported under (/Shared/prophecy)",
 }
 
 

@@ -4,6 +4,7 @@ Adding a kind is a module here and a line in ``REGISTRY``; nothing else switches
 from __future__ import annotations
 
 from prophecy_jupyter.errors import Invalid
+from prophecy_jupyter.kinds.airflow import AIRFLOW
 from prophecy_jupyter.kinds.base import FabricKind
 from prophecy_jupyter.kinds.databricks import DATABRICKS, DATABRICKS_SQL
 from prophecy_jupyter.kinds.livy import LIVY
@@ -12,7 +13,7 @@ from prophecy_jupyter.kinds.snowflake import SNOWFLAKE
 from prophecy_jupyter.kinds.snowpark_local import SNOWPARK_LOCAL
 
 REGISTRY: dict[str, FabricKind] = {
-    kind.name: kind for kind in (LOCAL, LIVY, DATABRICKS, DATABRICKS_SQL, SNOWFLAKE, SNOWPARK_LOCAL)
+    kind.name: kind for kind in (LOCAL, LIVY, DATABRICKS, DATABRICKS_SQL, SNOWFLAKE, SNOWPARK_LOCAL, AIRFLOW)
 }
 
 

@@ -127,6 +127,9 @@ class FabricKind:
     ``RunsBatches``): the engines it builds are instances of each."""
     scheduler: JobTarget | None = None
     """The scheduler its jobs are exported to (Snowflake tasks ...); None while there is none."""
+    serves: str | None = None
+    """What a fabric of this kind is for when cells never run on it (``airflow``: the scheduler
+    other fabrics' jobs run on); None for kinds whose cells run, or will."""
 
     @property
     def runs_cells(self) -> bool:
@@ -134,6 +137,11 @@ class FabricKind:
 
     def build(self, settings: Any, context: EngineContext) -> Engine:
         """The engine for a fabric of this kind, with the user's secret."""
+        if self.engine is None and self.serves:
+            raise EngineError(
+                f"Fabric '{context.ref}' ({self.title}) is {self.serves}: cells do not run on it. "
+                "Attach the notebook to a fabric that runs cells."
+            )
         if self.engine is None:
             raise EngineError(
                 f"Fabric '{context.ref}' is a {self.name} fabric; running cells on {self.title} is not "
@@ -146,7 +154,11 @@ class FabricKind:
         return {
             "name": self.name,
             "title": self.title,
-            "cells": "supported" if self.runs_cells else "not yet supported",
+            "cells": "supported"
+            if self.runs_cells
+            else "not supported"
+            if self.serves
+            else "not yet supported",
             "settings": sorted(self.settings.model_fields),
             "built_in": self.built_in,
             "pipelines": self.pipelines,

@@ -27,9 +27,17 @@ export const SETTINGS_BY_KIND: Record<string, ISettingField[]> = {
     { name: 'auth', label: 'Authentication', options: ['none', 'basic', 'bearer', 'kerberos'] },
     { name: 'username', label: 'Username (basic auth)' },
     { name: 'ca_bundle', label: 'CA bundle path (private CA)' },
-    { name: 'allow_http', label: 'Plain http to another machine (unencrypted)', options: ['false', 'true'] }
+    { name: 'allow_http', label: 'Plain http to another machine (unencrypted)', options: ['false', 'true'] },
+    { name: 'airflow_fabric', label: 'Airflow fabric for its jobs (team/name)' },
+    { name: 'airflow_connection', label: "Airflow's connection id for this Livy", placeholder: 'livy_default' },
+    { name: 'code_location', label: "Where Livy reads jobs' code", placeholder: 'hdfs:///prophecy' }
   ],
-  databricks: [...DATABRICKS_AUTH, { name: 'cluster_id', label: 'Cluster ID', required: true }],
+  databricks: [
+    ...DATABRICKS_AUTH,
+    { name: 'cluster_id', label: 'Cluster ID', required: true },
+    { name: 'job_code', label: "Jobs' code from", options: ['workspace', 'git'] },
+    { name: 'job_code_root', label: "Workspace folder for jobs' code", placeholder: '/Shared/prophecy' }
+  ],
   'databricks-sql': [
     ...DATABRICKS_AUTH,
     { name: 'warehouse_id', label: 'SQL warehouse ID', required: true },
@@ -49,7 +57,14 @@ export const SETTINGS_BY_KIND: Record<string, ISettingField[]> = {
     { name: 'protocol', label: 'Protocol (http only to this machine)', options: ['https', 'http'] },
     { name: 'login_timeout', label: 'Login timeout (s)', placeholder: '60' }
   ],
-  'snowpark-local': []
+  'snowpark-local': [],
+  airflow: [
+    { name: 'url', label: 'Airflow URL', required: true, placeholder: 'https://airflow.example.com' },
+    { name: 'auth', label: 'Authentication', options: ['password', 'token', 'none'] },
+    { name: 'username', label: 'Username (password auth)' },
+    { name: 'dags_folder', label: "DAGs folder on this server (read by Airflow's DAG processor)" },
+    { name: 'ca_bundle', label: 'CA bundle path (private CA)' }
+  ]
 };
 
 const ENVIRONMENTS = ['dev', 'staging', 'prod'];
