@@ -721,3 +721,81 @@ def test_a_run_is_started_once_when_the_connection_to_airflow_breaks(
     ran = jobs.wait_for_run(USER, "lake", "flaky", started, timeout=240, poll=1)
     assert ran.state == "SUCCESS" and pq.read_table(out).num_rows == 1, ran
     jobs.undeploy(USER, "lake", "flaky")
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_the_command_line_takes_a_notebook_to_a_job_run_by_airflow(
+    data_dir, gateway, airflow_server, tmp_path, monkeypatch
+):
+    """Only ``jupyter prophecy``: an airflow fabric and a livy fabric whose jobs go to it, a project
+    on a real Git server, the notebook's pipeline generated, committed and pushed, a nightly job
+    created, committed and pushed, deployed, run with --wait (SUCCESS), its runs, pause and resume,
+    and its removal from Airflow."""
+    from tests.servers.git_http import GitHttpServer
+    from tests.test_cli import cli
+
+    monkeypatch.setenv("PROPHECY_JUPYTER_PROJECTS_DIR", str(tmp_path / "work"))
+    out = tmp_path / "cli.parquet"
+    added = cli("fabric", "add", "af", "--kind", "airflow", "--url", airflow_server.url, "--username",
+                AIRFLOW_USER, "--dags-folder", str(airflow_server.dags), stdin=AIRFLOW_PASSWORD)  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    tested = cli("fabric", "test", "af")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    livy_settings = ["--url", gateway.url, "--auth", "bearer", "--airflow-fabric", "default/af"]
+    livy = cli("fabric", "add", "gw", *livy_settings, stdin=gateway.token)
+    assert livy.returncode == 0, livy.stderr
+    git = GitHttpServer(tmp_path / "served", {GIT_TOKEN: "x-access-token"}).start()
+    try:
+        url = git.create_repository("lake")
+        assert cli("project", "add", "lake", "--url", url, "--provider", "github").returncode == 0
+        assert cli("project", "token", "lake", stdin=GIT_TOKEN).returncode == 0
+        cells = [
+            code_cell(f"rows = 3\nseconds = 0\nlabel = 'all'\nout = {str(out)!r}", ("parameters",)),
+            code_cell(PIPELINE_CELL),
+        ]
+        notebook = {
+            "cells": cells,
+            "metadata": {"prophecy": {"fabric": "gw"}},
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+        (tmp_path / "orders.ipynb").write_text(json.dumps(notebook))
+        generated = cli("pipeline", "generate", str(tmp_path / "orders.ipynb"), "--project", "lake")
+        assert generated.returncode == 0, generated.stderr
+        nightly = [
+            "--pipeline",
+            "orders",
+            "--fabric",
+            "gw",
+            "--schedule",
+            "0 1 * * *",
+            "--timezone",
+            "Asia/Tokyo",
+        ]
+        created = cli("job", "create", "nightly", "--project", "lake", *nightly, "--param", "label=cli")
+        assert created.returncode == 0 and "orders on default/gw, 0 1 * * * (Asia/Tokyo)" in created.stdout
+        assert cli("project", "commit", "lake", "-m", "Orders, nightly").returncode == 0
+        assert cli("project", "push", "lake").stdout.strip() == "Pushed main."
+        exported = cli("job", "export", "nightly", "--project", "lake", "--format", "airflow")
+        assert exported.returncode == 0 and "dags/nightly.py" in exported.stdout, exported.stderr
+        deployed = cli("job", "deploy", "nightly", "--project", "lake", timeout=300)
+        assert deployed.returncode == 0 and "Airflow parsed it in " in deployed.stdout, deployed.stderr
+        ran = cli("job", "run", "nightly", "--project", "lake", "--wait", timeout=400)
+        assert ran.returncode == 0 and ran.stdout.strip().splitlines()[-1] == "SUCCESS", (
+            ran.stdout + ran.stderr
+        )
+        table = pq.read_table(out).to_pylist()
+        assert len(table) == 3 and {row["label"] for row in table} == {"cli"}, "the job's value"
+        runs = json.loads(cli("job", "runs", "nightly", "--project", "lake", "--json").stdout)
+        ours = [run for run in runs if run["state"] == "SUCCESS"]
+        assert ours and ours[0]["link"].startswith(f"{airflow_server.url}/dags/")
+        assert "Paused job nightly" in cli("job", "pause", "nightly", "--project", "lake").stdout
+        assert "Resumed job nightly" in cli("job", "resume", "nightly", "--project", "lake").stdout
+        removed = cli("job", "delete", "nightly", "--project", "lake", "--remote", timeout=120)
+        assert removed.returncode == 0 and "Removed job nightly from default/gw." in removed.stdout, (
+            removed.stderr
+        )
+        assert not list(airflow_server.dags.glob("*lake__nightly*")), "the DAG file is gone"
+    finally:
+        git.stop()
