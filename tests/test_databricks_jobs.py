@@ -348,3 +348,30 @@ def test_a_job_takes_its_code_from_git_at_the_pushed_commit(project, databricks_
     run = project.jobs.wait_for_run(USER, "lake", "nightly", run_id, timeout=300, poll=0.5)
     assert run.state == "SUCCESS", run
     assert pq.read_table(out).num_rows == 5, "Databricks ran the pipeline as it is in Git"
+
+
+def test_a_job_size_becomes_a_job_cluster_and_a_workflow_chains_its_tasks():
+    from prophecy_jupyter.schedulers.base import PipelineCode
+    from prophecy_jupyter.schedulers.databricks_jobs import job_settings
+    from prophecy_jupyter.services.jobs import parse_job
+
+    size = {"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 4}
+    job = parse_job({"name": "flow", "pipelines": ["load", "report"], "fabric": "t/dbx", "size": "L",
+                     "parameters": {"day": "2026-12-01", "strict": True}})  # fmt: skip
+    code = [
+        PipelineCode("load", "", {"day": ("str", None)}),
+        PipelineCode("report", "", {"day": ("str", None), "strict": ("bool", False)}),
+    ]
+    body = job_settings(
+        job, code, "t/p", {"host": "https://dbc.example.com", "cluster_id": "c-1"}, {"L": size}
+    )
+    assert body["job_clusters"] == [{"job_cluster_key": "L", "new_cluster": size}]
+    load, report = body["tasks"]
+    assert load["job_cluster_key"] == report["job_cluster_key"] == "L" and "existing_cluster_id" not in load
+    assert "depends_on" not in load and report["depends_on"] == [{"task_key": "load"}]
+    assert load["spark_python_task"]["parameters"] == ["--day", "2026-12-01"], "only what it declares"
+    assert report["spark_python_task"]["parameters"] == ["--day", "2026-12-01", "--strict", "true"]
+    assert "schedule" not in body, "on demand"
+    with pytest.raises(Invalid, match="Job size L of fabric t/dbx is not a Databricks cluster spec") as bad:
+        job_settings(job, code, "t/p", {"host": "h", "cluster_id": "c"}, {"L": {"driverMemory": "4g"}})
+    assert bad.value.field == "size"
