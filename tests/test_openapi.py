@@ -22,6 +22,7 @@ from tests.servers.jupyter import start_jupyter, write_notebook
 SPEC = Path(prophecy_jupyter.server.__file__).with_name("openapi.yaml")
 METHODS = ("get", "post", "put", "patch", "delete")
 schema = schemathesis.openapi.from_path(SPEC)
+schemathesis.serializer.alias("application/vnd.apache.arrow.stream", "application/octet-stream")
 
 
 def described_routes() -> set[tuple[str, str]]:

@@ -35,11 +35,11 @@ def start(tmp_path, data_dir):
         server.stop()
 
 
-def add_gateway_fabric(server, gateway) -> dict:
+def add_gateway_fabric(server, gateway, name: str = "gw") -> dict:
     fabric = server.call(
         "POST",
         "/teams/default/fabrics",
-        {"name": "gw", "kind": "livy", "settings": {"url": gateway.url, "auth": "bearer"}},
+        {"name": name, "kind": "livy", "settings": {"url": gateway.url, "auth": "bearer"}},
     )
     server.call("PUT", f"/fabrics/{fabric['id']}/credential", {"secret": gateway.token})
     return fabric

@@ -84,6 +84,11 @@ def add_parser(commands) -> None:
     parser.add_argument(
         "--no-long-poll", action="store_true", help="Answer statement GETs at once, like Livy."
     )
+    parser.add_argument(
+        "--no-uploads",
+        action="store_true",
+        help="Take no Arrow uploads, like Livy: tables sent to a session come as statements.",
+    )
     parser.add_argument("--spark-ui", action="store_true", help="Enable the Spark web UI.")
     parser.add_argument(
         "--no-auth", action="store_true", help="Accept requests without a token (trusted machines only)."
@@ -114,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         sql_max_rows=args.sql_max_rows,
         csrf_protection=args.csrf_protection,
         long_poll=not args.no_long_poll,
+        uploads=not args.no_uploads,
         spark_ui=args.spark_ui,
         auth_token=gateway_token(args),
     )

@@ -71,6 +71,23 @@ class Backend(Protocol):
         notify: Notify,
     ) -> RunHandle: ...
 
+    def send(
+        self,
+        notebook: str,
+        fabric: str,
+        data: bytes,
+        name: str,
+        *,
+        key: str,
+        part: int,
+        last: bool,
+        view: bool,
+        notify: Notify,
+    ) -> RunHandle:
+        """Send a part (Arrow IPC bytes) of the local table ``key``; the ``last`` part makes the
+        DataFrame ``name`` on the fabric (and a temporary view with ``view``)."""
+        ...
+
     def frame(self, run: RunHandle) -> Result:
         """A finished table run's result, its rows as a typed DataFrame."""
         ...

@@ -59,6 +59,23 @@ class InProcessBackend:
     ) -> TableRun:
         return self.sessions.submit_sql(self.user, notebook, fabric, query, limit, parameters, notify)
 
+    def send(
+        self,
+        notebook: str,
+        fabric: str,
+        data: bytes,
+        name: str,
+        *,
+        key: str,
+        part: int,
+        last: bool,
+        view: bool,
+        notify: Notify,
+    ) -> Run:
+        return self.sessions.submit_send(
+            self.user, notebook, fabric, data, name, key=key, part=part, last=last, view=view, notify=notify
+        )
+
     def frame(self, run: Run) -> Result:
         return table_result(run)
 

@@ -19,6 +19,7 @@ from prophecy_jupyter.client.backend import Notify, fabric_row
 from prophecy_jupyter.client.link import API_PREFIX, KERNEL_HEADER, SERVER_CA_ENV, SERVER_URL_ENV
 from prophecy_jupyter.client.wire import TABLE_HEADER, decode_result, decode_table_header
 from prophecy_jupyter.results.model import Result, RunState
+from prophecy_jupyter.results.sending import ARROW_STREAM
 from prophecy_jupyter.results.transport import TablePayload
 from prophecy_jupyter.sql_parameters import SqlParameter
 
@@ -187,6 +188,31 @@ class ServerBackend:
         session = self._session(notebook, fabric, notify)
         body = {"sql": query, "parameters": [p.to_json() for p in parameters], "limit": limit}
         return RemoteRun(self, self.post(f"/sessions/{session['id']}/tables", body))
+
+    def send(
+        self,
+        notebook: str,
+        fabric: str,
+        data: bytes,
+        name: str,
+        *,
+        key: str,
+        part: int,
+        last: bool,
+        view: bool,
+        notify: Notify,
+    ) -> RemoteRun:
+        session = self._session(notebook, fabric, notify)
+        query = {"key": key, "part": part, "name": name, "last": str(last).lower(), "view": str(view).lower()}
+        response = self._call(
+            "POST",
+            f"/sessions/{session['id']}/sends",
+            timeout=900,
+            params=query,
+            data=data,
+            headers={"Content-Type": ARROW_STREAM},
+        )
+        return RemoteRun(self, response.json())
 
     def frame(self, run: RemoteRun) -> Result:
         if run.state != RunState.FINISHED:

@@ -147,3 +147,13 @@ class RunsBatches(Protocol):
     def submit_batch(self, file: str, args: list[str], name: str, conf: Any) -> int: ...
 
     def batch(self, batch_id: int, log_lines: int = 200) -> tuple[str, list[str]]: ...
+
+
+@runtime_checkable
+class TakesUploads(Protocol):
+    """An engine whose server may take a table's Arrow bytes as an upload, rather than as text in
+    statements (our gateway does; Livy itself does not)."""
+
+    def upload(self, session_id: str, data: bytes) -> str | None:
+        """The name the session's interpreter finds the bytes by, or None if the server takes none."""
+        ...

@@ -71,6 +71,9 @@ class SnowflakeEngine:
     def close_session(self, session_id: str) -> None:
         self._livy.close_session(session_id)
 
+    def upload(self, session_id: str, data: bytes) -> str | None:
+        return self._livy.upload(session_id, data)
+
     def close(self) -> None:
         self._livy.close()
 

@@ -34,6 +34,8 @@ class GatewayConfig:
     csrf_protection: bool = False
     long_poll: bool = True
     """Answer ``?wait=SECONDS`` on statement GETs as soon as the statement changes."""
+    uploads: bool = True
+    """Take tables sent to a session as Arrow uploads (else clients send them as statements)."""
     auth_token: str | None = field(default=None, repr=False)
     """When set, every request needs ``Authorization: Bearer <token>``."""
     startup_timeout: float = 180.0

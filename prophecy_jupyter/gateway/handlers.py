@@ -22,7 +22,8 @@ from prophecy_jupyter.gateway.bodies import (
     parse,
 )
 from prophecy_jupyter.gateway.config import LIVY_VERSION, GatewayConfig
-from prophecy_jupyter.gateway.sessions import Session, SessionManager, Statement
+from prophecy_jupyter.gateway.sessions import RUNNING_STATES, Session, SessionManager, Statement
+from prophecy_jupyter.results.sending import ARROW_STREAM
 
 MAX_LONG_POLL = 30.0
 CSRF_PAGE = (
@@ -154,6 +155,7 @@ class VersionHandler(LivyHandler):
                     "version": __version__,
                     "longPoll": self.config.long_poll,
                     "isolation": self.config.isolation,
+                    "uploads": self.config.uploads,
                 },
             }
         )
@@ -216,6 +218,22 @@ class StatementsHandler(LivyHandler):
         snapshot = self.sessions.submit(session, request.code, request.kind)
         self.set_header("Location", f"/sessions/{session.id}/statements/{snapshot['id']}")
         self.write_json(snapshot, status=201)
+
+
+class UploadsHandler(LivyHandler):
+    """Our extension: a table's Arrow bytes for the session's interpreter, kept as a file it alone
+    is told about; the statement that reads them names the upload."""
+
+    def post(self, key: str) -> None:
+        if not self.config.uploads:
+            raise errors.LivyError(404, f"No route for {self.request.method} {self.request.path}")
+        session = self.session(key)
+        if session.state not in RUNNING_STATES:
+            raise errors.not_running(session.state)
+        if self.request.headers.get("Content-Type", "") != ARROW_STREAM:
+            raise errors.rejected(f"Rejected, an upload is sent as {ARROW_STREAM}")
+        name = self.sessions.uploads.keep(session.id, self.request.body)
+        self.write_json({"upload": name}, status=201)
 
 
 class StatementHandler(LivyHandler):
@@ -288,6 +306,7 @@ ROUTES = [
     (r"/sessions/([^/]+)/state", SessionStateHandler),
     (r"/sessions/([^/]+)/log", SessionLogHandler),
     (r"/sessions/([^/]+)/statements", StatementsHandler),
+    (r"/sessions/([^/]+)/uploads", UploadsHandler),
     (r"/sessions/([^/]+)/statements/([^/]+)", StatementHandler),
     (r"/sessions/([^/]+)/statements/([^/]+)/cancel", StatementCancelHandler),
     (r"/sessions/([^/]+)/completion", CompletionHandler),

@@ -25,6 +25,7 @@ from prophecy_jupyter.gateway.config import (
 )
 from prophecy_jupyter.gateway.logs import LogBuffer
 from prophecy_jupyter.gateway.spark_host import SharedSparkHost, base_spark_conf
+from prophecy_jupyter.gateway.uploads import UPLOADS_ENV, Uploads
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,7 @@ class SessionManager:
         self.config = config
         self.host = host
         self.work_dir = work_dir
+        self.uploads = Uploads(work_dir)
         self.instance = secrets.token_hex(4)
         self.sessions: dict[int, Session] = {}
         self._ids = itertools.count()
@@ -241,6 +243,7 @@ class SessionManager:
         await self._stop_process(session)
         session.move_to("dead")
         self._wake_statements(session)
+        self.uploads.discard(session.id)
         self.sessions.pop(session.id, None)
 
     async def _start_interpreter(self, session: Session) -> None:
@@ -248,6 +251,7 @@ class SessionManager:
             protocol.SOCKET_ENV: self._socket_path,
             protocol.TOKEN_ENV: session.token,
             protocol.SESSION_ENV: str(session.id),
+            UPLOADS_ENV: self.uploads.folder(session.id),
             "PYTHONUNBUFFERED": "1",
         }
         module = INTERPRETERS.get(session.kind, "prophecy_jupyter.gateway.interpreter")
@@ -288,6 +292,7 @@ class SessionManager:
         session.log.add(f"session {session.id} is dead: {reason}")
         session.move_to("dead")
         session.finished_at = time.monotonic()
+        self.uploads.discard(session.id)
         for future in session.completions.values():
             if not future.done():
                 future.set_exception(errors.not_running("dead"))

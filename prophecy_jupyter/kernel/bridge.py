@@ -1,7 +1,8 @@
 """An IPython kernel whose cells run on the notebook's attached fabric.
 
 Cells starting with ``%`` (line or cell magics, such as ``%%local``, ``%%sql`` or ``%fabric``)
-and ``!`` run as in IPython; every other cell is sent to the fabric as PySpark. Interrupting the
+and ``!`` run as in IPython; every other cell is sent to the fabric as PySpark. A cell whose first
+line is ``%%fabric NAME`` runs on that fabric instead of the notebook's default. Interrupting the
 kernel cancels the remote statement; completions come from the remote interpreter.
 """
 
@@ -14,6 +15,7 @@ from ipykernel.ipkernel import IPythonKernel
 from prophecy_jupyter._version import __version__
 
 _WORD_BEFORE_CURSOR = re.compile(r"[\w.]*$")
+_FABRIC_LINE = re.compile(r"%%fabric[ \t]+(\S+)[ \t]*\n")
 
 
 def routed(code: str) -> str:
@@ -47,15 +49,21 @@ class ProphecyKernel(IPythonKernel):
     def do_complete(self, code, cursor_pos):
         """Remote completions for fabric cells; IPython's own for magics and %%local cells."""
         cursor_pos = len(code) if cursor_pos is None else cursor_pos
-        if routed(code) == code:
-            return super().do_complete(code, cursor_pos)
         magics = self._magics
+        fabric, start = magics.attached, 0
+        if chosen := _FABRIC_LINE.match(code):
+            fabric, start = chosen.group(1), chosen.end()
+        elif routed(code) == code:
+            return super().do_complete(code, cursor_pos)
+        if cursor_pos < start:
+            return super().do_complete(code, cursor_pos)
         word = _WORD_BEFORE_CURSOR.search(code[:cursor_pos]).group(0)
-        fabric = magics.attached
         matches: list[str] = []
         if fabric is not None:
             try:
-                matches = magics.backend.complete(magics.notebook_id, fabric, code, cursor_pos)
+                matches = magics.backend.complete(
+                    magics.notebook_id, fabric, code[start:], cursor_pos - start
+                )
             except Exception as exc:  # completion must never break typing
                 self.log.debug("remote completion failed: %s", exc)
         return {

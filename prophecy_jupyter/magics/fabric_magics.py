@@ -8,12 +8,13 @@ import json
 import os
 import re
 import shlex
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from prophecy_jupyter.client.backend import Backend, RunHandle
@@ -23,16 +24,19 @@ from prophecy_jupyter.errors import ProphecyError, RemoteError
 from prophecy_jupyter.magics.progress import CLUSTER_COMING_UP, ProgressWaiter, watch_cluster
 from prophecy_jupyter.notebook_links import links_of_file
 from prophecy_jupyter.results.display import remote_error, show, table_notes
-from prophecy_jupyter.results.model import Result, ResultKind
+from prophecy_jupyter.results.model import Result, ResultKind, RunState
+from prophecy_jupyter.results.sending import Sent, arrow_table, check_target, encoded_parts, parse_sent
 from prophecy_jupyter.sql_parameters import SqlParameter
 
 DEFAULT_MAX_ROWS = 100_000
+FORCE = "\0force"
+"""``%%configure -f`` with no fabric: sparkmagic's "restart even if nothing changed"."""
 FABRIC_USAGE = """Usage:
   %fabric                 a fabric picker and session panel (in a notebook)
   %fabric list            fabrics you can use
-  %fabric attach NAME     run %%spark and %%sql cells on fabric NAME
-  %fabric detach          close this notebook's session and detach
-  %fabric status          the attached fabric, its session and running statements
+  %fabric attach NAME     run %%spark and %%sql cells on fabric NAME (the notebook's default)
+  %fabric detach          close this notebook's session on its default fabric and detach
+  %fabric status          every fabric the notebook uses, its session and running statements
   %fabric logs [-n N]     the last N lines of the session's log (default 100)
   %fabric start           start the fabric's cluster (databricks) and show its progress"""
 
@@ -55,6 +59,14 @@ def kernel_id() -> str | None:
     except (ImportError, RuntimeError):
         return None
     return match.group(1) if match else None
+
+
+def bodiless_sends(lines: list[str]) -> list[str]:
+    """A cell that is only ``%%send ...`` (or sparkmagic's ``%%send_to_spark ...``) runs as the line
+    magic: IPython refuses a cell magic with an empty body, and these take none."""
+    if len(lines) == 1 and re.match(r"\s*%%send(_to_spark)?\b", lines[0]):
+        return [lines[0].replace("%%", "%", 1)]
+    return lines
 
 
 @contextlib.contextmanager
@@ -83,6 +95,7 @@ class FabricMagics(Magics):
         self._kernel_id = kernel_id()
         if self._kernel_id and os.environ.get(SERVER_URL_ENV):
             shell.events.register("pre_run_cell", self.follow_notebook)
+        shell.input_transformers_cleanup.append(bodiless_sends)
 
     def follow_notebook(self, *_: Any) -> None:
         """Before each cell, the notebook's path as the server knows it: it follows renames, the
@@ -109,6 +122,8 @@ class FabricMagics(Magics):
     def close(self) -> None:
         with contextlib.suppress(ValueError):  # not registered outside a server's kernels
             self.shell.events.unregister("pre_run_cell", self.follow_notebook)
+        with contextlib.suppress(ValueError):
+            self.shell.input_transformers_cleanup.remove(bodiless_sends)
         if self._backend is not None:
             self._backend.close()
             self._backend = None
@@ -123,19 +138,31 @@ class FabricMagics(Magics):
             return self._attached
         return links_of_file(self._notebook_path).fabric
 
-    def require_fabric(self) -> str:
+    def require_fabric(self, chosen: str | None = None) -> str:
+        """The fabric a cell runs on: the one it names (``-f``), else the notebook's default."""
+        if chosen:
+            return chosen
         fabric = self.attached
         if fabric is None:
-            raise UsageError("No fabric attached. Run %fabric attach NAME first (see %fabric list).")
+            raise UsageError(
+                "No fabric attached. Run %fabric attach NAME first (see %fabric list), "
+                "or name one for the cell with -f NAME."
+            )
         return fabric
 
     # -- %fabric ----------------------------------------------------------------------------
 
-    @line_magic
-    def fabric(self, line: str) -> None:
+    @line_cell_magic
+    def fabric(self, line: str, cell: str | None = None) -> None:
         """Manage the notebook's fabric: list, attach NAME, detach, status, logs [-n N], start.
-        With no argument, a fabric picker and session panel (in a notebook)."""
+        With no argument, a fabric picker and session panel (in a notebook). As a cell's first
+        line, ``%%fabric NAME`` runs the cell's PySpark on fabric NAME."""
         words = shlex.split(line)
+        if cell is not None:
+            if len(words) != 1:
+                raise UsageError("A cell's first line %%fabric NAME names one fabric, e.g. %%fabric local.")
+            self.spark(f"-f {shlex.quote(words[0])}", cell)
+            return
         if not words and getattr(self.shell, "kernel", None) is not None:
             from IPython.display import display
 
@@ -181,15 +208,22 @@ class FabricMagics(Magics):
         print(f"Detached from fabric '{fabric}'" + (" and closed its session." if closed else "."))
 
     def _status(self, args: list[str]) -> None:
-        fabric = self.attached
-        if fabric is None:
-            print("No fabric attached. Run %fabric attach NAME (see %fabric list).")
-            return
-        print(f"Fabric: {fabric}")
+        default = self.attached
         sessions = self.backend.status(self.notebook_id)
-        rows = [r for r in sessions if r["state"] != "ended"]
-        if not rows or rows[0]["remote_id"] is None:
-            ended = next((r for r in sessions if r["state"] == "ended" and r["fabric"] == fabric), None)
+        others = sorted({row["fabric"] for row in sessions} - {default})
+        if default is None:
+            print("No fabric attached. Run %fabric attach NAME (see %fabric list).")
+        for fabric in ([default] if default else []) + others:
+            role = " (default)" if fabric == default and others else ""
+            print(f"Fabric: {fabric}{role}")
+            self._session_status(fabric, [row for row in sessions if row["fabric"] == fabric])
+
+    @staticmethod
+    def _session_status(fabric: str, sessions: list[dict[str, Any]]) -> None:
+        """The notebook's session on one fabric, or why it has none."""
+        live = [row for row in sessions if row["state"] != "ended"]
+        if not live or live[0]["remote_id"] is None:
+            ended = next((row for row in sessions if row["state"] == "ended"), None)
             if ended is not None:
                 print(f"Session: none; the last one ended ({ended['ended_reason'] or 'no reason given'}).")
                 print(
@@ -198,7 +232,7 @@ class FabricMagics(Magics):
             else:
                 print("Session: none yet (the first %%spark or %%sql cell starts one)")
             return
-        row = rows[0]
+        row = live[0]
         print(f"Session: {row['remote_id']} ({row['state']}), application {row.get('app_id') or '-'}")
         for run in row["runs"]:
             progress = "-" if run["progress"] is None else f"{run['progress']:.0%}"
@@ -278,6 +312,7 @@ class FabricMagics(Magics):
         return result
 
     @magic_arguments()
+    @argument("-f", "--fabric", help="Run the cell on this fabric instead of the notebook's default.")
     @argument(
         "-o", "--output", help="Copy this remote Spark DataFrame into a local pandas variable of that name."
     )
@@ -290,15 +325,17 @@ class FabricMagics(Magics):
     )
     @cell_magic
     def spark(self, line: str, cell: str) -> None:
-        """Run PySpark code on the attached fabric (``spark`` is the remote SparkSession)."""
+        """Run PySpark code on the notebook's fabric, or the one named with -f (``spark`` is the
+        remote SparkSession there; each fabric keeps its own session and variables)."""
         args = parse_argstring(self.spark, line)
-        fabric = self.require_fabric()
+        fabric = self.require_fabric(args.fabric)
         with friendly_errors():
             show(self.run_code(fabric, cell))
             if args.output:
                 self._store(args.output, self.fetch(fabric, args.output, args.maxrows))
 
     @magic_arguments()
+    @argument("-f", "--fabric", help="Run the query on this fabric instead of the notebook's default.")
     @argument("-o", "--output", help="Also store the result in this local pandas variable.")
     @argument(
         "-n",
@@ -324,7 +361,7 @@ class FabricMagics(Magics):
         query = cell.strip().rstrip(";")
         if not query:
             raise UsageError("%%sql needs a query in the cell.")
-        fabric = self.require_fabric()
+        fabric = self.require_fabric(args.fabric)
         with friendly_errors():
             parameters = [SqlParameter.parse(p) for p in args.param]
             result = self.fetch_sql(fabric, query, parameters, args.maxrows)
@@ -336,14 +373,103 @@ class FabricMagics(Magics):
                 else:
                     show(result)
 
+    def send_table(self, fabric: str, value: Any, variable: str, name: str, view: bool = False) -> Sent:
+        """Send a local pandas DataFrame or pyarrow Table to the fabric as the DataFrame ``name``
+        there, a part at a time; Ctrl-C cancels the part on its way."""
+        key = uuid.uuid4().hex
+        parts = encoded_parts(arrow_table(value, variable))
+        data, number = next(parts), 0
+        while True:
+            following = next(parts, None)
+            last = following is None
+            run = self.backend.send(
+                self.notebook_id, fabric, data, name, key=key, part=number, last=last, view=view, notify=print
+            )
+            run = self._wait(fabric, run)
+            if run.state != RunState.FINISHED:
+                raise remote_error(run.result or Result.of_error("Cancelled", "The send was cancelled."))
+            if last:
+                return parse_sent(run.result.text)
+            data, number = following, number + 1
+
     @magic_arguments()
-    @argument("-f", "--force", action="store_true", help="Restart the session even if nothing changed.")
+    @argument("-i", "--input", required=True, help="The local pandas DataFrame (or pyarrow Table) to send.")
+    @argument("-f", "--fabric", help="Send it to this fabric instead of the notebook's default.")
+    @argument("-n", "--name", help="Its name on the fabric (default: the local variable's name).")
+    @argument("--view", action="store_true", help="Also make it a temporary view of that name, for %%%%sql.")
+    @argument("-m", "--maxrows", type=int, default=-1, help="Send at most this many rows (default -1: all).")
+    @line_cell_magic
+    def send(self, line: str, cell: str | None = None) -> None:
+        """Send a local pandas DataFrame (or pyarrow Table) to a fabric as a DataFrame there: a Spark
+        DataFrame on Spark fabrics, a Snowpark DataFrame on Snowflake; typed from its dtypes."""
+        self._send(parse_argstring(self.send, line), cell)
+
+    @magic_arguments()
+    @argument("-i", "--input", required=True, help="The local variable to send.")
+    @argument(
+        "-t", "--type", default="str", choices=("str", "df"), help="str (a string) or df (a DataFrame)."
+    )
+    @argument("-n", "--name", help="Its name on the fabric (default: the local variable's name).")
+    @argument("-m", "--maxrows", type=int, default=-1, help="Rows of a DataFrame to send (default -1: all).")
+    @argument("-f", "--fabric", help="Send it to this fabric instead of the notebook's default.")
+    @line_cell_magic
+    def send_to_spark(self, line: str, cell: str | None = None) -> None:
+        """sparkmagic's spelling: ``-t df`` sends a pandas DataFrame as ``%%send`` does (every row
+        unless -m says otherwise), ``-t str`` a string."""
+        args = parse_argstring(self.send_to_spark, line)
+        if args.type == "df":
+            args.view = False
+            self._send(args, cell)
+            return
+        value = self._local(args.input)
+        if not isinstance(value, str):
+            raise UsageError(f"-t str sends a string; {args.input} is a {type(value).__name__}.")
+        fabric = self.require_fabric(args.fabric)
+        with friendly_errors():
+            name = check_target(args.name or args.input)
+            result = self.run_code(fabric, f"{name} = {value!r}")
+            if not result.ok:
+                raise remote_error(result)
+        print(f"Sent the string '{args.input}' to fabric '{fabric}' as '{name}'.")
+
+    def _send(self, args: Any, cell: str | None) -> None:
+        if cell and cell.strip():
+            raise UsageError("%%send takes no code: the cell's first line says what to send.")
+        value = self._local(args.input)
+        if args.maxrows >= 0 and hasattr(value, "head"):
+            value = value.head(args.maxrows)
+        elif args.maxrows >= 0 and hasattr(value, "slice"):
+            value = value.slice(0, args.maxrows)
+        fabric = self.require_fabric(args.fabric)
+        with friendly_errors():
+            name = check_target(args.name or args.input)
+            sent = self.send_table(fabric, value, args.input, name, args.view)
+        columns = ", ".join(f"{column} {kind}" for column, kind in sent.schema)
+        view = " and a temporary view" if args.view else ""
+        print(f"Sent {sent.rows:,} rows to fabric '{fabric}' as '{name}'{view} ({columns}).")
+
+    def _local(self, variable: str) -> Any:
+        if variable not in self.shell.user_ns:
+            raise UsageError(f"No local variable '{variable}' to send.")
+        return self.shell.user_ns[variable]
+
+    @magic_arguments()
+    @argument(
+        "-f",
+        "--fabric",
+        nargs="?",
+        const=FORCE,
+        help="Configure the session on this fabric instead of the notebook's default. "
+        "-f alone keeps sparkmagic's meaning: restart even if nothing changed.",
+    )
+    @argument("--force", action="store_true", help="Restart the session even if nothing changed.")
     @cell_magic
     def configure(self, line: str, cell: str) -> None:
         """Session settings as JSON: {"conf": {...}}, a job size {"size": "M"}, or Livy fields
         such as {"driverMemory": "2g"}. A live session is restarted when they change."""
         args = parse_argstring(self.configure, line)
-        fabric = self.require_fabric()
+        force = args.force or args.fabric == FORCE
+        fabric = self.require_fabric(None if args.fabric == FORCE else args.fabric)
         try:
             settings = json.loads(cell or "{}")
         except ValueError as exc:
@@ -352,7 +478,7 @@ class FabricMagics(Magics):
             raise UsageError('%%configure needs a JSON object, e.g. {"conf": {...}} or {"size": "M"}')
         with friendly_errors():
             restarted = self.backend.configure(self.notebook_id, fabric, settings, print)
-            if args.force and not restarted:
+            if force and not restarted:
                 print(f"Restarting the session on '{fabric}' as asked (-f).")
                 self.backend.restart(self.notebook_id, fabric, print)
 

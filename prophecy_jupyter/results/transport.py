@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from prophecy_jupyter.results.sending import SNOWPARK_RECEIVER, SPARK_RECEIVER, RemoteReceiver
 from prophecy_jupyter.sql_parameters import SqlParameter, qmark_query, snowflake_type
 
 HEADER_PREFIX = "PROPHECY-TABLE "
@@ -169,14 +170,16 @@ def snowflake_bindings(parameters: Sequence[SqlParameter]) -> str:
 @dataclass(frozen=True)
 class RemoteTables:
     """How an engine's interpreter hands over tables: the code that prints a DataFrame's header
-    and first chunk, and the source of a SQL query's table."""
+    and first chunk, the source of a SQL query's table, and how it makes a DataFrame of a table
+    sent to it."""
 
     fetch_code: Callable[[str, int, str, bool, int], str]
     sql_source: Callable[[str, Sequence[SqlParameter]], str]
+    receiver: RemoteReceiver
 
 
-SPARK_TABLES = RemoteTables(fetch_code, sql_source)
-SNOWPARK_TABLES = RemoteTables(snowpark_fetch_code, snowpark_sql_source)
+SPARK_TABLES = RemoteTables(fetch_code, sql_source, SPARK_RECEIVER)
+SNOWPARK_TABLES = RemoteTables(snowpark_fetch_code, snowpark_sql_source, SNOWPARK_RECEIVER)
 
 
 def python_literal(value: Any) -> str:

@@ -33,6 +33,7 @@ from prophecy_jupyter._version import __version__
 from prophecy_jupyter.client.link import API_PREFIX, KERNEL_HEADER
 from prophecy_jupyter.client.wire import TABLE_HEADER, encode_result, encode_table_header
 from prophecy_jupyter.kinds import REGISTRY
+from prophecy_jupyter.results.sending import ARROW_STREAM, DEFAULT_PART_BYTES
 from prophecy_jupyter.server.json_body import json_object
 from prophecy_jupyter.services.connection_test import check_fabric
 from prophecy_jupyter.services.jobs import parse_schedule
@@ -58,6 +59,8 @@ class ApiHandler(ExtensionHandlerMixin, APIHandler):
     """Authentication (Jupyter's, or a kernel's token), JSON bodies and mapped errors."""
 
     auth_resource = "prophecy"
+    max_body: int | None = None
+    """The largest body this route takes (None: ``max_request_bytes``)."""
 
     @property
     def services(self) -> Services:
@@ -79,7 +82,7 @@ class ApiHandler(ExtensionHandlerMixin, APIHandler):
             self.current_user = self._jupyter_current_user = User(username=holder.username)
         else:
             await super().prepare()
-        limit = self.settings["prophecy_max_body"]
+        limit = self.max_body or self.settings["prophecy_max_body"]
         if len(self.request.body or b"") > limit:
             raise web.HTTPError(413, f"The request body is larger than {limit // 1024} KiB.")
 
@@ -858,6 +861,40 @@ class TablesHandler(SessionScoped):
         return parameters
 
 
+class SendsHandler(SessionScoped):
+    """A part of a local table, as Arrow IPC bytes, for the session's fabric (``%%send``)."""
+
+    max_body = 2 * DEFAULT_PART_BYTES
+
+    @endpoint("execute")
+    async def post(self, session_id: str) -> None:
+        if self.request.headers.get("Content-Type", "").split(";")[0].strip() != ARROW_STREAM:
+            raise errors.Invalid(f"The body is a part of a table as {ARROW_STREAM}.", "body")
+        key, name = self.get_query_argument("key", ""), self.get_query_argument("name", "")
+        try:
+            part = int(self.get_query_argument("part", "0"))
+        except ValueError:
+            raise errors.Invalid("part: expected an integer", "part") from None
+        last = self.get_query_argument("last", "false") == "true"
+        view = self.get_query_argument("view", "false") == "true"
+        managed = self.managed(session_id)
+        run = await self.blocking(
+            functools.partial(
+                self.services.sessions.submit_send,
+                self.user,
+                managed.notebook,
+                managed.fabric.ref,
+                self.request.body,
+                name,
+                key=key,
+                part=part,
+                last=last,
+                view=view,
+            )
+        )
+        self.reply(run_json(run), 202)
+
+
 class RunHandler(ApiHandler):
     auth_resource = "prophecy:sessions"
 
@@ -952,6 +989,7 @@ ROUTES: list[tuple[str, type[ApiHandler]]] = [
     (r"/sessions/([^/]+)/complete", SessionCompleteHandler),
     (r"/sessions/([^/]+)/runs", RunsHandler),
     (r"/sessions/([^/]+)/tables", TablesHandler),
+    (r"/sessions/([^/]+)/sends", SendsHandler),
     (r"/runs/([^/]+)", RunHandler),
     (r"/runs/([^/]+)/cancel", RunCancelHandler),
     (r"/runs/([^/]+)/table", RunTableHandler),

@@ -233,15 +233,14 @@ class StatementRun(Run):
         }
 
 
-class TableRun(Run):
-    """A remote DataFrame fetched with a few statements (see ``results.transport``)."""
+class StepsRun(Run):
+    """A run made of statements sent one after another (``current`` is the one on its way)."""
 
-    kind = "table"
+    what = "run"
+    """The run in words, for messages."""
 
-    def __init__(self, session: ManagedSession, source: str, limit: int):
-        super().__init__(session, source)
-        self.source = source
-        self.limit = limit
+    def __init__(self, session: ManagedSession, text: str):
+        super().__init__(session, text)
         self.current: StatementRun | None = None
 
     @property
@@ -254,6 +253,18 @@ class TableRun(Run):
         current = self.current
         return current.detail if current is not None and not self.done else None
 
+
+class TableRun(StepsRun):
+    """A remote DataFrame fetched with a few statements (see ``results.transport``)."""
+
+    kind = "table"
+    what = "table fetch"
+
+    def __init__(self, session: ManagedSession, source: str, limit: int):
+        super().__init__(session, source)
+        self.source = source
+        self.limit = limit
+
     def describe(self) -> dict[str, Any]:
         body = {**super().describe(), "limit": self.limit}
         if self.payload is not None:
@@ -262,6 +273,23 @@ class TableRun(Run):
             if header.query_id:
                 body["query_id"] = header.query_id
         return body
+
+
+class SendRun(StepsRun):
+    """A part of a local table sent to the session (see ``results.sending``); the last part's run
+    makes the DataFrame ``name`` there."""
+
+    kind = "send"
+    what = "send"
+
+    def __init__(self, session: ManagedSession, name: str, part: int, last: bool):
+        super().__init__(session, f"send {name} (part {part + 1})")
+        self.name = name
+        self.part = part
+        self.last = last
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "name": self.name, "part": self.part, "last": self.last}
 
 
 Waiter = Callable[[Run], Run]

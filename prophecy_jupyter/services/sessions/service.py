@@ -20,6 +20,7 @@ from prophecy_jupyter.services.sessions.model import (
     ManagedSession,
     Notify,
     Run,
+    SendRun,
     StatementRun,
     TableRun,
     Waiter,
@@ -30,6 +31,7 @@ from prophecy_jupyter.services.sessions.model import (
 from prophecy_jupyter.services.sessions.records import NoRecords, SessionRecords
 from prophecy_jupyter.services.sessions.registry import Registry
 from prophecy_jupyter.services.sessions.scheduler import Scheduler
+from prophecy_jupyter.services.sessions.sends import Sends
 from prophecy_jupyter.services.sessions.statements import Statements
 from prophecy_jupyter.services.sessions.tables import Tables
 from prophecy_jupyter.services.sessions.upkeep import Upkeep
@@ -56,6 +58,7 @@ class SessionService:
         self._lifecycle = Lifecycle(self._directory, self._registry, ledger, self._scheduler, self.settings)
         self._statements = Statements(self._scheduler, ledger, self._lifecycle, self.settings)
         self._tables = Tables(self._registry, ledger, self._statements, self.settings)
+        self._sends = Sends(ledger, self._tables, self.settings)
         upkeep = Upkeep(self._registry, ledger, self._lifecycle, self._scheduler, self.settings)
         self._scheduler.start(upkeep.tick, self.settings.tick_interval)
 
@@ -164,6 +167,25 @@ class SessionService:
         if isinstance(managed.engine, RunsSql):
             return self._tables.query(managed, query, limit, parameters)
         return self._tables.fetch(managed, managed.engine.tables.sql_source(query, parameters), limit, True)
+
+    def submit_send(
+        self,
+        user: str,
+        notebook: str,
+        fabric_ref: str,
+        data: bytes,
+        name: str,
+        *,
+        key: str,
+        part: int,
+        last: bool,
+        view: bool = False,
+        notify: Notify = quiet,
+    ) -> SendRun:
+        """Send a part (Arrow IPC bytes) of the local table ``key``; the ``last`` part makes the
+        DataFrame ``name`` on the fabric (and a temporary view of that name with ``view``)."""
+        managed = self.session(user, notebook, fabric_ref, notify)
+        return self._sends.send(managed, key, part, data, name, view, last)
 
     def cancel(self, run: Run) -> None:
         """Ask the fabric to cancel the run (through the statement's cancel endpoint)."""

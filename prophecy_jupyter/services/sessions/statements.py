@@ -12,7 +12,7 @@ from prophecy_jupyter.errors import EngineError, SessionGone, StatementLost
 from prophecy_jupyter.results.model import Result, RunState
 from prophecy_jupyter.services.sessions.ledger import Ledger
 from prophecy_jupyter.services.sessions.lifecycle import Lifecycle
-from prophecy_jupyter.services.sessions.model import ManagedSession, Run, StatementRun, TableRun
+from prophecy_jupyter.services.sessions.model import ManagedSession, Run, StatementRun, StepsRun
 from prophecy_jupyter.services.sessions.scheduler import Scheduler
 from prophecy_jupyter.services.settings import ServiceSettings
 
@@ -149,7 +149,7 @@ class Statements:
     def cancel(self, run: Run) -> None:
         """Ask the fabric to cancel the run (through the statement's cancel endpoint)."""
         run.cancel_requested = True
-        statement = run.current if isinstance(run, TableRun) else run
+        statement = run.current if isinstance(run, StepsRun) else run
         if isinstance(statement, StatementRun) and statement is not run:
             statement.cancel_requested = True
         if isinstance(statement, StatementRun) and statement.statement_id is not None and not statement.done:

@@ -18,7 +18,7 @@ from prophecy_jupyter.results.transport import (
     parse_first_output,
 )
 from prophecy_jupyter.services.sessions.ledger import Ledger
-from prophecy_jupyter.services.sessions.model import ManagedSession, Run, StatementRun, TableRun
+from prophecy_jupyter.services.sessions.model import ManagedSession, Run, StatementRun, StepsRun, TableRun
 from prophecy_jupyter.services.sessions.registry import Registry
 from prophecy_jupyter.services.sessions.statements import Statements
 from prophecy_jupyter.services.settings import ServiceSettings
@@ -26,8 +26,8 @@ from prophecy_jupyter.sql_parameters import SqlParameter
 
 log = logging.getLogger(__name__)
 
-Then = Callable[[TableRun, StatementRun], None]
-"""What a table run does with a statement of it that succeeded."""
+Then = Callable[[StepsRun, StatementRun], None]
+"""What a run of steps does with a statement of it that succeeded."""
 
 
 class Tables:
@@ -44,7 +44,7 @@ class Tables:
         key = uuid.uuid4().hex
         fetch_code = managed.engine.tables.fetch_code
         code = fetch_code(source, run.limit, key, prefer_arrow, self.settings.chunk_chars)
-        self._step(run, code, lambda run, first: self._first(run, first, key))
+        self.step(run, code, lambda run, first: self._first(run, first, key))
         return run
 
     def query(
@@ -53,7 +53,7 @@ class Tables:
         """Start a SQL query on an engine that runs SQL itself; returns at once with the run."""
         run = self._table_run(managed, query, limit)
         self.ledger.track(run)
-        self._step(run, query, self._queried, "sql", (tuple(parameters), run.limit))
+        self.step(run, query, self._queried, "sql", (tuple(parameters), run.limit))
         return run
 
     def _table_run(self, managed: ManagedSession, source: str, limit: int) -> TableRun:
@@ -93,9 +93,9 @@ class Tables:
 
     # -- the statements of a table run, one after another ---------------------------------------
 
-    def _step(
+    def step(
         self,
-        run: TableRun,
+        run: StepsRun,
         code: str,
         then: Then,
         language: str = "pyspark",
@@ -104,7 +104,7 @@ class Tables:
         """Send the run's next statement; ``then`` takes it when it succeeds."""
         if run.cancel_requested:
             self.ledger.finish(
-                run, RunState.CANCELLED, Result.of_error("Cancelled", "The table fetch was cancelled.")
+                run, RunState.CANCELLED, Result.of_error("Cancelled", f"The {run.what} was cancelled.")
             )
             return
         statement = StatementRun(run.session, code, language)
@@ -115,7 +115,7 @@ class Tables:
         statement.add_done_callback(lambda: self._after(run, statement, then))
         self.statements.send_soon(statement)
 
-    def _after(self, run: TableRun, statement: StatementRun, then: Then) -> None:
+    def _after(self, run: StepsRun, statement: StatementRun, then: Then) -> None:
         run.notes.extend(statement.notes)
         if statement.state != RunState.FINISHED:
             state = RunState.CANCELLED if run.cancel_requested else statement.state
@@ -124,7 +124,7 @@ class Tables:
         try:
             then(run, statement)
         except Exception as exc:  # a driver that answered with something else than a table
-            log.warning("table run %s failed: %s", run.id, exc)
+            log.warning("%s run %s failed: %s", run.kind, run.id, exc)
             self.ledger.finish(run, RunState.FAILED, Result.of_error(type(exc).__name__, str(exc)))
         statement.result = None  # its text is in the table now (the statement stays findable a while)
 
@@ -147,7 +147,7 @@ class Tables:
             assembler.add(part.result.text)
             self._next_chunk(run, assembler, key, index + 1)
 
-        self._step(run, chunk_code(key, index, last=index == header.chunks - 1), take)
+        self.step(run, chunk_code(key, index, last=index == header.chunks - 1), take)
 
     def _queried(self, run: TableRun, statement: StatementRun) -> None:
         run.payload, statement.payload = statement.payload, None

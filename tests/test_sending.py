@@ -1,0 +1,142 @@
+"""Local tables sent to a fabric (``%%send``): every type of the README's table arrives with the
+Spark type it comes back as, through our gateway's uploads and as statements (what Livy takes)."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import uuid
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from prophecy_jupyter.results.sending import arrow_table, encoded_parts, parse_sent
+from prophecy_jupyter.services.sessions import wait_for
+from tests.conftest import USER, open_services
+from tests.servers.gateway import start_gateway
+
+pytestmark = [pytest.mark.spark]
+
+
+def every_type(rows: int = 4) -> pd.DataFrame:
+    """A frame with a column of each pandas dtype the README's table gives back, with nulls."""
+    tz = "Asia/Tokyo"
+    base = pd.Timestamp("2024-03-10 01:30:00.123456", tz=tz)
+    ids = np.arange(rows)
+    frame = pd.DataFrame(
+        {
+            "b8": ids.astype("int8"),
+            "i64": ids.astype("int64"),
+            "i32n": pd.array([None if i % 3 == 0 else int(i) for i in ids], dtype="Int32"),
+            "f64": ids * 0.5,
+            "f32n": pd.array([None if i % 2 else float(i) for i in ids], dtype="Float32"),
+            "flag": ids % 2 == 0,
+            "flagn": pd.array([None if i == 1 else bool(i % 2) for i in ids], dtype="boolean"),
+            "text": pd.array([None if i == 2 else f"row-{i}é" for i in ids], dtype="string"),
+            "dec": pd.array(
+                [None if i == 3 else decimal.Decimal(int(i)) / 100 for i in ids],
+                dtype=pd.ArrowDtype(pa.decimal128(20, 2)),
+            ),
+            "day": pd.array(
+                [
+                    None if i == 0 else datetime.date(2024, 1, 1) + datetime.timedelta(days=int(i))
+                    for i in ids
+                ],
+                dtype=pd.ArrowDtype(pa.date32()),
+            ),
+            "ts": pd.Series([base + pd.Timedelta(hours=int(i)) for i in ids]).astype(f"datetime64[us, {tz}]"),
+            "ntz": pd.Series(
+                [datetime.datetime(2024, 1, 1, 12) + datetime.timedelta(seconds=int(i)) for i in ids]
+            ).astype("datetime64[us]"),
+            "raw": pd.array([bytes([i % 256, 0, 255]) for i in ids], dtype=pd.ArrowDtype(pa.binary())),
+            "span": pd.to_timedelta(ids, unit="s").astype("timedelta64[us]"),
+            "items": pd.Series([[int(i), None] if i % 2 else [] for i in ids], dtype=object),
+            "record": pd.Series([{"a": int(i), "b": f"x{i}"} for i in ids], dtype=object),
+        }
+    )
+    frame.loc[1, "items"] = None
+    return frame
+
+
+SPARK_TYPES = {
+    "b8": "tinyint",
+    "i64": "bigint",
+    "i32n": "int",
+    "f64": "double",
+    "f32n": "float",
+    "flag": "boolean",
+    "flagn": "boolean",
+    "text": "string",
+    "dec": "decimal(20,2)",
+    "day": "date",
+    "ts": "timestamp",
+    "ntz": "timestamp_ntz",
+    "raw": "binary",
+    "span": "interval day to second",
+    "items": "array<bigint>",
+    "record": "struct<a:bigint,b:string>",
+}
+
+
+def send(services, fabric: str, frame, name: str, part_bytes: int = 16 << 20):
+    """Every part of the frame sent to the notebook's session on ``fabric``; the last run."""
+    key = uuid.uuid4().hex
+    parts = list(encoded_parts(arrow_table(frame, "frame"), part_bytes))
+    run = None
+    for number, data in enumerate(parts):
+        run = services.sessions.submit_send(
+            USER, "nb", fabric, data, name, key=key, part=number, last=number == len(parts) - 1
+        )
+        wait_for(run)
+        assert run.state == "finished", run.result
+    return run, len(parts)
+
+
+def fetch(services, fabric: str, name: str) -> pd.DataFrame:
+    result = services.sessions.fetch_table(USER, "nb", fabric, name, -1)
+    assert result.ok, result
+    return result.table
+
+
+def schema_of(services, fabric: str, name: str) -> dict[str, str]:
+    run = services.sessions.run(
+        USER, "nb", fabric, f"print(dict((f.name, f.dataType.simpleString()) for f in {name}.schema.fields))"
+    )
+    assert run.result.ok, run.result
+    return eval(run.result.text)
+
+
+@pytest.fixture(scope="module")
+def livy_like():
+    """A gateway that takes no uploads, as Livy itself: tables come as statements."""
+    gateway = start_gateway("--no-uploads", token="livy-like-token")
+    yield gateway
+    gateway.stop()
+
+
+@pytest.fixture
+def both(data_dir, gateway, livy_like):
+    built = open_services(data_dir, gateway.url, gateway.token)
+    livy = built.fabrics.create(
+        USER,
+        "default",
+        {"name": "livy", "kind": "livy", "settings": {"url": livy_like.url, "auth": "bearer"}},
+    )
+    built.credentials.set(USER, livy, livy_like.token)
+    yield built
+    built.close()
+
+
+@pytest.mark.parametrize("fabric", ["gw", "livy"])
+def test_every_type_arrives_typed_and_comes_back_equal(both, fabric):
+    frame = every_type()
+    run, parts = send(both, fabric, frame, "sent")
+    sent = parse_sent(run.result.text)
+    assert sent.rows == len(frame) and parts == 1
+    assert schema_of(both, fabric, "sent") == SPARK_TYPES
+    back = fetch(both, fabric, "sent")
+    for column in frame.columns:
+        assert back[column].tolist() == frame[column].tolist() or column in ("items", "record", "ts"), column
+    assert back["ts"].dt.tz_convert("UTC").tolist() == frame["ts"].dt.tz_convert("UTC").tolist()
