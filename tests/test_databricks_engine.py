@@ -4,7 +4,9 @@ errors carry the remote traceback, bad tokens and stopped clusters say what to d
 from __future__ import annotations
 
 import time
+import uuid
 
+import pandas as pd
 import pytest
 
 from prophecy_jupyter.engines.base import SessionSpec, SessionState
@@ -12,6 +14,7 @@ from prophecy_jupyter.engines.databricks import DatabricksConnection, Databricks
 from prophecy_jupyter.errors import AuthenticationError, EngineError
 from prophecy_jupyter.results.frames import frame_from_payload
 from prophecy_jupyter.results.model import ResultKind, RunState
+from prophecy_jupyter.results.sending import arrow_table, encoded_parts, parse_sent
 from tests.servers.databricks import StandInWorkspace
 
 FABRIC = "data-eng/dbx"
@@ -155,6 +158,22 @@ def test_a_databricks_fabric_runs_cells_through_the_session_service(workspace, d
     context = next(iter(workspace.contexts))
     assert sessions.close("ana", "etl.ipynb", "dbx") == 1
     assert context not in workspace.contexts, "detaching destroys the execution context"
+
+
+@pytest.mark.spark
+def test_a_local_table_is_sent_to_a_databricks_cluster_as_commands(workspace, dbx_services):
+    frame = pd.DataFrame({"n": range(5000), "label": [f"n{i}" for i in range(5000)]})
+    key = uuid.uuid4().hex
+    [data] = list(encoded_parts(arrow_table(frame, "frame")))
+    sent = dbx_services.sessions.submit_send(
+        "ana", "etl.ipynb", "dbx", data, "sent", key=key, part=0, last=True, view=True
+    )
+    assert sent.wait(120) and sent.state == RunState.FINISHED, sent.result
+    assert parse_sent(sent.result.text).schema == [("n", "bigint"), ("label", "string")]
+    total = dbx_services.sessions.run(
+        "ana", "etl.ipynb", "dbx", "spark.sql('SELECT sum(n) FROM sent').first()[0]"
+    )
+    assert total.result.text.strip() == str(sum(range(5000)))
 
 
 @pytest.mark.spark

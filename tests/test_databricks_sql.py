@@ -7,10 +7,12 @@ from __future__ import annotations
 import decimal
 import time
 
+import pandas as pd
 import pytest
 
 from prophecy_jupyter.errors import Invalid
 from prophecy_jupyter.results.model import RunState
+from prophecy_jupyter.results.sending import arrow_table, encoded_parts
 from prophecy_jupyter.services.runtime import build_services
 from prophecy_jupyter.sql_parameters import SqlParameter
 from tests.conftest import USER
@@ -88,6 +90,9 @@ def test_errors_python_and_cancel_on_a_warehouse(workspace, warehouse):
     assert not failed.ok and "no_such_table" in failed.error_message
     python = sessions.run("ana", "bi.ipynb", "bi", "1 + 1")
     assert python.state == RunState.FAILED and "runs SQL only" in python.result.error_message
+    table = next(encoded_parts(arrow_table(pd.DataFrame({"a": [1]}), "frame")))
+    with pytest.raises(Invalid, match="runs SQL only: a table can be sent to a Spark or Snowflake fabric"):
+        sessions.submit_send("ana", "bi.ipynb", "bi", table, "t", key="0" * 32, part=0, last=True)
     with pytest.raises(Invalid, match="not a INT"):
         sessions.fetch_sql("ana", "bi.ipynb", "bi", "SELECT :n", 10, [SqlParameter("n", "five", "INT")])
 

@@ -220,3 +220,28 @@ def test_a_pipeline_runs_on_the_notebook_s_fabric_from_its_metadata_else_its_att
     file.write_text("{not json")
     with pytest.raises(Invalid, match=r"attached\.ipynb is not a notebook"):
         built.notebooks.generate_pipeline(USER, "analytics", "work/attached.ipynb", file)
+
+
+def test_a_notebook_with_cells_on_another_fabric_than_its_attached_one_makes_no_pipeline(
+    built, git_server, tmp_path
+):
+    add_project(built, git_server.create_repository("analytics"))
+    notebook = quickstart()
+    del notebook["metadata"]["prophecy"]
+    cells = notebook["cells"]
+    spark_cell = next(c for c in cells if "".join(c["source"]).startswith("%%spark"))
+    spark_cell["source"] = "".join(spark_cell["source"]).replace("%%spark", "%%spark -f local", 1)
+    file = tmp_path / "attached.ipynb"
+    file.write_text(json.dumps(notebook))
+    built.attachments.attach(USER, "work/attached.ipynb", "local")
+    same = built.notebooks.generate_pipeline(USER, "analytics", "work/attached.ipynb", file)
+    assert same.pipeline.fabric == "local" and len(same.pipeline.steps) == 2, "-f names the attached fabric"
+
+    cells.append(
+        {"cell_type": "code", "metadata": {}, "source": "%%spark -f warehouse\nt = 1", "outputs": []}
+    )
+    file.write_text(json.dumps(notebook))
+    number = len(cells)
+    with pytest.raises(Invalid, match=rf"several fabrics.*; cell {number} runs on 'warehouse'\. Split it"):
+        built.notebooks.generate_pipeline(USER, "analytics", "work/attached.ipynb", file)
+    assert built.projects.draft(USER, "analytics", "attached") == same.pipeline.files(), "nothing written"

@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from prophecy_jupyter.errors import Invalid
 from prophecy_jupyter.results.sending import arrow_table, encoded_parts, parse_sent
 from prophecy_jupyter.services.sessions import wait_for
 from tests.conftest import USER, open_services
@@ -140,3 +141,74 @@ def test_every_type_arrives_typed_and_comes_back_equal(both, fabric):
     for column in frame.columns:
         assert back[column].tolist() == frame[column].tolist() or column in ("items", "record", "ts"), column
     assert back["ts"].dt.tz_convert("UTC").tolist() == frame["ts"].dt.tz_convert("UTC").tolist()
+
+
+def million_rows() -> pd.DataFrame:
+    """1,000,000 rows by 8 columns with the dtypes the README's table gives back (the benchmark's)."""
+    ids = np.arange(1_000_000)
+    return pd.DataFrame(
+        {
+            "l": ids,
+            "i": pd.array(np.where(ids % 10 == 0, 0, ids % 1000), dtype="Int32"),
+            "d": ids * 1.5,
+            "s": pd.array([f"row-{i}" for i in ids], dtype="string"),
+            "b": ids % 3 == 0,
+            "dt": pd.array(
+                pa.array((np.datetime64("2024-01-01") + ids % 3650).astype("datetime64[D]"), pa.date32()),
+                dtype=pd.ArrowDtype(pa.date32()),
+            ),
+            "ts": pd.Series(pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(ids, unit="s")).astype(
+                "datetime64[us, UTC]"
+            ),
+            "dec": pd.array(
+                pa.array(ids * 3, pa.int64()).cast(pa.decimal128(21, 2)).cast(pa.decimal128(12, 2)),
+                dtype=pd.ArrowDtype(pa.decimal128(12, 2)),
+            ),
+        }
+    ).assign(i=lambda f: f.i.mask(ids % 10 == 0))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fabric", ["gw", "livy"])
+def test_a_million_rows_go_in_parts_and_all_arrive(both, fabric):
+    frame = million_rows()
+    run, parts = send(both, fabric, frame, "big", part_bytes=4 << 20)
+    assert parts > 2, "the table went in several parts"
+    assert parse_sent(run.result.text).rows == 1_000_000
+    assert schema_of(both, fabric, "big") == {
+        "l": "bigint",
+        "i": "int",
+        "d": "double",
+        "s": "string",
+        "b": "boolean",
+        "dt": "date",
+        "ts": "timestamp",
+        "dec": "decimal(12,2)",
+    }
+    code = "print(big.selectExpr('count(*)', 'count(i)', 'sum(l)', 'max(s)', 'sum(dec)').first())"
+    check = both.sessions.run(USER, "nb", fabric, code)
+    expected = (
+        f"Row(count(1)=1000000, count(i)=900000, sum(l)={sum(range(1_000_000))}, max(s)='row-999999', "
+        f"sum(dec)=Decimal('{sum(range(1_000_000)) * 3}.00'))"
+    )
+    assert check.result.text.strip() == expected
+
+
+def test_what_cannot_be_sent_is_refused_in_words():
+    with pytest.raises(
+        Invalid, match=r"things is a builtins\.list: only a pandas DataFrame or a pyarrow Table"
+    ):
+        arrow_table([1, 2], "things")
+    with pytest.raises(Invalid, match="every column needs a string name"):
+        arrow_table(pd.DataFrame({0: [1]}), "numbered")
+    with pytest.raises(Invalid, match="a column cannot be typed for the fabric"):
+        arrow_table(pd.DataFrame({"mixed": [1, "a"]}), "mixed")
+    unsigned = arrow_table(
+        pd.DataFrame({"u": np.array([1], dtype="uint32"), "n": pd.to_datetime(["2024-01-01"])}), "u"
+    )
+    assert (
+        str(unsigned.schema.field("u").type) == "int64"
+        and str(unsigned.schema.field("n").type) == "timestamp[us]"
+    )
+    [empty] = list(encoded_parts(arrow_table(pd.DataFrame({"a": pd.Series([], dtype="int64")}), "e")))
+    assert pa.ipc.open_stream(empty).read_all().num_rows == 0

@@ -11,11 +11,13 @@ import datetime
 import decimal
 import subprocess
 import sys
+import uuid
 
 import pandas as pd
 import pytest
 
 from prophecy_jupyter.results.model import RunState
+from prophecy_jupyter.results.sending import arrow_table, encoded_parts, parse_sent
 from prophecy_jupyter.services.runtime import build_services
 from tests.conftest import USER
 from tests.servers.git_http import served_project
@@ -172,3 +174,25 @@ def test_the_command_line_adds_a_snowpark_local_fabric_and_runs_dataframe_code_o
     assert python.returncode == 0 and python.stdout.strip() == "22", python.stderr
     sql = cli("exec", "--fabric", "offline", "--language", "sql", "select 1")
     assert sql.returncode == 1 and "does not run under Snowpark's local testing" in sql.stderr, sql.stderr
+
+
+def test_a_local_table_sent_to_a_snowpark_fabric_becomes_a_snowpark_dataframe(sessions):
+    frame = pd.DataFrame(
+        {
+            "ID": pd.array([1, 2, None], dtype="Int64"),
+            "REGION": pd.array(["north", None, "south"], dtype="string"),
+            "RATE": [0.5, 1.5, 2.5],
+            "PAID": [True, False, True],
+        }
+    )
+    [data] = list(encoded_parts(arrow_table(frame, "frame")))
+    key = uuid.uuid4().hex
+    run = sessions.submit_send(USER, NOTEBOOK, FABRIC, data, "SENT", key=key, part=0, last=True, view=True)
+    assert run.wait(60) and run.state == RunState.FINISHED, run.result
+    sent = parse_sent(run.result.text)
+    assert sent.rows == 3 and [name for name, _ in sent.schema] == ["ID", "REGION", "RATE", "PAID"]
+    count = sessions.run(USER, NOTEBOOK, FABRIC, "int(SENT.filter(SENT['PAID']).count())")
+    assert count.result.text.splitlines()[-1] == "2", "(the emulator may warn first)"
+    back = sessions.fetch_table(USER, NOTEBOOK, FABRIC, "session.table('SENT').sort('RATE')", 10).table
+    assert back["REGION"].tolist()[0] == "north" and pd.isna(back["REGION"][1])
+    assert back["ID"].tolist()[:2] == [1, 2] and pd.isna(back["ID"][2])

@@ -275,23 +275,6 @@ class TableRun(StepsRun):
         return body
 
 
-class SendRun(StepsRun):
-    """A part of a local table sent to the session (see ``results.sending``); the last part's run
-    makes the DataFrame ``name`` there."""
-
-    kind = "send"
-    what = "send"
-
-    def __init__(self, session: ManagedSession, name: str, part: int, last: bool):
-        super().__init__(session, f"send {name} (part {part + 1})")
-        self.name = name
-        self.part = part
-        self.last = last
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "name": self.name, "part": self.part, "last": self.last}
-
-
 Waiter = Callable[[Run], Run]
 """Waits for a run (and may show progress, or cancel it when interrupted)."""
 

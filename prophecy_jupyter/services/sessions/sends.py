@@ -5,6 +5,7 @@ upload read by one statement, to any other interpreter as base64 text in stateme
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from prophecy_jupyter.engines.base import RunsSql, TakesUploads
 from prophecy_jupyter.errors import Invalid
@@ -12,11 +13,28 @@ from prophecy_jupyter.results.model import RunState
 from prophecy_jupyter.results.sending import check_target, parse_sent, piece_code, receive_code
 from prophecy_jupyter.results.transport import whole_base64
 from prophecy_jupyter.services.sessions.ledger import Ledger
-from prophecy_jupyter.services.sessions.model import ManagedSession, SendRun, StatementRun, StepsRun
+from prophecy_jupyter.services.sessions.model import ManagedSession, StatementRun, StepsRun
 from prophecy_jupyter.services.sessions.tables import Tables
 from prophecy_jupyter.services.settings import ServiceSettings
 
 KEY_CHARS = frozenset("0123456789abcdef")
+
+
+class SendRun(StepsRun):
+    """A part of a local table sent to the session (see ``results.sending``); the last part's run
+    makes the DataFrame ``name`` there."""
+
+    kind = "send"
+    what = "send"
+
+    def __init__(self, session: ManagedSession, name: str, part: int, last: bool):
+        super().__init__(session, f"send {name} (part {part + 1})")
+        self.name = name
+        self.part = part
+        self.last = last
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "name": self.name, "part": self.part, "last": self.last}
 
 
 class Sends:

@@ -20,7 +20,6 @@ from prophecy_jupyter.services.sessions.model import (
     ManagedSession,
     Notify,
     Run,
-    SendRun,
     StatementRun,
     TableRun,
     Waiter,
@@ -31,7 +30,7 @@ from prophecy_jupyter.services.sessions.model import (
 from prophecy_jupyter.services.sessions.records import NoRecords, SessionRecords
 from prophecy_jupyter.services.sessions.registry import Registry
 from prophecy_jupyter.services.sessions.scheduler import Scheduler
-from prophecy_jupyter.services.sessions.sends import Sends
+from prophecy_jupyter.services.sessions.sends import SendRun, Sends
 from prophecy_jupyter.services.sessions.statements import Statements
 from prophecy_jupyter.services.sessions.tables import Tables
 from prophecy_jupyter.services.sessions.upkeep import Upkeep
