@@ -30,6 +30,7 @@ def every_type(rows: int = 4) -> pd.DataFrame:
         {
             "b8": ids.astype("int8"),
             "i64": ids.astype("int64"),
+            "u16": ids.astype("uint16"),
             "i32n": pd.array([None if i % 3 == 0 else int(i) for i in ids], dtype="Int32"),
             "f64": ids * 0.5,
             "f32n": pd.array([None if i % 2 else float(i) for i in ids], dtype="Float32"),
@@ -55,6 +56,7 @@ def every_type(rows: int = 4) -> pd.DataFrame:
             "span": pd.to_timedelta(ids, unit="s").astype("timedelta64[us]"),
             "items": pd.Series([[int(i), None] if i % 2 else [] for i in ids], dtype=object),
             "record": pd.Series([{"a": int(i), "b": f"x{i}"} for i in ids], dtype=object),
+            "kind": pd.Categorical([["red", "blue"][i % 2] for i in ids]),
         }
     )
     frame.loc[1, "items"] = None
@@ -64,6 +66,7 @@ def every_type(rows: int = 4) -> pd.DataFrame:
 SPARK_TYPES = {
     "b8": "tinyint",
     "i64": "bigint",
+    "u16": "int",
     "i32n": "int",
     "f64": "double",
     "f32n": "float",
@@ -78,6 +81,7 @@ SPARK_TYPES = {
     "span": "interval day to second",
     "items": "array<bigint>",
     "record": "struct<a:bigint,b:string>",
+    "kind": "string",
 }
 
 

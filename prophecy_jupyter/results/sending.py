@@ -164,7 +164,8 @@ def arrow_table(value: Any, variable: str) -> Any:
             "or a pyarrow Table can be sent",
             "input",
         )
-    return table.cast(_fabric_schema(table.schema)).replace_schema_metadata(None)
+    # Unsafe only where nanoseconds are cut to the microseconds a fabric keeps.
+    return table.cast(_fabric_schema(table.schema), safe=False).replace_schema_metadata(None)
 
 
 def _fabric_schema(schema: Any) -> Any:
