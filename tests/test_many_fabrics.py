@@ -97,7 +97,7 @@ def test_local_tables_are_sent_to_both_fabrics_and_between_them(start, gateway, 
     server = start()
     add_gateway_fabric(server, gateway)
     add_gateway_fabric(server, second_gateway, "cluster")
-    _, client = attached_kernel(server, "send.ipynb", "gw")
+    kernel, client = attached_kernel(server, "send.ipynb", "gw")
     try:
         assert execute(client, FRAME_CODE).ok
         uploaded = execute(client, "%%send -i frame -n sent")
@@ -129,6 +129,18 @@ def test_local_tables_are_sent_to_both_fabrics_and_between_them(start, gateway, 
         assert execute(client, "%%send -i moved -f cluster").ok
         counted = execute(client, "%%spark -f cluster\nprint(moved.selectExpr('sum(twice)').first()[0])")
         assert counted.stdout.strip() == str(sum(2 * i for i in range(1000)))
+
+        magics = "get_ipython().magics_manager.registry['FabricMagics']"
+        assert execute(
+            client, f"{magics}.part_bytes = 1 << 12\nmany = frame.sample(200_000, replace=True)"
+        ).ok
+        client.execute("%%send -i many -f cluster")
+        time.sleep(3)
+        server.call("POST", f"/kernels/{kernel}/interrupt", api="/api")
+        assert client.get_shell_msg(timeout=30)["content"]["ename"] == "KeyboardInterrupt"
+        held = execute(client, "%%spark -f cluster\nprint(len(__prophecy_parts), len(__prophecy_pieces))")
+        assert held.stdout.strip() == "0 0", "the parts already sent were dropped"
+        assert execute(client, "%%spark -f cluster\nprint('many' in dir())").stdout.strip() == "False"
 
         assert execute(client, "things = [1, 2]").ok
         refused = execute(client, "%%send -i things")

@@ -25,7 +25,15 @@ from prophecy_jupyter.magics.progress import CLUSTER_COMING_UP, ProgressWaiter, 
 from prophecy_jupyter.notebook_links import links_of_file
 from prophecy_jupyter.results.display import remote_error, show, table_notes
 from prophecy_jupyter.results.model import Result, ResultKind, RunState
-from prophecy_jupyter.results.sending import Sent, arrow_table, check_target, encoded_parts, parse_sent
+from prophecy_jupyter.results.sending import (
+    DEFAULT_PART_BYTES,
+    Sent,
+    arrow_table,
+    check_target,
+    discard_code,
+    encoded_parts,
+    parse_sent,
+)
 from prophecy_jupyter.sql_parameters import SqlParameter
 
 DEFAULT_MAX_ROWS = 100_000
@@ -84,6 +92,9 @@ def friendly_errors():
 @magics_class
 class FabricMagics(Magics):
     """Runs cells on the notebook's fabric through the session service (in the server, or here)."""
+
+    part_bytes = DEFAULT_PART_BYTES
+    """About how many bytes of a sent table go in one request."""
 
     def __init__(self, shell, backend_factory: Callable[[], Backend]):
         super().__init__(shell)
@@ -375,22 +386,37 @@ class FabricMagics(Magics):
 
     def send_table(self, fabric: str, value: Any, variable: str, name: str, view: bool = False) -> Sent:
         """Send a local pandas DataFrame or pyarrow Table to the fabric as the DataFrame ``name``
-        there, a part at a time; Ctrl-C cancels the part on its way."""
+        there, a part at a time; Ctrl-C cancels the part on its way, and the parts already there
+        are dropped."""
         key = uuid.uuid4().hex
-        parts = encoded_parts(arrow_table(value, variable))
+        parts = encoded_parts(arrow_table(value, variable), self.part_bytes)
         data, number = next(parts), 0
-        while True:
-            following = next(parts, None)
-            last = following is None
-            run = self.backend.send(
-                self.notebook_id, fabric, data, name, key=key, part=number, last=last, view=view, notify=print
-            )
-            run = self._wait(fabric, run)
-            if run.state != RunState.FINISHED:
-                raise remote_error(run.result or Result.of_error("Cancelled", "The send was cancelled."))
-            if last:
-                return parse_sent(run.result.text)
-            data, number = following, number + 1
+        try:
+            while True:
+                following = next(parts, None)
+                last = following is None
+                run = self.backend.send(
+                    self.notebook_id,
+                    fabric,
+                    data,
+                    name,
+                    key=key,
+                    part=number,
+                    last=last,
+                    view=view,
+                    notify=print,
+                )
+                run = self._wait(fabric, run)
+                if run.state != RunState.FINISHED:
+                    raise remote_error(run.result or Result.of_error("Cancelled", "The send was cancelled."))
+                if last:
+                    return parse_sent(run.result.text)
+                data, number = following, number + 1
+        except BaseException:
+            if number > 0:
+                with contextlib.suppress(ProphecyError):  # best effort: the session may be gone
+                    self.backend.run(self.notebook_id, fabric, discard_code(key), "pyspark", print)
+            raise
 
     @magic_arguments()
     @argument("-i", "--input", required=True, help="The local pandas DataFrame (or pyarrow Table) to send.")

@@ -113,6 +113,14 @@ def receive_code(
     return _RECEIVE + receiver.definition + call
 
 
+def discard_code(key: str) -> str:
+    """Python for the interpreter that drops what it holds of a table whose send was given up."""
+    return (
+        f"globals().get('__prophecy_parts', {{}}).pop({key!r}, None)\n"
+        f"globals().get('__prophecy_pieces', {{}}).pop({key!r}, None)"
+    )
+
+
 def check_target(name: str) -> str:
     """A name for the sent DataFrame: a Python identifier (it is a variable there)."""
     if not name.isidentifier() or name.startswith("__"):
@@ -209,9 +217,11 @@ def encoded_parts(table: Any, part_bytes: int = DEFAULT_PART_BYTES) -> Iterator[
 
     codec = pa.Codec("zstd", 1) if pa.Codec.is_available("zstd") else None
     options = pa.ipc.IpcWriteOptions(compression=codec)
+    # Batches of about a part's size before compression, so that a part is not much past its size.
+    rows = part_bytes * table.num_rows // max(table.nbytes, 1)
     sink = pa.BufferOutputStream()
     writer = pa.ipc.new_stream(sink, table.schema, options=options)
-    for batch in table.to_batches(max_chunksize=ROWS_PER_BATCH):
+    for batch in table.to_batches(max_chunksize=min(max(rows, 1024), ROWS_PER_BATCH)):
         if sink.tell() >= part_bytes:
             writer.close()
             yield sink.getvalue().to_pybytes()
