@@ -22,7 +22,7 @@ EXPECTED = {
         "Best region: north with revenue 299830.00",
     ],
     "across_fabrics.ipynb": [
-        "Sent 4 rows to fabric 'cluster' as 'regions' and a temporary view (region string, "
+        "Sent 4 rows to fabric 'default/cluster' as 'regions' and a temporary view (region string, "
         "target decimal(12,2), since date).",
         "200,000 events on the cluster; regions there: struct<region:string,target:decimal(12,2),since:date>",
         "Sent 4 rows to fabric 'local' as 'from_cluster' (region string, events bigint, "

@@ -251,6 +251,11 @@ def test_the_bridge_kernel_runs_every_cell_on_the_fabric(start, gateway, livy, d
         completion = client.complete("numbers.cou", 11, reply=True, timeout=30)["content"]
         assert any(m.startswith("numbers.count(") for m in completion["matches"]), completion
         assert completion["cursor_start"] == 0
+        named = run("%%fabric gw\nnumbers.count()")
+        assert named.ok and named.stdout.strip() == "10", "a first line %%fabric NAME picks the fabric"
+        in_named = client.complete("%%fabric gw\nnumbers.cou", 23, reply=True, timeout=30)["content"]
+        assert any(m.startswith("numbers.count(") for m in in_named["matches"]), in_named
+        assert in_named["cursor_start"] == 12
 
         [session] = live_sessions(server, "bridge.ipynb")
         assert_interrupt_cancels(server, kernel, client, "import time\ntime.sleep(60)")

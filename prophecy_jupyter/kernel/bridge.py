@@ -49,23 +49,24 @@ class ProphecyKernel(IPythonKernel):
     def do_complete(self, code, cursor_pos):
         """Remote completions for fabric cells; IPython's own for magics and %%local cells."""
         cursor_pos = len(code) if cursor_pos is None else cursor_pos
-        magics = self._magics
-        fabric, start = magics.attached, 0
+        named, start = None, 0
         if chosen := _FABRIC_LINE.match(code):
-            fabric, start = chosen.group(1), chosen.end()
+            named, start = chosen.group(1), chosen.end()
         elif routed(code) == code:
             return super().do_complete(code, cursor_pos)
         if cursor_pos < start:
             return super().do_complete(code, cursor_pos)
+        magics = self._magics
         word = _WORD_BEFORE_CURSOR.search(code[:cursor_pos]).group(0)
         matches: list[str] = []
-        if fabric is not None:
-            try:
+        try:
+            fabric = magics.fabric_ref(named) if named else magics.attached
+            if fabric is not None:
                 matches = magics.backend.complete(
                     magics.notebook_id, fabric, code[start:], cursor_pos - start
                 )
-            except Exception as exc:  # completion must never break typing
-                self.log.debug("remote completion failed: %s", exc)
+        except Exception as exc:  # completion must never break typing
+            self.log.debug("remote completion failed: %s", exc)
         return {
             "status": "ok",
             "matches": matches,

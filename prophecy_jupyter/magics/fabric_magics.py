@@ -152,7 +152,7 @@ class FabricMagics(Magics):
     def require_fabric(self, chosen: str | None = None) -> str:
         """The fabric a cell runs on: the one it names (``-f``), else the notebook's default."""
         if chosen:
-            return chosen
+            return self.fabric_ref(chosen)
         fabric = self.attached
         if fabric is None:
             raise UsageError(
@@ -160,6 +160,16 @@ class FabricMagics(Magics):
                 "or name one for the cell with -f NAME."
             )
         return fabric
+
+    def fabric_ref(self, name: str) -> str:
+        """The ``team/name`` reference of a fabric named by its reference or by a name only one of
+        the user's fabrics has (any other name is left for the server to refuse in words)."""
+        with friendly_errors():
+            refs = [fabric["ref"] for fabric in self.backend.fabrics()]
+        if name in refs:
+            return name
+        same = [ref for ref in refs if ref.rpartition("/")[2] == name]
+        return same[0] if len(same) == 1 else name
 
     # -- %fabric ----------------------------------------------------------------------------
 
