@@ -78,15 +78,37 @@ const sidebar: JupyterFrontEndPlugin<void> = {
       }
       return panel;
     };
-    /** Attach the current notebook (or detach it, with null); its session on another fabric is closed, as `%fabric` does. */
+    /** A notebook's default fabric: its attachment, else its metadata's. */
+    const defaultFabricOf = (panel: NotebookPanel): string | null => {
+      const { path, model } = panel.context;
+      return fabrics.defaultFabricOf(path, linksOf(path, model.getMetadata('prophecy')).fabric);
+    };
+    /**
+     * Attach the current notebook (or detach it, with null); its session on the default fabric it
+     * leaves is closed, as `%fabric` does (its sessions on other fabrics are kept).
+     */
     const attachCurrent = async (ref: string | null) => {
       const panel = current();
-      const live = sessions.sessionOf(panel.context.path);
-      if (live && live.fabric !== ref) {
+      const path = panel.context.path;
+      await fabrics.loadAttachment(path); // the kernel's %fabric attach may have changed it
+      const left = defaultFabricOf(panel);
+      const live = left && left !== ref ? sessions.sessionOn(path, left) : null;
+      if (live) {
         await sessions.stop(live);
       }
-      await fabrics.attach(panel.context.path, ref);
+      await fabrics.attach(path, ref);
       await recordInNotebook(panel, ref);
+    };
+    /** The current notebook's live session on its default fabric, if it has one. */
+    const defaultSession = () => {
+      const panel = notebooks.currentWidget;
+      const fabric = panel && defaultFabricOf(panel);
+      return panel && fabric ? sessions.sessionOn(panel.context.path, fabric) : null;
+    };
+    /** The current notebook's running statements, on every fabric. */
+    const runningStatements = () => {
+      const panel = notebooks.currentWidget;
+      return panel ? sessions.liveSessionsOf(panel.context.path).flatMap(session => session.runs) : [];
     };
 
     const panel = new ProphecySidebar(fabrics, sessions, git, jobs, ref =>
@@ -134,17 +156,18 @@ const sidebar: JupyterFrontEndPlugin<void> = {
     });
     commands.addCommand(CommandIDs.cancelRuns, {
       label: "Cancel the Notebook's Running Statements",
-      isEnabled: () => !!(fabrics.notebook && sessions.sessionOf(fabrics.notebook)?.runs.length),
+      caption: 'On every fabric the notebook has a session on',
+      isEnabled: () => runningStatements().length > 0,
       execute: async () => {
-        const session = sessions.sessionOf(current().context.path);
-        await Promise.all((session?.runs ?? []).map(run => sessions.cancel(run)));
+        await Promise.all(runningStatements().map(run => sessions.cancel(run)));
       }
     });
     commands.addCommand(CommandIDs.restartSession, {
       label: "Restart the Notebook's Session",
-      isEnabled: () => !!(fabrics.notebook && sessions.sessionOf(fabrics.notebook)),
+      caption: "The session on the notebook's default fabric (restart the others in the sidebar)",
+      isEnabled: () => defaultSession() !== null,
       execute: async () => {
-        const session = sessions.sessionOf(current().context.path);
+        const session = defaultSession();
         if (session) {
           await sessions.restart(session);
         }

@@ -1,4 +1,5 @@
 /** The sidebar's state, loaded through handler.ts and announced with signals. */
+import type { INotebookModel } from '@jupyterlab/notebook';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
@@ -79,6 +80,14 @@ export class FabricsModel {
   /** A notebook's fabric as last loaded (null when unknown or detached). */
   attachmentOf(path: string): string | null {
     return this._attachments.get(path) ?? null;
+  }
+
+  /**
+   * The fabric a notebook's cells run on without `-f`, as the kernel decides: the one it is
+   * attached to, else the one its metadata records (`metadata.prophecy.fabric`, when known).
+   */
+  defaultFabricOf(path: string, recorded: string | null): string | null {
+    return this.attachmentOf(path) ?? recorded;
   }
 
   /** Teams in which the user may create and change fabrics. */
@@ -218,9 +227,14 @@ export class SessionsModel {
     return this._changed;
   }
 
-  /** The notebook's live session, if it has one. */
-  sessionOf(notebook: string): ISession | null {
-    return this.live.find(session => session.notebook === notebook) ?? null;
+  /** The notebook's live sessions, one per fabric it runs cells on. */
+  liveSessionsOf(notebook: string): ISession[] {
+    return this.live.filter(session => session.notebook === notebook);
+  }
+
+  /** The notebook's live session on a fabric, if it has one. */
+  sessionOn(notebook: string, fabric: string): ISession | null {
+    return this.live.find(session => session.notebook === notebook && session.fabric === fabric) ?? null;
   }
 
   /** Poll at a new interval (milliseconds). */
@@ -393,6 +407,90 @@ export class GitModel {
   }
 }
 
+/** A fabric a notebook runs cells on, with the notebook's session there. */
+export interface INotebookFabric {
+  /** The fabric's reference (`team/name`). */
+  fabric: string;
+  /** Whether it is the notebook's default fabric, where cells without `-f` run. */
+  isDefault: boolean;
+  /** The notebook's session on the fabric (a live one rather than one that ended); null when none. */
+  session: ISession | null;
+}
+
+/**
+ * A notebook's fabrics, one entry per fabric: its default fabric first (with or without a
+ * session), then each other fabric it has a session on among `sessions`, in the server's order.
+ */
+export function notebookFabrics(
+  sessions: ISession[],
+  notebook: string,
+  defaultFabric: string | null
+): INotebookFabric[] {
+  const sessionByFabric = new Map<string, ISession | null>();
+  if (defaultFabric) {
+    sessionByFabric.set(defaultFabric, null);
+  }
+  for (const session of sessions) {
+    if (session.notebook !== notebook) {
+      continue;
+    }
+    const kept = sessionByFabric.get(session.fabric);
+    if (!kept || (kept.state === 'ended' && session.state !== 'ended')) {
+      sessionByFabric.set(session.fabric, session);
+    }
+  }
+  return [...sessionByFabric].map(([fabric, session]) => ({ fabric, isDefault: fabric === defaultFabric, session }));
+}
+
+/** `metadata.prophecy` as an object (what is not one counts as empty, as the server reads it). */
+function prophecyRecord(prophecy: unknown): Record<string, unknown> {
+  const isObject = prophecy !== null && typeof prophecy === 'object' && !Array.isArray(prophecy);
+  return isObject ? (prophecy as Record<string, unknown>) : {};
+}
+
+/** A metadata value that is text, else null (empty text too, as the server reads it). */
+function textOf(value: unknown): string | null {
+  return typeof value === 'string' && value ? value : null;
+}
+
+/**
+ * `metadata.prophecy` with the fabrics in `used` added to its `fabrics` list, or null when that
+ * list has them all already. `fabrics` keeps its order (first use): the default `fabric` is added
+ * when missing, then the new fabrics in the order given; nothing is listed twice, and `fabric`
+ * itself (the default) is left as it is.
+ */
+export function withFabricsUsed(prophecy: unknown, used: string[]): Record<string, unknown> | null {
+  const recorded = prophecyRecord(prophecy);
+  const listed = Array.isArray(recorded.fabrics) ? recorded.fabrics.map(textOf).filter(ref => ref !== null) : [];
+  const defaultFabric = textOf(recorded.fabric);
+  // A notebook that uses only its recorded fabric is left as it is (and not marked changed).
+  if (used.every(ref => listed.includes(ref) || (listed.length === 0 && ref === defaultFabric))) {
+    return null;
+  }
+  const fabrics = [...new Set([...listed, ...(defaultFabric ? [defaultFabric] : []), ...used])];
+  return { ...recorded, fabrics };
+}
+
+/**
+ * Record in a notebook model's metadata (`metadata.prophecy.fabrics`, saved with the notebook) the
+ * fabrics of the notebook's live sessions it does not list yet; says whether the metadata changed.
+ * Live sessions only: an ended one may be of another notebook that had the same path.
+ */
+export function recordFabricsUsed(
+  model: Pick<INotebookModel, 'getMetadata' | 'setMetadata'>,
+  notebook: string,
+  sessions: ISession[]
+): boolean {
+  const used = sessions
+    .filter(session => session.notebook === notebook && session.state !== 'ended')
+    .map(session => session.fabric);
+  const prophecy = withFabricsUsed(model.getMetadata('prophecy'), used);
+  if (prophecy) {
+    model.setMetadata('prophecy', prophecy);
+  }
+  return prophecy !== null;
+}
+
 /** What the sidebar knows of the current notebook: its path and what its metadata links it to. */
 export interface INotebookLinks {
   path: string;
@@ -404,9 +502,8 @@ export interface INotebookLinks {
 
 /** A notebook's links from its `metadata.prophecy` (what is not text is ignored, as the server does). */
 export function linksOf(path: string, prophecy: unknown): INotebookLinks {
-  const recorded = prophecy && typeof prophecy === 'object' ? (prophecy as Record<string, unknown>) : {};
-  const text = (value: unknown) => (typeof value === 'string' && value ? value : null);
-  return { path, project: text(recorded.project), fabric: text(recorded.fabric) };
+  const recorded = prophecyRecord(prophecy);
+  return { path, project: textOf(recorded.project), fabric: textOf(recorded.fabric) };
 }
 
 /** The name the server gives a notebook's pipeline: its file name made a valid name (as `pipeline_name_for`). */

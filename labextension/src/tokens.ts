@@ -51,7 +51,7 @@ export type RunState = 'queued' | 'running' | 'cancelling' | 'finished' | 'faile
 /** A statement (or table fetch) sent to a session. */
 export interface IRun {
   id: string;
-  kind: 'statement' | 'table';
+  kind: 'statement' | 'table' | 'send';
   session: string;
   state: RunState;
   progress: number | null;

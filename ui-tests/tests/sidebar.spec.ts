@@ -44,6 +44,79 @@ test('a notebook is attached from the sidebar', async ({ page, tmpPath }) => {
   await expect(page.locator('.jp-NotebookPanel-toolbar .jp-ProphecyToolbarItem-button')).toHaveText('No fabric');
 });
 
+test("a notebook's sessions on two fabrics show in the sidebar and the toolbar, and its metadata lists both", async ({
+  page,
+  tmpPath
+}) => {
+  test.setTimeout(180000);
+  // Two fabrics of Snowpark's local emulator: cheap sessions, no account, no JVM.
+  for (const name of ['offline', 'offline-b']) {
+    const created = await page.request.post(`${API}/teams/default/fabrics`, {
+      data: { name, kind: 'snowpark-local', settings: {} }
+    });
+    expect([201, 409]).toContain(created.status()); // 409: made by an earlier attempt of this test
+  }
+  const name = 'two-fabrics.ipynb';
+  const notebook = `${tmpPath}/${name}`;
+  await page.notebook.createNew(name);
+  await page.click('[title="Prophecy"]');
+  const sidebar = page.locator('#prophecy-sidebar');
+  await sidebar.getByRole('button', { name: 'Refresh fabrics' }).click();
+  const offline = sidebar.locator('.jp-ProphecySidebar-fabric').filter({
+    has: page.getByRole('button', { name: 'offline', exact: true })
+  });
+  await offline.getByRole('button', { name: 'Attach' }).click();
+  await expect(offline.getByRole('button', { name: 'Detach' })).toBeVisible();
+  // The default fabric's session, and one on a second fabric as a `%%spark -f` cell would open it.
+  for (const fabric of ['default/offline', 'default/offline-b']) {
+    const opened = await page.request.post(`${API}/sessions`, { data: { notebook, fabric, wait: true } });
+    expect(opened.status()).toBe(200);
+  }
+
+  const sessions = sidebar.getByRole('region', { name: `Sessions of ${notebook}` });
+  const rows = sessions.locator('.jp-ProphecySidebar-session');
+  await expect(rows).toHaveCount(2, { timeout: 30000 });
+  await expect(rows.nth(0)).toHaveAttribute('aria-label', `Session of ${notebook} on default/offline`);
+  await expect(rows.nth(0).locator('.jp-ProphecySidebar-default')).toHaveText('default');
+  await expect(rows.nth(0)).toContainText('idle');
+  await expect(rows.nth(1)).toHaveAttribute('aria-label', `Session of ${notebook} on default/offline-b`);
+  await expect(rows.nth(1).locator('.jp-ProphecySidebar-default')).toHaveCount(0);
+  await expect(rows.nth(1)).toContainText('idle');
+  // The toolbar, by the fabrics' names, the default marked. With the sidebar open, this window's
+  // notebook toolbar is too narrow for two fabrics: JupyterLab moves the item into its "…" menu.
+  await page.click('[title="Prophecy"]');
+  const toolbarItem = page.locator('.jp-NotebookPanel-toolbar .jp-ProphecyToolbarItem-button');
+  const chips = toolbarItem.locator('.jp-ProphecyToolbarItem-chip');
+  await expect(chips).toHaveText(['offline · idledefault', 'offline-b · idle']);
+  await expect(toolbarItem).toHaveAttribute(
+    'aria-label',
+    'Fabrics: default/offline (default) · idle; default/offline-b · idle'
+  );
+
+  // The notebook lists the fabrics it uses, the default first, and keeps its default; saved with it.
+  const expected = { fabric: 'default/offline', fabrics: ['default/offline', 'default/offline-b'] };
+  const inPage = () =>
+    page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.context.model.getMetadata('prophecy'));
+  await expect.poll(inPage).toEqual(expected);
+  await page.notebook.save();
+  await expect(page.locator('.jp-mod-dirty')).toHaveCount(0);
+  const file = await (await page.request.get(`/api/contents/${notebook}`)).json();
+  expect(file.content.metadata.prophecy).toEqual(expected);
+
+  // A row's actions act on its own session: stopping the second fabric's keeps the default's.
+  await page.click('[title="Prophecy"]');
+  await rows.nth(1).getByRole('button', { name: 'Stop' }).click();
+  await expect(rows.nth(1)).toContainText('ended');
+  await expect(rows.nth(0)).toContainText('idle');
+  await page.click('[title="Prophecy"]');
+  await expect(chips).toHaveText(['offline · idle']);
+  // Detaching closes the default fabric's session, as %fabric detach does.
+  await page.click('[title="Prophecy"]');
+  await offline.getByRole('button', { name: 'Detach' }).click();
+  await expect(rows.nth(0)).toContainText('ended');
+  await expect(toolbarItem).toHaveText('No fabric');
+});
+
 test('the prophecy commands are in the palette', async ({ page }) => {
   await page.notebook.createNew('palette.ipynb');
   const palette = page.locator('#modal-command-palette');

@@ -1,4 +1,7 @@
 /** The sidebar's components rendered in jsdom, with handler.ts mocked. */
+import { DocumentRegistry } from '@jupyterlab/docregistry';
+import { INotebookModel, NotebookModel } from '@jupyterlab/notebook';
+import { Signal } from '@lumino/signaling';
 import * as React from 'react';
 import { act } from 'react';
 import { createRoot, Root } from 'react-dom/client';
@@ -9,6 +12,7 @@ import { GitSection } from '../components/GitSection';
 import { SessionList } from '../components/SessionList';
 import { ApiError, requestAPI } from '../handler';
 import { FabricsModel, GitModel, SessionsModel } from '../model';
+import { FabricStatusItem } from '../widgets/toolbar';
 
 jest.mock('../handler', () => {
   const actual = jest.requireActual('../handler');
@@ -96,7 +100,7 @@ describe('SessionList', () => {
     request.mockResolvedValue({ sessions: [live] });
     const model = new SessionsModel(60000);
     await model.refresh();
-    await render(<SessionList model={model} />);
+    await render(<SessionList model={model} notebook={null} defaultFabricOf={() => null} />);
     expect(host.textContent).toContain('spark.range(10**9).count()');
     expect(host.textContent).toContain('25% · 3.2 s · running');
     expect(host.querySelector('progress')!.getAttribute('value')).toBe('0.25');
@@ -110,7 +114,7 @@ describe('SessionList', () => {
     request.mockResolvedValue({ sessions: [{ ...live, fabric: 'team/sf', runs: [query] }] });
     const model = new SessionsModel(60000);
     await model.refresh();
-    await render(<SessionList model={model} />);
+    await render(<SessionList model={model} notebook={null} defaultFabricOf={() => null} />);
     expect(host.textContent).toContain('3.2 s · running · query 01b2-c3 queued, 4 s');
     model.dispose();
   });
@@ -124,10 +128,36 @@ describe('SessionList', () => {
     });
     const model = new SessionsModel(60000);
     await model.refresh();
-    await render(<SessionList model={model} />);
+    await render(<SessionList model={model} notebook={null} defaultFabricOf={() => null} />);
     const logs = Array.from(host.querySelectorAll('button')).find(button => button.textContent === 'Logs');
     await click(logs!);
     expect(host.querySelector('[role="alert"]')!.textContent).toBe('The fabric refused: session 3 is gone.');
+    model.dispose();
+  });
+
+  it("lists the current notebook's sessions first, one per fabric, its default fabric's first and marked", async () => {
+    const onSnowflake = { ...live, id: 's2', fabric: 'team/sf', state: 'idle', runs: [] };
+    const other = { ...live, id: 's3', notebook: 'other.ipynb', runs: [] };
+    request.mockResolvedValue({ sessions: [other, onSnowflake, live] });
+    const model = new SessionsModel(60000);
+    await model.refresh();
+    const defaultFabricOf = (path: string) => (path === 'etl.ipynb' ? 'local' : null);
+    await render(<SessionList model={model} notebook="etl.ipynb" defaultFabricOf={defaultFabricOf} />);
+    const groups = Array.from(host.querySelectorAll('section')).map(group => group.getAttribute('aria-label'));
+    expect(groups).toEqual(['Sessions of etl.ipynb', 'Sessions of other.ipynb']);
+    const rows = Array.from(host.querySelectorAll('section')[0].querySelectorAll('.jp-ProphecySidebar-session'));
+    expect(rows.map(row => row.getAttribute('aria-label'))).toEqual([
+      'Session of etl.ipynb on local',
+      'Session of etl.ipynb on team/sf'
+    ]);
+    expect(rows[0].querySelector('.jp-ProphecySidebar-default')?.textContent).toBe('default');
+    expect(rows[0].textContent).toContain('spark.range(10**9).count()');
+    expect(rows[1].querySelector('.jp-ProphecySidebar-default')).toBeNull();
+    expect(rows[1].textContent).toContain('idle');
+    // Each row's actions act on its own session.
+    const stop = Array.from(rows[1].querySelectorAll('button')).find(button => button.textContent === 'Stop');
+    await click(stop!);
+    expect(request).toHaveBeenCalledWith('sessions/s2', { method: 'DELETE' });
     model.dispose();
   });
 
@@ -135,9 +165,85 @@ describe('SessionList', () => {
     request.mockResolvedValue({ sessions: [] });
     const model = new SessionsModel(60000);
     await model.refresh();
-    await render(<SessionList model={model} />);
+    await render(<SessionList model={model} notebook={null} defaultFabricOf={() => null} />);
     expect(host.textContent).toContain('Attach a notebook and run a cell');
     model.dispose();
+  });
+});
+
+describe('FabricStatusItem', () => {
+  const session = (id: string, fabric: string, state: string) => ({
+    id,
+    notebook: 'etl.ipynb',
+    fabric,
+    state,
+    remote_id: '1',
+    app_id: null,
+    ended_reason: null,
+    runs: []
+  });
+
+  async function renderItem(sessions: object[], attached: string | null, prophecy?: object) {
+    request.mockImplementation(async (path?: string) => {
+      if (path === 'sessions') {
+        return { sessions };
+      }
+      if (path === 'me') {
+        return { user: 'ana', version: '0.1.0', teams: [{ name: 'team', role: 'member' }] };
+      }
+      if (path === 'fabrics') {
+        const snowflake = { id: 'f1', ref: 'team/sf', team: 'team', name: 'sf', kind: 'snowflake', environment: 'dev' };
+        return { fabrics: [{ ...snowflake, endpoint: '', settings: {}, conf: {}, job_sizes: {}, credential: {} }] };
+      }
+      if (path?.startsWith('attachments?')) {
+        return { notebook: 'etl.ipynb', fabric: attached };
+      }
+      throw new ApiError(`unexpected ${path}`, 500);
+    });
+    const notebook = new NotebookModel();
+    if (prophecy) {
+      notebook.setMetadata('prophecy', prophecy);
+    }
+    const context = { path: 'etl.ipynb', model: notebook, pathChanged: new Signal(notebook) };
+    const fabrics = new FabricsModel();
+    const sessionsModel = new SessionsModel(60000);
+    const item = new FabricStatusItem(
+      context as unknown as DocumentRegistry.IContext<INotebookModel>,
+      fabrics,
+      sessionsModel,
+      () => undefined
+    );
+    await fabrics.refresh();
+    await fabrics.loadAttachment('etl.ipynb');
+    await sessionsModel.refresh();
+    await render(item.render());
+    return { sessionsModel, notebook };
+  }
+
+  it('shows the default fabric and each other fabric with a live session by name, the default marked', async () => {
+    const { sessionsModel } = await renderItem(
+      [session('s1', 'team/sf', 'busy'), session('s2', 'local', 'idle'), session('s3', 'team/old', 'ended')],
+      'local'
+    );
+    const chips = Array.from(host.querySelectorAll('.jp-ProphecyToolbarItem-chip'));
+    expect(chips.map(chip => chip.textContent)).toEqual(['local · idledefault', 'sf · busy']);
+    expect(host.querySelector('button')!.getAttribute('aria-label')).toBe(
+      'Fabrics: local (default) · idle; team/sf · busy'
+    );
+    sessionsModel.dispose();
+  });
+
+  it("shows the fabric its metadata records when the notebook is not attached", async () => {
+    const { sessionsModel } = await renderItem([], null, { fabric: 'team/sf' });
+    expect(host.querySelector('button')!.textContent).toBe('sf · no session');
+    expect(host.querySelector('.jp-ProphecyToolbarItem-default')).toBeNull();
+    sessionsModel.dispose();
+  });
+
+  it('says there is no fabric without one or a live session', async () => {
+    const { sessionsModel } = await renderItem([session('s1', 'local', 'ended')], null);
+    expect(host.querySelector('button')!.textContent).toBe('No fabric');
+    sessionsModel.dispose();
   });
 });
 
@@ -225,7 +331,7 @@ describe('FabricList', () => {
     });
     const model = new FabricsModel();
     await model.refresh();
-    await render(<FabricList model={model} onAttach={async () => null} session={null} />);
+    await render(<FabricList model={model} onAttach={async () => null} sessions={[]} />);
     expect(host.textContent).toContain('new address');
     await click(host.querySelector('[aria-expanded="false"]'));
     expect(host.querySelector('[role="alert"]')!.textContent).toContain(
@@ -233,7 +339,7 @@ describe('FabricList', () => {
     );
     const confirm = Array.from(host.querySelectorAll('button')).find(b => b.textContent === 'Confirm for https://new.example.com')!;
     await click(confirm);
-    await render(<FabricList model={model} onAttach={async () => null} session={null} />);
+    await render(<FabricList model={model} onAttach={async () => null} sessions={[]} />);
     expect(confirmed).toBe(true);
     expect(host.textContent).not.toContain('new address');
     expect(host.querySelector('[role="alert"]')).toBeNull();

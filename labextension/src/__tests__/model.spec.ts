@@ -1,6 +1,8 @@
 /** The sidebar's model with the one server-calling module, handler.ts, mocked. */
+import { NotebookModel } from '@jupyterlab/notebook';
+
 import { ApiError, requestAPI } from '../handler';
-import { FabricsModel, SessionsModel } from '../model';
+import { FabricsModel, notebookFabrics, recordFabricsUsed, SessionsModel, withFabricsUsed } from '../model';
 import { FRONTEND_VERSION } from '../tokens';
 
 jest.mock('../handler', () => {
@@ -134,13 +136,16 @@ const session = (notebook: string, state: string) => ({
 describe('SessionsModel', () => {
   beforeEach(() => request.mockReset());
 
-  it("finds a notebook's live session, not one that ended", async () => {
-    request.mockResolvedValue({ sessions: [session('a.ipynb', 'ended'), session('a.ipynb', 'busy')] });
+  it("finds a notebook's live sessions by fabric, not those that ended", async () => {
+    const onSnowflake = { ...session('a.ipynb', 'idle'), id: 's-sf', fabric: 'team/sf' };
+    request.mockResolvedValue({ sessions: [session('a.ipynb', 'ended'), session('a.ipynb', 'busy'), onSnowflake] });
     const model = new SessionsModel(60000);
     await model.refresh();
-    expect(model.sessionOf('a.ipynb')?.state).toBe('busy');
-    expect(model.sessionOf('b.ipynb')).toBeNull();
-    expect(model.live).toHaveLength(1);
+    expect(model.sessionOn('a.ipynb', 'local')?.state).toBe('busy');
+    expect(model.sessionOn('a.ipynb', 'team/sf')?.id).toBe('s-sf');
+    expect(model.sessionOn('b.ipynb', 'local')).toBeNull();
+    expect(model.liveSessionsOf('a.ipynb').map(s => s.fabric)).toEqual(['local', 'team/sf']);
+    expect(model.live).toHaveLength(2);
     model.dispose();
   });
 
@@ -158,5 +163,87 @@ describe('SessionsModel', () => {
     await model.cancel(running);
     expect(request.mock.calls[0]).toEqual(['runs/r1/cancel', { method: 'POST' }]);
     model.dispose();
+  });
+});
+
+describe("a notebook's fabrics", () => {
+  const onFabric = (notebook: string, fabric: string, state: string) => ({
+    ...session(notebook, state),
+    id: `s-${notebook}-${fabric}-${state}`,
+    fabric
+  });
+
+  it('lists each fabric the notebook has a session on once, its default fabric first and marked', () => {
+    const sessions = [
+      onFabric('a.ipynb', 'team/sf', 'idle'),
+      onFabric('a.ipynb', 'local', 'ended'),
+      onFabric('a.ipynb', 'local', 'busy'),
+      onFabric('b.ipynb', 'team/dbx', 'idle')
+    ];
+    const entries = notebookFabrics(sessions, 'a.ipynb', 'local');
+    expect(entries.map(({ fabric, isDefault, session }) => [fabric, isDefault, session?.state])).toEqual([
+      ['local', true, 'busy'],
+      ['team/sf', false, 'idle']
+    ]);
+  });
+
+  it('keeps the default fabric without a session, and the last ended session of a fabric', () => {
+    const sessions = [onFabric('a.ipynb', 'team/sf', 'ended')];
+    const entries = notebookFabrics(sessions, 'a.ipynb', 'local');
+    expect(entries.map(({ fabric, isDefault, session }) => [fabric, isDefault, session?.state ?? null])).toEqual([
+      ['local', true, null],
+      ['team/sf', false, 'ended']
+    ]);
+    expect(notebookFabrics([], 'a.ipynb', null)).toEqual([]);
+  });
+
+  it('are recorded in the notebook model metadata, in order of first use, once each, with the default', () => {
+    const model = new NotebookModel();
+    model.setMetadata('prophecy', { fabric: 'local', project: 'default/analytics' });
+    const sessions = [onFabric('a.ipynb', 'local', 'idle'), onFabric('a.ipynb', 'team/sf', 'busy')];
+    expect(recordFabricsUsed(model, 'a.ipynb', sessions)).toBe(true);
+    expect(model.getMetadata('prophecy')).toEqual({
+      fabric: 'local',
+      project: 'default/analytics',
+      fabrics: ['local', 'team/sf']
+    });
+    // Nothing new: the metadata is left alone (the notebook does not become dirty again).
+    let changes = 0;
+    model.metadataChanged.connect(() => changes++);
+    expect(recordFabricsUsed(model, 'a.ipynb', sessions)).toBe(false);
+    expect(changes).toBe(0);
+    // A third fabric is added after the others, the default stays.
+    expect(recordFabricsUsed(model, 'a.ipynb', [...sessions, onFabric('a.ipynb', 'team/dbx', 'starting')])).toBe(true);
+    expect(model.getMetadata('prophecy')).toEqual({
+      fabric: 'local',
+      project: 'default/analytics',
+      fabrics: ['local', 'team/sf', 'team/dbx']
+    });
+    model.dispose();
+  });
+
+  it("records neither ended sessions nor another notebook's", () => {
+    const model = new NotebookModel();
+    const sessions = [onFabric('a.ipynb', 'team/old', 'ended'), onFabric('b.ipynb', 'team/sf', 'idle')];
+    expect(recordFabricsUsed(model, 'a.ipynb', sessions)).toBe(false);
+    expect(model.getMetadata('prophecy')).toBeUndefined();
+    expect(recordFabricsUsed(model, 'a.ipynb', [onFabric('a.ipynb', 'team/sf', 'idle')])).toBe(true);
+    expect(model.getMetadata('prophecy')).toEqual({ fabrics: ['team/sf'] });
+    model.dispose();
+  });
+
+  it('adds to a list written before, keeping its order, the default added when it lacks it', () => {
+    const recorded = { fabric: 'local', fabrics: ['team/sf', 'team/sf', 7, ''] };
+    expect(withFabricsUsed(recorded, ['team/sf'])).toBeNull();
+    expect(withFabricsUsed(recorded, ['team/dbx', 'team/sf'])).toEqual({
+      fabric: 'local',
+      fabrics: ['team/sf', 'local', 'team/dbx']
+    });
+    expect(withFabricsUsed('not an object', ['local'])).toEqual({ fabrics: ['local'] });
+    expect(withFabricsUsed({ fabric: 'local' }, ['local'])).toBeNull();
+    expect(withFabricsUsed({ fabric: 'local' }, ['local', 'team/sf'])).toEqual({
+      fabric: 'local',
+      fabrics: ['local', 'team/sf']
+    });
   });
 });

@@ -10,8 +10,8 @@ export interface IFabricListProps {
   model: FabricsModel;
   /** Attach the current notebook to a fabric, or detach it (null). */
   onAttach: (ref: string | null) => Promise<unknown>;
-  /** The current notebook's live session, to show its state by its fabric. */
-  session: ISession | null;
+  /** The current notebook's live sessions (one per fabric), to show each one's state by its fabric. */
+  sessions: ISession[];
 }
 
 /** A write-only secret form: it says whether one is set, never what it is. */
@@ -70,11 +70,12 @@ function CredentialForm(props: { model: FabricsModel; fabric: IFabric }): JSX.El
 }
 
 function FabricRow(props: IFabricListProps & { fabric: IFabric }): JSX.Element {
-  const { model, fabric, onAttach, session } = props;
+  const { model, fabric, onAttach, sessions } = props;
   const [open, setOpen] = React.useState(false);
   const [editing, setEditing] = React.useState(false);
   const [error, setError] = React.useState<string | null>(null);
   const attached = model.attached === fabric.ref;
+  const session = sessions.find(candidate => candidate.fabric === fabric.ref);
   const report = model.report(fabric.ref);
   const admin = fabric.team !== null && model.adminTeams.includes(fabric.team);
   const attach = async () => {
@@ -103,8 +104,8 @@ function FabricRow(props: IFabricListProps & { fabric: IFabric }): JSX.Element {
             new address
           </span>
         )}
-        {attached && session && session.fabric === fabric.ref && (
-          <span className="jp-ProphecySidebar-state" title="This notebook's session">
+        {session && (
+          <span className="jp-ProphecySidebar-state" title="This notebook's session on the fabric">
             {session.state}
           </span>
         )}

@@ -1,6 +1,6 @@
 import * as React from 'react';
 
-import { messageOf, SessionsModel } from '../model';
+import { INotebookFabric, messageOf, notebookFabrics, SessionsModel } from '../model';
 import { IRun, ISession } from '../tokens';
 import { ErrorNote } from './ErrorNote';
 
@@ -58,8 +58,9 @@ function RunRow(props: { model: SessionsModel; run: IRun }): JSX.Element {
   );
 }
 
-function SessionRow(props: { model: SessionsModel; session: ISession }): JSX.Element {
-  const { model, session } = props;
+/** A notebook's session on one fabric: its state, running statements and actions. */
+function SessionRow(props: { model: SessionsModel; session: ISession; isDefault: boolean }): JSX.Element {
+  const { model, session, isDefault } = props;
   const [logs, setLogs] = React.useState<string[] | null>(null);
   const [message, setMessage] = React.useState<string | null>(null);
   const [error, setError] = React.useState<string | null>(null);
@@ -77,22 +78,33 @@ function SessionRow(props: { model: SessionsModel; session: ISession }): JSX.Ele
       return null;
     });
   const ended = session.state === 'ended';
+  const named = `${session.notebook} on ${session.fabric}`;
   return (
-    <li className="jp-ProphecySidebar-session" aria-label={`Session of ${session.notebook}`}>
+    <li className="jp-ProphecySidebar-session" aria-label={`Session of ${named}`}>
       <div className="jp-ProphecySidebar-row">
-        <span className="jp-ProphecySidebar-name" title={session.notebook}>
-          {session.notebook}
+        <span className="jp-ProphecySidebar-name" title={session.fabric}>
+          {session.fabric}
         </span>
+        {isDefault && (
+          <span className="jp-ProphecySidebar-default" title="The notebook's default fabric: cells without -f run here">
+            default
+          </span>
+        )}
         <span className={`jp-ProphecySidebar-state jp-mod-${session.state.replace(/\s/g, '-')}`}>
           {session.state}
         </span>
       </div>
-      <div className="jp-ProphecySidebar-meta">
-        on {session.fabric}
-        {session.remote_id && ` · session ${session.remote_id}`}
-        {session.app_id && ` · ${session.app_id}`}
-        {ended && session.ended_reason && ` · ${session.ended_reason}`}
-      </div>
+      {(session.remote_id || session.app_id || (ended && session.ended_reason)) && (
+        <div className="jp-ProphecySidebar-meta">
+          {[
+            session.remote_id && `session ${session.remote_id}`,
+            session.app_id,
+            ended && session.ended_reason
+          ]
+            .filter(Boolean)
+            .join(' · ')}
+        </div>
+      )}
       {session.runs.length > 0 && (
         <ul aria-label="Running statements">
           {session.runs.map(run => (
@@ -116,7 +128,7 @@ function SessionRow(props: { model: SessionsModel; session: ISession }): JSX.Ele
       {message && <div role="status">{message}</div>}
       <ErrorNote message={error} />
       {logs !== null && (
-        <pre className="jp-ProphecySidebar-logs" tabIndex={0} aria-label={`Log of ${session.notebook}`}>
+        <pre className="jp-ProphecySidebar-logs" tabIndex={0} aria-label={`Log of ${named}`}>
           {logs.length ? logs.join('\n') : 'The session has no log yet.'}
         </pre>
       )}
@@ -124,9 +136,44 @@ function SessionRow(props: { model: SessionsModel; session: ISession }): JSX.Ele
   );
 }
 
-/** The user's sessions with their running statements: progress, cancel, restart, stop, logs. */
-export function SessionList(props: { model: SessionsModel }): JSX.Element {
-  const { model } = props;
+/** What the session list needs besides the model. */
+export interface ISessionListProps {
+  model: SessionsModel;
+  /** The current notebook's path (its sessions are listed first), null when none is open. */
+  notebook: string | null;
+  /** A notebook's default fabric, where known (its session is marked and listed first). */
+  defaultFabricOf: (notebook: string) => string | null;
+}
+
+/** A notebook's sessions, one per fabric, its default fabric's first. */
+function NotebookSessions(props: ISessionListProps & { path: string }): JSX.Element {
+  const { model, notebook, defaultFabricOf, path } = props;
+  const entries = notebookFabrics(model.sessions, path, defaultFabricOf(path)).filter(
+    (entry): entry is INotebookFabric & { session: ISession } => entry.session !== null
+  );
+  return (
+    <section aria-label={`Sessions of ${path}`}>
+      <h3 className={`jp-ProphecySidebar-notebook${path === notebook ? ' jp-mod-current' : ''}`} title={path}>
+        {path}
+      </h3>
+      <ul>
+        {entries.map(entry => (
+          <SessionRow key={entry.session.id} model={model} session={entry.session} isDefault={entry.isDefault} />
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+/**
+ * The user's sessions by notebook (the current notebook's first), one per fabric, with their
+ * running statements: progress, cancel, restart, stop, logs.
+ */
+export function SessionList(props: ISessionListProps): JSX.Element {
+  const { model, notebook } = props;
+  const notebooks = [...new Set(model.sessions.map(session => session.notebook))].sort((a, b) =>
+    a === notebook ? -1 : b === notebook ? 1 : 0
+  );
   return (
     <div className="jp-ProphecySidebar-sessions">
       <ErrorNote message={model.error} />
@@ -135,11 +182,9 @@ export function SessionList(props: { model: SessionsModel }): JSX.Element {
           No sessions yet. Attach a notebook and run a cell: its session starts on the fabric and shows here.
         </p>
       )}
-      <ul>
-        {model.sessions.map(session => (
-          <SessionRow key={session.id} model={model} session={session} />
-        ))}
-      </ul>
+      {notebooks.map(path => (
+        <NotebookSessions key={path} {...props} path={path} />
+      ))}
     </div>
   );
 }

@@ -41,6 +41,12 @@ export class ProphecySidebar extends ReactWidget {
     this.addClass('jp-ProphecySidebar');
   }
 
+  /** A notebook's default fabric: its attachment, else (for the current notebook) its metadata's. */
+  private defaultFabricOf(path: string): string | null {
+    const links = this.jobs.notebook;
+    return this.fabrics.defaultFabricOf(path, links?.path === path ? links.fabric : null);
+  }
+
   /** The Git section is loaded when the sidebar is shown: its status may clone the project. */
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
@@ -59,7 +65,7 @@ export class ProphecySidebar extends ReactWidget {
                   <FabricList
                     model={this.fabrics}
                     onAttach={this.onAttach}
-                    session={this.fabrics.notebook ? this.sessions.sessionOf(this.fabrics.notebook) : null}
+                    sessions={this.fabrics.notebook ? this.sessions.liveSessionsOf(this.fabrics.notebook) : []}
                   />
                 )}
               </UseSignal>
@@ -69,7 +75,19 @@ export class ProphecySidebar extends ReactWidget {
         <UseSignal signal={this.sessions.changed}>
           {() => (
             <Section title="Sessions">
-              <SessionList model={this.sessions} />
+              <UseSignal signal={this.fabrics.changed}>
+                {() => (
+                  <UseSignal signal={this.jobs.changed}>
+                    {() => (
+                      <SessionList
+                        model={this.sessions}
+                        notebook={this.fabrics.notebook}
+                        defaultFabricOf={path => this.defaultFabricOf(path)}
+                      />
+                    )}
+                  </UseSignal>
+                )}
+              </UseSignal>
             </Section>
           )}
         </UseSignal>

@@ -4,12 +4,40 @@ import { INotebookModel, NotebookPanel } from '@jupyterlab/notebook';
 import { IDisposable } from '@lumino/disposable';
 import * as React from 'react';
 
-import { FabricsModel, SessionsModel } from '../model';
+import { FabricsModel, INotebookFabric, linksOf, notebookFabrics, recordFabricsUsed, SessionsModel } from '../model';
+import { ISession } from '../tokens';
 
-/** The notebook toolbar's fabric item: the attached fabric and its session's state; a click opens the sidebar. */
+/** A session's state with how many of its statements run ('no session' without one). */
+function stateOf(session: ISession | null): string {
+  if (!session) {
+    return 'no session';
+  }
+  const running = session.runs.filter(run => !['finished', 'failed', 'cancelled'].includes(run.state)).length;
+  return running ? `${session.state}, ${running} running` : session.state;
+}
+
+/**
+ * One fabric of the notebook in the toolbar item, by its name (its team is in the item's title, to
+ * keep the toolbar short): its session's state, and whether it is the default.
+ */
+function FabricChip(props: { entry: INotebookFabric; name: string; markDefault: boolean }): JSX.Element {
+  const { entry, name, markDefault } = props;
+  return (
+    <span className="jp-ProphecyToolbarItem-chip">
+      <span className="jp-ProphecyToolbarItem-dot" data-state={entry.session?.state ?? 'none'} />
+      <span className="jp-ToolbarButtonComponent-label">{`${name} · ${stateOf(entry.session)}`}</span>
+      {markDefault && entry.isDefault && <span className="jp-ProphecyToolbarItem-default">default</span>}
+    </span>
+  );
+}
+
+/**
+ * The notebook toolbar's fabric item: the notebook's default fabric and every other fabric it has
+ * a live session on (`%%spark -f`), each with its session's state; a click opens the sidebar.
+ */
 export class FabricStatusItem extends ReactWidget {
   constructor(
-    private readonly context: DocumentRegistry.Context,
+    private readonly context: DocumentRegistry.IContext<INotebookModel>,
     private readonly fabrics: FabricsModel,
     private readonly sessions: SessionsModel,
     private readonly openSidebar: () => void
@@ -25,31 +53,75 @@ export class FabricStatusItem extends ReactWidget {
       <UseSignal signal={this.fabrics.changed}>
         {() => (
           <UseSignal signal={this.sessions.changed}>
-            {() => {
-              const path = this.context.path;
-              const live = this.sessions.sessionOf(path);
-              const fabric = this.fabrics.attachmentOf(path) ?? live?.fabric ?? null;
-              const session = live?.fabric === fabric ? live : null;
-              const running = session?.runs.filter(run => !['finished', 'failed', 'cancelled'].includes(run.state));
-              const state = session ? (running?.length ? `${session.state}, ${running.length} running` : session.state) : 'no session';
-              const label = fabric ? `${fabric} · ${state}` : 'No fabric';
-              return (
-                <button
-                  className={`jp-ToolbarButtonComponent jp-ProphecyToolbarItem-button${fabric ? '' : ' jp-mod-unattached'}`}
-                  onClick={this.openSidebar}
-                  title={fabric ? `Fabric ${fabric}, session ${state}: open the Prophecy sidebar` : 'Attach this notebook to a fabric in the Prophecy sidebar'}
-                  aria-label={`Fabric: ${label}`}
-                >
-                  <span className="jp-ProphecyToolbarItem-dot" data-state={session?.state ?? 'none'} />
-                  <span className="jp-ToolbarButtonComponent-label">{label}</span>
-                </button>
-              );
-            }}
+            {() => (
+              <UseSignal signal={this.context.model.metadataChanged}>{() => this.renderFabrics()}</UseSignal>
+            )}
           </UseSignal>
         )}
       </UseSignal>
     );
   }
+
+  /** A fabric's name as the sidebar lists it (its reference when the fabric is not loaded). */
+  private nameOf(ref: string): string {
+    return this.fabrics.fabrics.find(fabric => fabric.ref === ref)?.name ?? ref;
+  }
+
+  private renderFabrics(): JSX.Element {
+    const path = this.context.path;
+    const recorded = linksOf(path, this.context.model.getMetadata('prophecy')).fabric;
+    const defaultFabric = this.fabrics.defaultFabricOf(path, recorded);
+    const entries = notebookFabrics(this.sessions.live, path, defaultFabric);
+    const several = entries.length > 1;
+    const unattached = defaultFabric ? '' : ' jp-mod-unattached';
+    const spoken = entries.map(
+      entry => `${entry.fabric}${several && entry.isDefault ? ' (default)' : ''} · ${stateOf(entry.session)}`
+    );
+    const described = entries.map(
+      entry => `${entry.isDefault ? 'Default fabric' : 'Fabric'} ${entry.fabric}, session ${stateOf(entry.session)}`
+    );
+    return (
+      <button
+        className={`jp-ToolbarButtonComponent jp-ProphecyToolbarItem-button${unattached}`}
+        onClick={this.openSidebar}
+        title={
+          entries.length
+            ? `${described.join('; ')}: open the Prophecy sidebar`
+            : 'Attach this notebook to a fabric in the Prophecy sidebar'
+        }
+        aria-label={entries.length ? `${several ? 'Fabrics' : 'Fabric'}: ${spoken.join('; ')}` : 'Fabric: No fabric'}
+      >
+        {entries.length ? (
+          entries.map(entry => (
+            <FabricChip key={entry.fabric} entry={entry} name={this.nameOf(entry.fabric)} markDefault={several} />
+          ))
+        ) : (
+          <>
+            <span className="jp-ProphecyToolbarItem-dot" data-state="none" />
+            <span className="jp-ToolbarButtonComponent-label">No fabric</span>
+          </>
+        )}
+      </button>
+    );
+  }
+}
+
+/**
+ * Keeps `metadata.prophecy.fabrics` listing the fabrics the notebook's sessions use, as they
+ * appear, once the notebook's file is loaded (the notebook is saved with it as any change).
+ */
+function keepFabricsRecorded(context: DocumentRegistry.IContext<INotebookModel>, sessions: SessionsModel): void {
+  const record = () => {
+    recordFabricsUsed(context.model, context.path, sessions.sessions);
+  };
+  void context.ready.then(() => {
+    if (context.isDisposed) {
+      return;
+    }
+    record();
+    sessions.changed.connect(record);
+    context.disposed.connect(() => sessions.changed.disconnect(record));
+  });
 }
 
 /**
@@ -67,7 +139,7 @@ function keepSessionPathInStep(panel: NotebookPanel, context: DocumentRegistry.I
   context.pathChanged.connect(align);
 }
 
-/** Puts a FabricStatusItem in every notebook's toolbar, and keeps its session's path in step. */
+/** Puts a FabricStatusItem in every notebook's toolbar, keeps its session's path in step and its fabrics recorded. */
 export class FabricToolbarExtension implements DocumentRegistry.IWidgetExtension<NotebookPanel, INotebookModel> {
   constructor(
     private readonly fabrics: FabricsModel,
@@ -79,6 +151,7 @@ export class FabricToolbarExtension implements DocumentRegistry.IWidgetExtension
     const item = new FabricStatusItem(context, this.fabrics, this.sessions, this.openSidebar);
     panel.toolbar.insertItem(10, 'prophecyFabric', item);
     keepSessionPathInStep(panel, context);
+    keepFabricsRecorded(context, this.sessions);
     return item;
   }
 }
