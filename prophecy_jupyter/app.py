@@ -20,6 +20,7 @@ from prophecy_jupyter.environment import (
     shared_store_url,
     under_jupyterhub,
 )
+from prophecy_jupyter.errors import ProphecyError
 from prophecy_jupyter.paths import data_dir, private_dir
 from prophecy_jupyter.server.handlers import routes
 from prophecy_jupyter.server.kernel_tokens import KernelTokens, hand_tokens_to_kernels
@@ -128,6 +129,18 @@ class ProphecyJupyter(ExtensionApp, ServiceSettings):
         threading.Thread(
             target=self.services.sessions.rehydrate, name="prophecy-rehydrate", daemon=True
         ).start()
+        if self.warms_local_fabric:
+            threading.Thread(target=self._warm_local_fabric, name="prophecy-warm-local", daemon=True).start()
+
+    def _warm_local_fabric(self) -> None:
+        """Start the local fabric's gateway now (its JVM warms up at low priority), so that the
+        first local cell finds it ready; it stops again if nothing uses it (``local_idle_stop``)."""
+        try:
+            self.services.local_gateway.endpoint()
+        except ProphecyError as exc:
+            self.log.warning("The local fabric did not warm up: %s", exc)
+            return
+        self.log.info("The local fabric's gateway is warming up (c.ProphecyJupyter.local_warm_start).")
 
     def _user_of(self, user: User) -> str:
         """Under JupyterHub the Jupyter user; otherwise everyone who passes the server's auth is its owner."""

@@ -23,6 +23,9 @@ LOCAL_SETTINGS_ENV = {
     "local_driver_memory": "PROPHECY_JUPYTER_LOCAL_DRIVER_MEMORY",
     "local_isolation": "PROPHECY_JUPYTER_LOCAL_ISOLATION",
     "local_max_sessions": "PROPHECY_JUPYTER_LOCAL_MAX_SESSIONS",
+    "local_niceness": "PROPHECY_JUPYTER_LOCAL_NICENESS",
+    "local_warm_start": "PROPHECY_JUPYTER_LOCAL_WARM_START",
+    "local_idle_stop": "PROPHECY_JUPYTER_LOCAL_IDLE_STOP",
     "projects_dir": PROJECTS_DIR_ENV,
 }
 """Settings that the environment may give (the server's options win over it)."""

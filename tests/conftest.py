@@ -14,6 +14,8 @@ from prophecy_jupyter.vault.keys import new_key
 from tests.servers.gateway import GatewayProcess, start_gateway, wait_for_state
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# The servers tests start warm no local fabric unless a test asks (2 cores: one JVM at a time).
+os.environ.setdefault("PROPHECY_JUPYTER_LOCAL_WARM_START", "never")
 
 
 @pytest.fixture

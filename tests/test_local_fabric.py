@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -51,3 +52,61 @@ def test_gateway_and_its_processes_stop_with_their_owner(data_dir, ending):
     assert wait_gone(family, 40) == [], f"left running after the owner ended with {ending}"
     logs = list((data_dir / "logs").glob("local-gateway-*.log"))
     assert logs and "gateway listening" in logs[0].read_text()
+
+
+def gateways_of(pid: int) -> list[psutil.Process]:
+    """The local gateways a process started (``jupyter prophecy gateway``)."""
+    found = []
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            command = child.cmdline()
+        except psutil.Error:  # gone, or a zombie not reaped yet
+            continue
+        if "gateway" in command and "prophecy_jupyter.cli" in command:
+            found.append(child)
+    return found
+
+
+def wait_until(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.3)
+    return found
+
+
+def test_a_server_warms_the_local_fabric_which_stops_unused_and_starts_again(tmp_path, data_dir):
+    from tests.servers.jupyter import start_jupyter
+
+    server = start_jupyter(
+        tmp_path,
+        data_dir,
+        os.environ["PROPHECY_JUPYTER_KEY"],
+        "--ProphecyJupyter.local_warm_start=always",
+        "--ProphecyJupyter.local_idle_stop=6",
+    )
+    try:
+        [gateway] = wait_until(lambda: gateways_of(server.process.pid), 30, "the gateway was not started")
+        command = gateway.cmdline()
+        assert command[command.index("--nice") + 1] == "10" and "--exit-when-idle" in command
+        logs = data_dir / "logs"
+        wait_until(
+            lambda: any("warmed up" in log.read_text() for log in logs.glob("local-gateway-*.log")),
+            120,
+            "the JVM did not warm up before any cell asked for it",
+        )
+        session = server.call("POST", "/sessions", {"notebook": "n.ipynb", "fabric": "local", "wait": True})
+        run = server.call("POST", f"/sessions/{session['id']}/runs", {"code": "spark.range(3).count()"})
+        assert server.call("GET", f"/runs/{run['id']}", params={"wait": "30"})["result"]["text"] == "3"
+        server.call("DELETE", f"/sessions/{session['id']}")
+        wait_until(
+            lambda: not gateway.is_running() or gateway.status() == psutil.STATUS_ZOMBIE, 60, "still up"
+        )
+
+        again = server.call("POST", "/sessions", {"notebook": "n.ipynb", "fabric": "local", "wait": True})
+        run = server.call("POST", f"/sessions/{again['id']}/runs", {"code": "spark.range(4).count()"})
+        assert server.call("GET", f"/runs/{run['id']}", params={"wait": "30"})["result"]["text"] == "4"
+        [restarted] = gateways_of(server.process.pid)
+        assert restarted.pid != gateway.pid, "the next cell started the gateway again, and found it"
+    finally:
+        server.stop()

@@ -89,6 +89,21 @@ def add_parser(commands) -> None:
         action="store_true",
         help="Take no Arrow uploads, like Livy: tables sent to a session come as statements.",
     )
+    parser.add_argument(
+        "--exit-when-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="Stop once no session or batch has been alive for SECONDS (default 0: never).",
+    )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        metavar="N",
+        help="Run the JVM and the interpreters N steps below the gateway's CPU priority (0-19), so that "
+        "its HTTP loop stays responsive when they fill the CPUs.",
+    )
     parser.add_argument("--spark-ui", action="store_true", help="Enable the Spark web UI.")
     parser.add_argument(
         "--no-auth", action="store_true", help="Accept requests without a token (trusted machines only)."
@@ -120,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
         csrf_protection=args.csrf_protection,
         long_poll=not args.no_long_poll,
         uploads=not args.no_uploads,
+        niceness=max(0, min(19, args.nice)),
+        exit_when_idle=max(0.0, args.exit_when_idle),
         spark_ui=args.spark_ui,
         auth_token=gateway_token(args),
     )

@@ -158,9 +158,18 @@ class LivyEngine:
     poll_policy = None  # the session service's; a long poll when the server offers one
     tables = SPARK_TABLES
 
-    def __init__(self, settings: LivySettings, secret: str | None = None, fabric_name: str = "livy"):
+    def __init__(
+        self,
+        settings: LivySettings,
+        secret: str | None = None,
+        fabric_name: str = "livy",
+        locate: Callable[[], tuple[str, str]] | None = None,
+    ):
+        """``locate``: for a server that may move (our local gateway, started again after it
+        stopped unused), where it is now and its token, asked before each new session or batch."""
         self.settings = settings
         self.fabric_name = fabric_name
+        self._locate = locate
         self._base = settings.url.rstrip("/")
         self._http = requests.Session()
         retry = Retry(
@@ -372,8 +381,18 @@ class LivyEngine:
     def prepare(self, notify: Callable[[str], None], timeout: float) -> None:
         """Nothing to bring up before a Livy session opens."""
 
+    def _follow(self) -> None:
+        """Reach the server where it is now (see ``locate``)."""
+        if self._locate is None:
+            return
+        url, token = self._locate()
+        if url.rstrip("/") != self._base:
+            self._base, self._version = url.rstrip("/"), None
+            self._http.auth = _BearerAuth(token)
+
     def open_session(self, spec: SessionSpec) -> RemoteSession:
         """Create a session; after an ambiguous failure find it by name before retrying."""
+        self._follow()
         if spec.name is None:
             spec = SessionSpec(**{**spec.__dict__, "name": f"prophecy-{uuid.uuid4().hex[:12]}"})
         body, notes = self.session_body(spec)
@@ -422,6 +441,7 @@ class LivyEngine:
 
     def submit_batch(self, file: str, args: list[str], name: str, conf: Mapping[str, str]) -> int:
         """Start a batch (``spark-submit`` of ``file``, a path the Livy server can read)."""
+        self._follow()
         body = {"file": file, "args": list(args), "name": name, "conf": dict(conf)}
         if self.settings.proxy_user:
             body["proxyUser"] = self.settings.proxy_user

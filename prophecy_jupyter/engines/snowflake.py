@@ -30,12 +30,12 @@ class SnowflakeEngine:
     poll_policy = None  # the gateway long-polls
     tables = SNOWPARK_TABLES
 
-    def __init__(self, connect: dict[str, Any], gateway: tuple[str, str], fabric_name: str):
+    def __init__(self, connect: dict[str, Any], gateway: Callable[[], tuple[str, str]], fabric_name: str):
         """``connect``: the connector's arguments for the user (``SnowflakeConnection.connect_args``),
-        or ``LOCAL_TESTING``."""
-        url, token = gateway
+        or ``LOCAL_TESTING``; ``gateway``: where the local gateway is (started if need be)."""
+        url, token = gateway()
         settings = LivySettings(url=url, auth="bearer")
-        self._livy = _SnowparkSessions(wire_args(connect), settings, token, fabric_name)
+        self._livy = _SnowparkSessions(wire_args(connect), settings, token, fabric_name, gateway)
 
     @property
     def supports_long_poll(self) -> bool:
@@ -81,8 +81,15 @@ class SnowflakeEngine:
 class _SnowparkSessions(LivyEngine):
     """The gateway's Livy API, opening ``snowpark`` sessions with the user's connection."""
 
-    def __init__(self, connect: dict[str, Any], settings: LivySettings, token: str, fabric_name: str):
-        super().__init__(settings, secret=token, fabric_name=fabric_name)
+    def __init__(
+        self,
+        connect: dict[str, Any],
+        settings: LivySettings,
+        token: str,
+        fabric_name: str,
+        locate: Callable[[], tuple[str, str]],
+    ):
+        super().__init__(settings, secret=token, fabric_name=fabric_name, locate=locate)
         self._connect = connect
 
     def session_body(self, spec: SessionSpec) -> tuple[dict[str, Any], list[str]]:

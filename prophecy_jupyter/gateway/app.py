@@ -10,13 +10,14 @@ import os
 import shutil
 import signal
 import tempfile
+import time
 
 from tornado import httpserver, netutil, web
 
 from prophecy_jupyter.gateway.batches import BatchManager
 from prophecy_jupyter.gateway.config import GatewayConfig
 from prophecy_jupyter.gateway.handlers import ROUTES, NotFoundHandler
-from prophecy_jupyter.gateway.sessions import SessionManager
+from prophecy_jupyter.gateway.sessions import FINISHED_STATES, SessionManager
 from prophecy_jupyter.gateway.spark_host import (
     SharedSparkHost,
     base_spark_conf,
@@ -55,7 +56,7 @@ class Gateway:
         prepare_environment()
         if self.config.isolation == "shared":
             conf = base_spark_conf(self.config, os.path.join(self.work_dir, "warehouse"))
-            self.host = SharedSparkHost(conf)
+            self.host = SharedSparkHost(conf, self.config.niceness)
             self.host.start()
         self.sessions = SessionManager(self.config, self.host, self.work_dir)
         await self.sessions.start()
@@ -80,6 +81,29 @@ class Gateway:
 
     async def wait_stopped(self) -> None:
         await self._stopped.wait()
+
+    def in_use(self) -> bool:
+        """Whether a session or a batch is alive (starting, running or idle), or the JVM is still
+        starting or warming up."""
+        if self.host is not None and self.host.starting:
+            return True
+        sessions = self.sessions.sessions.values() if self.sessions is not None else ()
+        return any(s.state not in FINISHED_STATES for s in sessions) or any(
+            b.state in ("starting", "running") for b in self.batches.batches.values()
+        )
+
+
+async def _watch_idle(gateway: Gateway, seconds: float) -> None:
+    """Stop once nothing has used the gateway for ``seconds``."""
+    idle_since = time.monotonic()
+    while True:
+        await asyncio.sleep(min(5.0, seconds / 4))
+        if gateway.in_use():
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since >= seconds:
+            log.info("unused for %.0f s; stopping", seconds)
+            await gateway.stop()
+            return
 
 
 async def _watch_parent(pid: int, gateway: Gateway) -> None:
@@ -110,9 +134,11 @@ async def serve(config: GatewayConfig, parent_pid: int | None = None, ready_fd: 
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, request_stop)
-    watcher = asyncio.ensure_future(_watch_parent(parent_pid, gateway)) if parent_pid else None
+    watchers = [asyncio.ensure_future(_watch_parent(parent_pid, gateway))] if parent_pid else []
+    if config.exit_when_idle > 0:
+        watchers.append(asyncio.ensure_future(_watch_idle(gateway, config.exit_when_idle)))
     await gateway.wait_stopped()
-    if watcher is not None:
+    for watcher in watchers:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher

@@ -100,7 +100,9 @@ class BatchManager:
 
     async def _run(self, batch: Batch) -> None:
         try:
-            batch.process = await processes.spawn(self.command(batch.request), self.work_dir)
+            batch.process = await processes.spawn(
+                self.command(batch.request), self.work_dir, niceness=self.config.niceness
+            )
         except OSError as exc:
             batch.log.add(f"could not start spark-submit: {exc}")
             self._finish(batch, "dead")

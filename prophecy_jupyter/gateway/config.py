@@ -35,6 +35,12 @@ class GatewayConfig:
     long_poll: bool = True
     """Answer ``?wait=SECONDS`` on statement GETs as soon as the statement changes."""
     uploads: bool = True
+    exit_when_idle: float = 0.0
+    """Seconds without a session or a batch after which the gateway stops itself (0: never); its
+    owner starts it again when it is next needed."""
+    niceness: int = 0
+    """How far below the gateway's own priority its JVM and interpreters run (0: the same), so
+    that its HTTP loop (and the Jupyter server beside it) stay responsive when they fill the CPUs."""
     """Take tables sent to a session as Arrow uploads (else clients send them as statements)."""
     auth_token: str | None = field(default=None, repr=False)
     """When set, every request needs ``Authorization: Bearer <token>``."""

@@ -10,10 +10,23 @@ import signal
 GATEWAY_TOKEN_ENV = "PROPHECY_GATEWAY_TOKEN"
 
 
-async def spawn(command: list[str], work_dir: str, extra_env: dict[str, str] | None = None):
-    """Start a child in its own process group, output captured, without the gateway's token."""
+def lower_priority(niceness: int) -> None:
+    """Make the calling thread (and the processes it starts from now on) yield the CPU to the
+    rest: on Linux a thread's niceness is its own, and a child inherits its parent thread's."""
+    if niceness > 0:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, min(19, os.getpriority(os.PRIO_PROCESS, 0) + niceness))
+
+
+async def spawn(
+    command: list[str], work_dir: str, extra_env: dict[str, str] | None = None, niceness: int = 0
+):
+    """Start a child in its own process group, output captured, without the gateway's token, at
+    ``niceness`` below the gateway's priority."""
     env = {k: v for k, v in os.environ.items() if k != GATEWAY_TOKEN_ENV}
     env.update(extra_env or {})
+    if niceness > 0:
+        command = ["nice", "-n", str(niceness), *command]
     return await asyncio.create_subprocess_exec(
         *command,
         stdin=asyncio.subprocess.DEVNULL,

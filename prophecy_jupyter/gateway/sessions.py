@@ -257,7 +257,7 @@ class SessionManager:
         module = INTERPRETERS.get(session.kind, "prophecy_jupyter.gateway.interpreter")
         command = [sys.executable, "-m", module]
         try:
-            session.process = await processes.spawn(command, self.work_dir, env)
+            session.process = await processes.spawn(command, self.work_dir, env, self.config.niceness)
         except OSError as exc:
             self._fail(session, f"could not start the interpreter: {exc}")
             return

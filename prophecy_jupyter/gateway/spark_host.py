@@ -11,6 +11,7 @@ import time
 from concurrent.futures import Future
 
 from prophecy_jupyter.gateway.config import GatewayConfig
+from prophecy_jupyter.gateway.processes import lower_priority
 
 log = logging.getLogger("prophecy_jupyter.gateway")
 
@@ -43,15 +44,19 @@ def base_spark_conf(config: GatewayConfig, warehouse_dir: str) -> dict[str, str]
 class SharedSparkHost:
     """Starts the shared SparkContext in a background thread as soon as the gateway starts."""
 
-    def __init__(self, conf: dict[str, str]):
+    def __init__(self, conf: dict[str, str], niceness: int = 0):
         self._conf = conf
+        self._niceness = niceness
         self._ready: Future = Future()
         self._spark = None
+        self.starting = True
+        """Whether the JVM is still starting or warming up."""
 
     def start(self) -> None:
         threading.Thread(target=self._start, name="spark-host", daemon=True).start()
 
     def _start(self) -> None:
+        lower_priority(self._niceness)  # this thread's, so the JVM it launches inherits it
         started = time.monotonic()
         log.info("starting the shared Spark JVM")
         try:
@@ -69,6 +74,23 @@ class SharedSparkHost:
         except BaseException as exc:
             log.error("the shared Spark JVM did not start: %s", exc)
             self._ready.set_exception(exc)
+            self.starting = False
+            return
+        self._warm_up(spark)
+        self.starting = False
+
+    @staticmethod
+    def _warm_up(spark) -> None:
+        """Run a first job and a first Arrow transfer, so that a user's first cell does not pay
+        for loading and compiling their code paths (sessions can start meanwhile)."""
+        started = time.monotonic()
+        try:
+            frame = spark.range(1000).selectExpr("id", "cast(id AS string) AS s", "current_timestamp() AS t")
+            frame.groupBy((frame.id % 10).alias("k")).count().collect()
+            frame.toArrow()
+            log.info("the shared Spark JVM warmed up in %.1f s", time.monotonic() - started)
+        except Exception as exc:  # a warm-up only: sessions work without it
+            log.warning("warming up the shared Spark JVM failed: %s", exc)
 
     async def connection(self) -> dict:
         """Port and secret of the JVM's Py4J server, once it is up."""

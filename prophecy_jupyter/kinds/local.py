@@ -17,7 +17,8 @@ class LocalSettings(KindSettings):
 
 def _engine(_settings: LocalSettings, context: EngineContext) -> Engine:
     url, token = context.local_gateway()
-    return LivyEngine(LivySettings(url=url, auth="bearer"), secret=token, fabric_name=context.ref)
+    settings = LivySettings(url=url, auth="bearer")
+    return LivyEngine(settings, secret=token, fabric_name=context.ref, locate=context.local_gateway)
 
 
 def _check(_settings: Any, _secret: str | None, _steps: list[str], _ref: str) -> str:

@@ -180,7 +180,7 @@ def _engine(settings: SnowflakeSettings, context: EngineContext) -> Engine:
     from prophecy_jupyter.engines.snowflake import SnowflakeEngine
 
     connect = settings.connection().connect_args(context.secret)  # checks the secret now
-    return SnowflakeEngine(connect, context.local_gateway(), context.ref)
+    return SnowflakeEngine(connect, context.local_gateway, context.ref)
 
 
 SNOWFLAKE = FabricKind(

@@ -19,7 +19,7 @@ class SnowparkLocalSettings(KindSettings):
 def _engine(_settings: SnowparkLocalSettings, context: EngineContext) -> Engine:
     from prophecy_jupyter.engines.snowflake import LOCAL_TESTING, SnowflakeEngine
 
-    return SnowflakeEngine(LOCAL_TESTING, context.local_gateway(), context.ref)
+    return SnowflakeEngine(LOCAL_TESTING, context.local_gateway, context.ref)
 
 
 def _check(_settings: Any, _secret: str | None, _steps: list[str], _ref: str) -> str:

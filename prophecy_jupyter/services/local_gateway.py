@@ -75,6 +75,10 @@ class LocalGateway:
             "--driver-memory",
             self._settings.local_driver_memory,
         ]
+        if self._settings.local_idle_stop > 0:
+            command += ["--exit-when-idle", str(self._settings.local_idle_stop)]
+        if self._settings.local_niceness > 0:
+            command += ["--nice", str(self._settings.local_niceness)]
         if self._settings.local_max_sessions:
             command += ["--max-sessions", str(self._settings.local_max_sessions)]
         env = {**os.environ, TOKEN_ENV: token}

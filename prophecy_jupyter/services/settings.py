@@ -87,11 +87,35 @@ class ServiceSettings(Configurable):
         help="Local sessions as interpreters on one shared JVM, or each in a JVM of its own.",
     )
     local_max_sessions = Integer(0, config=True, help="Local sessions at once (0: the gateway's default).")
+    local_warm_start = Enum(
+        ["auto", "always", "never"],
+        "auto",
+        config=True,
+        help="Start the local fabric's gateway and its JVM (at low priority) when the server starts, so "
+        "that the first local cell does not wait for them ('auto': unless under JupyterHub).",
+    )
+    local_idle_stop = Float(
+        1800.0,
+        config=True,
+        help="Seconds the local fabric's gateway and JVM stay up with no session before they stop "
+        "(0: until the server stops); the next local cell starts them again.",
+    )
+    local_niceness = Integer(
+        10,
+        config=True,
+        help="How many steps below the server's CPU priority the local fabric's JVM and interpreters "
+        "run (0-19; 0: the same), so that the server stays responsive when they fill the CPUs.",
+    )
 
     @property
     def poll(self) -> PollPolicy:
         """When statements are checked on engines that say nothing of their own."""
         return PollPolicy(self.poll_first_delay, self.poll_ratio, self.poll_cap, self.long_poll_wait)
+
+    @property
+    def warms_local_fabric(self) -> bool:
+        """Whether the server starts the local fabric's gateway as it starts."""
+        return self.local_warm_start == "always" or (self.local_warm_start == "auto" and not self.under_hub)
 
     @property
     def proxy_users(self) -> Mapping[str, str] | None:

@@ -1,0 +1,59 @@
+"""The local fabric's JVM and interpreters yield the CPU: they run below the gateway's priority,
+whose HTTP loop (like the Jupyter server beside it) keeps the priority it was given."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from tests.servers.gateway import start_gateway, wait_for_state, wait_for_statement
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+
+def thread_nices(pid: int) -> set[int]:
+    """The niceness of every thread of a process (on Linux each thread has its own)."""
+    nices = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        nices.add(int(fields[16]))  # field 19 of stat: nice
+    return nices
+
+
+def test_the_jvm_and_interpreters_run_below_the_gateways_priority():
+    gateway = start_gateway("--nice", "7", token="nice-token")
+    headers = gateway.headers() | {"X-Requested-By": "test"}
+    try:
+        created = requests.post(
+            f"{gateway.url}/sessions", json={"kind": "pyspark"}, headers=headers, timeout=30
+        )
+        session = created.json()["id"]
+        wait_for_state(gateway.url, session, {"idle"}, headers=headers)
+        family = psutil.Process(gateway.process.pid)
+        gateway_process = next(
+            p for p in [family, *family.children(recursive=True)] if "gateway" in " ".join(p.cmdline())
+        )
+        jvm = next(p for p in gateway_process.children(recursive=True) if p.name() == "java")
+        interpreter = next(
+            p
+            for p in gateway_process.children(recursive=True)
+            if "prophecy_jupyter.gateway.interpreter" in p.cmdline()
+        )
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        assert gateway_process.nice() == own, "the gateway's HTTP loop keeps its priority"
+        assert thread_nices(jvm.pid) == {own + 7}, "every thread of the JVM"
+        assert thread_nices(interpreter.pid) == {own + 7}
+        statement = requests.post(
+            f"{gateway.url}/sessions/{session}/statements",
+            json={"code": "spark.range(5).count()"},
+            headers=headers,
+            timeout=30,
+        ).json()
+        done = wait_for_statement(gateway.url, session, statement["id"], headers=headers)
+        assert done["output"]["data"]["text/plain"] == "5", "the session works at its priority"
+    finally:
+        gateway.stop()
