@@ -130,7 +130,7 @@ def test_local_tables_are_sent_to_both_fabrics_and_between_them(start, gateway, 
         counted = execute(client, "%%spark -f cluster\nprint(moved.selectExpr('sum(twice)').first()[0])")
         assert counted.stdout.strip() == str(sum(2 * i for i in range(1000)))
 
-        magics = "get_ipython().magics_manager.registry['FabricMagics']"
+        magics = "get_ipython().magics_manager.registry['SendMagics']"
         assert execute(
             client, f"{magics}.part_bytes = 1 << 12\nmany = frame.sample(200_000, replace=True)"
         ).ok

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shlex
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,16 +23,7 @@ from prophecy_jupyter.errors import ProphecyError, RemoteError
 from prophecy_jupyter.magics.progress import CLUSTER_COMING_UP, ProgressWaiter, watch_cluster
 from prophecy_jupyter.notebook_links import links_of_file
 from prophecy_jupyter.results.display import remote_error, show, table_notes
-from prophecy_jupyter.results.model import Result, ResultKind, RunState
-from prophecy_jupyter.results.sending import (
-    DEFAULT_PART_BYTES,
-    Sent,
-    arrow_table,
-    check_target,
-    discard_code,
-    encoded_parts,
-    parse_sent,
-)
+from prophecy_jupyter.results.model import Result, ResultKind
 from prophecy_jupyter.sql_parameters import SqlParameter
 
 DEFAULT_MAX_ROWS = 100_000
@@ -69,14 +59,6 @@ def kernel_id() -> str | None:
     return match.group(1) if match else None
 
 
-def bodiless_sends(lines: list[str]) -> list[str]:
-    """A cell that is only ``%%send ...`` (or sparkmagic's ``%%send_to_spark ...``) runs as the line
-    magic: IPython refuses a cell magic with an empty body, and these take none."""
-    if len(lines) == 1 and re.match(r"\s*%%send(_to_spark)?\b", lines[0]):
-        return [lines[0].replace("%%", "%", 1)]
-    return lines
-
-
 @contextlib.contextmanager
 def friendly_errors():
     """Turn our own errors into a one-line message instead of a local traceback (code that failed
@@ -93,9 +75,6 @@ def friendly_errors():
 class FabricMagics(Magics):
     """Runs cells on the notebook's fabric through the session service (in the server, or here)."""
 
-    part_bytes = DEFAULT_PART_BYTES
-    """About how many bytes of a sent table go in one request."""
-
     def __init__(self, shell, backend_factory: Callable[[], Backend]):
         super().__init__(shell)
         self._backend_factory = backend_factory
@@ -104,9 +83,9 @@ class FabricMagics(Magics):
         self._attached: str | None = None
         self._detached = False
         self._kernel_id = kernel_id()
+        self._on_close: list[Callable[[], None]] = []
         if self._kernel_id and os.environ.get(SERVER_URL_ENV):
             shell.events.register("pre_run_cell", self.follow_notebook)
-        shell.input_transformers_cleanup.append(bodiless_sends)
 
     def follow_notebook(self, *_: Any) -> None:
         """Before each cell, the notebook's path as the server knows it: it follows renames, the
@@ -130,11 +109,16 @@ class FabricMagics(Magics):
             self._backend = self._backend_factory()
         return self._backend
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when these magics close (the magics built on them)."""
+        self._on_close.append(callback)
+
     def close(self) -> None:
+        for callback in self._on_close:
+            callback()
+        self._on_close = []
         with contextlib.suppress(ValueError):  # not registered outside a server's kernels
             self.shell.events.unregister("pre_run_cell", self.follow_notebook)
-        with contextlib.suppress(ValueError):
-            self.shell.input_transformers_cleanup.remove(bodiless_sends)
         if self._backend is not None:
             self._backend.close()
             self._backend = None
@@ -292,7 +276,7 @@ class FabricMagics(Magics):
     def waiter(self, fabric: str) -> ProgressWaiter:
         return ProgressWaiter(self.backend.cancel, fabric)
 
-    def _wait(self, fabric: str, run: RunHandle) -> RunHandle:
+    def wait_with_notes(self, fabric: str, run: RunHandle) -> RunHandle:
         """Wait with progress, then say what the user should know about the run."""
         run = self.waiter(fabric)(run)
         for note in run.notes:
@@ -311,7 +295,7 @@ class FabricMagics(Magics):
 
     def run_code(self, fabric: str, code: str, language: str = "pyspark") -> Result:
         """Run code on the fabric with a progress bar; Ctrl-C cancels it there."""
-        run = self._wait(fabric, self.backend.run(self.notebook_id, fabric, code, language, print))
+        run = self.wait_with_notes(fabric, self.backend.run(self.notebook_id, fabric, code, language, print))
         result = run.result or Result.of_error("Cancelled", "The statement was cancelled.")
         if result.kind is ResultKind.TABLE and result.table is None:
             return self.backend.frame(run)  # a table the fabric returned itself
@@ -327,7 +311,7 @@ class FabricMagics(Magics):
         return self._table(fabric, run)
 
     def _table(self, fabric: str, run: RunHandle) -> Result:
-        result = self.backend.frame(self._wait(fabric, run))
+        result = self.backend.frame(self.wait_with_notes(fabric, run))
         if not result.ok:
             raise remote_error(result)
         return result
@@ -393,101 +377,6 @@ class FabricMagics(Magics):
                     print("Done.")
                 else:
                     show(result)
-
-    def send_table(self, fabric: str, value: Any, variable: str, name: str, view: bool = False) -> Sent:
-        """Send a local pandas DataFrame or pyarrow Table to the fabric as the DataFrame ``name``
-        there, a part at a time; Ctrl-C cancels the part on its way, and the parts already there
-        are dropped."""
-        key = uuid.uuid4().hex
-        parts = encoded_parts(arrow_table(value, variable), self.part_bytes)
-        data, number = next(parts), 0
-        try:
-            while True:
-                following = next(parts, None)
-                last = following is None
-                run = self.backend.send(
-                    self.notebook_id,
-                    fabric,
-                    data,
-                    name,
-                    key=key,
-                    part=number,
-                    last=last,
-                    view=view,
-                    notify=print,
-                )
-                run = self._wait(fabric, run)
-                if run.state != RunState.FINISHED:
-                    raise remote_error(run.result or Result.of_error("Cancelled", "The send was cancelled."))
-                if last:
-                    return parse_sent(run.result.text)
-                data, number = following, number + 1
-        except BaseException:
-            if number > 0:
-                with contextlib.suppress(ProphecyError):  # best effort: the session may be gone
-                    self.backend.run(self.notebook_id, fabric, discard_code(key), "pyspark", print)
-            raise
-
-    @magic_arguments()
-    @argument("-i", "--input", required=True, help="The local pandas DataFrame (or pyarrow Table) to send.")
-    @argument("-f", "--fabric", help="Send it to this fabric instead of the notebook's default.")
-    @argument("-n", "--name", help="Its name on the fabric (default: the local variable's name).")
-    @argument("--view", action="store_true", help="Also make it a temporary view of that name, for %%%%sql.")
-    @argument("-m", "--maxrows", type=int, default=-1, help="Send at most this many rows (default -1: all).")
-    @line_cell_magic
-    def send(self, line: str, cell: str | None = None) -> None:
-        """Send a local pandas DataFrame (or pyarrow Table) to a fabric as a DataFrame there: a Spark
-        DataFrame on Spark fabrics, a Snowpark DataFrame on Snowflake; typed from its dtypes."""
-        self._send(parse_argstring(self.send, line), cell)
-
-    @magic_arguments()
-    @argument("-i", "--input", required=True, help="The local variable to send.")
-    @argument(
-        "-t", "--type", default="str", choices=("str", "df"), help="str (a string) or df (a DataFrame)."
-    )
-    @argument("-n", "--name", help="Its name on the fabric (default: the local variable's name).")
-    @argument("-m", "--maxrows", type=int, default=-1, help="Rows of a DataFrame to send (default -1: all).")
-    @argument("-f", "--fabric", help="Send it to this fabric instead of the notebook's default.")
-    @line_cell_magic
-    def send_to_spark(self, line: str, cell: str | None = None) -> None:
-        """sparkmagic's spelling: ``-t df`` sends a pandas DataFrame as ``%%send`` does (every row
-        unless -m says otherwise), ``-t str`` a string."""
-        args = parse_argstring(self.send_to_spark, line)
-        if args.type == "df":
-            args.view = False
-            self._send(args, cell)
-            return
-        value = self._local(args.input)
-        if not isinstance(value, str):
-            raise UsageError(f"-t str sends a string; {args.input} is a {type(value).__name__}.")
-        fabric = self.require_fabric(args.fabric)
-        with friendly_errors():
-            name = check_target(args.name or args.input)
-            result = self.run_code(fabric, f"{name} = {value!r}")
-            if not result.ok:
-                raise remote_error(result)
-        print(f"Sent the string '{args.input}' to fabric '{fabric}' as '{name}'.")
-
-    def _send(self, args: Any, cell: str | None) -> None:
-        if cell and cell.strip():
-            raise UsageError("%%send takes no code: the cell's first line says what to send.")
-        value = self._local(args.input)
-        if args.maxrows >= 0 and hasattr(value, "head"):
-            value = value.head(args.maxrows)
-        elif args.maxrows >= 0 and hasattr(value, "slice"):
-            value = value.slice(0, args.maxrows)
-        fabric = self.require_fabric(args.fabric)
-        with friendly_errors():
-            name = check_target(args.name or args.input)
-            sent = self.send_table(fabric, value, args.input, name, args.view)
-        columns = ", ".join(f"{column} {kind}" for column, kind in sent.schema)
-        view = " and a temporary view" if args.view else ""
-        print(f"Sent {sent.rows:,} rows to fabric '{fabric}' as '{name}'{view} ({columns}).")
-
-    def _local(self, variable: str) -> Any:
-        if variable not in self.shell.user_ns:
-            raise UsageError(f"No local variable '{variable}' to send.")
-        return self.shell.user_ns[variable]
 
     @magic_arguments()
     @argument(
