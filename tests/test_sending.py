@@ -196,6 +196,14 @@ def test_a_million_rows_go_in_parts_and_all_arrive(both, fabric):
         f"sum(dec)=Decimal('{sum(range(1_000_000)) * 3}.00'))"
     )
     assert check.result.text.strip() == expected
+    partitions = both.sessions.run(
+        USER,
+        "nb",
+        fabric,
+        "print(big.rdd.getNumPartitions() <= 2 * sc.defaultParallelism, spark.conf.get("
+        "'spark.sql.execution.arrow.maxRecordsPerBatch'))",
+    )
+    assert partitions.result.text.strip() == "True 10000", "a few partitions, and Spark's setting as it was"
 
 
 def test_what_cannot_be_sent_is_refused_in_words():

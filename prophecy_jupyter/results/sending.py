@@ -51,7 +51,7 @@ def __prophecy_receive(key, name, view, last, upload, make):
         raise
     if not last:
         return
-    table = pa.concat_tables(globals()["__prophecy_parts"].pop(key))
+    table = pa.concat_tables(globals()["__prophecy_parts"].pop(key)).combine_chunks()
     frame, schema = make(table, name, view)
     globals()[name] = frame
     print("PROPHECY-SENT " + json.dumps({"rows": table.num_rows, "schema": schema}))
@@ -64,10 +64,22 @@ def __prophecy_make_spark(table, name, view):
         schema = from_arrow_schema(table.schema, prefer_timestamp_ntz=True)
     except TypeError:  # Spark before 3.4 has no timestamp_ntz
         schema = from_arrow_schema(table.schema)
+    # One partition per Arrow batch: batches of the table's share of two tasks per core, so that
+    # a million rows are a few partitions, not a hundred of Spark's default 10,000 rows.
+    batch, before = "spark.sql.execution.arrow.maxRecordsPerBatch", None
+    try:
+        before = spark.conf.get(batch)
+        slices = 2 * spark.sparkContext.defaultParallelism
+        spark.conf.set(batch, str(max(10000, -(-table.num_rows // slices))))
+    except Exception:  # no SparkContext here (Spark Connect): Spark's own batches
+        pass
     try:
         frame = spark.createDataFrame(table, schema=schema)
     except TypeError:  # Spark 3 takes pandas
         frame = spark.createDataFrame(table.to_pandas(), schema=schema)
+    finally:
+        if before is not None:
+            spark.conf.set(batch, before)
     if view:
         frame.createOrReplaceTempView(name)
     return frame, [[f.name, f.dataType.simpleString()] for f in frame.schema.fields]
