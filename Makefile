@@ -43,14 +43,23 @@ demo: $(INSTALLED)
 
 JUPYSQL_VENV := .venv-jupysql
 JUPYSQL_INSTALLED := $(JUPYSQL_VENV)/.installed
+CONNECT_VENV := .venv-connect
+CONNECT_INSTALLED := $(CONNECT_VENV)/.installed
 
-## bench: measure against sparkmagic, jupysql and the bare clients; JSON in benchmarks/results/
-bench: system-deps $(TEST_INSTALLED) $(JUPYSQL_INSTALLED)
+## bench: measure against sparkmagic, jupysql, Spark Connect and the bare clients; JSON in benchmarks/results/
+bench: system-deps $(TEST_INSTALLED) $(JUPYSQL_INSTALLED) $(CONNECT_INSTALLED)
 	$(PY) benchmarks/run.py
 
 $(JUPYSQL_INSTALLED): benchmarks/jupysql-requirements.txt
 	$(PYTHON) -m venv $(JUPYSQL_VENV)
 	$(JUPYSQL_VENV)/bin/python -m pip install -r benchmarks/jupysql-requirements.txt
+	touch $@
+
+# Spark Connect's Python client (pyspark[connect]), apart from .venv as its users have it: benchmark 8
+# sends a pandas DataFrame through it to a Spark Connect server started from .venv's pyspark.
+$(CONNECT_INSTALLED): benchmarks/connect-requirements.txt
+	$(PYTHON) -m venv $(CONNECT_VENV)
+	$(CONNECT_VENV)/bin/python -m pip install -r benchmarks/connect-requirements.txt
 	touch $@
 
 # Airflow 3 with the Livy and Databricks providers, apart from .venv (it brings pandas 3): the tests
@@ -102,5 +111,5 @@ $(TEST_INSTALLED): pyproject.toml labextension/package.json | $(PY)
 	touch $(INSTALLED) $@
 
 clean:
-	rm -rf $(VENV) $(JUPYSQL_VENV) $(AIRFLOW_VENV) .pytest_cache .ruff_cache benchmarks/results prophecy_jupyter/labextension \
+	rm -rf $(VENV) $(JUPYSQL_VENV) $(CONNECT_VENV) $(AIRFLOW_VENV) .pytest_cache .ruff_cache benchmarks/results prophecy_jupyter/labextension \
 		labextension/lib labextension/node_modules ui-tests/node_modules

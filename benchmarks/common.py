@@ -325,6 +325,7 @@ def sparkmagic(conf_dir: Path) -> SimpleNamespace:
     from sparkmagic.livyclientlib.endpoint import Endpoint
     from sparkmagic.livyclientlib.livyreliablehttpclient import LivyReliableHttpClient
     from sparkmagic.livyclientlib.livysession import LivySession
+    from sparkmagic.livyclientlib.sendpandasdftosparkcommand import SendPandasDfToSparkCommand
     from sparkmagic.livyclientlib.sqlquery import SQLQuery
     from sparkmagic.utils.utils import Namespace, initialize_auth
 
@@ -340,7 +341,12 @@ def sparkmagic(conf_dir: Path) -> SimpleNamespace:
         session.start()
         return session
 
-    return SimpleNamespace(Command=Command, SQLQuery=SQLQuery, start_session=start_session)
+    return SimpleNamespace(
+        Command=Command,
+        SQLQuery=SQLQuery,
+        SendPandasDfToSparkCommand=SendPandasDfToSparkCommand,  # what %%send_to_spark -t df runs
+        start_session=start_session,
+    )
 
 
 def versions() -> dict[str, str]:

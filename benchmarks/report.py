@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.control_plane import goals as control_plane_goals
+from benchmarks.control_plane import table as control_plane_table
+
 LATENCY_GOAL_MS = 20.0
 POLLING_GOAL_MS, POLLING_GOAL_SHARE = 10.0, 0.10
 MEMORY_GOAL = 2.0
@@ -17,11 +20,25 @@ CACHE_OVER_CLONE_GOAL = 10.0
 CACHE_THROUGHPUT_GOAL_MB_S = 500.0
 SNOWFLAKE_OVER_CONNECTOR_GOAL = 0.8
 SNOWFLAKE_OVER_JUPYSQL_GOAL = 5.0
+SEND_OVER_SPARKMAGIC_GOAL = 50.0
+SEND_OVER_CONNECT_GOAL = 1.0
+SEND_CLIENTS = {
+    "ours": ("ours", "ours, `%%send -i pdf -n sent`"),
+    "sparkmagic": ("sparkmagic", "sparkmagic, `%%send_to_spark -i pdf -t df -n sent -m N`"),
+    "connect": ("Spark Connect", "Spark Connect, `spark.createDataFrame(pdf)`"),
+}
+"""Each client of benchmark 8: its name in the Goals table, and its row in the tables."""
+
+
+def failed(result: dict[str, Any]) -> bool:
+    """Whether a benchmark, or one of its clients, could not run."""
+    return "error" in result or bool(result.get("errors"))
 
 
 def assess(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Each goal with the measured value and whether it is met."""
-    checks: list[tuple[str, str, float, float, str]] = []  # benchmark, measure, value, limit, unit
+    # benchmark, measure, value, limit (None: reported, no goal), unit
+    checks: list[tuple[str, str, float, float | None, str]] = []
     at_least = {
         "rows/s, ours / sparkmagic",
         "ours: columns typed as the Spark schema",
@@ -30,6 +47,9 @@ def assess(results: dict[str, Any]) -> list[dict[str, Any]]:
         "rows/s, ours / bare connector",
         "rows/s, ours / jupysql",
         "ours: columns typed as Snowflake's",
+        "send rows/s, ours / sparkmagic",
+        "send rows/s, ours / Spark Connect",
+        "ours: types right out of 8",
     }
     results = {k: v for k, v in results.items() if isinstance(v, dict) and "error" not in v}
     if latency := results.get("latency"):
@@ -135,14 +155,34 @@ def assess(results: dict[str, Any]) -> list[dict[str, Any]]:
             ),
             ("snowflake", "ours: columns typed as Snowflake's", sum(typed.values()), len(typed), "columns"),
         ]
+    if send := results.get("send"):
+        for client, ratio_key, goal in (
+            ("sparkmagic", "rows_per_s_ours_over_sparkmagic", SEND_OVER_SPARKMAGIC_GOAL),
+            ("connect", "rows_per_s_ours_over_connect", SEND_OVER_CONNECT_GOAL),
+        ):
+            if ratio_key in send:
+                measure = f"send rows/s, ours / {SEND_CLIENTS[client][0]}"
+                checks.append(("send", measure, send[ratio_key], goal, "x"))
+        for client, (name, _) in SEND_CLIENTS.items():
+            if client in send:
+                typed = send[client]["types_right"]
+                limit = len(typed) if client == "ours" else None
+                checks.append(
+                    ("send", f"{name}: types right out of 8", sum(typed.values()), limit, "columns")
+                )
+    if control := results.get("control-plane"):
+        for measure, value, limit, unit, at_least_goal in control_plane_goals(control):
+            checks.append(("control-plane", measure, value, limit, unit))
+            if at_least_goal:
+                at_least.add(measure)
     return [
         {
             "benchmark": benchmark,
             "measure": measure,
             "value": value,
             "unit": unit,
-            "goal": f"{'>=' if measure in at_least else '<='} {limit:.3g} {unit}",
-            "met": value >= limit if measure in at_least else value <= limit,
+            "goal": "-" if limit is None else f"{'>=' if measure in at_least else '<='} {limit:.3g} {unit}",
+            "met": None if limit is None else value >= limit if measure in at_least else value <= limit,
         }
         for benchmark, measure, value, limit, unit in checks
     ]
@@ -154,8 +194,8 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _mark(met: bool) -> str:
-    return "yes" if met else "**no**"
+def _mark(met: bool | None) -> str:
+    return "-" if met is None else "yes" if met else "**no**"
 
 
 def _latency_rows(clients: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -335,6 +375,119 @@ def snowflake_table(snowflake: dict[str, Any]) -> str:
     return "\n\n".join([_table(header, rows), note, _table(header_types, types)])
 
 
+def send_table(send: dict[str, Any]) -> str:
+    def right(result: dict[str, Any], key: str) -> str:
+        return f"{sum(result[key].values())}/{len(result[key])}"
+
+    rows = []
+    for client, (_, label) in SEND_CLIENTS.items():
+        if client not in send:
+            continue
+        r = send[client]
+        if client == "sparkmagic":
+            step = next(s for s in r["steps"] if s["rows"] == r["rows"])
+            first = r["first"]
+            seconds = f"{r['seconds']:.2f} (one send; first, {first['rows']} rows: {first['seconds']:.2f})"
+            parts = [f"{step['send_s']:.2f}", f"{step['count_s']:.2f}", f"{step['server_s']:.2f}"]
+        else:
+            seconds = f"{r['seconds']['median']:.2f} (first {r['first_seconds']:.2f})"
+            server = f"{r['server_s']['median']:.2f}" if "server_s" in r else "-"
+            parts = [f"{r['send_s']['median']:.2f}", f"{r['count_s']['median']:.2f}", server]
+        rows.append(
+            [
+                label,
+                f"{r['rows']:,}",
+                seconds,
+                f"{r['rows_per_s']:,.0f}",
+                *parts,
+                f"{r['peak_increase_mb']:.0f}",
+                right(r, "types_right"),
+                right(r, "values_right"),
+            ]
+        )
+    header = [
+        "client",
+        "rows",
+        "seconds (median)",
+        "rows/s",
+        "send s",
+        "count() s",
+        "server s",
+        "peak RSS increase MB",
+        "Spark types right",
+        "values right",
+    ]
+    warm = send["repetitions"] - 1
+    notes = [
+        f"A {send['rows']:,}-row frame ({send['frame_mb']:.0f} MB in pandas) sent, then `count()` on the "
+        f"fabric; ours and Spark Connect: median of {warm} warm send(s) after one cold one (the 'first' "
+        "time), each client in a fresh process, each send a frame with other values in `d`. "
+        "server s: the statements' time on our gateway."
+    ]
+    ratios = []
+    for client in ("sparkmagic", "connect"):
+        key = f"rows_per_s_ours_over_{client}"
+        if key in send:
+            ratios.append(f"over {SEND_CLIENTS[client][0]}: **{send[key]:.1f}x**")
+    if ratios:
+        notes.append("Rows/s of ours " + "; ".join(ratios) + ".")
+    if (connect := send.get("connect")) and "plan" in connect:
+        where = (
+            "inside the plan, which `count()` sends"
+            if connect["plan"] == "LocalRelation"
+            else "by `createDataFrame`, as Arrow chunks named by their hash"
+        )
+        notes.append(
+            f"Spark Connect sent the rows {where} (`{connect['plan']}`; the cutoff, "
+            f"`spark.sql.session.localRelationCacheThreshold`, is {connect['cache_threshold']} bytes)."
+        )
+    for client, error in send.get("errors", {}).items():
+        notes.append(f"{SEND_CLIENTS[client][0]} could not be measured: {error}")
+    parts = [_table(header, rows), " ".join(notes)]
+    if sm := send.get("sparkmagic"):
+        first = sm["first"]
+        cold = [f"{first['seconds']:.2f}", f"{first['rows_per_s']:,.0f}", f"{first['server_s']:.2f}"]
+        steps = [[f"{first['rows']:,} (first send)", *cold]]
+        steps += [
+            [f"{s['rows']:,}", f"{s['seconds']:.2f}", f"{s['rows_per_s']:,.0f}", f"{s['server_s']:.2f}"]
+            if "error" not in s
+            else [
+                f"{s['rows']:,}",
+                f"{s['seconds']:.2f}",
+                f"failed ({s['json_mb']:.0f} MB of JSON in the code)",
+                s["error"][-200:].replace("\n", " ").replace("|", "/"),
+            ]
+            for s in sm["steps"]
+        ]
+        parts.append(_table(["sparkmagic: rows sent", "seconds", "rows/s", "server s"], steps))
+        parts.append(
+            f"sparkmagic sends {first['rows']} rows first (its session's first Spark job), then growing row "
+            "counts of the same frame, one send each, while the next is expected to fit in "
+            f"{sm['budget_s']:.0f} s of sending in all ({sm['spent_s']:.0f} s spent; stopped: "
+            f"{sm['stopped']}); its rows/s above is the best step's."
+        )
+    clients = [c for c in SEND_CLIENTS if c in send]
+    types = []
+    for column, kinds in send["columns"].items():
+        row = [f"`{column}`", kinds["pandas"], kinds["spark"]]
+        for client in clients:
+            r = send[client]
+            if column not in r["spark_types"]:
+                row.append("missing")
+                continue
+            cell = r["spark_types"][column] + ("" if r["types_right"][column] else " (wrong)")
+            row.append(cell + ("" if r["values_right"][column] else " (values wrong)"))
+        types.append(row)
+    names = [SEND_CLIENTS[c][0] for c in clients]
+    parts.append(_table(["column", "pandas dtype sent", "Spark type wanted", *names], types))
+    for client in clients:
+        extra = {k: v for k, v in send[client]["spark_types"].items() if k not in send["columns"]}
+        if extra:
+            listed = ", ".join(f"`{k}` {v}" for k, v in extra.items())
+            parts.append(f"{SEND_CLIENTS[client][0]}'s `sent` also has: {listed}.")
+    return "\n\n".join(parts)
+
+
 def startup_table(startup: dict[str, Any]) -> str:
     def times(row: dict[str, Any]) -> list[str]:
         return [f"{row[k]['median']:.2f}" for k in ("ready_s", "launch_to_ready_s", "process_wall_s")]
@@ -436,6 +589,12 @@ def markdown(results: dict[str, Any]) -> str:
         ("databricks", "Databricks cells: our engine against databricks-sdk's waiter", databricks_table),
         ("git", "Opening a pipeline: the encrypted cache against a fresh clone", git_table),
         ("snowflake", "`%%sql -o` on a Snowflake fabric, end to end", snowflake_table),
+        ("send", "Sending a pandas DataFrame to Spark, then `count()`", send_table),
+        (
+            "control-plane",
+            "The control plane at scale: simulated notebooks through the server",
+            control_plane_table,
+        ),
     )
     for key, title, render in sections:
         if key in results:

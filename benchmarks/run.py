@@ -1,13 +1,16 @@
 """``make bench``: our client side by side with sparkmagic's Livy client, on the same gateway.
 
-    .venv/bin/python benchmarks/run.py [--quick] [--only latency,transfer,startup,databricks,git]
+    .venv/bin/python benchmarks/run.py [--quick] [--only latency,transfer,startup,databricks,git,send]
 
 Measures (1) the latency each client adds over a statement's server time, (2) ``%%sql -o`` of a
 cached table into pandas, (3) session start on the local fabric, and (4) many notebooks at once
 through the Jupyter server extension against as many sparkmagic clients, and (5) the latency our
 Databricks engine adds against databricks-sdk's own waiter on a stand-in workspace, and (6) opening
 a pipeline from the encrypted cache against a fresh clone, with the cache's throughput, and (7)
-``%%sql -o`` on a Snowflake fabric against jupysql and the bare connector on one fakesnow server. Writes
+``%%sql -o`` on a Snowflake fabric against jupysql and the bare connector on one fakesnow server, and (8)
+sending a local pandas DataFrame to Spark (``%%send``) against sparkmagic's ``%%send_to_spark`` and
+Spark Connect's ``createDataFrame``, and (9) the control plane at scale: 50 to 500 simulated
+notebooks through a Jupyter server against an engine that answers at once. Writes
 ``benchmarks/results/latest.json`` and ``latest.md`` and prints the Markdown tables. These are
 measurements, not tests: missed goals are reported, never raised.
 """
@@ -42,15 +45,27 @@ from benchmarks.common import (
     versions,
 )
 from benchmarks.concurrency import measure_ours, measure_sparkmagic
+from benchmarks.control_plane import measure_control_plane
 from benchmarks.databricks_cells import measure_databricks
 from benchmarks.git_cache import measure_git_cache
 from benchmarks.latency import OurClient, SparkmagicClient, measure_latency
-from benchmarks.report import assess, markdown
+from benchmarks.report import assess, failed, markdown
+from benchmarks.send import measure_send
 from benchmarks.snowflake_sql import measure_snowflake
 from benchmarks.startup import measure_startup
 from benchmarks.transfer import measure_transfer
 
-BENCHMARKS = ("latency", "transfer", "startup", "concurrency", "databricks", "git", "snowflake")
+BENCHMARKS = (
+    "latency",
+    "transfer",
+    "startup",
+    "concurrency",
+    "databricks",
+    "git",
+    "snowflake",
+    "send",
+    "control-plane",
+)
 
 
 @dataclass(frozen=True)
@@ -70,12 +85,27 @@ class Settings:
     notebooks: int = 50
     statements_per_notebook: int = 20
     concurrency_timeout: float = 1200.0
+    send_repetitions: int = 4
+    """Sends of the frame per client for ours and Spark Connect: one cold, then the median of the rest."""
+    sparkmagic_send_budget: float = 60.0
+    """Seconds sparkmagic may spend sending growing row counts (it embeds the rows in its code)."""
+    control_plane_levels: tuple[int, ...] = (50, 100, 250, 500)
+    """Simulated notebooks at once in the control-plane benchmark, one load level each."""
+    control_plane_seconds: float = 25.0
+    """Seconds measured per phase (back to back, paced) of each load level."""
+    control_plane_profile_seconds: float = 12.0
+    """Seconds of the profile window (back to back, at the largest level)."""
 
 
 QUICK = Settings(
     latency_repetitions=3,
     rows=100_000,
     transfer_repetitions=1,
+    send_repetitions=2,
+    sparkmagic_send_budget=20.0,
+    control_plane_levels=(10, 25),
+    control_plane_seconds=4.0,
+    control_plane_profile_seconds=4.0,
     startup_repetitions=1,
     notebooks=8,
     statements_per_notebook=5,
@@ -128,6 +158,22 @@ def databricks_on(gateway: Any, token: str, scratch: Path, settings: Settings) -
     return measure_databricks(gateway.url, token, scratch, settings.latency_repetitions)
 
 
+def send_on(gateway: Any, token: str, scratch: Path, settings: Settings) -> dict[str, Any]:
+    """Ours and sparkmagic, each in a fresh process, on ``gateway``; Spark Connect on a server of its own."""
+    data_dir = scratch / "data-send"
+    register_gateway(data_dir, gateway.url, token)
+    return measure_send(
+        data_dir,
+        gateway.url,
+        token,
+        settings.rows,
+        settings.send_repetitions,
+        settings.sparkmagic_send_budget,
+        settings.gateway_driver_memory,
+        settings.transfer_timeout,
+    )
+
+
 def concurrency(scratch: Path, settings: Settings) -> dict[str, Any]:
     """Ours through a Jupyter server on the local fabric, then sparkmagic on a gateway of its own."""
     notebooks, statements = settings.notebooks, settings.statements_per_notebook
@@ -163,7 +209,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--only", default=",".join(BENCHMARKS), help="comma-separated subset of: " + ", ".join(BENCHMARKS)
     )
-    parser.add_argument("--rows", type=int, help="rows of the transfer table")
+    parser.add_argument("--rows", type=int, help="rows of the transfer table and of the frame sent")
     parser.add_argument(
         "--sparkmagic-rows", type=int, help="rows for sparkmagic's transfer (default: --rows)"
     )
@@ -203,13 +249,14 @@ def main() -> int:
     began = time.perf_counter()
     with ProcessTracker() as tracker, tempfile.TemporaryDirectory(prefix="prophecy-bench-") as scratch:
         try:
-            if only & {"latency", "transfer", "databricks"}:
+            if only & {"latency", "transfer", "databricks", "send"}:
                 token = secrets.token_urlsafe(24)
                 memory = ("--driver-memory", settings.gateway_driver_memory)
                 on_gateway = (
                     ("latency", latency_on),
                     ("transfer", transfer_on),
                     ("databricks", databricks_on),
+                    ("send", send_on),
                 )
                 with running_gateway("gateway-long-poll", *memory, token=token) as gateway:
                     for name, measure in on_gateway:
@@ -223,6 +270,12 @@ def main() -> int:
                 attempt(results, "concurrency", concurrency, Path(scratch), settings)
             if "git" in only:
                 attempt(results, "git", measure_git_cache, Path(scratch), settings.latency_repetitions)
+            if "control-plane" in only:
+                levels, seconds = settings.control_plane_levels, settings.control_plane_seconds
+                profile = settings.control_plane_profile_seconds
+                attempt(
+                    results, "control-plane", measure_control_plane, Path(scratch), levels, seconds, profile
+                )
             if "snowflake" in only:
                 rows, repetitions = settings.rows, settings.transfer_repetitions + 1
                 timeout = settings.transfer_timeout
@@ -239,7 +292,7 @@ def main() -> int:
     args.out.with_suffix(".md").write_text(report)
     print(report)
     print(f"Results: {args.out}")
-    return 1 if any("error" in results.get(name, {}) for name in BENCHMARKS) else 0
+    return 1 if any(failed(results.get(name, {})) for name in BENCHMARKS) else 0
 
 
 if __name__ == "__main__":
