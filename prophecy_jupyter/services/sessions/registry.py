@@ -16,6 +16,8 @@ SessionKey = tuple[str, str, str]
 class Registry:
     def __init__(self) -> None:
         self._sessions: dict[SessionKey, ManagedSession] = {}
+        self._by_id: dict[str, ManagedSession] = {}
+        """The same sessions by id: the API finds one per request, among hundreds."""
         self._runs: dict[str, Run] = {}
         self._ended: dict[SessionKey, str] = {}
         self.lock = threading.RLock()
@@ -29,23 +31,30 @@ class Registry:
     def add(self, managed: ManagedSession) -> ManagedSession:
         """Keep ``managed`` (the one already kept under its key wins)."""
         with self.lock:
-            return self._sessions.setdefault(managed.key, managed)
+            kept = self._sessions.setdefault(managed.key, managed)
+            self._by_id[kept.id] = kept
+            return kept
 
     def remove(self, managed: ManagedSession) -> None:
         with self.lock:
             if self._sessions.get(managed.key) is managed:
                 del self._sessions[managed.key]
+                del self._by_id[managed.id]
 
     def take(self, user: str, notebook: str, fabric_id: str | None = None) -> list[ManagedSession]:
         """Remove and return the notebook's sessions (on one fabric, or all)."""
         with self.lock:
             keys = [k for k in self._sessions if k[:2] == (user, notebook) and fabric_id in (None, k[2])]
-            return [self._sessions.pop(k) for k in keys]
+            taken = [self._sessions.pop(k) for k in keys]
+            for managed in taken:
+                del self._by_id[managed.id]
+            return taken
 
     def take_all(self) -> list[ManagedSession]:
         with self.lock:
             sessions = list(self._sessions.values())
             self._sessions.clear()
+            self._by_id.clear()
             return sessions
 
     def all(self) -> list[ManagedSession]:
@@ -58,8 +67,9 @@ class Registry:
             return [m for (u, nb, _), m in self._sessions.items() if u == user and notebook in (None, nb)]
 
     def by_id(self, user: str, session_id: str) -> ManagedSession:
-        match = next((m for m in self.of(user) if m.id == session_id), None)
-        if match is None:
+        with self.lock:
+            match = self._by_id.get(session_id)
+        if match is None or match.user != user:
             raise NotFound(f"No session '{session_id}' of yours.")
         return match
 
