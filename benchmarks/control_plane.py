@@ -53,6 +53,11 @@ LONG_POLL = "10.000"
 OPENING_AT_ONCE = 50
 WARM_UP_STATEMENTS = 50
 FABRIC = {"name": "instant", "kind": "bench-instant", "settings": {}}
+STATEMENT_MS = 20.0
+"""How long a statement runs on the second fabric of the largest level, measured paced: long
+enough that each needs its long poll, as a real statement does (back to back, the queue is longer
+than that, and ``POST .../runs`` answers that the run finished)."""
+TIMED_FABRIC = {"name": "timed", "kind": "bench-instant", "settings": {"statement_ms": STATEMENT_MS}}
 
 THROUGHPUT_GOAL = 1000.0
 ADDED_P99_GOAL_MS = 20.0
@@ -129,22 +134,27 @@ class Notebook:
             "id"
         ]
 
-    async def statement(self, session_each_cell: bool = False) -> tuple[float, float]:
-        """One statement to its end: wall seconds, and the engine's own seconds."""
+    async def statement(self, session_each_cell: bool = False) -> tuple[float, float, int]:
+        """One statement to its end: wall seconds, the engine's own seconds, and the requests it
+        took (the run's long poll is skipped when ``POST .../runs`` answers that it finished, as
+        ``client/rest.py``'s ``RemoteRun.wait`` does)."""
         code = f"value_{self.count} = {self.count} * 2"
         self.count += 1
         api, headers = self.api, self.headers
         started = time.perf_counter()
+        requests = 1
         if session_each_cell:  # what client/rest.py's run() does before every cell
             await self.open()
+            requests += 1
         body = {"code": code, "language": "pyspark"}
         run = await api.call("POST", f"{api.api}/sessions/{self.session}/runs", headers, json=body)
         while run["state"] not in DONE:
             run = await api.call("GET", f"{api.api}/runs/{run['id']}", headers, params={"wait": LONG_POLL})
+            requests += 1
         wall = time.perf_counter() - started
         if run["state"] != "finished":
             raise RuntimeError(f"run {run['state']}: {run.get('result')}")
-        return wall, (run.get("remote_ms") or 0) / 1000
+        return wall, (run.get("remote_ms") or 0) / 1000, requests
 
 
 class ServerWatch:
@@ -180,7 +190,7 @@ async def _phase(
     ``observe``, nothing is asked of the server's benchmark extensions: a profile runs)."""
     begin = time.perf_counter()
     window = (begin + ramp, begin + ramp + seconds)
-    samples: list[tuple[float, float, float]] = []
+    samples: list[tuple[float, float, float, int]] = []
     failures: list[str] = []
     marks: dict[str, Any] = {}
     rss: list[int] = []
@@ -194,12 +204,12 @@ async def _phase(
                 if time.perf_counter() >= window[1]:
                     return
             try:
-                wall, engine_s = await nb.statement(session_each_cell)
+                wall, engine_s, requests = await nb.statement(session_each_cell)
             except Exception as exc:
                 failures.append(f"notebook {n}: {type(exc).__name__}: {exc}"[:300])
                 await asyncio.sleep(0.1)
                 continue
-            samples.append((time.perf_counter(), wall, engine_s))
+            samples.append((time.perf_counter(), wall, engine_s, requests))
 
     async def snapshot() -> tuple[dict[str, Any], dict[str, list]]:
         if not observe:
@@ -221,7 +231,13 @@ async def _phase(
 
     await asyncio.gather(side(), *(notebook(n, nb) for n, nb in enumerate(notebooks)))
     inside_0, inside_1 = marks["inside_0"], marks["inside_1"]
-    measured = [(wall, engine) for done, wall, engine in samples if window[0] <= done <= window[1]]
+    inside = [sample for sample in samples if window[0] <= sample[0] <= window[1]]
+    measured = [(wall, engine) for _, wall, engine, _ in inside]
+    timeline: list[list[float]] = [[0, 0.0] for _ in range(int(window[1] - window[0]) + 1)]
+    for done, wall, _, _ in inside:
+        second = timeline[int(done - window[0])]
+        second[0] += 1
+        second[1] = max(second[1], round(wall * 1000, 1))
     completed = len(measured)
     elapsed = marks["t1"] - marks["t0"]
     server_cpu = inside_1["cpu_s"] - inside_0["cpu_s"] if observe else None
@@ -238,6 +254,8 @@ async def _phase(
         "seconds": elapsed,
         "completed": completed,
         "statements_total": len(samples),
+        "requests_per_statement": sum(r for *_, r in inside) / len(inside) if inside else None,
+        "per_second": timeline,
         "failures": len(failures),
         "failure_messages": failures[:5],
         "statements_per_s": completed / elapsed if elapsed else 0.0,
@@ -336,18 +354,23 @@ async def _level(
             result["open_s"] = await _open_all(notebooks)
         held = WARM_UP_STATEMENTS
 
-        async def phase(name: str, pauses: tuple[float, float], **how: Any) -> dict[str, Any]:
+        async def phase(
+            pauses: tuple[float, float], group: list[Notebook] = notebooks, **how: Any
+        ) -> dict[str, Any]:
             nonlocal held
-            measured = await _phase(notebooks, watch, seconds, pauses, seed=level, **how)
+            measured = await _phase(group, watch, seconds, pauses, seed=level, **how)
             held += measured["statements_total"]
             measured["runs_held"] = held  # finished runs are kept 10 minutes: all of them, here
             return measured
 
-        result["phases"] = {name: await phase(name, pauses) for name, pauses in PHASES.items()}
+        result["phases"] = {name: await phase(pauses) for name, pauses in PHASES.items()}
         if profile_seconds is not None:
-            result["session_each_cell"] = await phase(
-                "session_each_cell", PHASES["back-to-back"], session_each_cell=True
-            )
+            result["session_each_cell"] = await phase(PHASES["back-to-back"], session_each_cell=True)
+            timed = await api.call("POST", f"{api.api}/teams/default/fabrics", api.admin, json=TIMED_FABRIC)
+            group = [Notebook(api, tokens[n], nb.path, timed["ref"]) for n, nb in enumerate(notebooks)]
+            await _open_all(group)
+            result["timed_engine"] = await phase(PHASES["paced"], group)
+            result["timed_engine"]["statement_ms"] = STATEMENT_MS
             await api.bench("POST", "/bench/profile", params={"action": "start"})
             profiled = await _phase(
                 notebooks, watch, profile_seconds, PHASES["back-to-back"], seed=2, ramp=0.5, observe=False
@@ -507,6 +530,7 @@ def _row(label: str, phase: str, r: dict[str, Any]) -> list[str]:
         phase,
         f"{r['completed']:,}" + (f" ({r['failures']} failed)" if r["failures"] else ""),
         f"{r['statements_per_s']:,.0f}",
+        f"{r['requests_per_statement']:.2f}" if r.get("requests_per_statement") else "-",
         _ms(r["added_ms"]),
         f"{r['loop_lag_ms']['p99']:.1f} / {r['loop_lag_ms']['max']:.1f}",
         f"{full_gc['n']} / {full_gc['max']:.0f}" if full_gc.get("n") else "0",
@@ -541,6 +565,7 @@ def table(result: dict[str, Any]) -> str:
         "phase",
         "statements",
         "statements/s",
+        "requests / statement",
         "added ms median / p99 / max",
         "loop lag ms p99 / max",
         "full GCs / longest ms",
@@ -553,8 +578,10 @@ def table(result: dict[str, Any]) -> str:
     rows = [
         _row(level, phase, r) for level, phases in result["levels"].items() for phase, r in phases.items()
     ]
-    each = result["session_each_cell"]
+    each, timed = result["session_each_cell"], result["timed_engine"]
     rows.append(_row(str(each["notebooks"]), "back-to-back, `POST /sessions` before each cell", each))
+    statement = f"paced, statements of {timed['statement_ms']:.0f} ms on the engine"
+    rows.append(_row(str(timed["notebooks"]), statement, timed))
     lines = [_table(header, rows)]
     levels = result["levels_notebooks"]
     low, high = result["levels"][str(levels[0])], result["levels"][str(levels[-1])]
@@ -577,13 +604,21 @@ def table(result: dict[str, Any]) -> str:
         "asyncio load generator speaking the REST API with kernel tokens, an engine that answers at "
         f"once; {result['seconds_per_phase']:.0f} s measured per phase after a {result['ramp_s']:.0f} s "
         "ramp. Added = the notebook's wall time from `POST .../runs` to the finished run, minus the "
-        "engine's time (0). Full GCs: Python's collections of the oldest generation in the window. Runs "
-        "held: finished runs the server keeps (10 minutes: every run since it started, here); its RSS "
-        f"includes them. From {levels[0]} to {levels[-1]} notebooks, " + "; ".join(growth) + "."
+        "engine's time (0, or the statement's time on the last row). Requests / statement: 1 when "
+        "`POST .../runs` already answers that the run finished (then, as `client/rest.py`, no long "
+        "poll is made), 2 with the long poll, one more with `POST /sessions` before each cell. "
+        "Full GCs: Python's collections of the oldest generation in the window. Runs held: finished "
+        "runs the server keeps (10 minutes: every run since it "
+        f"started, here); its RSS includes them. From {levels[0]} to {levels[-1]} notebooks, "
+        + "; ".join(growth)
+        + "."
     )
-    header = ["notebooks, back-to-back", *THREADS.values(), "other threads", "all"]
+    header = ["notebooks (back-to-back unless said)", *THREADS.values(), "other threads", "all"]
     rows = [_per_thread(level, phases["back-to-back"]) for level, phases in result["levels"].items()]
     rows.append(_per_thread(f"{each['notebooks']}, `POST /sessions` before each cell", each))
+    rows.append(
+        _per_thread(f"{timed['notebooks']}, paced, statements of {timed['statement_ms']:.0f} ms", timed)
+    )
     lines.append("Server CPU ms per statement, by thread (from `/proc/self/task`, no profiler):")
     lines.append(_table(header, rows))
     idle = result["idle_sessions"]

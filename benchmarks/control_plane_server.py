@@ -55,22 +55,30 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 class InstantSettings(KindSettings):
     """Nothing to connect to."""
 
+    statement_ms: float = 0.0
+    """How long a statement runs (0: it is finished at its first check)."""
+
     def endpoint(self) -> str:
         return "memory:bench-instant"
 
 
 class InstantEngine:
-    """The engine protocol answered from memory at once; it keeps only the ids of open sessions, so
-    it adds no memory per statement and costs the server next to nothing."""
+    """The engine protocol answered from memory at once; it keeps only the ids of open sessions
+    (and, when statements take ``statement_ms``, when each running one ends), so it adds no memory
+    per statement and costs the server next to nothing. A check of a running statement waits for
+    its end up to ``wait`` seconds, as a server that long-polls does."""
 
     name = KIND
     poll_policy = None
     tables = SPARK_TABLES
     supports_long_poll = True
 
-    def __init__(self) -> None:
+    def __init__(self, statement_ms: float = 0.0) -> None:
         self._sessions: set[str] = set()
         self._ids = itertools.count(1)
+        self._statement_s = statement_ms / 1000
+        self._running: dict[str, tuple[float, float]] = {}
+        """Statement id → when it started and when it ends (epoch seconds)."""
 
     def _known(self, session_id: str) -> None:
         if session_id not in self._sessions:
@@ -90,11 +98,25 @@ class InstantEngine:
 
     def submit(self, session_id: str, code: str, kind: str, run_id: str) -> StatementStatus:
         self._known(session_id)
-        return StatementStatus(f"{session_id}-{next(self._ids)}", RunState.QUEUED)
+        statement_id = f"{session_id}-{next(self._ids)}"
+        if self._statement_s:
+            now = time.time()
+            self._running[statement_id] = (now, now + self._statement_s)
+        return StatementStatus(statement_id, RunState.QUEUED)
 
     def poll(self, session_id: str, statement_id: str, wait: float = 0.0) -> StatementStatus:
-        now_ms = int(time.time() * 1000)
-        return StatementStatus(statement_id, RunState.FINISHED, 1.0, Result.of_text(""), None, now_ms, now_ms)
+        now = time.time()
+        started, ends = self._running.get(statement_id, (now, now))
+        if ends > now:
+            time.sleep(min(ends - now, wait))
+            if ends > time.time():
+                return StatementStatus(statement_id, RunState.RUNNING, 0.5)
+        self._running.pop(statement_id, None)
+        done_ms = int(ends * 1000)
+        result = Result.of_text("")
+        return StatementStatus(
+            statement_id, RunState.FINISHED, 1.0, result, None, int(started * 1000), done_ms
+        )
 
     def cancel(self, session_id: str, statement_id: str) -> None:
         pass
@@ -121,7 +143,7 @@ def _check(settings: InstantSettings, secret: str | None, steps: list[str], ref:
 
 
 def _engine(settings: InstantSettings, context: EngineContext) -> InstantEngine:
-    return InstantEngine()
+    return InstantEngine(settings.statement_ms)
 
 
 INSTANT = FabricKind(
