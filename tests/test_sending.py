@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from prophecy_jupyter.errors import Invalid
+from prophecy_jupyter.errors import Invalid, ProphecyError
 from prophecy_jupyter.results.sending import arrow_table, encoded_parts, parse_sent
 from prophecy_jupyter.services.sessions import wait_for
 from tests.conftest import USER, open_services
@@ -224,3 +224,17 @@ def test_what_cannot_be_sent_is_refused_in_words():
     )
     [empty] = list(encoded_parts(arrow_table(pd.DataFrame({"a": pd.Series([], dtype="int64")}), "e")))
     assert pa.ipc.open_stream(empty).read_all().num_rows == 0
+
+
+def test_a_refused_upload_says_why_and_leaves_no_run(both, gateway, livy):
+    managed = both.sessions.session(USER, "gone.ipynb", "gw")
+    livy.delete(f"{gateway.url}/sessions/{managed.remote.id}", timeout=60)
+    data = next(encoded_parts(arrow_table(pd.DataFrame({"a": [1]}), "t")))
+    with pytest.raises(ProphecyError, match="no longer exists"):
+        both.sessions.submit_send(
+            USER, "gone.ipynb", "gw", data, "t", key=uuid.uuid4().hex, part=0, last=True
+        )
+    [row] = [
+        s for s in both.sessions.status(USER, "gone.ipynb", refresh=False) if s["fabric"] == "default/gw"
+    ]
+    assert row["runs"] == [], "nothing is left running"

@@ -38,6 +38,8 @@ class SendRun(StepsRun):
 
 
 class Sends:
+    """Sends the parts of local tables, each as a run of one upload and statements."""
+
     def __init__(self, ledger: Ledger, tables: Tables, settings: ServiceSettings):
         self.ledger = ledger
         self.tables = tables
@@ -59,14 +61,13 @@ class Sends:
         if part < 0:
             raise Invalid("part: a number from 0", "part")
         check_target(name)
-        run = SendRun(managed, name, part, last)
-        self.ledger.track(run)
-        receiver = managed.engine.tables.receiver
-        upload = None
+        upload = None  # first, so that a refused upload leaves no run behind
         if isinstance(managed.engine, TakesUploads) and managed.remote is not None:
             upload = managed.engine.upload(managed.remote.id, data)
+        run = SendRun(managed, name, part, last)
+        self.ledger.track(run)
         pieces = [] if upload is not None else self._pieces(data)
-        final = receive_code(receiver, key, name, view, last, upload)
+        final = receive_code(managed.engine.tables.receiver, key, name, view, last, upload)
         self._next(run, [piece_code(key, text) for text in pieces] + [final])
         return run
 
