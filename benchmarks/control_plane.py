@@ -20,9 +20,7 @@ Measured, in this order, on one server:
    capacity) and ``paced`` (0.5-1.5 s before each statement, as people run cells); statements/s,
    latency added by the server (the notebook's wall time minus the engine's, which is 0), the
    event loop's lag, the server's RSS, its CPU time per statement and per thread;
-3. at the largest level, back to back, the way ``client/rest.py`` sends a cell today
-   (``POST /sessions`` before every statement: three requests a statement);
-4. at the largest level, back to back, a profile: cProfile on the event loop's thread and a
+3. at the largest level, back to back, a profile: cProfile on the event loop's thread and a
    sampler of every other thread's stack.
 """
 
@@ -134,7 +132,7 @@ class Notebook:
             "id"
         ]
 
-    async def statement(self, session_each_cell: bool = False) -> tuple[float, float, int]:
+    async def statement(self) -> tuple[float, float, int]:
         """One statement to its end: wall seconds, the engine's own seconds, and the requests it
         took (the run's long poll is skipped when ``POST .../runs`` answers that it finished, as
         ``client/rest.py``'s ``RemoteRun.wait`` does)."""
@@ -143,9 +141,6 @@ class Notebook:
         api, headers = self.api, self.headers
         started = time.perf_counter()
         requests = 1
-        if session_each_cell:  # what client/rest.py's run() does before every cell
-            await self.open()
-            requests += 1
         body = {"code": code, "language": "pyspark"}
         run = await api.call("POST", f"{api.api}/sessions/{self.session}/runs", headers, json=body)
         while run["state"] not in DONE:
@@ -182,7 +177,6 @@ async def _phase(
     seconds: float,
     pauses: tuple[float, float],
     seed: int,
-    session_each_cell: bool = False,
     ramp: float = RAMP_S,
     observe: bool = True,
 ) -> dict[str, Any]:
@@ -204,7 +198,7 @@ async def _phase(
                 if time.perf_counter() >= window[1]:
                     return
             try:
-                wall, engine_s, requests = await nb.statement(session_each_cell)
+                wall, engine_s, requests = await nb.statement()
             except Exception as exc:
                 failures.append(f"notebook {n}: {type(exc).__name__}: {exc}"[:300])
                 await asyncio.sleep(0.1)
@@ -250,7 +244,6 @@ async def _phase(
     return {
         "notebooks": len(notebooks),
         "pauses_s": pauses,
-        "session_each_cell": session_each_cell,
         "seconds": elapsed,
         "completed": completed,
         "statements_total": len(samples),
@@ -326,8 +319,8 @@ async def _level(
     profile_seconds: float | None = None,
 ) -> dict[str, Any]:
     """One load level on a fresh server: its sessions opened (in ``idle_steps``, measuring the
-    memory of idle sessions), then each phase; with ``profile_seconds``, the phase with a session
-    request before each cell, and the profile."""
+    memory of idle sessions), then each phase; with ``profile_seconds``, statements that take
+    their long poll, and the profile."""
     import aiohttp
 
     connector = aiohttp.TCPConnector(limit=0)
@@ -365,7 +358,6 @@ async def _level(
 
         result["phases"] = {name: await phase(pauses) for name, pauses in PHASES.items()}
         if profile_seconds is not None:
-            result["session_each_cell"] = await phase(PHASES["back-to-back"], session_each_cell=True)
             timed = await api.call("POST", f"{api.api}/teams/default/fabrics", api.admin, json=TIMED_FABRIC)
             group = [Notebook(api, tokens[n], nb.path, timed["ref"]) for n, nb in enumerate(notebooks)]
             await _open_all(group)
@@ -432,7 +424,7 @@ def measure_control_plane(
     options: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Each level on a fresh server (so that no level inherits another's finished runs); the
-    largest also measures idle sessions, the session request before each cell and the profile.
+    largest also measures idle sessions, statements that take their long poll, and the profile.
     ``extensions`` and ``options``: more server extensions and options (what-ifs: a module or a
     setting that changes something in the server, to see what it would gain)."""
     levels = sorted(levels)
@@ -578,8 +570,7 @@ def table(result: dict[str, Any]) -> str:
     rows = [
         _row(level, phase, r) for level, phases in result["levels"].items() for phase, r in phases.items()
     ]
-    each, timed = result["session_each_cell"], result["timed_engine"]
-    rows.append(_row(str(each["notebooks"]), "back-to-back, `POST /sessions` before each cell", each))
+    timed = result["timed_engine"]
     statement = f"paced, statements of {timed['statement_ms']:.0f} ms on the engine"
     rows.append(_row(str(timed["notebooks"]), statement, timed))
     lines = [_table(header, rows)]
@@ -606,7 +597,7 @@ def table(result: dict[str, Any]) -> str:
         "ramp. Added = the notebook's wall time from `POST .../runs` to the finished run, minus the "
         "engine's time (0, or the statement's time on the last row). Requests / statement: 1 when "
         "`POST .../runs` already answers that the run finished (then, as `client/rest.py`, no long "
-        "poll is made), 2 with the long poll, one more with `POST /sessions` before each cell. "
+        "poll is made), 2 with the long poll. "
         "Full GCs: Python's collections of the oldest generation in the window. Runs held: finished "
         "runs the server keeps (10 minutes: every run since it "
         f"started, here); its RSS includes them. From {levels[0]} to {levels[-1]} notebooks, "
@@ -615,7 +606,6 @@ def table(result: dict[str, Any]) -> str:
     )
     header = ["notebooks (back-to-back unless said)", *THREADS.values(), "other threads", "all"]
     rows = [_per_thread(level, phases["back-to-back"]) for level, phases in result["levels"].items()]
-    rows.append(_per_thread(f"{each['notebooks']}, `POST /sessions` before each cell", each))
     rows.append(
         _per_thread(f"{timed['notebooks']}, paced, statements of {timed['statement_ms']:.0f} ms", timed)
     )

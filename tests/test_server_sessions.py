@@ -134,6 +134,28 @@ def test_kernels_reattach_after_a_restart_and_interrupts_cancel(start, gateway, 
         client.stop_channels()
 
 
+def test_a_kernel_keeps_its_session_and_finds_it_again_when_closed_elsewhere_or_ended(start, gateway, livy):
+    server = start()
+    add_gateway_fabric(server, gateway)
+    _, client = attached_kernel(server, "again.ipynb", "gw")
+    try:
+        assert execute(client, "%%spark\nx = 1").ok
+        [first] = live_sessions(server, "again.ipynb")
+        server.call("DELETE", f"/sessions/{first['id']}")  # closed in the sidebar
+        cell = execute(client, "%%spark\nprint('x' in globals())")
+        assert cell.ok and cell.stdout.strip().endswith("False"), cell.failure
+        [second] = live_sessions(server, "again.ipynb")
+        assert second["id"] != first["id"]
+        livy.delete(f"{gateway.url}/sessions/{second['remote_id']}", timeout=60)
+        assert server.call("GET", f"/sessions/{second['id']}")["state"] == "ended"
+        told = execute(client, "%%spark\ny = 2")
+        assert told.ok and "had ended" in told.stdout and "starting a new one" in told.stdout, told.stdout
+        [third] = live_sessions(server, "again.ipynb")
+        assert third["id"] == second["id"] and third["remote_id"] != second["remote_id"]
+    finally:
+        client.stop_channels()
+
+
 def test_a_restarted_server_takes_its_live_sessions_back(start, gateway, livy):
     server = start()
     add_gateway_fabric(server, gateway)

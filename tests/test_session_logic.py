@@ -4,17 +4,19 @@ same behaviours against real PySpark behind the gateway are in ``test_session_se
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 
-from prophecy_jupyter.errors import EngineError, LimitReached, SessionGone, Unavailable
+from prophecy_jupyter.errors import EngineError, LimitReached, NotFound, SessionGone, Unavailable
 from prophecy_jupyter.results.model import RunState
 from prophecy_jupyter.services.fabrics import Fabric
 from prophecy_jupyter.services.sessions import SessionService
 from prophecy_jupyter.services.sessions.records import StoreSessionRecords
 from prophecy_jupyter.services.settings import ServiceSettings
 from prophecy_jupyter.store.database import Database, sqlite_url
+from prophecy_jupyter.store.models import RunRow, SessionRow
 from tests.fakes.engine import FakeEngine, FakeEngines, FakeFabrics, remote_fabric
 
 USER, NOTEBOOK = "ada", "etl.ipynb"
@@ -180,6 +182,37 @@ def test_a_session_that_starts_slowly_is_waited_for(engine):
         service.shutdown()
 
 
+def test_each_run_is_recorded_once_with_its_end_whether_it_ends_soon_or_later(engine, tmp_path):
+    db = Database.open(sqlite_url(tmp_path))
+    service = build(engine, StoreSessionRecords(db))
+
+    def stored(run_id: str) -> RunRow | None:
+        with db.transaction() as session:
+            return session.get(RunRow, run_id)
+
+    engine.script("boom()", state=RunState.FAILED, text="division by zero")
+    engine.script("forever()", polls=10**9)
+    try:
+        quick = [service.run(USER, NOTEBOOK, FABRIC.ref, f"x = {i}") for i in range(30)]
+        failed = service.run(USER, NOTEBOOK, FABRIC.ref, "boom()")
+        long = service.submit(USER, NOTEBOOK, FABRIC.ref, "forever()")
+        wait_until(lambda: stored(long.id) is not None, timeout=10)
+        assert stored(long.id).finished_at is None, "a run still going is stored as started"
+        service.cancel(long)
+        assert long.wait(5)
+    finally:
+        service.shutdown()
+    with db.transaction() as session:
+        rows = {row.id: row for row in session.query(RunRow)}
+        [session_row] = session.query(SessionRow).all()
+    assert set(rows) == {run.id for run in [*quick, failed, long]}
+    assert all(rows[run.id].state == RunState.FINISHED and rows[run.id].error is None for run in quick)
+    assert rows[failed.id].state == RunState.FAILED and "division by zero" in rows[failed.id].error
+    assert rows[long.id].state == RunState.CANCELLED, "the end of a run stored earlier is written too"
+    assert all(row.submitted_at <= row.finished_at for row in rows.values())
+    assert session_row.last_used == max(row.finished_at for row in rows.values())
+
+
 def test_after_a_restart_live_sessions_are_taken_back_and_ended_ones_reported(engine, tmp_path):
     def records():
         return StoreSessionRecords(Database.open(sqlite_url(tmp_path)))
@@ -284,3 +317,59 @@ def test_sessions_that_end_with_the_server_are_reported_ended_at_its_next_start(
         ]
     finally:
         after.shutdown()
+
+
+def test_a_stale_fabric_is_looked_up_by_one_caller_while_the_others_keep_the_last_answer(monkeypatch):
+    from prophecy_jupyter.services.sessions import directory
+
+    recent: directory.Recent[str] = directory.Recent()
+    assert recent.get(("ada", "fake"), lambda: "first") == "first"
+    monkeypatch.setattr(directory, "FABRIC_CACHE_SECONDS", 0.0)
+    looking, release, calls = threading.Event(), threading.Event(), []
+
+    def slow_look_up() -> str:
+        calls.append(1)
+        looking.set()
+        release.wait(5)
+        return "second"
+
+    looker = threading.Thread(target=lambda: recent.get(("ada", "fake"), slow_look_up))
+    looker.start()
+    assert looking.wait(5)
+    others = [recent.get(("ada", "fake"), slow_look_up) for _ in range(20)]
+    release.set()
+    looker.join(5)
+    assert others == ["first"] * 20 and len(calls) == 1, "one query while it is under way"
+    assert recent.get(("ada", "fake"), lambda: "third") == "third", "stale again: looked up"
+
+    def gone() -> str:
+        raise LookupError("removed from the team")
+
+    with pytest.raises(LookupError):
+        recent.get(("ada", "fake"), gone)
+    with pytest.raises(LookupError):
+        recent.get(("ada", "fake"), gone)
+
+
+def test_finished_runs_are_forgotten_once_kept_long_enough_and_running_ones_never(engine):
+    service = build(engine, finished_runs_kept=1.0)
+    engine.script("forever()", polls=10**9)
+
+    def forgotten(run) -> bool:
+        try:
+            return service.find_run(USER, run.id) is not run
+        except NotFound:
+            return True
+
+    try:
+        old = service.run(USER, NOTEBOOK, FABRIC.ref, "x = 1")
+        going = service.submit(USER, NOTEBOOK, FABRIC.ref, "forever()")
+        time.sleep(1.2)
+        recent = service.run(USER, NOTEBOOK, FABRIC.ref, "x = 2")
+        wait_until(lambda: forgotten(old))
+        assert not forgotten(recent) and not forgotten(going)
+        service.cancel(going)
+        assert going.wait(5)
+        wait_until(lambda: forgotten(recent) and forgotten(going))
+    finally:
+        service.shutdown()

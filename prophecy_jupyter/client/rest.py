@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +23,13 @@ from prophecy_jupyter.results.model import Result, RunState
 from prophecy_jupyter.results.sending import ARROW_STREAM
 from prophecy_jupyter.results.transport import TablePayload
 from prophecy_jupyter.sql_parameters import SqlParameter
+
+
+def _told(answer: dict[str, Any], notify: Notify) -> dict[str, Any]:
+    """``answer``, once the user has heard its ``messages``."""
+    for message in answer.get("messages", []):
+        notify(message)
+    return answer
 
 
 class RemoteRun:
@@ -99,6 +107,7 @@ class ServerBackend:
         self._http.mount("http://", HTTPAdapter(max_retries=retry))
         self._http.mount("https://", HTTPAdapter(max_retries=retry))
         self._verify: str | bool = ca_bundle or True
+        self._session_ids: dict[tuple[str, str], str] = {}
 
     @classmethod
     def from_environment(cls) -> ServerBackend | None:
@@ -132,9 +141,23 @@ class ServerBackend:
 
     def _session(self, notebook: str, fabric: str, notify: Notify) -> dict[str, Any]:
         session = self.post("/sessions", {"notebook": notebook, "fabric": fabric, "wait": True}, timeout=900)
-        for message in session.get("messages", []):
-            notify(message)
-        return session
+        self._session_ids[(notebook, fabric)] = session["id"]
+        return _told(session, notify)
+
+    def _submit(
+        self, notebook: str, fabric: str, notify: Notify, submit: Callable[[str], dict[str, Any]]
+    ) -> RemoteRun:
+        """``submit(session_id)`` on the notebook's session: the one this kernel last used (the
+        server starts it again if it ended), else the one ``POST /sessions`` opens. A cell is one
+        request: a 404 means the session was closed and the statement never sent."""
+        known = self._session_ids.get((notebook, fabric))
+        if known is not None:
+            try:
+                return RemoteRun(self, _told(submit(known), notify))
+            except errors.NotFound:
+                self._session_ids.pop((notebook, fabric), None)
+        session = self._session(notebook, fabric, notify)
+        return RemoteRun(self, _told(submit(session["id"]), notify))
 
     def fabrics(self) -> list[dict[str, Any]]:
         return [fabric_row(f) for f in self.get("/fabrics")["fabrics"]]
@@ -161,20 +184,26 @@ class ServerBackend:
             if session["fabric"] == fabric and session["state"] not in ("ended", "not started"):
                 self._call("DELETE", f"/sessions/{session['id']}")
                 closed += 1
+        self._session_ids.pop((notebook, fabric), None)
         self._call("DELETE", "/attachments", params={"notebook": notebook})
         return closed
 
-    def run(self, notebook: str, fabric: str, code: str, language: str, notify: Notify) -> RemoteRun:
-        session = self._session(notebook, fabric, notify)
-        return RemoteRun(
-            self, self.post(f"/sessions/{session['id']}/runs", {"code": code, "language": language})
+    def _post_run(
+        self, notebook: str, fabric: str, what: str, body: dict[str, Any], notify: Notify
+    ) -> RemoteRun:
+        """``POST /sessions/{id}/{what}`` on the notebook's session (the session may start first)."""
+        return self._submit(
+            notebook,
+            fabric,
+            notify,
+            lambda session: self.post(f"/sessions/{session}/{what}", body, timeout=900),
         )
 
+    def run(self, notebook: str, fabric: str, code: str, language: str, notify: Notify) -> RemoteRun:
+        return self._post_run(notebook, fabric, "runs", {"code": code, "language": language}, notify)
+
     def table(self, notebook: str, fabric: str, source: str, limit: int, notify: Notify) -> RemoteRun:
-        session = self._session(notebook, fabric, notify)
-        return RemoteRun(
-            self, self.post(f"/sessions/{session['id']}/tables", {"source": source, "limit": limit})
-        )
+        return self._post_run(notebook, fabric, "tables", {"source": source, "limit": limit}, notify)
 
     def sql_table(
         self,
@@ -185,9 +214,8 @@ class ServerBackend:
         limit: int,
         notify: Notify,
     ) -> RemoteRun:
-        session = self._session(notebook, fabric, notify)
         body = {"sql": query, "parameters": [p.to_json() for p in parameters], "limit": limit}
-        return RemoteRun(self, self.post(f"/sessions/{session['id']}/tables", body))
+        return self._post_run(notebook, fabric, "tables", body, notify)
 
     def send(
         self,
@@ -202,17 +230,15 @@ class ServerBackend:
         view: bool,
         notify: Notify,
     ) -> RemoteRun:
-        session = self._session(notebook, fabric, notify)
         query = {"key": key, "part": part, "name": name, "last": str(last).lower(), "view": str(view).lower()}
-        response = self._call(
-            "POST",
-            f"/sessions/{session['id']}/sends",
-            timeout=900,
-            params=query,
-            data=data,
-            headers={"Content-Type": ARROW_STREAM},
-        )
-        return RemoteRun(self, response.json())
+
+        def submit(session: str) -> dict[str, Any]:
+            headers = {"Content-Type": ARROW_STREAM}
+            return self._call(
+                "POST", f"/sessions/{session}/sends", 900, params=query, data=data, headers=headers
+            ).json()
+
+        return self._submit(notebook, fabric, notify, submit)
 
     def frame(self, run: RemoteRun) -> Result:
         if run.state != RunState.FINISHED:

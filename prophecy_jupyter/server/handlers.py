@@ -734,6 +734,13 @@ class SessionScoped(ApiHandler):
     def managed(self, session_id: str) -> ManagedSession:
         return self.services.sessions.find_session(self.user, session_id)
 
+    async def submit(self, submit: Callable[..., Run], *args: Any, **kwargs: Any) -> None:
+        """Submit a run on the session (started first if it is not live) and answer 202 with the
+        run and what the user should hear about the session (``messages``)."""
+        messages: list[str] = []
+        run = await self.blocking(functools.partial(submit, *args, notify=messages.append, **kwargs))
+        self.reply({**run_json(run), "messages": messages}, 202)
+
 
 class SessionHandler(SessionScoped):
     @endpoint()
@@ -804,10 +811,8 @@ class RunsHandler(SessionScoped):
         if language not in ("pyspark", "python", "sql", "scala", "spark", "r", "sparkr"):
             raise errors.Invalid("language: one of pyspark, python, sql, scala, r", "language")
         managed = self.managed(session_id)
-        run = await self.blocking(
-            self.services.sessions.submit, self.user, managed.notebook, managed.fabric.ref, code, language
-        )
-        self.reply(run_json(run), 202)
+        sessions = self.services.sessions
+        await self.submit(sessions.submit, self.user, managed.notebook, managed.fabric.ref, code, language)
 
 
 class TablesHandler(SessionScoped):
@@ -823,13 +828,13 @@ class TablesHandler(SessionScoped):
                 raise errors.Invalid("Send either source or sql, not both.", "sql")
             query = self.field(data, "sql")
             parameters = self.parameters(data.get("parameters", []))
-            run = await self.blocking(
+            await self.submit(
                 sessions.submit_sql, self.user, managed.notebook, managed.fabric.ref, query, limit, parameters
             )
         else:
             source = self.field(data, "source")
             prefer_arrow = self.field(data, "prefer_arrow", bool, required=False)
-            run = await self.blocking(
+            await self.submit(
                 sessions.submit_table,
                 self.user,
                 managed.notebook,
@@ -838,7 +843,6 @@ class TablesHandler(SessionScoped):
                 limit,
                 True if prefer_arrow is None else prefer_arrow,
             )
-        self.reply(run_json(run), 202)
 
     def parameters(self, items: Any) -> list[SqlParameter]:
         """The ``parameters`` of a SQL table request: ``[{name, value?, type?}]``."""
@@ -878,21 +882,18 @@ class SendsHandler(SessionScoped):
         last = self.get_query_argument("last", "false") == "true"
         view = self.get_query_argument("view", "false") == "true"
         managed = self.managed(session_id)
-        run = await self.blocking(
-            functools.partial(
-                self.services.sessions.submit_send,
-                self.user,
-                managed.notebook,
-                managed.fabric.ref,
-                self.request.body,
-                name,
-                key=key,
-                part=part,
-                last=last,
-                view=view,
-            )
+        await self.submit(
+            self.services.sessions.submit_send,
+            self.user,
+            managed.notebook,
+            managed.fabric.ref,
+            self.request.body,
+            name,
+            key=key,
+            part=part,
+            last=last,
+            view=view,
         )
-        self.reply(run_json(run), 202)
 
 
 class RunHandler(ApiHandler):

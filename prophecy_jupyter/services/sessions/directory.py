@@ -1,12 +1,14 @@
 """Fabrics and engines as the session service finds them: a fabric looked up at most every few
-seconds, one engine per user, fabric version and version of the user's secret, and each notebook's
-own session settings composed with the fabric's. Clusters and pipeline runs use it too."""
+seconds (by one thread at a time), one engine per user, fabric version and version of the user's
+secret, and each notebook's own session settings composed with the fabric's. Clusters and
+pipeline runs use it too."""
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from prophecy_jupyter.engines.base import Engine, SessionSpec
 from prophecy_jupyter.errors import EngineError, Invalid
@@ -15,6 +17,39 @@ from prophecy_jupyter.services.sessions.model import EngineSource, FabricSource,
 from prophecy_jupyter.services.settings import ServiceSettings
 
 FABRIC_CACHE_SECONDS = 5.0
+T = TypeVar("T")
+
+
+class Recent(Generic[T]):
+    """Answers kept for ``FABRIC_CACHE_SECONDS``. One thread at a time looks a stale one up again;
+    the others keep the last answer meanwhile, so many requests at once make one query, not one each."""
+
+    def __init__(self) -> None:
+        self._answers: dict[tuple[str, str], tuple[float, T]] = {}
+        self._looking_up: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str], look_up: Callable[[], T]) -> T:
+        """The answer for ``key``, looked up with ``look_up`` if there is none recent enough."""
+        now = time.monotonic()
+        with self._lock:
+            known = self._answers.get(key)
+            if known and (now - known[0] < FABRIC_CACHE_SECONDS or key in self._looking_up):
+                return known[1]
+            self._looking_up.add(key)
+        try:
+            answer = look_up()
+        finally:
+            with self._lock:
+                self._looking_up.discard(key)
+        with self._lock:
+            self._answers[key] = (now, answer)
+        return answer
+
+    def clear(self) -> None:
+        """Forget every answer (the next ``get`` of each looks it up)."""
+        with self._lock:
+            self._answers.clear()
 
 
 class Directory:
@@ -23,23 +58,15 @@ class Directory:
         self.engines = engines
         self.settings = settings
         self._engines: dict[tuple[str, str, str | None], Engine] = {}
-        self._resolved: dict[tuple[str, str], tuple[float, Fabric]] = {}
-        self._stamps: dict[tuple[str, str], tuple[float, str | None]] = {}
+        self._resolved: Recent[Fabric] = Recent()
+        self._stamps: Recent[str | None] = Recent()
         self._overrides: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._lock = threading.RLock()
 
     def fabric(self, user: str, ref: str) -> Fabric:
         """The fabric a user means, looked up in the store at most every few seconds (each cell
         asks; membership and settings changes apply within ``FABRIC_CACHE_SECONDS``)."""
-        now = time.monotonic()
-        with self._lock:
-            cached = self._resolved.get((user, ref))
-        if cached and now - cached[0] < FABRIC_CACHE_SECONDS:
-            return cached[1]
-        fabric = self.fabrics.get(user, ref)
-        with self._lock:
-            self._resolved[(user, ref)] = (now, fabric)
-        return fabric
+        return self._resolved.get((user, ref), lambda: self.fabrics.get(user, ref))
 
     def engine(self, user: str, fabric: Fabric) -> Engine:
         """The engine the user's cells on the fabric use (built with their own secret)."""
@@ -64,21 +91,16 @@ class Directory:
         """When the user last set their secret for the fabric (looked up at most every few seconds)."""
         if not fabric.secret_needed:
             return None
-        now = time.monotonic()
-        with self._lock:
-            cached = self._stamps.get((user, fabric.id))
-        if cached and now - cached[0] < FABRIC_CACHE_SECONDS:
-            return cached[1]
-        set_at = self.fabrics.secret_set_at(user, fabric)
-        stamp = set_at.isoformat() if set_at else None
-        with self._lock:
-            self._stamps[(user, fabric.id)] = (now, stamp)
-        return stamp
+
+        def look_up() -> str | None:
+            set_at = self.fabrics.secret_set_at(user, fabric)
+            return set_at.isoformat() if set_at else None
+
+        return self._stamps.get((user, fabric.id), look_up)
 
     def secret_changed(self, _scope: str) -> None:
         """A credential changed in this process: look secrets up again before the next run."""
-        with self._lock:
-            self._stamps.clear()
+        self._stamps.clear()
 
     def configure(self, user: str, notebook: str, fabric: Fabric, checked: dict[str, Any]) -> SessionSpec:
         """Keep the notebook's own session settings (checked by ``session_settings``) if they fit

@@ -40,6 +40,7 @@ class Ledger:
         with run.session.lock:
             run.session.active.discard(run)
             run.session.last_used = time.monotonic()
+        self.registry.finished(run)
         self.records.run_finished(run)
 
     def fail(self, run: Run, exc: EngineError) -> None:

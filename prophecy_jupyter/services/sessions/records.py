@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from prophecy_jupyter.store.database import Database
 from prophecy_jupyter.store.models import RunRow, SessionRow, utcnow
@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from prophecy_jupyter.services.sessions.model import ManagedSession, Run
 
 LIVE, ENDED = "live", "ended"
+RUN_RECORDS_EVERY = 0.5
+"""Seconds the run records writer lets changes gather before it stores them."""
+RUN_END_FIELDS = ("state", "error", "statement_id", "finished_at")
 log = logging.getLogger(__name__)
 
 
@@ -74,13 +77,15 @@ class StoreSessionRecords:
     """Sessions and runs in the store.
 
     Sessions are written at once (a restarted server relies on them). Runs are history: one
-    writer thread stores them in order, many per transaction, so a statement never waits for
-    the database.
+    writer thread stores them in order, every ``RUN_RECORDS_EVERY`` seconds at most, in one
+    transaction, so a statement never waits for the database. A run that starts and ends within
+    one such batch is one row written once.
     """
 
     def __init__(self, db: Database):
         self.db = db
         self._runs: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._closing = threading.Event()
         self._writer = threading.Thread(target=self._write_runs, name="prophecy-run-records", daemon=True)
         self._writer.start()
 
@@ -111,7 +116,14 @@ class StoreSessionRecords:
     def run_started(self, run: Run) -> None:
         session = run.session
         self._runs.put(
-            {"id": run.id, "session": session.id, "user": session.user, "kind": run.kind, "state": run.state}
+            {
+                "id": run.id,
+                "session_id": session.id,
+                "username": session.user,
+                "kind": run.kind,
+                "state": run.state,
+                "submitted_at": utcnow(),
+            }
         )
 
     def run_finished(self, run: Run) -> None:
@@ -119,7 +131,7 @@ class StoreSessionRecords:
         self._runs.put(
             {
                 "id": run.id,
-                "session": run.session.id,
+                "session_id": run.session.id,
                 "state": run.state,
                 "error": error,
                 "statement_id": getattr(run, "statement_id", None),
@@ -131,6 +143,7 @@ class StoreSessionRecords:
         stopping = False
         while not stopping:
             batch = [self._runs.get()]
+            self._closing.wait(RUN_RECORDS_EVERY)
             while True:
                 try:
                     batch.append(self._runs.get_nowait())
@@ -138,44 +151,47 @@ class StoreSessionRecords:
                     break
             stopping = None in batch
             try:
-                with self.db.transaction() as session:
-                    for change in filter(None, batch):
-                        self._apply(session, change)
+                self._store([change for change in batch if change is not None])
             except Exception:
                 log.exception("%d run record(s) could not be stored", len(batch))
 
-    @staticmethod
-    def _apply(session, change: dict[str, Any]) -> None:
-        if "finished_at" not in change:
-            session.add(
-                RunRow(
-                    id=change["id"],
-                    session_id=change["session"],
-                    username=change["user"],
-                    kind=change["kind"],
-                    state=change["state"],
+    def _store(self, batch: list[dict[str, Any]]) -> None:
+        """One transaction: new runs inserted (with their end when it is in the batch), ends of
+        runs stored earlier updated, and each session's last use."""
+        started: dict[str, dict[str, Any]] = {}
+        ended: dict[str, dict[str, Any]] = {}
+        last_used: dict[str, datetime.datetime] = {}
+        for change in batch:
+            if "finished_at" not in change:
+                started[change["id"]] = {**change, "error": None, "statement_id": None, "finished_at": None}
+                continue
+            end = {key: change[key] for key in RUN_END_FIELDS}
+            if change["id"] in started:
+                started[change["id"]].update(end)
+            else:
+                ended[change["id"]] = {"run": change["id"], **{f"new_{k}": v for k, v in end.items()}}
+            last_used[change["session_id"]] = change["finished_at"]
+        runs, sessions = RunRow.__table__, SessionRow.__table__
+        with self.db.transaction() as session:
+            connection = session.connection()
+            if started:
+                connection.execute(runs.insert(), list(started.values()))
+            if ended:
+                values = {key: bindparam(f"new_{key}") for key in RUN_END_FIELDS}
+                connection.execute(
+                    runs.update().where(runs.c.id == bindparam("run")).values(values), list(ended.values())
                 )
-            )
-            session.flush()
-            return
-        session.execute(
-            update(RunRow)
-            .where(RunRow.id == change["id"])
-            .values(
-                state=change["state"],
-                error=change["error"],
-                statement_id=change["statement_id"],
-                finished_at=change["finished_at"],
-            )
-        )
-        session.execute(
-            update(SessionRow)
-            .where(SessionRow.id == change["session"])
-            .values(last_used=change["finished_at"])
-        )
+            if last_used:
+                connection.execute(
+                    sessions.update()
+                    .where(sessions.c.id == bindparam("session"))
+                    .values(last_used=bindparam("at")),
+                    [{"session": key, "at": at} for key, at in last_used.items()],
+                )
 
     def close(self) -> None:
         """Store the runs still waiting, then stop the writer."""
+        self._closing.set()
         self._runs.put(None)
         self._writer.join(timeout=30)
 

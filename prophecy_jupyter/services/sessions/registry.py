@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 
 from prophecy_jupyter.errors import NotFound
 from prophecy_jupyter.services.sessions.model import ManagedSession, Run
@@ -19,6 +20,10 @@ class Registry:
         self._by_id: dict[str, ManagedSession] = {}
         """The same sessions by id: the API finds one per request, among hundreds."""
         self._runs: dict[str, Run] = {}
+        self._finished: deque[Run] = deque()
+        """Runs in the order they finished, to forget the oldest without looking at the others."""
+        self._fetched: deque[Run] = deque()
+        """Runs whose table data a client took, in that order, to drop the data a little later."""
         self._ended: dict[SessionKey, str] = {}
         self.lock = threading.RLock()
 
@@ -67,8 +72,7 @@ class Registry:
             return [m for (u, nb, _), m in self._sessions.items() if u == user and notebook in (None, nb)]
 
     def by_id(self, user: str, session_id: str) -> ManagedSession:
-        with self.lock:
-            match = self._by_id.get(session_id)
+        match = self._by_id.get(session_id)  # one read of a dict: no lock (each request asks)
         if match is None or match.user != user:
             raise NotFound(f"No session '{session_id}' of yours.")
         return match
@@ -96,8 +100,7 @@ class Registry:
             self._runs[run.id] = run
 
     def run(self, user: str, run_id: str) -> Run:
-        with self.lock:
-            run = self._runs.get(run_id)
+        run = self._runs.get(run_id)  # one read of a dict: no lock (each long poll asks)
         if run is None or run.session.user != user:
             raise NotFound(f"No run '{run_id}' of yours (finished runs are kept for a while only).")
         return run
@@ -106,14 +109,24 @@ class Registry:
         with self.lock:
             return [r for r in self._runs.values() if r.session.user == user]
 
+    def finished(self, run: Run) -> None:
+        """``run`` just finished (it is forgotten ``kept`` seconds later)."""
+        with self.lock:
+            self._finished.append(run)
+
+    def fetched(self, run: Run) -> None:
+        """A client took ``run``'s table data for the first time (dropped ``fetched_kept`` later)."""
+        with self.lock:
+            self._fetched.append(run)
+
     def forget_runs(self, kept: float, fetched_kept: float) -> None:
         """Drop runs finished more than ``kept`` seconds ago, and table data fetched more than
-        ``fetched_kept`` seconds ago."""
+        ``fetched_kept`` seconds ago (looking only at those)."""
         now = time.monotonic()
         with self.lock:
-            stale = [i for i, r in self._runs.items() if r.done and now - (r.finished_at or now) > kept]
-            for run_id in stale:
-                del self._runs[run_id]
-            for run in self._runs.values():
-                if run.fetched_at and now - run.fetched_at > fetched_kept:
-                    run.payload = None
+            while self._finished and now - (self._finished[0].finished_at or now) > kept:
+                run = self._finished.popleft()
+                if self._runs.get(run.id) is run:
+                    del self._runs[run.id]
+            while self._fetched and now - (self._fetched[0].fetched_at or now) > fetched_kept:
+                self._fetched.popleft().payload = None

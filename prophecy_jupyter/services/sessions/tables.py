@@ -88,7 +88,9 @@ class Tables:
         payload = run.payload
         if payload is None:
             raise NotFound(f"Run '{run.id}' has no table (not a finished run with a table).")
-        run.fetched_at = run.fetched_at or time.monotonic()
+        if run.fetched_at is None:
+            run.fetched_at = time.monotonic()
+            self.registry.fetched(run)
         return payload
 
     # -- the statements of a table run, one after another ---------------------------------------
