@@ -132,7 +132,7 @@ def test_local_tables_are_sent_to_both_fabrics_and_between_them(start, gateway, 
 
         magics = "get_ipython().magics_manager.registry['SendMagics']"
         assert execute(
-            client, f"{magics}.part_bytes = 1 << 12\nmany = frame.sample(200_000, replace=True)"
+            client, f"{magics}.part_bytes = 1 << 12\nmany = frame.sample(1_000_000, replace=True)"
         ).ok
         client.execute("%%send -i many -f cluster")
         time.sleep(3)

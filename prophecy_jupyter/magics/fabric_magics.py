@@ -84,6 +84,8 @@ class FabricMagics(Magics):
         self._detached = False
         self._kernel_id = kernel_id()
         self._on_close: list[Callable[[], None]] = []
+        self._refs: dict[str, str] = {}
+        """Fabric names this kernel resolved to references (asked of the server once each)."""
         if self._kernel_id and os.environ.get(SERVER_URL_ENV):
             shell.events.register("pre_run_cell", self.follow_notebook)
 
@@ -148,12 +150,15 @@ class FabricMagics(Magics):
     def fabric_ref(self, name: str) -> str:
         """The ``team/name`` reference of a fabric named by its reference or by a name only one of
         the user's fabrics has (any other name is left for the server to refuse in words)."""
+        if name in self._refs:
+            return self._refs[name]
         with friendly_errors():
             refs = [fabric["ref"] for fabric in self.backend.fabrics()]
-        if name in refs:
+        same = [name] if name in refs else [ref for ref in refs if ref.rpartition("/")[2] == name]
+        if len(same) != 1:
             return name
-        same = [ref for ref in refs if ref.rpartition("/")[2] == name]
-        return same[0] if len(same) == 1 else name
+        self._refs[name] = same[0]
+        return same[0]
 
     # -- %fabric ----------------------------------------------------------------------------
 
