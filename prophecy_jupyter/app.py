@@ -9,9 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from jupyter_server.auth.identity import User
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
 from traitlets import Bool, Enum, Integer, Unicode
 
+from prophecy_jupyter.client.link import API_PREFIX
 from prophecy_jupyter.environment import (
     apply_environment,
     hub_groups,
@@ -24,6 +26,7 @@ from prophecy_jupyter.errors import ProphecyError
 from prophecy_jupyter.paths import data_dir, private_dir
 from prophecy_jupyter.server.handlers import routes
 from prophecy_jupyter.server.kernel_tokens import KernelTokens, hand_tokens_to_kernels
+from prophecy_jupyter.server.routing import route_first
 from prophecy_jupyter.services.fabrics import SharedIdentities
 from prophecy_jupyter.services.runtime import Services, build_hub_services, build_services
 from prophecy_jupyter.services.settings import ServiceSettings
@@ -154,6 +157,9 @@ class ProphecyJupyter(ExtensionApp, ServiceSettings):
             gc.collect()
             gc.freeze()
         server = self.serverapp
+        api = url_path_join(server.base_url, API_PREFIX)
+        if not route_first(self.serverapp.web_app, api, {handler for _, handler in routes()}):
+            self.log.warning("The API's routes were not found in the server's routing table.")
         if server.sock:
             self.log.warning("The server listens on a Unix socket; kernels run their sessions in-process.")
         else:

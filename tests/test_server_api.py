@@ -3,11 +3,13 @@ write-only credentials, validation, and no secret anywhere it could leak."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 
 import pytest
 from jupyter_server.auth.identity import IdentityProvider, User
+from tornado.routing import PathMatches
 
 from prophecy_jupyter.client.link import API_PREFIX, KERNEL_HEADER
 from prophecy_jupyter.environment import local_username
@@ -99,6 +101,22 @@ async def test_every_endpoint_rejects_unauthenticated_requests(api, path, method
     assert code == 403
     forged, _ = await api(None, method, path, headers={KERNEL_HEADER: "not-a-kernel-token"})
     assert forged == 403
+
+
+async def test_the_api_is_routed_first_and_jupyter_keeps_its_own_routes(api, jp_fetch, jp_serverapp):
+    rules = jp_serverapp.web_app.default_router.rules
+    for _ in range(100):  # the extension moves its routes once the server's loop runs
+        if isinstance(rules[0].matcher, PathMatches):
+            break
+        await asyncio.sleep(0.01)
+    first, api_path = rules[0], jp_serverapp.base_url.rstrip("/") + API_PREFIX
+    assert isinstance(first.matcher, PathMatches) and first.matcher.regex.match(api_path + "/me")
+    assert not first.matcher.regex.match(jp_serverapp.base_url + "api/status")
+    assert not first.matcher.regex.match(api_path + "x")
+    assert (await api(OWNER, "GET", "/me"))[0] == 200
+    assert (await api(OWNER, "GET", "/no-such-resource"))[0] == 404
+    status = await jp_fetch("api", "status", headers={"Authorization": f"token {OWNER}-token"})
+    assert status.code == 200 and "started" in json.loads(status.body)
 
 
 async def test_teams_do_not_see_each_other(api):

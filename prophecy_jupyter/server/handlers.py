@@ -942,6 +942,11 @@ class RunTableHandler(ApiHandler):
 
 
 ROUTES: list[tuple[str, type[ApiHandler]]] = [
+    # What every cell asks comes first: a request tries the patterns in this order.
+    (r"/sessions/([^/]+)/runs", RunsHandler),
+    (r"/runs/([^/]+)", RunHandler),
+    (r"/sessions/([^/]+)/tables", TablesHandler),
+    (r"/runs/([^/]+)/table", RunTableHandler),
     (r"/openapi\.yaml", SpecHandler),
     (r"/me", MeHandler),
     (r"/teams", TeamsHandler),
@@ -988,12 +993,8 @@ ROUTES: list[tuple[str, type[ApiHandler]]] = [
     (r"/sessions/([^/]+)/configure", SessionConfigureHandler),
     (r"/sessions/([^/]+)/logs", SessionLogsHandler),
     (r"/sessions/([^/]+)/complete", SessionCompleteHandler),
-    (r"/sessions/([^/]+)/runs", RunsHandler),
-    (r"/sessions/([^/]+)/tables", TablesHandler),
     (r"/sessions/([^/]+)/sends", SendsHandler),
-    (r"/runs/([^/]+)", RunHandler),
     (r"/runs/([^/]+)/cancel", RunCancelHandler),
-    (r"/runs/([^/]+)/table", RunTableHandler),
 ]
 
 
