@@ -373,3 +373,24 @@ def test_finished_runs_are_forgotten_once_kept_long_enough_and_running_ones_neve
         wait_until(lambda: forgotten(recent) and forgotten(going))
     finally:
         service.shutdown()
+
+
+def test_every_waiter_of_a_run_wakes_when_it_ends_and_a_wait_with_a_timeout_returns_before(service, engine):
+    engine.script("forever()", polls=10**9)
+    run = service.submit(USER, NOTEBOOK, FABRIC.ref, "forever()")
+    woken: list[bool] = []
+    waiters = [threading.Thread(target=lambda: woken.append(run.wait())) for _ in range(5)]
+    for waiter in waiters:
+        waiter.start()
+    began = time.monotonic()
+    assert run.wait(0.2) is False and time.monotonic() - began >= 0.2
+    assert not run.done and woken == []
+    called = []
+    run.add_done_callback(lambda: called.append(run.state))
+    service.cancel(run)
+    for waiter in waiters:
+        waiter.join(5)
+    assert woken == [True] * 5 and run.wait(0) and run.done
+    assert called == [RunState.CANCELLED]
+    run.add_done_callback(lambda: called.append("late"))
+    assert called == [RunState.CANCELLED, "late"], "a callback added after the end runs at once"
