@@ -29,7 +29,7 @@ from IPython.core.interactiveshell import InteractiveShell
 shell = InteractiveShell.instance()
 shell.run_line_magic("load_ext", "prophecy_jupyter")
 backend = shell.magics_manager.registry["FabricMagics"].backend
-heavy = [m for m in sys.modules if m.split(".")[0] in ("sqlalchemy", "pydantic")
+heavy = [m for m in sys.modules if m.split(".")[0] in ("sqlalchemy", "pydantic", "pandas", "pyarrow")
          or m.startswith(("prophecy_jupyter.services", "prophecy_jupyter.store", "prophecy_jupyter.engines"))]
 print(json.dumps({"backend": type(backend).__name__, "heavy": sorted(heavy)}))
 """
@@ -50,7 +50,10 @@ def magics_loaded(tmp_path, **env: str) -> dict:
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def test_a_kernel_that_talks_to_a_server_loads_neither_the_services_the_store_nor_the_engines(tmp_path):
+def test_a_kernel_that_talks_to_a_server_loads_neither_the_services_the_store_the_engines_nor_pandas(
+    tmp_path,
+):
+    """``%load_ext`` is in a notebook's first cell: pandas and pyarrow (0.25 s) wait for a table."""
     rest = magics_loaded(
         tmp_path, PROPHECY_JUPYTER_SERVER_URL="http://127.0.0.1:9", PROPHECY_JUPYTER_KERNEL_TOKEN="t" * 32
     )

@@ -7,8 +7,6 @@ import datetime
 import decimal
 from typing import Any
 
-import pandas as pd
-
 from prophecy_jupyter.errors import RemoteError
 from prophecy_jupyter.results.model import Result, ResultKind
 
@@ -79,6 +77,8 @@ def as_text(result: Result, max_rows: int = 60) -> str:
 
 def _json_value(value: Any) -> Any:
     """A cell value as JSON: ISO dates and times, decimals as strings, bytes as base64."""
+    import pandas as pd  # here: the magics load without pandas (0.25 s), which only a table needs
+
     if isinstance(value, (list, tuple)):
         return [_json_value(v) for v in value]
     if isinstance(value, dict):

@@ -13,7 +13,8 @@ The parts, each one job:
 - ``ledger``: the bookkeeping of runs starting and ending and sessions ending.
 - ``upkeep``: health checks and keep-alives during long cells, idle sessions closed.
 - ``recovery`` and ``records``: what is written down, so a restarted server finds its sessions.
-- ``model`` (sessions and runs), ``settings``, ``scheduler``: the pieces the others share.
+- ``model`` (sessions and runs), ``settings``, ``scheduler``, ``latch`` (a run's end, waited
+  for): the pieces the others share.
 """
 
 from prophecy_jupyter.services.sessions.model import (

@@ -16,6 +16,7 @@ from prophecy_jupyter.engines.base import Engine, RemoteSession, SessionSpec, Se
 from prophecy_jupyter.results.model import Result, RunState
 from prophecy_jupyter.results.transport import TablePayload
 from prophecy_jupyter.services.fabrics import Fabric
+from prophecy_jupyter.services.sessions.latch import Latch
 from prophecy_jupyter.sql_parameters import SqlParameter
 
 Notify = Callable[[str], None]
@@ -120,12 +121,8 @@ class Run:
         """When a client first took the table's data (it is dropped a little later)."""
         self.notes: list[str] = []
         """What the user should hear about the run, e.g. that its session was lost and reopened."""
-        self._over = False
-        self._waiters = threading.Lock()
-        """Held until the run is over: a waiter blocks on it (a lock, not an Event: a server
-        holds thousands of finished runs, and a lock adds no objects to garbage collections)."""
-        self._waiters.acquire()
-        self._callbacks: list[Callable[[], None]] | None = None
+        self._done = Latch()
+        self._callbacks: list[Callable[[], None]] = []
         self._lock = threading.Lock()
 
     @property
@@ -139,40 +136,33 @@ class Run:
 
     @property
     def done(self) -> bool:
-        return self._over
+        return self._done.is_set()
 
     @property
     def elapsed(self) -> float:
         return (self.finished_at or time.monotonic()) - self.submitted_at
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Whether the run is over, waiting up to ``timeout`` seconds (None: until it is)."""
-        if self._over:
-            return True
-        if self._waiters.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
-            self._waiters.release()  # the next waiter goes on too
-            return True
-        return self._over
+        return self._done.wait(timeout)
 
     def add_done_callback(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` (from any thread) once the run is over, or now if it is."""
         with self._lock:
-            if not self._over:
-                self._callbacks = [*(self._callbacks or ()), callback]
+            if not self._done.is_set():
+                self._callbacks.append(callback)
                 return
         callback()
 
     def finish(self, state: str, result: Result | None) -> bool:
         """Record the outcome once; False if the run was already over."""
         with self._lock:
-            if self._over:
+            if self._done.is_set():
                 return False
             self.state = state
             self.result = result
             self.finished_at = time.monotonic()
-            self._over = True
-            callbacks, self._callbacks = self._callbacks or [], None
-        self._waiters.release()
+            self._done.set()
+            callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
             callback()
         return True
