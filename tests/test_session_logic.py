@@ -394,3 +394,24 @@ def test_every_waiter_of_a_run_wakes_when_it_ends_and_a_wait_with_a_timeout_retu
     assert called == [RunState.CANCELLED]
     run.add_done_callback(lambda: called.append("late"))
     assert called == [RunState.CANCELLED, "late"], "a callback added after the end runs at once"
+
+
+def test_a_run_whose_end_a_client_was_told_is_forgotten_soon_and_others_are_kept(engine):
+    service = build(engine, told_runs_kept=0.3)
+
+    def findable(run) -> bool:
+        try:
+            return service.find_run(USER, run.id) is run
+        except NotFound:
+            return False
+
+    try:
+        told = service.run(USER, NOTEBOOK, FABRIC.ref, "x = 1")
+        untold = service.run(USER, NOTEBOOK, FABRIC.ref, "x = 2")
+        service.told(told)
+        assert findable(told), "a retried request finds it a little while"
+        wait_until(lambda: not findable(told))
+        time.sleep(0.5)
+        assert findable(untold), "a run nobody was told about stays (finished_runs_kept)"
+    finally:
+        service.shutdown()

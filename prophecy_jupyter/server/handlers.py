@@ -124,6 +124,12 @@ class ApiHandler(ExtensionHandlerMixin, APIHandler):
         else:
             self.finish(json.dumps(body))
 
+    def reply_run(self, run: Run, status: int = 200, **more: Any) -> None:
+        """Answer with the run (and ``more`` fields); once it is over, the client has been told."""
+        self.reply({**run_json(run), **more}, status)
+        if run.done:
+            self.services.sessions.told(run)
+
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a call that may wait on the network on the extension's pool, off the event loop."""
         pool = self.settings["prophecy_pool"]
@@ -739,7 +745,7 @@ class SessionScoped(ApiHandler):
         run and what the user should hear about the session (``messages``)."""
         messages: list[str] = []
         run = await self.blocking(functools.partial(submit, *args, notify=messages.append, **kwargs))
-        self.reply({**run_json(run), "messages": messages}, 202)
+        self.reply_run(run, 202, messages=messages)
 
 
 class SessionHandler(SessionScoped):
@@ -913,7 +919,7 @@ class RunHandler(ApiHandler):
             run.add_done_callback(lambda: loop.call_soon_threadsafe(_settle, over))
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(over, wait)
-        self.reply(run_json(run))
+        self.reply_run(run)
 
 
 class RunCancelHandler(ApiHandler):
@@ -923,7 +929,7 @@ class RunCancelHandler(ApiHandler):
     def post(self, run_id: str) -> None:
         run = self.services.sessions.find_run(self.user, run_id)
         self.services.sessions.cancel(run)
-        self.reply(run_json(run))
+        self.reply_run(run)
 
 
 class RunTableHandler(ApiHandler):

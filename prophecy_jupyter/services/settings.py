@@ -39,6 +39,12 @@ class ServiceSettings(Configurable):
         0.5, config=True, help="Seconds between rounds of upkeep (idle sessions, old runs)."
     )
     finished_runs_kept = Float(600.0, config=True, help="Seconds a finished run can still be looked up.")
+    told_runs_kept = Float(
+        10.0,
+        config=True,
+        help="Seconds a finished run can still be looked up once a client was told how it ended (a "
+        "retried request finds it; a table waiting to be fetched stays).",
+    )
     fetched_tables_kept = Float(
         60.0, config=True, help="Seconds a table result stays once fetched (a retried fetch finds it)."
     )

@@ -20,8 +20,11 @@ class Registry:
         self._by_id: dict[str, ManagedSession] = {}
         """The same sessions by id: the API finds one per request, among hundreds."""
         self._runs: dict[str, Run] = {}
-        self._finished: deque[Run] = deque()
-        """Runs in the order they finished, to forget the oldest without looking at the others."""
+        self._finished: deque[tuple[float, str]] = deque()
+        """When runs finished and their ids, in that order, to forget the oldest without looking
+        at the others (ids, not runs: a forgotten run is freed at once)."""
+        self._told: deque[tuple[float, str]] = deque()
+        """When clients were told how runs ended, and the runs' ids, in that order."""
         self._fetched: deque[Run] = deque()
         """Runs whose table data a client took, in that order, to drop the data a little later."""
         self._ended: dict[SessionKey, str] = {}
@@ -112,21 +115,30 @@ class Registry:
     def finished(self, run: Run) -> None:
         """``run`` just finished (it is forgotten ``kept`` seconds later)."""
         with self.lock:
-            self._finished.append(run)
+            self._finished.append((run.finished_at or time.monotonic(), run.id))
+
+    def told(self, run: Run) -> None:
+        """A client was just told how ``run`` ended (it is forgotten ``told_kept`` seconds later,
+        unless it holds a table not fetched yet)."""
+        with self.lock:
+            self._told.append((time.monotonic(), run.id))
 
     def fetched(self, run: Run) -> None:
         """A client took ``run``'s table data for the first time (dropped ``fetched_kept`` later)."""
         with self.lock:
             self._fetched.append(run)
 
-    def forget_runs(self, kept: float, fetched_kept: float) -> None:
-        """Drop runs finished more than ``kept`` seconds ago, and table data fetched more than
-        ``fetched_kept`` seconds ago (looking only at those)."""
+    def forget_runs(self, kept: float, fetched_kept: float, told_kept: float) -> None:
+        """Drop runs finished more than ``kept`` seconds ago or told more than ``told_kept`` seconds
+        ago (but a table not fetched), and table data fetched more than ``fetched_kept`` seconds
+        ago (looking only at those)."""
         now = time.monotonic()
         with self.lock:
-            while self._finished and now - (self._finished[0].finished_at or now) > kept:
-                run = self._finished.popleft()
-                if self._runs.get(run.id) is run:
+            while self._finished and now - self._finished[0][0] > kept:
+                self._runs.pop(self._finished.popleft()[1], None)
+            while self._told and now - self._told[0][0] > told_kept:
+                run = self._runs.get(self._told.popleft()[1])
+                if run is not None and run.payload is None:
                     del self._runs[run.id]
             while self._fetched and now - (self._fetched[0].fetched_at or now) > fetched_kept:
                 self._fetched.popleft().payload = None

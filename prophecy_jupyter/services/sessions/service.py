@@ -194,6 +194,10 @@ class SessionService:
         """The user's run with this id (finished runs are kept for a while)."""
         return self._registry.run(user, run_id)
 
+    def told(self, run: Run) -> None:
+        """A client was told how ``run`` ended: it is kept only a little longer."""
+        self._registry.told(run)
+
     def table_data(self, run: Run) -> TablePayload:
         """A finished table run's data, for a client to fetch."""
         return self._tables.data(run)

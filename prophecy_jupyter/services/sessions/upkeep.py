@@ -37,7 +37,10 @@ class Upkeep:
 
     def tick(self) -> None:
         """One round of upkeep (the scheduler calls it every ``tick_interval`` seconds)."""
-        self.registry.forget_runs(self.settings.finished_runs_kept, self.settings.fetched_tables_kept)
+        settings = self.settings
+        self.registry.forget_runs(
+            settings.finished_runs_kept, settings.fetched_tables_kept, settings.told_runs_kept
+        )
         now = time.monotonic()
         for managed in self.registry.all():
             if not managed.live:
