@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -22,6 +24,11 @@ RESULTS = REPO / "benchmarks" / "results"
 LOGS = RESULTS / "logs"
 MB = 1024 * 1024
 FABRIC = "gw"
+CONNECT_PYTHON = REPO / ".venv-connect" / "bin" / "python"
+"""The Spark Connect client's environment (``make bench`` builds it from connect-requirements.txt)."""
+CONNECT_PORT_ENV = "BENCH_CONNECT_PORT"
+"""How a Spark Connect worker learns its server's port."""
+CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 
 
 # -- statistics ---------------------------------------------------------------------------------
@@ -280,6 +287,80 @@ class PeakRss:
     @property
     def increase(self) -> int:
         return self.peak - self.baseline
+
+
+# -- Spark Connect ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def connect_server(
+    driver_memory: str, log_name: str = "connect-server", timeout: float = 180.0
+) -> Iterator[int]:
+    """A Spark Connect server from .venv's pyspark on 127.0.0.1 (what ``sbin/start-connect-server.sh
+    --wait`` runs, without the daemon script), logging to ``results/logs/<log_name>.log``; yields
+    its port and stops it by PID on exit."""
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    port = free_port()
+    command = [
+        "bash",
+        str(home / "bin" / "spark-submit"),
+        "--class",
+        CONNECT_SERVER_CLASS,
+        "--name",
+        "Spark Connect server",
+        "--master",
+        "local[*]",
+        "--driver-memory",
+        driver_memory,
+        "--conf",
+        "spark.connect.grpc.binding.address=127.0.0.1",
+        "--conf",
+        f"spark.connect.grpc.binding.port={port}",
+    ]
+    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_CONNECT_MODE": "0", "SPARK_LOCAL_IP": "127.0.0.1"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log_path = LOGS / f"{log_name}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=LOGS,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-25:])
+                raise RuntimeError(f"the Spark Connect server exited ({process.returncode}):\n{tail}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Spark Connect server did not listen within {timeout:.0f} s")
+            time.sleep(0.2)
+        yield port
+    finally:
+        try:
+            root = psutil.Process(process.pid)
+            tree = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            tree = []
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        end(tree, wait=30)
+        process.wait(5)
 
 
 # -- fabrics and clients ------------------------------------------------------------------------

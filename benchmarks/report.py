@@ -14,6 +14,7 @@ THROUGHPUT_GOAL = 20.0
 FIRST_GOAL_S = 1.0
 FURTHER_READY_GOAL_S = 2.0
 FURTHER_MB = 250.0
+QUICKSTART_GOAL_S = 1.0
 SERVER_P99_GOAL_MS = 50.0
 LOOP_LAG_GOAL_MS = 50.0
 CACHE_OVER_CLONE_GOAL = 10.0
@@ -21,6 +22,15 @@ CACHE_THROUGHPUT_GOAL_MB_S = 500.0
 SNOWFLAKE_OVER_CONNECTOR_GOAL = 0.8
 SNOWFLAKE_OVER_JUPYSQL_GOAL = 5.0
 SEND_OVER_SPARKMAGIC_GOAL = 50.0
+TRANSFER_OVER_CONNECT_GOAL = 1.0
+COLD_OVER_WARM_GOAL = 1.3
+TRANSFER_CLIENTS = {
+    "ours": ("ours", "ours"),
+    "sparkmagic": ("sparkmagic", "sparkmagic"),
+    "connect_topandas": ("Spark Connect toPandas", "Spark Connect, `toPandas()`"),
+    "connect_toarrow": ("Spark Connect toArrow", "Spark Connect, `toArrow()` (a pyarrow Table)"),
+}
+"""Each client of benchmark 2: its name in the Goals table, and its row in the tables."""
 SEND_OVER_CONNECT_GOAL = 1.0
 SEND_CLIENTS = {
     "ours": ("ours", "ours, `%%send -i pdf -n sent`"),
@@ -41,6 +51,7 @@ def assess(results: dict[str, Any]) -> list[dict[str, Any]]:
     checks: list[tuple[str, str, float, float | None, str]] = []
     at_least = {
         "rows/s, ours / sparkmagic",
+        "rows/s, ours / Spark Connect toPandas",
         "ours: columns typed as the Spark schema",
         "open a pipeline: fresh clone / cache",
         "cache encryption (AES-GCM seal) MB/s",
@@ -75,6 +86,17 @@ def assess(results: dict[str, Any]) -> list[dict[str, Any]]:
             ),
             ("transfer", "rows/s, ours / sparkmagic", transfer["rows_per_s_ratio"], THROUGHPUT_GOAL, "x"),
         ]
+        if "cold_over_warm" in ours:
+            checks.append(("transfer", "ours: cold / warm", ours["cold_over_warm"], COLD_OVER_WARM_GOAL, "x"))
+        for client, goal in (("connect_topandas", TRANSFER_OVER_CONNECT_GOAL), ("connect_toarrow", None)):
+            name = TRANSFER_CLIENTS[client][0]
+            if f"rows_per_s_ours_over_{client}" in transfer:
+                ratio = transfer[f"rows_per_s_ours_over_{client}"]
+                checks.append(("transfer", f"rows/s, ours / {name}", ratio, goal, "x"))
+            if client in transfer:
+                typed = transfer[client]["follows_schema"]
+                measure = f"{name}: columns typed as the Spark schema"
+                checks.append(("transfer", measure, sum(typed.values()), None, "columns"))
     if startup := results.get("startup"):
         first, bare = startup["ours_first"], startup["bare"]
         gap = first["launch_to_ready_s"]["median"] - bare["launch_to_ready_s"]["median"]
@@ -96,6 +118,10 @@ def assess(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "MB",
             ),
         ]
+        if (quickstart := startup.get("quickstart")) and "error" not in quickstart:
+            first_cell = quickstart["auto"]["after_kernel_ready_s"]["median"]
+            measure = "quickstart first %%spark cell after kernel ready"
+            checks.append(("startup", measure, first_cell, QUICKSTART_GOAL_S, "s"))
     if concurrency := results.get("concurrency"):
         for phase, ours in concurrency["ours"]["phases"].items():
             checks += [
@@ -267,18 +293,25 @@ def git_table(git: dict[str, Any]) -> str:
 
 
 def transfer_table(transfer: dict[str, Any]) -> str:
+    def first(r: dict[str, Any], key: str) -> str:
+        if key not in r:
+            return "-"
+        cold = f" (first {r[f'first_{key}']:.2f})" if f"first_{key}" in r else ""
+        return f"{r[key]['median']:.2f}{cold}"
+
+    clients = [c for c in TRANSFER_CLIENTS if c in transfer]
     rows = []
-    for name in ("ours", "sparkmagic"):
-        r = transfer[name]
+    for client in clients:
+        r = transfer[client]
         exact = sum(r["follows_schema"].values())
         rows.append(
             [
-                name,
+                TRANSFER_CLIENTS[client][1],
                 f"{r['rows']:,}",
                 f"{r['seconds']['median']:.2f} (first {r['first_seconds']:.2f})",
                 f"{r['rows_per_s']:,.0f}",
-                f"{r['server_s']['median']:.2f}",
-                f"{r['client_s']['median']:.2f}",
+                first(r, "server_s"),
+                first(r, "client_s"),
                 f"{r['peak_increase_mb']:.0f}",
                 f"{r['frame_mb']:.0f}",
                 f"{r['peak_over_frame']:.2f}x",
@@ -299,26 +332,39 @@ def transfer_table(transfer: dict[str, Any]) -> str:
     ]
     schema = transfer["ours"]["spark_schema"]
     types = [
-        [
-            f"`{column}`",
-            schema[column],
-            f"{transfer['ours']['columns'][column]['dtype']}"
-            + ("" if transfer["ours"]["follows_schema"][column] else " (wrong)"),
-            f"{transfer['sparkmagic']['columns'][column]['dtype']}"
-            + ("" if transfer["sparkmagic"]["follows_schema"][column] else " (wrong)"),
+        [f"`{column}`", schema[column]]
+        + [
+            transfer[client]["columns"][column]["dtype"]
+            + ("" if transfer[client]["follows_schema"][column] else " (wrong)")
+            for client in clients
         ]
         for column in schema
     ]
     runs = transfer["ours"]["seconds"]["n"]
-    note = (
+    notes = [
         f"Median of {runs} warm transfer(s) per client after one cold transfer (the 'first' time), "
-        "each client in a fresh process; memory counts the cold transfer too. "
-        f"Rows/s of ours over sparkmagic: **{transfer['rows_per_s_ratio']:.1f}x**."
-    )
+        "each client in a fresh process (each Spark Connect client on a fresh server); memory counts "
+        "the cold transfer too. server s: the statements' time on our gateway."
+    ]
+    ratios = [f"over sparkmagic: **{transfer['rows_per_s_ratio']:.1f}x**"]
+    for client in ("connect_topandas", "connect_toarrow"):
+        if (key := f"rows_per_s_ours_over_{client}") in transfer:
+            ratios.append(f"over {TRANSFER_CLIENTS[client][0]}: **{transfer[key]:.2f}x**")
+    notes.append("Rows/s of ours " + "; ".join(ratios) + ".")
+    if "cold_over_warm" in transfer["ours"]:
+        notes.append(f"Ours, cold over warm: **{transfer['ours']['cold_over_warm']:.2f}x**.")
     if transfer["ours"]["rows"] != transfer["sparkmagic"]["rows"]:
-        note += " sparkmagic was measured on fewer rows (rows/s is the comparable number)."
+        notes.append("sparkmagic was measured on fewer rows (rows/s is the comparable number).")
+    if "connect_toarrow" in transfer:
+        notes.append(
+            "`toArrow()` hands over a pyarrow Table: its size is the Table's buffers, and its columns are "
+            "judged by their Arrow types against pyspark's mapping of the Spark types."
+        )
+    for client, error in transfer.get("errors", {}).items():
+        notes.append(f"{TRANSFER_CLIENTS[client][0]} could not be measured: {error.rstrip('.')}.")
+    names = [TRANSFER_CLIENTS[c][0] for c in clients]
     return "\n\n".join(
-        [_table(header, rows), note, _table(["column", "Spark type", "ours", "sparkmagic"], types)]
+        [_table(header, rows), " ".join(notes), _table(["column", "Spark type", *names], types)]
     )
 
 
@@ -519,6 +565,50 @@ def startup_table(startup: dict[str, Any]) -> str:
         f"Medians of {startup['repetitions']} fresh process(es) each, taking turns. The reference rows "
         "use the same local gateway without the session service: the gap to ours is time the session "
         "was ready before the service noticed."
+    )
+    parts = [_table(header, rows), note]
+    if quickstart := startup.get("quickstart"):
+        error = quickstart.get("error")
+        parts.append(f"Quickstart: failed: {error}" if error else quickstart_table(quickstart))
+    return "\n\n".join(parts)
+
+
+def quickstart_table(quickstart: dict[str, Any]) -> str:
+    def median(row: dict[str, Any], key: str) -> str:
+        return f"{row[key]['median']:.2f}" if key in row else "-"
+
+    rows = []
+    for warm_start in ("auto", "never"):
+        row = quickstart[warm_start]
+        spread = row["after_kernel_ready_s"]
+        rows.append(
+            [
+                f"`{warm_start}`" + (" (default)" if warm_start == "auto" else ""),
+                f"**{spread['median']:.2f}** ({spread['min']:.2f}-{spread['max']:.2f})",
+                median(row, "cell_1_s"),
+                median(row, "cell_2_s"),
+                median(row, "from_server_start_s"),
+                median(row, "kernel_ready_s"),
+                f"{median(row, 'jvm_ready')} / {median(row, 'jvm_warmed')}",
+            ]
+        )
+    header = [
+        "local_warm_start",
+        "first `%%spark` result after kernel ready s",
+        "cell 1: `%load_ext`, `%fabric attach` s",
+        "cell 2: `%%spark` s",
+        "from server start s",
+        "kernel start to ready s",
+        "JVM ready / warmed up, from server start s",
+    ]
+    answered = quickstart["auto"]["server_answers_s"]["median"]
+    note = (
+        f"The quickstart notebook as a newcomer meets it: medians of {quickstart['repetitions']} fresh "
+        "Jupyter server(s) each (fresh data dirs, single-user), taking turns. The server answered "
+        f"{answered:.2f} s after its launch; {quickstart['user_wait_s']:g} s later (the user opening "
+        "the notebook) its kernel was started through `POST /api/sessions`, and the cells up to the "
+        "first `%%spark` ran over jupyter_client once the kernel answered. A JVM time of '-' means "
+        "its log did not say so before the cell's result in every run."
     )
     return _table(header, rows) + "\n\n" + note
 

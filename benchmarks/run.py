@@ -82,6 +82,8 @@ class Settings:
     """Heap of the benchmark gateway's JVM: at its default (1g) sparkmagic's 1M-row collect can OOM."""
     transfer_timeout: float = 1800.0
     startup_timeout: float = 300.0
+    quickstart_user_wait: float = 5.0
+    """Seconds between the quickstart's server answering and its notebook being opened (benchmark 3)."""
     notebooks: int = 50
     statements_per_notebook: int = 20
     concurrency_timeout: float = 1200.0
@@ -139,7 +141,7 @@ def latency_on(gateway: Any, token: str, scratch: Path, settings: Settings) -> d
 
 
 def transfer_on(gateway: Any, token: str, scratch: Path, settings: Settings) -> dict[str, Any]:
-    """Ours and sparkmagic, each in a fresh process, on ``gateway``."""
+    """Ours and sparkmagic, each in a fresh process, on ``gateway``; Spark Connect on servers of its own."""
     data_dir = scratch / "data-transfer"
     register_gateway(data_dir, gateway.url, token)
     return measure_transfer(
@@ -150,6 +152,7 @@ def transfer_on(gateway: Any, token: str, scratch: Path, settings: Settings) -> 
         settings.sparkmagic_rows or settings.rows,
         settings.transfer_repetitions,
         settings.transfer_timeout,
+        settings.gateway_driver_memory,
     )
 
 
@@ -265,7 +268,8 @@ def main() -> int:
             if "startup" in only:
                 further = settings.further_sessions
                 repetitions, timeout = settings.startup_repetitions, settings.startup_timeout
-                attempt(results, "startup", measure_startup, repetitions, further, timeout)
+                wait = settings.quickstart_user_wait
+                attempt(results, "startup", measure_startup, repetitions, further, timeout, wait)
             if "concurrency" in only:
                 attempt(results, "concurrency", concurrency, Path(scratch), settings)
             if "git" in only:

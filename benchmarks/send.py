@@ -20,22 +20,18 @@ import gc
 import io
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
+    CONNECT_PORT_ENV,
+    CONNECT_PYTHON,
     FABRIC,
-    LOGS,
     MB,
-    REPO,
     PeakRss,
-    end,
+    connect_server,
     run_worker,
     summary,
     worker_env,
@@ -44,10 +40,6 @@ from benchmarks.common import (
 
 URL_ENV = "BENCH_GATEWAY_URL"
 TOKEN_ENV = "BENCH_GATEWAY_TOKEN"
-PORT_ENV = "BENCH_CONNECT_PORT"
-CONNECT_PYTHON = REPO / ".venv-connect" / "bin" / "python"
-"""The Spark Connect client's environment (``make bench`` builds it from connect-requirements.txt)."""
-CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 SPARKMAGIC_STEPS = (1_000, 10_000, 50_000, 100_000, 200_000, 500_000, 1_000_000)
 """Row counts sparkmagic sends in turn, while the next one is expected to fit in the budget."""
 SPARKMAGIC_WARMUP_ROWS = 100
@@ -380,7 +372,7 @@ def connect(rows: int, repetitions: int) -> dict[str, Any]:
     import pyspark
     from pyspark.sql import SparkSession
 
-    spark = SparkSession.builder.remote(f"sc://127.0.0.1:{os.environ[PORT_ENV]}").getOrCreate()
+    spark = SparkSession.builder.remote(f"sc://127.0.0.1:{os.environ[CONNECT_PORT_ENV]}").getOrCreate()
     try:
         spark.range(1).count()  # the session is made on the server: not timed
         frames: dict[str, Any] = {}
@@ -411,78 +403,6 @@ def connect(rows: int, repetitions: int) -> dict[str, Any]:
         return result
     finally:
         spark.stop()
-
-
-# -- the Spark Connect server --------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def connect_server(driver_memory: str, timeout: float = 180.0) -> Iterator[int]:
-    """A Spark Connect server from .venv's pyspark on 127.0.0.1 (what ``sbin/start-connect-server.sh
-    --wait`` runs, without the daemon script); yields its port and stops it by PID on exit."""
-    import psutil
-    import pyspark
-
-    home = Path(pyspark.__file__).parent
-    port = free_port()
-    command = [
-        "bash",
-        str(home / "bin" / "spark-submit"),
-        "--class",
-        CONNECT_SERVER_CLASS,
-        "--name",
-        "Spark Connect server",
-        "--master",
-        "local[*]",
-        "--driver-memory",
-        driver_memory,
-        "--conf",
-        "spark.connect.grpc.binding.address=127.0.0.1",
-        "--conf",
-        f"spark.connect.grpc.binding.port={port}",
-    ]
-    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_CONNECT_MODE": "0", "SPARK_LOCAL_IP": "127.0.0.1"}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    LOGS.mkdir(parents=True, exist_ok=True)
-    log_path = LOGS / "connect-server.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=LOGS,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-25:])
-                raise RuntimeError(f"the Spark Connect server exited ({process.returncode}):\n{tail}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the Spark Connect server did not listen within {timeout:.0f} s")
-            time.sleep(0.2)
-        yield port
-    finally:
-        try:
-            root = psutil.Process(process.pid)
-            tree = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            tree = []
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        end(tree, wait=30)
-        process.wait(5)
 
 
 # -- the parent --------------------------------------------------------------------------------
@@ -531,10 +451,10 @@ def measure_send(
         if not CONNECT_PYTHON.exists():
             raise RuntimeError(f"{CONNECT_PYTHON} is missing: `make bench` builds Spark Connect's client")
         started = time.perf_counter()
-        with connect_server(driver_memory) as port:
+        with connect_server(driver_memory, "send-connect-server") as port:
             results["connect_server_start_s"] = time.perf_counter() - started
             args = ["connect", "--rows", str(rows), "--repetitions", str(repetitions)]
-            connect_env = worker_env(**{PORT_ENV: str(port)})
+            connect_env = worker_env(**{CONNECT_PORT_ENV: str(port)})
             results["connect"], _, wall = run_worker(
                 "benchmarks.send", args, connect_env, timeout, "send-connect", CONNECT_PYTHON
             )

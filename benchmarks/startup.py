@@ -1,23 +1,43 @@
-"""Benchmark 3: starting sessions on the local fabric, against a bare local SparkSession.
+"""Benchmark 3: starting sessions on the local fabric, against a bare local SparkSession, and the
+quickstart notebook's first ``%%spark`` cell as a newcomer meets it.
 
 Run as ``python -m benchmarks.startup {bare,ours,probe} --out FILE``; :func:`measure_startup`
 starts each in a fresh process. Times inside a worker start just before its first import of pyspark
 or prophecy_jupyter; ``ready_epoch`` lets the parent count from the process launch.
+:func:`measure_quickstart` starts a real Jupyter server per run (see its docstring).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
+import re
+import shutil
 import tempfile
 import time
+import traceback
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import run_worker, summary, tree_memory, worker_env, write_result
+import psutil
+
+from benchmarks.common import LOGS, REPO, end, run_worker, summary, tree_memory, worker_env, write_result
 
 CLIENTS = ("bare", "ours", "probe")
 PROBE_INTERVAL = 0.05
+QUICKSTART = REPO / "notebooks" / "quickstart.ipynb"
+WARM_STARTS = ("auto", "never")
+"""``c.ProphecyJupyter.local_warm_start`` of the quickstart's servers: the default, and off."""
+WARM_START_ENV = "PROPHECY_JUPYTER_LOCAL_WARM_START"
+QUICKSTART_OUTPUT = "20,000 orders"
+
+
+QUICKSTART_RUNS = 3
+"""Fresh servers per warm-start mode for the quickstart (each takes half a minute or more)."""
 
 
 def bare() -> dict[str, Any]:
@@ -102,8 +122,9 @@ def probe(further: int) -> dict[str, Any]:
         services.close()
 
 
-def measure_startup(repetitions: int, further: int, timeout: float) -> dict[str, Any]:
-    """Bare Spark, our local fabric and the raw-HTTP reference, taking turns, each in a fresh process."""
+def measure_startup(repetitions: int, further: int, timeout: float, user_wait: float) -> dict[str, Any]:
+    """Bare Spark, our local fabric and the raw-HTTP reference, taking turns, each in a fresh process;
+    then the quickstart (:func:`measure_quickstart`, ``user_wait`` s before the notebook is opened)."""
     runs: dict[str, list[dict[str, Any]]] = {client: [] for client in CLIENTS}
     for repetition in range(repetitions):
         for client in CLIENTS:
@@ -125,6 +146,130 @@ def measure_startup(repetitions: int, further: int, timeout: float) -> dict[str,
             k: summary([s[k] for s in further_runs]) for k in further_runs[0] if k != "tree_after"
         }
     results["ours_first"]["tree_rss_mb"] = summary([r["tree_after_first"]["rss_mb"] for r in runs["ours"]])
+    try:
+        results["quickstart"] = measure_quickstart(min(repetitions, QUICKSTART_RUNS), user_wait, timeout)
+    except Exception as exc:  # the session measurements above still count
+        traceback.print_exc()
+        results["quickstart"] = {"error": f"{type(exc).__name__}: {exc}"}
+    return results
+
+
+def quickstart_cells() -> tuple[str, list[str]]:
+    """The quickstart's kernel (from its metadata) and its code cells up to its first ``%%spark``."""
+    notebook = json.loads(QUICKSTART.read_text())
+    code = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"]
+    first_spark = next(i for i, c in enumerate(code) if c.lstrip().startswith("%%spark"))
+    return notebook["metadata"]["kernelspec"]["name"], code[: first_spark + 1]
+
+
+@contextlib.contextmanager
+def without_env(name: str) -> Iterator[None]:
+    """``name`` unset in this process (so in what it starts) meanwhile: the tests set it."""
+    saved = os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ[name] = saved
+
+
+GATEWAY_EVENTS = {
+    "jvm_ready": re.compile(r"shared Spark \S+ ready in"),
+    "jvm_warmed": re.compile(r"shared Spark JVM warmed up in"),
+}
+
+
+def gateway_events(data_dir: Path) -> dict[str, float]:
+    """When the local gateway's JVM was ready and warmed up (epoch seconds), from its log."""
+    found: dict[str, float] = {}
+    for log in sorted((data_dir / "logs").glob("local-gateway-*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            for event, pattern in GATEWAY_EVENTS.items():
+                if event not in found and pattern.search(line):
+                    with contextlib.suppress(ValueError):
+                        stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+                        found[event] = stamp.timestamp()
+    return found
+
+
+def quickstart_once(warm_start: str, user_wait: float, timeout: float, base: Path) -> dict[str, Any]:
+    """One newcomer: a fresh Jupyter server (fresh data dirs, ``local_warm_start=warm_start``),
+    ``user_wait`` s of opening the notebook once it answers, then its kernel started through the
+    REST API and its cells run up to the first ``%%spark`` over jupyter_client."""
+    from prophecy_jupyter.vault.keys import new_key
+    from tests.servers.jupyter import start_jupyter
+    from tests.servers.kernels import execute
+
+    kernel_name, cells = quickstart_cells()
+    options = () if warm_start == "auto" else (f"--ProphecyJupyter.local_warm_start={warm_start}",)
+    data_dir = base / "prophecy-data"
+    with without_env(WARM_START_ENV):
+        launched_epoch, launched = time.time(), time.monotonic()
+        server = start_jupyter(base, data_dir, new_key(), *options)
+    answered = time.monotonic()
+    client = None
+    try:
+        shutil.copy(QUICKSTART, server.root / QUICKSTART.name)
+        time.sleep(user_wait)
+        opened = time.monotonic()
+        kernel_id = server.start_kernel(QUICKSTART.name, kernel_name)
+        started = time.monotonic()
+        client = server.client(kernel_id)
+        ready = time.monotonic()
+        cell_s = []
+        for code in cells:
+            begun = time.monotonic()
+            cell = execute(client, code, timeout=timeout)
+            cell_s.append(time.monotonic() - begun)
+            if not cell.ok:
+                raise RuntimeError(f"quickstart cell {len(cell_s)} failed: {cell.failure}")
+        done = time.monotonic()
+        if QUICKSTART_OUTPUT not in cell.stdout:
+            raise RuntimeError(f"the first %%spark cell printed {cell.stdout!r}")
+        events = {k: v - launched_epoch for k, v in gateway_events(data_dir).items()}
+        return {
+            "warm_start": warm_start,
+            "after_kernel_ready_s": done - ready,
+            "from_server_start_s": done - launched,
+            "server_answers_s": answered - launched,
+            "kernel_start_call_s": started - opened,
+            "kernel_ready_s": ready - opened,
+            "cells_s": cell_s,
+            "gateway_after_server_start_s": events,
+            "kernel_ready_after_server_start_s": ready - launched,
+        }
+    finally:
+        if client is not None:
+            client.stop_channels()
+        tree = [psutil.Process(server.process.pid)]
+        with contextlib.suppress(psutil.Error):
+            tree += tree[0].children(recursive=True)
+        server.stop()
+        end(tree)
+        with contextlib.suppress(OSError):
+            LOGS.mkdir(parents=True, exist_ok=True)
+            shutil.copy(server.log, LOGS / f"quickstart-{warm_start}-{server.log.name}")
+
+
+def measure_quickstart(repetitions: int, user_wait: float, timeout: float) -> dict[str, Any]:
+    """The quickstart's first ``%%spark`` cell with warm start on (the default) and off, taking
+    turns, each run on a fresh server."""
+    runs: dict[str, list[dict[str, Any]]] = {w: [] for w in WARM_STARTS}
+    for _ in range(repetitions):
+        for warm_start in WARM_STARTS:
+            with tempfile.TemporaryDirectory(prefix="prophecy-bench-quickstart-") as base:
+                runs[warm_start].append(quickstart_once(warm_start, user_wait, timeout, Path(base)))
+    keys = ("after_kernel_ready_s", "from_server_start_s", "server_answers_s", "kernel_ready_s")
+    results: dict[str, Any] = {"repetitions": repetitions, "user_wait_s": user_wait, "runs": runs}
+    for warm_start, done in runs.items():
+        row = {k: summary([r[k] for r in done]) for k in keys}
+        for index in range(len(done[0]["cells_s"])):
+            row[f"cell_{index + 1}_s"] = summary([r["cells_s"][index] for r in done])
+        for event in GATEWAY_EVENTS:
+            seen = [r["gateway_after_server_start_s"].get(event) for r in done]
+            if seen and all(e is not None for e in seen):
+                row[event] = summary(seen)
+        results[warm_start] = row
     return results
 
 
