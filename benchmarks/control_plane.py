@@ -260,6 +260,7 @@ async def _phase(
         "server_cpu_ms_per_statement": server_cpu * 1000 / completed if server_cpu and completed else None,
         "server_threads_cores": dict(sorted(threads.items(), key=lambda item: -item[1])),
         "client_cpu_cores": (marks["client_cpu_1"] - marks["client_cpu_0"]) / elapsed,
+        "runs_held": inside_1.get("runs_held"),
     }
 
 
@@ -345,16 +346,11 @@ async def _level(
             result["idle_sessions"] = await _idle_memory(notebooks, idle_steps, watch)
         else:
             result["open_s"] = await _open_all(notebooks)
-        held = WARM_UP_STATEMENTS
 
         async def phase(
             pauses: tuple[float, float], group: list[Notebook] = notebooks, **how: Any
         ) -> dict[str, Any]:
-            nonlocal held
-            measured = await _phase(group, watch, seconds, pauses, seed=level, **how)
-            held += measured["statements_total"]
-            measured["runs_held"] = held  # finished runs are kept 10 minutes: all of them, here
-            return measured
+            return await _phase(group, watch, seconds, pauses, seed=level, **how)
 
         result["phases"] = {name: await phase(pauses) for name, pauses in PHASES.items()}
         if profile_seconds is not None:
@@ -370,7 +366,7 @@ async def _level(
             profile = await api.bench("POST", "/bench/profile", params={"action": "stop"})
             profile["statements"] = profiled["statements_total"]
             profile["statements_per_s"] = profiled["statements_per_s"]
-            profile["runs_held"] = held + profiled["statements_total"]
+            profile["runs_held"] = (await watch.inside())["runs_held"]
             result["profile"] = profile
         return result
 
@@ -598,9 +594,9 @@ def table(result: dict[str, Any]) -> str:
         "engine's time (0, or the statement's time on the last row). Requests / statement: 1 when "
         "`POST .../runs` already answers that the run finished (then, as `client/rest.py`, no long "
         "poll is made), 2 with the long poll. "
-        "Full GCs: Python's collections of the oldest generation in the window. Runs held: finished "
-        "runs the server keeps (10 minutes: every run since it "
-        f"started, here); its RSS includes them. From {levels[0]} to {levels[-1]} notebooks, "
+        "Full GCs: Python's collections of the oldest generation in the window. Runs held: the runs "
+        "the server holds at the window's end (a finished one until 10 s after a client was told how it "
+        f"ended); its RSS includes them. From {levels[0]} to {levels[-1]} notebooks, "
         + "; ".join(growth)
         + "."
     )

@@ -362,6 +362,8 @@ class ProcessHandler(APIHandler):
                     "threads": thread_cpu(),
                     "gc_counts": gc.get_count(),
                     "frozen": gc.get_freeze_count(),
+                    # the runs the session service holds (finished ones included), read from its registry
+                    "runs_held": len(self.settings["prophecy_services"].sessions._registry._runs),
                 }
             )
         )

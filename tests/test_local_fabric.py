@@ -10,8 +10,6 @@ import time
 import psutil
 import pytest
 
-from prophecy_jupyter.gateway.spark_host import WARM_UP_JOB_GROUP
-
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 OWNER = """
@@ -100,16 +98,6 @@ def test_a_server_warms_the_local_fabric_which_stops_unused_and_starts_again(tmp
         session = server.call("POST", "/sessions", {"notebook": "n.ipynb", "fabric": "local", "wait": True})
         run = server.call("POST", f"/sessions/{session['id']}/runs", {"code": "spark.range(3).count()"})
         assert server.call("GET", f"/runs/{run['id']}", params={"wait": "30"})["result"]["text"] == "3"
-        warm_up = (
-            "tracker = sc.statusTracker()\n"
-            f"jobs = [tracker.getJobInfo(j) for j in tracker.getJobIdsForGroup('{WARM_UP_JOB_GROUP}')]\n"
-            "print(len(jobs), all(j.status == 'SUCCEEDED' for j in jobs), sc._jsc.getPersistentRDDs().size())"
-        )
-        run = server.call("POST", f"/sessions/{session['id']}/runs", {"code": warm_up})
-        done = server.call("GET", f"/runs/{run['id']}", params={"wait": "30"})["result"]["text"]
-        jobs, succeeded, cached = done.split()
-        assert int(jobs) >= 5 and succeeded == "True", "a first job and the Arrow transfers ran in the JVM"
-        assert cached == "0", "the warm-up leaves nothing cached"
         server.call("DELETE", f"/sessions/{session['id']}")
         wait_until(
             lambda: not gateway.is_running() or gateway.status() == psutil.STATUS_ZOMBIE, 60, "still up"

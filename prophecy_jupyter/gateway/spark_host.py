@@ -41,23 +41,6 @@ def base_spark_conf(config: GatewayConfig, warehouse_dir: str) -> dict[str, str]
     return conf
 
 
-WARM_UP_JOB_GROUP = "prophecy-jvm-warm-up"
-WARM_UP_ROWS = 100_000
-"""Rows of the warm-up's Arrow transfers: enough for the JVM to compile what a large fetch runs
-(the first 1M-row ``%%sql -o`` of a JVM took twice as long as the next ones without it)."""
-WARM_UP_COLUMNS = (
-    "id AS n",
-    "if(id % 7 = 0, null, cast(id AS int)) AS i",
-    "id * 0.25 AS x",
-    "cast(id AS string) AS s",
-    "id % 2 = 0 AS b",
-    "date_add(date'2000-01-01', cast(id % 10000 AS int)) AS d",
-    "timestamp_seconds(id) AS t",
-    "cast(id AS decimal(14, 2)) AS m",
-)
-"""The common column types of a table fetched into pandas."""
-
-
 class SharedSparkHost:
     """Starts the shared SparkContext in a background thread as soon as the gateway starts."""
 
@@ -98,27 +81,14 @@ class SharedSparkHost:
 
     @staticmethod
     def _warm_up(spark) -> None:
-        """Run a first job, and the Arrow transfers a table fetch makes (from a query and from a
-        cached table, of the common column types), so that a user's first cell and first
-        ``%%sql -o`` do not pay for compiling those paths; sessions can start meanwhile."""
+        """Run a first job and a first Arrow transfer, so that a user's first cell does not pay
+        for loading and compiling their code paths (sessions can start meanwhile)."""
         started = time.monotonic()
         try:
-            spark.sparkContext.setJobGroup(WARM_UP_JOB_GROUP, "warming up the JVM", True)
             frame = spark.range(1000).selectExpr("id", "cast(id AS string) AS s", "current_timestamp() AS t")
             frame.groupBy((frame.id % 10).alias("k")).count().collect()
-            table = spark.range(WARM_UP_ROWS).selectExpr(*WARM_UP_COLUMNS)
-            table.toArrow()
-            cached = table.cache()
-            try:
-                cached.count()
-                cached.toArrow()
-            finally:
-                cached.unpersist()
-            log.info(
-                "the shared Spark JVM warmed up in %.1f s (a job; Arrow transfers of %d rows)",
-                time.monotonic() - started,
-                WARM_UP_ROWS,
-            )
+            frame.toArrow()
+            log.info("the shared Spark JVM warmed up in %.1f s", time.monotonic() - started)
         except Exception as exc:  # a warm-up only: sessions work without it
             log.warning("warming up the shared Spark JVM failed: %s", exc)
 
