@@ -122,6 +122,10 @@ class LivySettings:
     """Who sessions and batches run as (Livy's ``proxyUser``); set by us, never by a notebook."""
 
 
+class _Unreached(EngineError):
+    """The server could not be reached (a request never sent, or no answer after the retries)."""
+
+
 class _Ambiguous(Exception):
     """The request may or may not have reached the server."""
 
@@ -270,7 +274,7 @@ class LivyEngine:
         except requests.RequestException as exc:
             if ambiguous_ok and not _never_sent(exc):
                 raise _Ambiguous(f"{type(exc).__name__}: {exc}") from None
-            raise EngineError(
+            raise _Unreached(
                 f"Could not reach fabric '{self.fabric_name}' at {self._base} "
                 f"({type(exc).__name__}) after {self.settings.retries} retries. "
                 "Check that the server is up and the URL is right, then run the cell again."
@@ -400,6 +404,10 @@ class LivyEngine:
             try:
                 data = self._request("POST", "/sessions", body=body, ambiguous_ok=True)
                 return self._remote(data, notes)
+            except _Unreached:
+                if self._locate is None or attempt + 1 == self.settings.submit_attempts:
+                    raise
+                self._follow()  # the server stopped as it was located (our local gateway, idle): again
             except _Ambiguous:
                 if "name" in body and (found := self._find_session(body["name"])) is not None:
                     return self._remote(found, notes)
