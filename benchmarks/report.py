@@ -98,11 +98,14 @@ def assess(results: dict[str, Any]) -> list[dict[str, Any]]:
                 measure = f"{name}: columns typed as the Spark schema"
                 checks.append(("transfer", measure, sum(typed.values()), None, "columns"))
     if startup := results.get("startup"):
-        first, bare = startup["ours_first"], startup["bare"]
-        gap = first["launch_to_ready_s"]["median"] - bare["launch_to_ready_s"]["median"]
+        bare = startup["bare"]["launch_to_ready_s"]["median"]
         further = startup["ours_further"]
+        for key, when in (("ours_first", "first start"), ("ours-archived_first", "later starts")):
+            if key in startup:
+                gap = startup[key]["launch_to_ready_s"]["median"] - bare
+                measure = f"first session minus bare SparkSession (launch to ready), {when}"
+                checks.append(("startup", measure, gap, FIRST_GOAL_S, "s"))
         checks += [
-            ("startup", "first session minus bare SparkSession (launch to ready)", gap, FIRST_GOAL_S, "s"),
             (
                 "startup",
                 "further session ready (worst)",
@@ -119,9 +122,11 @@ def assess(results: dict[str, Any]) -> list[dict[str, Any]]:
             ),
         ]
         if (quickstart := startup.get("quickstart")) and "error" not in quickstart:
-            first_cell = quickstart["auto"]["after_kernel_ready_s"]["median"]
-            measure = "quickstart first %%spark cell after kernel ready"
-            checks.append(("startup", measure, first_cell, QUICKSTART_GOAL_S, "s"))
+            for variant, when in (("auto", "first start"), ("auto-archived", "later starts")):
+                if variant in quickstart:
+                    first_cell = quickstart[variant]["after_kernel_ready_s"]["median"]
+                    measure = f"quickstart first %%spark cell after kernel ready, {when}"
+                    checks.append(("startup", measure, first_cell, QUICKSTART_GOAL_S, "s"))
     if concurrency := results.get("concurrency"):
         for phase, ours in concurrency["ours"]["phases"].items():
             checks += [
@@ -545,10 +550,21 @@ def startup_table(startup: dict[str, Any]) -> str:
     rows = [
         ["bare `SparkSession.builder.master('local[*]').getOrCreate()`", *times(startup["bare"]), "-"],
         [
-            "ours: first session on `local` (gateway + JVM + interpreter)",
+            "ours: first session on `local` (gateway + JVM + interpreter), first start",
             *times(startup["ours_first"]),
             f"{startup['ours_first']['tree_rss_mb']['median']:.0f} (whole gateway tree)",
         ],
+        *(
+            [
+                [
+                    "ours: the same, later starts (class archive made)",
+                    *times(startup["ours-archived_first"]),
+                    f"{startup['ours-archived_first']['tree_rss_mb']['median']:.0f} (whole gateway tree)",
+                ]
+            ]
+            if "ours-archived_first" in startup
+            else []
+        ),
         [
             "ours: each further session",
             further(ours),
@@ -566,6 +582,12 @@ def startup_table(startup: dict[str, Any]) -> str:
         "use the same local gateway without the session service: the gap to ours is time the session "
         "was ready before the service noticed."
     )
+    if "class_archive_made_s" in startup:
+        note += (
+            " A first start has an empty data dir; a later start finds the local JVM's class archive "
+            f"a first one made ({startup['class_archive_mb']:.0f} MB, made in "
+            f"{startup['class_archive_made_s']:.1f} s on the idle machine before these runs)."
+        )
     parts = [_table(header, rows), note]
     if quickstart := startup.get("quickstart"):
         error = quickstart.get("error")
@@ -577,13 +599,20 @@ def quickstart_table(quickstart: dict[str, Any]) -> str:
     def median(row: dict[str, Any], key: str) -> str:
         return f"{row[key]['median']:.2f}" if key in row else "-"
 
+    names = {
+        "auto": "`auto` (default), first start",
+        "auto-archived": "`auto` (default), later starts (class archive made)",
+        "never": "`never`",
+    }
     rows = []
-    for warm_start in ("auto", "never"):
-        row = quickstart[warm_start]
+    for variant, name in names.items():
+        if variant not in quickstart:
+            continue
+        row = quickstart[variant]
         spread = row["after_kernel_ready_s"]
         rows.append(
             [
-                f"`{warm_start}`" + (" (default)" if warm_start == "auto" else ""),
+                name,
                 f"**{spread['median']:.2f}** ({spread['min']:.2f}-{spread['max']:.2f})",
                 median(row, "cell_1_s"),
                 median(row, "cell_2_s"),

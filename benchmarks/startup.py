@@ -15,6 +15,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import traceback
@@ -28,11 +30,18 @@ import psutil
 from benchmarks.common import LOGS, REPO, end, run_worker, summary, tree_memory, worker_env, write_result
 
 CLIENTS = ("bare", "ours", "probe")
+ARCHIVED = "-archived"
+"""A variant's suffix: its data dir holds the local JVM's class archive, as after a first start."""
+STARTS = ("bare", "ours", "ours" + ARCHIVED, "probe")
 PROBE_INTERVAL = 0.05
 QUICKSTART = REPO / "notebooks" / "quickstart.ipynb"
-WARM_STARTS = ("auto", "never")
-"""``c.ProphecyJupyter.local_warm_start`` of the quickstart's servers: the default, and off."""
+WARM_STARTS = ("auto", "auto" + ARCHIVED, "never")
+"""``c.ProphecyJupyter.local_warm_start`` of the quickstart's servers: the default (a first start,
+and a later one, with the class archive), and off."""
 WARM_START_ENV = "PROPHECY_JUPYTER_LOCAL_WARM_START"
+CLASS_ARCHIVE_ENV = "PROPHECY_JUPYTER_LOCAL_CLASS_ARCHIVE"
+ARCHIVE_FOLDER = "class-archives"
+"""Where the local gateway keeps its class archive, in the data dir."""
 QUICKSTART_OUTPUT = "20,000 orders"
 
 
@@ -122,35 +131,80 @@ def probe(further: int) -> dict[str, Any]:
         services.close()
 
 
+def make_class_archive(folder: Path) -> tuple[Path, float]:
+    """This install's class archive for the local JVM, made as a gateway makes it (without the
+    gateway's lowest priority: the machine is otherwise idle); its path and the seconds it took."""
+    from prophecy_jupyter.gateway.class_archive import ClassArchive
+    from prophecy_jupyter.gateway.config import GatewayConfig
+    from prophecy_jupyter.gateway.spark_host import base_spark_conf
+    from prophecy_jupyter.services.settings import ServiceSettings
+
+    archive = ClassArchive(folder)
+    config = GatewayConfig(driver_memory=ServiceSettings().local_driver_memory)
+    conf = base_spark_conf(config, str(folder / "warehouse"))
+    started = time.monotonic()
+    command = [sys.executable, "-m", "prophecy_jupyter.gateway.class_archive", str(archive.path)]
+    with open(LOGS / "class-archive.log", "w") as log:
+        subprocess.run(
+            [*command, str(folder / ".partial.tmp")],
+            input=json.dumps(conf),
+            text=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=True,
+        )
+    return archive.path, time.monotonic() - started
+
+
+def place_archive(archive: Path, data_dir: Path) -> None:
+    """Put the class archive where the local gateway of ``data_dir`` finds it (as after its first
+    start)."""
+    folder = data_dir / ARCHIVE_FOLDER
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.link(archive, folder / archive.name)
+
+
 def measure_startup(repetitions: int, further: int, timeout: float, user_wait: float) -> dict[str, Any]:
-    """Bare Spark, our local fabric and the raw-HTTP reference, taking turns, each in a fresh process;
-    then the quickstart (:func:`measure_quickstart`, ``user_wait`` s before the notebook is opened)."""
-    runs: dict[str, list[dict[str, Any]]] = {client: [] for client in CLIENTS}
+    """Bare Spark, our local fabric (without and with its class archive) and the raw-HTTP reference,
+    taking turns, each in a fresh process; then the quickstart (:func:`measure_quickstart`,
+    ``user_wait`` s before the notebook is opened)."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    archives = Path(tempfile.mkdtemp(prefix="prophecy-bench-archive-"))
+    archive, archive_s = make_class_archive(archives)
+    runs: dict[str, list[dict[str, Any]]] = {start: [] for start in STARTS}
     for repetition in range(repetitions):
-        for client in CLIENTS:
+        for start in STARTS:
             with tempfile.TemporaryDirectory(prefix="prophecy-bench-data-") as data_dir:
-                args = [client, "--further", str(further)]
-                env = worker_env(Path(data_dir))
-                log_name = f"startup-{client}-{repetition}"
+                if start.endswith(ARCHIVED):
+                    place_archive(archive, Path(data_dir))
+                args = [start.removesuffix(ARCHIVED), "--further", str(further)]
+                env = worker_env(Path(data_dir), **{CLASS_ARCHIVE_ENV: "auto"})
+                log_name = f"startup-{start}-{repetition}"
                 result, launched, wall = run_worker("benchmarks.startup", args, env, timeout, log_name)
             result["launch_to_ready_s"] = result.pop("ready_epoch") - launched
             result["process_wall_s"] = wall
-            runs[client].append(result)
+            runs[start].append(result)
     keys = ("ready_s", "launch_to_ready_s", "process_wall_s")
-    results: dict[str, Any] = {"repetitions": repetitions, "runs": runs}
+    results: dict[str, Any] = {"repetitions": repetitions, "runs": runs, "class_archive_made_s": archive_s}
+    results["class_archive_mb"] = archive.stat().st_size / 2**20
     results["bare"] = {k: summary([r[k] for r in runs["bare"]]) for k in keys}
-    for client in ("ours", "probe"):
+    for client in ("ours", "ours" + ARCHIVED, "probe"):
         results[f"{client}_first"] = {k: summary([r[k] for r in runs[client]]) for k in keys}
         further_runs = [s for r in runs[client] for s in r["further"]]
         results[f"{client}_further"] = {
             k: summary([s[k] for s in further_runs]) for k in further_runs[0] if k != "tree_after"
         }
-    results["ours_first"]["tree_rss_mb"] = summary([r["tree_after_first"]["rss_mb"] for r in runs["ours"]])
+    for client in ("ours", "ours" + ARCHIVED):
+        rss = [r["tree_after_first"]["rss_mb"] for r in runs[client]]
+        results[f"{client}_first"]["tree_rss_mb"] = summary(rss)
     try:
-        results["quickstart"] = measure_quickstart(min(repetitions, QUICKSTART_RUNS), user_wait, timeout)
+        quickstart_runs = min(repetitions, QUICKSTART_RUNS)
+        results["quickstart"] = measure_quickstart(quickstart_runs, user_wait, timeout, archive)
     except Exception as exc:  # the session measurements above still count
         traceback.print_exc()
         results["quickstart"] = {"error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        shutil.rmtree(archives, ignore_errors=True)
     return results
 
 
@@ -192,18 +246,24 @@ def gateway_events(data_dir: Path) -> dict[str, float]:
     return found
 
 
-def quickstart_once(warm_start: str, user_wait: float, timeout: float, base: Path) -> dict[str, Any]:
-    """One newcomer: a fresh Jupyter server (fresh data dirs, ``local_warm_start=warm_start``),
-    ``user_wait`` s of opening the notebook once it answers, then its kernel started through the
-    REST API and its cells run up to the first ``%%spark`` over jupyter_client."""
+def quickstart_once(
+    variant: str, user_wait: float, timeout: float, base: Path, archive: Path | None
+) -> dict[str, Any]:
+    """One newcomer: a fresh Jupyter server (fresh data dirs, ``local_warm_start`` as ``variant``
+    says, and ``archive`` in the data dir if its name ends in ``-archived``), ``user_wait`` s of
+    opening the notebook once it answers, then its kernel started through the REST API and its cells
+    run up to the first ``%%spark`` over jupyter_client."""
     from prophecy_jupyter.vault.keys import new_key
     from tests.servers.jupyter import start_jupyter
     from tests.servers.kernels import execute
 
     kernel_name, cells = quickstart_cells()
+    warm_start = variant.removesuffix(ARCHIVED)
     options = () if warm_start == "auto" else (f"--ProphecyJupyter.local_warm_start={warm_start}",)
     data_dir = base / "prophecy-data"
-    with without_env(WARM_START_ENV):
+    if variant.endswith(ARCHIVED) and archive is not None:
+        place_archive(archive, data_dir)
+    with without_env(WARM_START_ENV), without_env(CLASS_ARCHIVE_ENV):
         launched_epoch, launched = time.time(), time.monotonic()
         server = start_jupyter(base, data_dir, new_key(), *options)
     answered = time.monotonic()
@@ -228,7 +288,7 @@ def quickstart_once(warm_start: str, user_wait: float, timeout: float, base: Pat
             raise RuntimeError(f"the first %%spark cell printed {cell.stdout!r}")
         events = {k: v - launched_epoch for k, v in gateway_events(data_dir).items()}
         return {
-            "warm_start": warm_start,
+            "variant": variant,
             "after_kernel_ready_s": done - ready,
             "from_server_start_s": done - launched,
             "server_answers_s": answered - launched,
@@ -248,17 +308,20 @@ def quickstart_once(warm_start: str, user_wait: float, timeout: float, base: Pat
         end(tree)
         with contextlib.suppress(OSError):
             LOGS.mkdir(parents=True, exist_ok=True)
-            shutil.copy(server.log, LOGS / f"quickstart-{warm_start}-{server.log.name}")
+            shutil.copy(server.log, LOGS / f"quickstart-{variant}-{server.log.name}")
 
 
-def measure_quickstart(repetitions: int, user_wait: float, timeout: float) -> dict[str, Any]:
-    """The quickstart's first ``%%spark`` cell with warm start on (the default) and off, taking
-    turns, each run on a fresh server."""
+def measure_quickstart(
+    repetitions: int, user_wait: float, timeout: float, archive: Path | None = None
+) -> dict[str, Any]:
+    """The quickstart's first ``%%spark`` cell with warm start on (the default; at a first start,
+    and at a later one with the class archive made) and off, taking turns, each run on a fresh
+    server."""
     runs: dict[str, list[dict[str, Any]]] = {w: [] for w in WARM_STARTS}
     for _ in range(repetitions):
-        for warm_start in WARM_STARTS:
+        for variant in WARM_STARTS:
             with tempfile.TemporaryDirectory(prefix="prophecy-bench-quickstart-") as base:
-                runs[warm_start].append(quickstart_once(warm_start, user_wait, timeout, Path(base)))
+                runs[variant].append(quickstart_once(variant, user_wait, timeout, Path(base), archive))
     keys = ("after_kernel_ready_s", "from_server_start_s", "server_answers_s", "kernel_ready_s")
     results: dict[str, Any] = {"repetitions": repetitions, "user_wait_s": user_wait, "runs": runs}
     for warm_start, done in runs.items():

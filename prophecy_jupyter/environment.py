@@ -26,6 +26,7 @@ LOCAL_SETTINGS_ENV = {
     "local_niceness": "PROPHECY_JUPYTER_LOCAL_NICENESS",
     "local_warm_start": "PROPHECY_JUPYTER_LOCAL_WARM_START",
     "local_idle_stop": "PROPHECY_JUPYTER_LOCAL_IDLE_STOP",
+    "local_class_archive": "PROPHECY_JUPYTER_LOCAL_CLASS_ARCHIVE",
     "projects_dir": PROJECTS_DIR_ENV,
 }
 """Settings that the environment may give (the server's options win over it)."""

@@ -16,6 +16,8 @@ from tests.servers.gateway import GatewayProcess, start_gateway, wait_for_state
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 # The servers tests start warm no local fabric unless a test asks (2 cores: one JVM at a time).
 os.environ.setdefault("PROPHECY_JUPYTER_LOCAL_WARM_START", "never")
+# Nor do they make a class archive in their fresh data dirs (tests/test_class_archive.py does).
+os.environ.setdefault("PROPHECY_JUPYTER_LOCAL_CLASS_ARCHIVE", "never")
 
 
 @pytest.fixture

@@ -84,11 +84,13 @@ def test_a_server_warms_the_local_fabric_which_stops_unused_and_starts_again(tmp
         os.environ["PROPHECY_JUPYTER_KEY"],
         "--ProphecyJupyter.local_warm_start=always",
         "--ProphecyJupyter.local_idle_stop=6",
+        "--ProphecyJupyter.local_class_archive=always",
     )
     try:
         [gateway] = wait_until(lambda: gateways_of(server.process.pid), 30, "the gateway was not started")
         command = gateway.cmdline()
         assert command[command.index("--nice") + 1] == "10" and "--exit-when-idle" in command
+        assert command[command.index("--class-archive") + 1] == str(data_dir / "class-archives")
         logs = data_dir / "logs"
         wait_until(
             lambda: any("warmed up" in log.read_text() for log in logs.glob("local-gateway-*.log")),

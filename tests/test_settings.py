@@ -47,3 +47,10 @@ def test_a_command_in_a_users_terminal_on_a_hub_runs_on_livy_as_that_user(monkey
     monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "hub-token")
     monkeypatch.setenv("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
     assert settings_of_this_process().proxy_users == {}, "as the server would: never as Livy's own user"
+
+
+def test_the_local_jvms_class_archive_is_kept_unless_under_a_hub():
+    assert ServiceSettings().keeps_class_archive
+    assert not ServiceSettings(under_hub=True).keeps_class_archive
+    assert ServiceSettings(under_hub=True, local_class_archive="always").keeps_class_archive
+    assert not ServiceSettings(local_class_archive="never").keeps_class_archive

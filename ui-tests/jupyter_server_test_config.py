@@ -12,6 +12,7 @@ configure_jupyter_server(c)  # noqa: F821
 c.ServerApp.allow_root = True  # noqa: F821
 # No local JVM warming up at start: it would take the CPU from the first tests' saves.
 c.ProphecyJupyter.local_warm_start = "never"  # noqa: F821
+c.ProphecyJupyter.local_class_archive = "never"  # noqa: F821  (nor a class archive in a fresh data dir)
 os.environ.setdefault("PROPHECY_JUPYTER_DATA_DIR", tempfile.mkdtemp(prefix="prophecy-ui-"))
 
 # The stand-ins live in the repository's tests/ package; this folder holds the setup.

@@ -7,10 +7,11 @@ import asyncio
 import logging
 import os
 import secrets
+from pathlib import Path
 
 from prophecy_jupyter.cli.options import key_values
 from prophecy_jupyter.gateway.config import GatewayConfig
-from prophecy_jupyter.paths import data_dir, write_private
+from prophecy_jupyter.paths import data_dir, private_dir, write_private
 
 TOKEN_ENV = "PROPHECY_GATEWAY_TOKEN"
 TOKEN_FILE = "gateway.token"
@@ -104,6 +105,12 @@ def add_parser(commands) -> None:
         help="Run the JVM and the interpreters N steps below the gateway's CPU priority (0-19), so that "
         "its HTTP loop stays responsive when they fill the CPUs.",
     )
+    parser.add_argument(
+        "--class-archive",
+        metavar="FOLDER",
+        help="Start the JVMs with a class archive kept in FOLDER (made there in the background, at "
+        "the lowest priority, when there is none): they start and warm up in about half the time.",
+    )
     parser.add_argument("--spark-ui", action="store_true", help="Enable the Spark web UI.")
     parser.add_argument(
         "--no-auth", action="store_true", help="Accept requests without a token (trusted machines only)."
@@ -136,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         long_poll=not args.no_long_poll,
         uploads=not args.no_uploads,
         niceness=max(0, min(19, args.nice)),
+        class_archive=str(private_dir(Path(args.class_archive).expanduser())) if args.class_archive else None,
         exit_when_idle=max(0.0, args.exit_when_idle),
         spark_ui=args.spark_ui,
         auth_token=gateway_token(args),

@@ -15,6 +15,7 @@ import time
 from tornado import httpserver, netutil, web
 
 from prophecy_jupyter.gateway.batches import BatchManager
+from prophecy_jupyter.gateway.class_archive import ClassArchive
 from prophecy_jupyter.gateway.config import GatewayConfig
 from prophecy_jupyter.gateway.handlers import ROUTES, NotFoundHandler
 from prophecy_jupyter.gateway.sessions import FINISHED_STATES, SessionManager
@@ -25,6 +26,9 @@ from prophecy_jupyter.gateway.spark_host import (
 )
 
 log = logging.getLogger("prophecy_jupyter.gateway")
+#: Seconds with no JVM, session or statement starting or running before a missing class archive
+#: is made.
+ARCHIVE_AFTER_QUIET = 30.0
 
 
 def make_app(config: GatewayConfig, sessions: SessionManager, batches: BatchManager) -> web.Application:
@@ -45,6 +49,9 @@ class Gateway:
         self.work_dir = tempfile.mkdtemp(prefix="prophecy-gateway-")
         os.chmod(self.work_dir, 0o700)
         self.host: SharedSparkHost | None = None
+        self.conf: dict[str, str] = {}
+        """Spark settings of the JVMs the gateway starts (without their class archive)."""
+        self.archive = ClassArchive(config.class_archive) if config.class_archive else None
         self.sessions: SessionManager | None = None
         self.batches = BatchManager(config, self.work_dir)
         self.server: httpserver.HTTPServer | None = None
@@ -54,11 +61,12 @@ class Gateway:
     async def start(self) -> int:
         """Start listening (the JVM warms up in the background); return the bound port."""
         prepare_environment()
+        conf = base_spark_conf(self.config, os.path.join(self.work_dir, "warehouse"))
+        self.conf = conf
         if self.config.isolation == "shared":
-            conf = base_spark_conf(self.config, os.path.join(self.work_dir, "warehouse"))
-            self.host = SharedSparkHost(conf, self.config.niceness)
+            self.host = SharedSparkHost(conf, self.config.niceness, self.archive)
             self.host.start()
-        self.sessions = SessionManager(self.config, self.host, self.work_dir)
+        self.sessions = SessionManager(self.config, self.host, self.work_dir, self.archive)
         await self.sessions.start()
         sockets = netutil.bind_sockets(self.config.port, self.config.host)
         self.port = sockets[0].getsockname()[1]
@@ -74,6 +82,8 @@ class Gateway:
         if self.sessions is not None:
             await self.sessions.shutdown()
         await self.batches.shutdown()
+        if self.archive is not None:
+            self.archive.stop_build()
         if self.host is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.host.stop)
         shutil.rmtree(self.work_dir, ignore_errors=True)
@@ -85,12 +95,33 @@ class Gateway:
     def in_use(self) -> bool:
         """Whether a session or a batch is alive (starting, running or idle), or the JVM is still
         starting or warming up."""
+        return self._any(lambda state: state not in FINISHED_STATES)
+
+    def working(self) -> bool:
+        """Whether a JVM, a session, a statement or a batch is starting or running (idle sessions
+        do not count)."""
+        return self._any(lambda state: state in ("starting", "busy"))
+
+    def _any(self, counts) -> bool:
         if self.host is not None and self.host.starting:
             return True
         sessions = self.sessions.sessions.values() if self.sessions is not None else ()
-        return any(s.state not in FINISHED_STATES for s in sessions) or any(
+        return any(counts(s.state) for s in sessions) or any(
             b.state in ("starting", "running") for b in self.batches.batches.values()
         )
+
+
+async def _make_archive_when_quiet(gateway: Gateway, archive: ClassArchive) -> None:
+    """Make the JVMs' class archive once nothing has worked for ``ARCHIVE_AFTER_QUIET`` seconds,
+    so that its JVM takes no memory or CPU from a user's first cells."""
+    quiet_since = time.monotonic()
+    while not archive.exists():
+        await asyncio.sleep(5.0)
+        if gateway.working():
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= ARCHIVE_AFTER_QUIET:
+            archive.start_build(gateway.conf)
+            return
 
 
 async def _watch_idle(gateway: Gateway, seconds: float) -> None:
@@ -137,6 +168,8 @@ async def serve(config: GatewayConfig, parent_pid: int | None = None, ready_fd: 
     watchers = [asyncio.ensure_future(_watch_parent(parent_pid, gateway))] if parent_pid else []
     if config.exit_when_idle > 0:
         watchers.append(asyncio.ensure_future(_watch_idle(gateway, config.exit_when_idle)))
+    if gateway.archive is not None:
+        watchers.append(asyncio.ensure_future(_make_archive_when_quiet(gateway, gateway.archive)))
     await gateway.wait_stopped()
     for watcher in watchers:
         watcher.cancel()

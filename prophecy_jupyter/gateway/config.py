@@ -35,13 +35,15 @@ class GatewayConfig:
     long_poll: bool = True
     """Answer ``?wait=SECONDS`` on statement GETs as soon as the statement changes."""
     uploads: bool = True
+    """Take tables sent to a session as Arrow uploads (else clients send them as statements)."""
     exit_when_idle: float = 0.0
     """Seconds without a session or a batch after which the gateway stops itself (0: never); its
     owner starts it again when it is next needed."""
     niceness: int = 0
     """How far below the gateway's own priority its JVM and interpreters run (0: the same), so
     that its HTTP loop (and the Jupyter server beside it) stay responsive when they fill the CPUs."""
-    """Take tables sent to a session as Arrow uploads (else clients send them as statements)."""
+    class_archive: str | None = None
+    """A private folder where the JVMs' class archive is kept and made (None: no archive)."""
     auth_token: str | None = field(default=None, repr=False)
     """When set, every request needs ``Authorization: Bearer <token>``."""
     startup_timeout: float = 180.0

@@ -18,6 +18,7 @@ from typing import Any
 
 from prophecy_jupyter.gateway import errors, processes, protocol
 from prophecy_jupyter.gateway.bodies import CreateSession, parse_duration
+from prophecy_jupyter.gateway.class_archive import ClassArchive
 from prophecy_jupyter.gateway.config import (
     SUPPORTED_SESSION_KINDS,
     SUPPORTED_STATEMENT_KINDS,
@@ -163,9 +164,16 @@ class Session:
 class SessionManager:
     """Owns every interactive session of one gateway."""
 
-    def __init__(self, config: GatewayConfig, host: SharedSparkHost | None, work_dir: str):
+    def __init__(
+        self,
+        config: GatewayConfig,
+        host: SharedSparkHost | None,
+        work_dir: str,
+        archive: ClassArchive | None = None,
+    ):
         self.config = config
         self.host = host
+        self.archive = archive
         self.work_dir = work_dir
         self.uploads = Uploads(work_dir)
         self.instance = secrets.token_hex(4)
@@ -363,6 +371,8 @@ class SessionManager:
         if isolate:
             spark_conf = base_spark_conf(self.config, os.path.join(self.work_dir, "warehouse"))
             spark_conf.update(conf)
+            if self.archive is not None:
+                spark_conf = self.archive.use(spark_conf)
             message.update(mode="process", spark_conf=spark_conf)
         return message
 

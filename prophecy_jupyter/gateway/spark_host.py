@@ -10,8 +10,10 @@ import threading
 import time
 from concurrent.futures import Future
 
+from prophecy_jupyter.gateway.class_archive import ClassArchive
 from prophecy_jupyter.gateway.config import GatewayConfig
 from prophecy_jupyter.gateway.processes import lower_priority
+from prophecy_jupyter.gateway.warm_up import warm_up
 
 log = logging.getLogger("prophecy_jupyter.gateway")
 
@@ -24,7 +26,8 @@ def prepare_environment() -> None:
 
 
 def base_spark_conf(config: GatewayConfig, warehouse_dir: str) -> dict[str, str]:
-    """Spark settings for a JVM the gateway owns (shared, or one isolated session's)."""
+    """Spark settings for a JVM the gateway owns (shared, or one isolated session's), without its
+    class archive."""
     conf = {
         "spark.master": config.master,
         "spark.driver.memory": config.driver_memory,
@@ -42,11 +45,13 @@ def base_spark_conf(config: GatewayConfig, warehouse_dir: str) -> dict[str, str]
 
 
 class SharedSparkHost:
-    """Starts the shared SparkContext in a background thread as soon as the gateway starts."""
+    """Starts the shared SparkContext in a background thread as soon as the gateway starts (with
+    the class archive when there is one)."""
 
-    def __init__(self, conf: dict[str, str], niceness: int = 0):
+    def __init__(self, conf: dict[str, str], niceness: int = 0, archive: ClassArchive | None = None):
         self._conf = conf
         self._niceness = niceness
+        self._archive = archive
         self._ready: Future = Future()
         self._spark = None
         self.starting = True
@@ -60,12 +65,7 @@ class SharedSparkHost:
         started = time.monotonic()
         log.info("starting the shared Spark JVM")
         try:
-            from pyspark.sql import SparkSession
-
-            builder = SparkSession.builder.appName("prophecy-gateway")
-            for key, value in self._conf.items():
-                builder = builder.config(key, value)
-            spark = builder.getOrCreate()
+            spark = self._launch()
             spark.sparkContext.setLogLevel("WARN")
             parameters = spark.sparkContext._gateway.java_parameters
             self._spark = spark
@@ -76,21 +76,33 @@ class SharedSparkHost:
             self._ready.set_exception(exc)
             self.starting = False
             return
-        self._warm_up(spark)
-        self.starting = False
-
-    @staticmethod
-    def _warm_up(spark) -> None:
-        """Run a first job and a first Arrow transfer, so that a user's first cell does not pay
-        for loading and compiling their code paths (sessions can start meanwhile)."""
         started = time.monotonic()
-        try:
-            frame = spark.range(1000).selectExpr("id", "cast(id AS string) AS s", "current_timestamp() AS t")
-            frame.groupBy((frame.id % 10).alias("k")).count().collect()
-            frame.toArrow()
+        try:  # sessions can start meanwhile
+            warm_up(spark)
             log.info("the shared Spark JVM warmed up in %.1f s", time.monotonic() - started)
         except Exception as exc:  # a warm-up only: sessions work without it
             log.warning("warming up the shared Spark JVM failed: %s", exc)
+        self.starting = False
+
+    def _launch(self):
+        """The shared SparkSession: with the class archive if there is one, and without it if the
+        JVM does not start with it (the archive is then removed, to be made again)."""
+        from pyspark.sql import SparkSession
+
+        def launch(conf: dict[str, str]):
+            builder = SparkSession.builder.appName("prophecy-gateway")
+            for key, value in conf.items():
+                builder = builder.config(key, value)
+            return builder.getOrCreate()
+
+        if self._archive is None or not self._archive.exists():
+            return launch(self._conf)
+        try:
+            return launch(self._archive.use(self._conf))
+        except Exception as exc:
+            log.warning("the JVM did not start with its class archive (%s); starting it without", exc)
+            self._archive.discard()
+            return launch(self._conf)
 
     async def connection(self) -> dict:
         """Port and secret of the JVM's Py4J server, once it is up."""

@@ -28,6 +28,7 @@ class LocalGateway:
 
     def __init__(self, data_dir: Path, settings: ServiceSettings, startup_timeout: float = 60.0):
         self._log_dir = data_dir / "logs"
+        self._archive_dir = data_dir / "class-archives"
         self._settings = settings
         self._startup_timeout = startup_timeout
         self._lock = threading.Lock()
@@ -79,6 +80,8 @@ class LocalGateway:
             command += ["--exit-when-idle", str(self._settings.local_idle_stop)]
         if self._settings.local_niceness > 0:
             command += ["--nice", str(self._settings.local_niceness)]
+        if self._settings.keeps_class_archive:
+            command += ["--class-archive", str(self._archive_dir)]
         if self._settings.local_max_sessions:
             command += ["--max-sessions", str(self._settings.local_max_sessions)]
         env = {**os.environ, TOKEN_ENV: token}
