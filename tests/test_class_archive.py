@@ -92,6 +92,7 @@ def test_a_broken_archive_is_dropped_and_the_jvm_starts_without_it(made, tmp_pat
         assert one_statement(gateway) == "7"
         assert not maps(gateway_jvm(gateway), archive.path)
         assert not archive.path.exists() or archive.path.read_bytes() != whole[: len(whole) // 3]
+        assert not list(Path.cwd().glob("hs_err_pid*.log")), "the crash report is not left here"
     finally:
         gateway.stop()
 

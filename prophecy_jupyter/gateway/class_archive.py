@@ -72,8 +72,12 @@ class ClassArchive:
         return self.path.is_file() and all(_only_mine(p) for p in (self.folder, self.path))
 
     def use(self, conf: dict[str, str]) -> dict[str, str]:
-        """``conf`` with the archive mapped, when there is one."""
-        return with_java_option(conf, f"-XX:SharedArchiveFile={self.path}") if self.exists() else conf
+        """``conf`` with the archive mapped, when there is one (a JVM that crashes with it leaves
+        its report beside it, not in the gateway's working folder)."""
+        if not self.exists():
+            return conf
+        crash_report = self.folder / "hs_err_pid%p.log"
+        return with_java_option(conf, f"-XX:SharedArchiveFile={self.path} -XX:ErrorFile={crash_report}")
 
     def discard(self) -> None:
         """Remove the archive (a JVM failed to start with it)."""
