@@ -42,6 +42,8 @@ class GatewayConfig:
     niceness: int = 0
     """How far below the gateway's own priority its JVM and interpreters run (0: the same), so
     that its HTTP loop (and the Jupyter server beside it) stay responsive when they fill the CPUs."""
+    spare_interpreter: bool = False
+    """Keep one interpreter started and attached to the shared JVM, for the next session to take."""
     class_archive: str | None = None
     """A private folder where the JVMs' class archive is kept and made (None: no archive)."""
     auth_token: str | None = field(default=None, repr=False)

@@ -23,7 +23,13 @@ import warnings
 from typing import Any
 
 from prophecy_jupyter.gateway.repl import error_output, ok_output
-from prophecy_jupyter.gateway.statement_loop import InterruptGuard, Statement, StatementLoop, connect
+from prophecy_jupyter.gateway.statement_loop import (
+    InterruptGuard,
+    Statement,
+    StatementLoop,
+    begin_session,
+    connect,
+)
 
 
 class SparkInterruptGuard(InterruptGuard):
@@ -180,16 +186,25 @@ def _preload() -> None:
 
 
 def main() -> None:
-    channel, session_id, start = connect(_preload)
-    if start is None:
-        return
+    channel, start = connect(_preload)
+    spark = None
     try:
-        if start["mode"] == "shared":
+        if start is not None and start["op"] == "attach":  # a spare: on the JVM before a session asks
             spark = attach_to_shared_jvm(start["jvm"]["port"], start["jvm"]["secret"])
+            channel.send({"op": "attached"})
+            start = channel.receive()
+        if start is None or start.get("op") != "start":
+            return
+        session_id = begin_session(start)
+        if spark is not None and start["mode"] != "shared":
+            raise RuntimeError("a spare interpreter runs on the shared JVM only")
+        if spark is None and start["mode"] == "shared":
+            spark = attach_to_shared_jvm(start["jvm"]["port"], start["jvm"]["secret"])
+        if spark is None:
+            spark = start_own_jvm(start["app_name"], start.get("spark_conf", {}))
+        else:
             for key, value in start.get("runtime_conf", {}).items():
                 spark.conf.set(key, value)
-        else:
-            spark = start_own_jvm(start["app_name"], start.get("spark_conf", {}))
     except Exception as exc:
         channel.send({"op": "failed", "error": f"{type(exc).__name__}: {exc}"})
         raise

@@ -20,6 +20,8 @@ STREAM_BUFFER_BYTES = 64 * 1024 * 1024
 SOCKET_ENV = "PROPHECY_INTERPRETER_SOCKET"
 TOKEN_ENV = "PROPHECY_INTERPRETER_TOKEN"
 SESSION_ENV = "PROPHECY_INTERPRETER_SESSION"
+#: What a spare interpreter (no session yet) names as its session.
+SPARE = "spare"
 
 
 def encode(message: dict[str, Any]) -> bytes:

@@ -21,7 +21,13 @@ import time
 from typing import Any
 
 from prophecy_jupyter.gateway.repl import error_output, ok_output
-from prophecy_jupyter.gateway.statement_loop import InterruptGuard, Statement, StatementLoop, connect
+from prophecy_jupyter.gateway.statement_loop import (
+    InterruptGuard,
+    Statement,
+    StatementLoop,
+    begin_session,
+    connect,
+)
 from prophecy_jupyter.results import snowpark_tables
 
 CANCEL_GRACE = 5.0
@@ -78,9 +84,10 @@ def _preload() -> None:
 
 
 def main() -> None:
-    channel, session_id, start = connect(_preload)
-    if start is None:
+    channel, start = connect(_preload)
+    if start is None or start["op"] != "start":
         return
+    session_id = begin_session(start)
     from snowflake.snowpark import Session
 
     connection = start.pop("connection")

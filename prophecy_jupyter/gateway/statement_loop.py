@@ -18,6 +18,7 @@ from typing import Any
 
 from prophecy_jupyter.gateway import protocol
 from prophecy_jupyter.gateway.repl import PythonRepl, error_output
+from prophecy_jupyter.gateway.uploads import UPLOADS_ENV
 
 PROGRESS_INTERVAL = 0.2
 CANCEL_INTERVAL = 0.1
@@ -185,14 +186,20 @@ class StatementLoop:
             self.channel.send({"op": "progress", "id": statement.id, "progress": value, "detail": detail})
 
 
-def connect(preload: Callable[[], None]) -> tuple[protocol.Channel, int, dict[str, Any] | None]:
-    """Connect back to the gateway (as the environment says, then forgotten), ``preload`` while
-    it prepares the start message, and take it: the channel, this session's id, and what to start
-    (None if the gateway said nothing)."""
+def connect(preload: Callable[[], None]) -> tuple[protocol.Channel, dict[str, Any] | None]:
+    """Connect back to the gateway (as the environment says, then forgotten), ``preload`` while it
+    prepares its first message, and take that message: what to start, or, for a spare interpreter
+    (no session yet), which JVM to attach to first (None if the gateway said nothing)."""
     channel = protocol.Channel.connect(os.environ.pop(protocol.SOCKET_ENV))
-    session_id = int(os.environ.pop(protocol.SESSION_ENV))
+    claim = os.environ.pop(protocol.SESSION_ENV)
     token = os.environ.pop(protocol.TOKEN_ENV)
-    channel.send({"op": "hello", "session": session_id, "token": token, "pid": os.getpid()})
+    channel.send({"op": "hello", "session": claim, "token": token, "pid": os.getpid()})
     preload()
-    start = channel.receive()
-    return channel, session_id, start if start is not None and start.get("op") == "start" else None
+    first = channel.receive()
+    return channel, first if first is not None and first.get("op") in ("start", "attach") else None
+
+
+def begin_session(start: dict[str, Any]) -> int:
+    """Take what a start message says of the session (where its uploads arrive); its id."""
+    os.environ[UPLOADS_ENV] = start["uploads"]
+    return int(start["session"])

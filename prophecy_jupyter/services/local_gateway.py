@@ -80,6 +80,8 @@ class LocalGateway:
             command += ["--exit-when-idle", str(self._settings.local_idle_stop)]
         if self._settings.local_niceness > 0:
             command += ["--nice", str(self._settings.local_niceness)]
+        if self._settings.warms_local_fabric:
+            command.append("--spare-interpreter")
         if self._settings.keeps_class_archive:
             command += ["--class-archive", str(self._archive_dir)]
         if self._settings.local_max_sessions:

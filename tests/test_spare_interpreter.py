@@ -1,0 +1,119 @@
+"""The gateway keeps a spare interpreter attached to the shared JVM: the next session takes it and
+is ready at once, with its own settings and uploads folder; another spare replaces it once the
+gateway is quiet; a spare that dies untaken is replaced; sessions that cannot share the spare's
+JVM as it is start their own interpreter."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import psutil
+import pytest
+import requests
+
+from tests.servers.gateway import run_statement, start_gateway, wait_for_state
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+HEADERS = {"X-Requested-By": "test"}
+
+
+def wait_until(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+    return found
+
+
+def interpreters(gateway) -> dict[int, str]:
+    """The gateway's interpreter processes: pid -> the session each was started for ('spare': none;
+    its environment as it started, so a spare taken since still says 'spare')."""
+    found = {}
+    for child in psutil.Process(gateway.process.pid).children():
+        try:
+            if "prophecy_jupyter.gateway.interpreter" in child.cmdline() and child.status() != "zombie":
+                found[child.pid] = child.environ().get("PROPHECY_INTERPRETER_SESSION", "")
+        except psutil.Error:
+            continue
+    return found
+
+
+def attached_spare(gateway, taken: set[int] = frozenset()) -> int:
+    """The pid of the gateway's spare (not one of ``taken``), once it holds a connection to the JVM."""
+
+    def spare() -> int | None:
+        for pid, claim in interpreters(gateway).items():
+            if claim != "spare" or pid in taken:
+                continue
+            try:
+                tcp = [c for c in psutil.Process(pid).net_connections("tcp") if c.status == "ESTABLISHED"]
+            except psutil.Error:
+                continue
+            if tcp:
+                return pid
+        return None
+
+    return wait_until(spare, 120, "no spare interpreter attached to the JVM")
+
+
+def open_session(gateway, **body) -> int:
+    created = requests.post(
+        f"{gateway.url}/sessions", json={"kind": "pyspark", **body}, headers=HEADERS, timeout=30
+    )
+    assert created.status_code == 201, created.text
+    return created.json()["id"]
+
+
+def interpreter_of(gateway, session: int) -> int:
+    return int(
+        run_statement(gateway.url, session, "import os\nprint(os.getpid())")["output"]["data"]["text/plain"]
+    )
+
+
+@pytest.fixture
+def gateway():
+    gateway = start_gateway("--spare-interpreter")
+    yield gateway
+    gateway.stop()
+
+
+def test_a_session_takes_the_spare_and_another_replaces_it(gateway):
+    spare = attached_spare(gateway)
+    asked = time.monotonic()
+    first = open_session(gateway, conf={"spark.sql.shuffle.partitions": "7"})
+    wait_for_state(gateway.url, first, {"idle"})
+    ready_in = time.monotonic() - asked
+    assert interpreter_of(gateway, first) == spare, "the session runs in the spare"
+    assert ready_in < 5, f"ready in {ready_in:.1f} s"
+    said = run_statement(gateway.url, first, "print(spark.conf.get('spark.sql.shuffle.partitions'))")
+    assert said["output"]["data"]["text/plain"] == "7", "the session's own settings apply"
+    uploads = run_statement(gateway.url, first, "import os\nprint(os.environ['PROPHECY_GATEWAY_UPLOADS'])")
+    assert uploads["output"]["data"]["text/plain"].endswith(f"/uploads/{first}"), "its own uploads folder"
+
+    again = attached_spare(gateway, taken={spare})
+    second = open_session(gateway)
+    wait_for_state(gateway.url, second, {"idle"})
+    assert interpreter_of(gateway, second) == again
+    run_statement(gateway.url, first, "spark.range(3).createOrReplaceTempView('mine')")
+    shown = run_statement(gateway.url, second, "print(spark.catalog.tableExists('mine'))")
+    assert shown["output"]["data"]["text/plain"] == "False", "sessions made from spares stay apart"
+
+
+def test_a_spare_that_dies_untaken_is_replaced(gateway):
+    spare = attached_spare(gateway)
+    os.kill(spare, signal.SIGKILL)
+    replaced = attached_spare(gateway, taken={spare})
+    session = open_session(gateway)
+    wait_for_state(gateway.url, session, {"idle"})
+    assert interpreter_of(gateway, session) == replaced
+
+
+def test_a_session_that_needs_its_own_jvm_leaves_the_spare(gateway):
+    spare = attached_spare(gateway)
+    session = open_session(gateway, driverMemory="600m")  # a JVM's heap is set when it starts
+    wait_for_state(gateway.url, session, {"idle"}, timeout=180)
+    assert interpreter_of(gateway, session) != spare
+    assert spare in interpreters(gateway), "the spare still waits for a session"
