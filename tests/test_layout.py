@@ -65,6 +65,29 @@ def test_a_kernel_that_talks_to_a_server_loads_neither_the_services_the_store_th
     )
 
 
+def test_the_local_fabrics_gateway_starts_without_the_store_or_the_services():
+    """The local fabric starts its gateway with the gateway command alone: the first session waits
+    for that process, and the store and the services took 0.4 s of it to import."""
+    probe = (
+        "import json, sys\n"
+        "from prophecy_jupyter.cli import gateway_command\n"
+        "from prophecy_jupyter.gateway import app\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'alembic')"
+        " or m.startswith(('prophecy_jupyter.services', 'prophecy_jupyter.store')))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert json.loads(done.stdout) == []
+    shown = subprocess.run(
+        [sys.executable, "-m", "prophecy_jupyter.cli.gateway_command", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0 and "--spare-interpreter" in shown.stdout
+
+
 def reads_of_the_environment(path: Path) -> list[int]:
     """Lines of a module that read an environment variable (``os.environ.get``, ``os.getenv``,
     ``os.environ[...]``, ``getpass.getuser`` which reads ``$USER``); handing the environment on to a

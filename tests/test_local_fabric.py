@@ -62,7 +62,7 @@ def gateways_of(pid: int) -> list[psutil.Process]:
             command = child.cmdline()
         except psutil.Error:  # gone, or a zombie not reaped yet
             continue
-        if "gateway" in command and "prophecy_jupyter.cli" in command:
+        if "prophecy_jupyter.cli.gateway_command" in command:
             found.append(child)
     return found
 

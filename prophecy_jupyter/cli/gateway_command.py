@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import secrets
+import sys
 from pathlib import Path
 
 from prophecy_jupyter.cli.options import key_values
@@ -157,3 +158,17 @@ def run(args: argparse.Namespace) -> int:
     )
     asyncio.run(serve(config, parent_pid=args.parent_pid, ready_fd=args.ready_fd))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The gateway command alone (``python -m prophecy_jupyter.cli.gateway_command [OPTIONS]``):
+    how the local fabric starts it, without importing the rest of the command line (the store and
+    the services take about 0.4 s to import)."""
+    parser = argparse.ArgumentParser(prog="jupyter prophecy")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["gateway", *(sys.argv[1:] if argv is None else argv)])
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -60,8 +60,7 @@ class LocalGateway:
         command = [
             sys.executable,
             "-m",
-            "prophecy_jupyter.cli",
-            "gateway",
+            "prophecy_jupyter.cli.gateway_command",
             "--host",
             "127.0.0.1",
             "--port",
