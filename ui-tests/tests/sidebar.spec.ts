@@ -10,8 +10,9 @@ test('the Prophecy sidebar lists the built-in local fabric', async ({ page }) =>
   await expect(sidebar.getByText('Open a notebook to attach it')).toBeVisible();
 });
 
-test('a notebook is attached from the sidebar', async ({ page, tmpPath }) => {
-  const name = 'attach-me.ipynb';
+test('a notebook is attached from the sidebar', async ({ page, tmpPath }, testInfo) => {
+  // A notebook of its own per attempt: an attempt that failed leaves its notebook attached.
+  const name = `attach-me-${testInfo.retry}.ipynb`;
   await page.notebook.createNew(name);
   await page.click('[title="Prophecy"]');
   const row = page.locator('#prophecy-sidebar .jp-ProphecySidebar-fabric', { hasText: 'local' });
@@ -31,7 +32,8 @@ test('a notebook is attached from the sidebar', async ({ page, tmpPath }) => {
         return { prophecy: model.getMetadata('prophecy'), dirty: model.dirty };
       });
     await expect.poll(async () => (await inPage()).prophecy).toEqual(expected);
-    await expect.poll(async () => (await inPage()).dirty).toBe(false);
+    // The save waits its turn behind JupyterLab's own work, which a starting session slows on 2 cores.
+    await expect.poll(async () => (await inPage()).dirty, { timeout: 30000 }).toBe(false);
     const file = await (await page.request.get(`/api/contents/${tmpPath}/${name}`)).json();
     expect(file.content.metadata.prophecy).toEqual(expected);
   };
