@@ -5,8 +5,9 @@ about half the time.
 One archive per Java and Spark install, made once in the background at the lowest CPU priority
 by a JVM of its own that starts, runs the warm-up and exits (Java writes the archive as it exits).
 It is published by rename only after that JVM exited cleanly: a JVM that maps a truncated archive
-crashes. Run as ``python -m prophecy_jupyter.gateway.class_archive FOLDER`` it makes the archive
-of this install in FOLDER (with the Spark settings as JSON on stdin) and exits.
+crashes. Run as ``python -m prophecy_jupyter.gateway.class_archive ARCHIVE PARTIAL`` (the Spark
+settings as JSON on stdin) it makes this install's archive ARCHIVE through the file PARTIAL, and
+exits with 0 if it did.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -105,7 +107,7 @@ class ClassArchive:
         builder, self._builder = self._builder, None
         if builder is not None and builder.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(builder.pid, 9)
+                os.killpg(builder.pid, signal.SIGKILL)
             builder.wait()
         if self._partial is not None:
             self._partial.unlink(missing_ok=True)

@@ -344,7 +344,7 @@ class SessionManager:
         that stops it."""
         if reason is not None:
             self._spare_failures += 1
-            log.warning("the spare interpreter %s (%s)", reason, spare.log.tail(5))
+            log.warning("the spare interpreter %s; its log ends: %s", reason, " | ".join(spare.log.tail(5)))
         if self._spare is spare:
             self._spare = None
         if spare in self._connecting:
