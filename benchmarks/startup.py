@@ -169,8 +169,23 @@ def measure_startup(repetitions: int, further: int, timeout: float, user_wait: f
     taking turns, each in a fresh process; then the quickstart (:func:`measure_quickstart`,
     ``user_wait`` s before the notebook is opened)."""
     LOGS.mkdir(parents=True, exist_ok=True)
-    archives = Path(tempfile.mkdtemp(prefix="prophecy-bench-archive-"))
-    archive, archive_s = make_class_archive(archives)
+    with tempfile.TemporaryDirectory(prefix="prophecy-bench-archive-") as archives:
+        archive, archive_s = make_class_archive(Path(archives))
+        results = measure_sessions(repetitions, further, timeout, archive)
+        results["class_archive_made_s"] = archive_s
+        results["class_archive_mb"] = archive.stat().st_size / 2**20
+        try:
+            quickstart_runs = min(repetitions, QUICKSTART_RUNS)
+            results["quickstart"] = measure_quickstart(quickstart_runs, user_wait, timeout, archive)
+        except Exception as exc:  # the session measurements above still count
+            traceback.print_exc()
+            results["quickstart"] = {"error": f"{type(exc).__name__}: {exc}"}
+    return results
+
+
+def measure_sessions(repetitions: int, further: int, timeout: float, archive: Path) -> dict[str, Any]:
+    """The first and further sessions of each of :data:`STARTS`, taking turns, each in a fresh
+    process (``archive`` placed in the data dir of the ``-archived`` ones)."""
     runs: dict[str, list[dict[str, Any]]] = {start: [] for start in STARTS}
     for repetition in range(repetitions):
         for start in STARTS:
@@ -185,8 +200,7 @@ def measure_startup(repetitions: int, further: int, timeout: float, user_wait: f
             result["process_wall_s"] = wall
             runs[start].append(result)
     keys = ("ready_s", "launch_to_ready_s", "process_wall_s")
-    results: dict[str, Any] = {"repetitions": repetitions, "runs": runs, "class_archive_made_s": archive_s}
-    results["class_archive_mb"] = archive.stat().st_size / 2**20
+    results: dict[str, Any] = {"repetitions": repetitions, "runs": runs}
     results["bare"] = {k: summary([r[k] for r in runs["bare"]]) for k in keys}
     for client in ("ours", "ours" + ARCHIVED, "probe"):
         results[f"{client}_first"] = {k: summary([r[k] for r in runs[client]]) for k in keys}
@@ -197,14 +211,6 @@ def measure_startup(repetitions: int, further: int, timeout: float, user_wait: f
     for client in ("ours", "ours" + ARCHIVED):
         rss = [r["tree_after_first"]["rss_mb"] for r in runs[client]]
         results[f"{client}_first"]["tree_rss_mb"] = summary(rss)
-    try:
-        quickstart_runs = min(repetitions, QUICKSTART_RUNS)
-        results["quickstart"] = measure_quickstart(quickstart_runs, user_wait, timeout, archive)
-    except Exception as exc:  # the session measurements above still count
-        traceback.print_exc()
-        results["quickstart"] = {"error": f"{type(exc).__name__}: {exc}"}
-    finally:
-        shutil.rmtree(archives, ignore_errors=True)
     return results
 
 
