@@ -113,7 +113,7 @@ def test_text_html_images_and_errors_map_like_a_notebook():
     assert (error.error_name, error.error_message, error.traceback) == (
         "KeyError",
         "'foo'",
-        ["KeyError: 'foo'", "line 2"],
+        ("KeyError: 'foo'", "line 2"),
     )
     assert result_of(None).text == ""
 
@@ -207,13 +207,13 @@ def test_an_evicted_context_or_a_restarted_cluster_is_replaced_and_the_user_told
     assert answer.state == RunState.FINISHED and answer.result.text.strip() == "'still here'"
     # Told either with the run (the submit found the context gone) or before it (a health check
     # of the earlier run noticed first and the new session started with a notice).
-    told = answer.notes + heard
+    told = [*answer.notes, *heard]
     assert told and all("earlier cells" in m for m in told[:1]), told
     if answer.notes:
-        assert answer.notes == [
+        assert answer.notes == (
             f"The execution context on fabric '{FABRIC_REF}' is gone (evicted, or the cluster restarted); "
-            "variables from earlier cells are lost. This cell runs in a new one."
-        ]
+            "variables from earlier cells are lost. This cell runs in a new one.",
+        )
     lost = sessions.run("ana", "etl.ipynb", "dbx", "kept")
     assert lost.state == RunState.FAILED and lost.result.error_name == "NameError"
 
@@ -222,7 +222,7 @@ def test_an_evicted_context_or_a_restarted_cluster_is_replaced_and_the_user_told
     heard = []
     answer = sessions.run("ana", "etl.ipynb", "dbx", "'after restart'", notify=heard.append)
     assert answer.state == RunState.FINISHED and answer.result.text.strip() == "'after restart'"
-    told = answer.notes + heard
+    told = [*answer.notes, *heard]
     assert any("earlier cells" in m for m in told) and any(
         "RESTARTING" in m or "PENDING" in m for m in told
     ), told

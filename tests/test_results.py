@@ -98,7 +98,7 @@ def test_livy_table_magic_and_other_outputs():
     text = output_to_result({"status": "ok", "data": {"text/plain": "res0: Int = 2"}})
     assert text.kind is ResultKind.TEXT and text.text == "res0: Int = 2"
     error = output_to_result({"status": "error", "ename": "E", "evalue": "bad", "traceback": ["line\n"]})
-    assert not error.ok and error.error_summary() == "E: bad" and error.traceback == ["line\n"]
+    assert not error.ok and error.error_summary() == "E: bad" and error.traceback == ("line\n",)
 
 
 def test_remote_error_renders_the_remote_traceback():

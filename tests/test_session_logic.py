@@ -4,6 +4,7 @@ same behaviours against real PySpark behind the gateway are in ``test_session_se
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 
@@ -13,6 +14,7 @@ from prophecy_jupyter.errors import EngineError, LimitReached, NotFound, Session
 from prophecy_jupyter.results.model import RunState
 from prophecy_jupyter.services.fabrics import Fabric
 from prophecy_jupyter.services.sessions import SessionService
+from prophecy_jupyter.services.sessions.latch import OPEN
 from prophecy_jupyter.services.sessions.records import StoreSessionRecords
 from prophecy_jupyter.services.settings import ServiceSettings
 from prophecy_jupyter.store.database import Database, sqlite_url
@@ -415,3 +417,19 @@ def test_a_run_whose_end_a_client_was_told_is_forgotten_soon_and_others_are_kept
         assert findable(untold), "a run nobody was told about stays (finished_runs_kept)"
     finally:
         service.shutdown()
+
+
+def test_a_finished_run_keeps_only_itself_its_result_and_its_lock_for_the_garbage_collector(service, engine):
+    """A server holds thousands of finished runs, and every full collection walks each container
+    they keep: a finished run keeps none beyond its result and its lock (its session, the shared
+    open latch and the result's kind are not its own)."""
+    engine.script("boom()", state=RunState.FAILED, text="division by zero")
+    for code in ("x = 1", "boom()"):
+        run = service.run(USER, NOTEBOOK, FABRIC.ref, code)
+        run.add_done_callback(lambda: None)
+        run.note("a note")
+        assert run.done and run.notes == ("a note",)
+        gc.collect()  # which lets go of tuples of plain values
+        shared = {id(run.session), id(OPEN), id(run.result.kind), id(type(run)), id(type(run.result))}
+        kept = [o for o in [*gc.get_referents(run), *gc.get_referents(run.result)] if id(o) not in shared]
+        assert sorted(type(o).__name__ for o in kept if gc.is_tracked(o)) == ["Result", "lock"], code

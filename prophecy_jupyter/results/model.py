@@ -3,7 +3,8 @@ that produces it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -44,7 +45,7 @@ class Result:
     row_limit: int | None = None
     error_name: str | None = None
     error_message: str | None = None
-    traceback: list[str] = field(default_factory=list)
+    traceback: Sequence[str] = ()
 
     @property
     def ok(self) -> bool:
@@ -56,7 +57,7 @@ class Result:
 
     @classmethod
     def of_error(cls, name: str, message: str, traceback: list[str] | None = None) -> Result:
-        return cls(ResultKind.ERROR, error_name=name, error_message=message, traceback=list(traceback or []))
+        return cls(ResultKind.ERROR, error_name=name, error_message=message, traceback=tuple(traceback or ()))
 
     @classmethod
     def of_table(cls, frame: pd.DataFrame, truncated: bool = False, row_limit: int | None = None) -> Result:

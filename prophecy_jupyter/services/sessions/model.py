@@ -16,7 +16,7 @@ from prophecy_jupyter.engines.base import Engine, RemoteSession, SessionSpec, Se
 from prophecy_jupyter.results.model import Result, RunState
 from prophecy_jupyter.results.transport import TablePayload
 from prophecy_jupyter.services.fabrics import Fabric
-from prophecy_jupyter.services.sessions.latch import Latch
+from prophecy_jupyter.services.sessions.latch import OPEN, Latch
 from prophecy_jupyter.sql_parameters import SqlParameter
 
 Notify = Callable[[str], None]
@@ -119,11 +119,14 @@ class Run:
         """A table result's data until it is taken (a table run's, or a SQL warehouse statement's)."""
         self.fetched_at: float | None = None
         """When a client first took the table's data (it is dropped a little later)."""
-        self.notes: list[str] = []
+        self.notes: tuple[str, ...] = ()
         """What the user should hear about the run, e.g. that its session was lost and reopened."""
         self._done = Latch()
-        self._callbacks: list[Callable[[], None]] = []
+        self._callbacks: list[Callable[[], None]] | None = None
         self._lock = threading.Lock()
+        # A server holds thousands of finished runs, and each full garbage collection scans every
+        # container they keep: a finished run keeps none it does not need (its latch becomes the
+        # shared open one, its callbacks and notes none until there are some).
 
     @property
     def progress(self) -> float | None:
@@ -145,10 +148,17 @@ class Run:
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
 
+    def note(self, text: str) -> None:
+        """Tell the user ``text`` with the run's outcome."""
+        with self._lock:
+            self.notes = (*self.notes, text)
+
     def add_done_callback(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` (from any thread) once the run is over, or now if it is."""
         with self._lock:
             if not self._done.is_set():
+                if self._callbacks is None:
+                    self._callbacks = []
                 self._callbacks.append(callback)
                 return
         callback()
@@ -162,7 +172,8 @@ class Run:
             self.result = result
             self.finished_at = time.monotonic()
             self._done.set()
-            callbacks, self._callbacks = self._callbacks, []
+            self._done = OPEN  # waiters already in the run's own latch were just let go
+            callbacks, self._callbacks = self._callbacks or (), None
         for callback in callbacks:
             callback()
         return True

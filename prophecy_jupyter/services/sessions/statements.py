@@ -77,12 +77,12 @@ class Statements:
             self.ledger.fail(run, gone)
             return
         run.reopened = True
-        run.notes.append(f"{gone} This cell runs in a new one.")
+        run.note(f"{gone} This cell runs in a new one.")
         with managed.lock:
             if not managed.live:
                 managed.remote, managed.ended_reason = None, None
         try:
-            self.lifecycle.ensure_started(managed, run.notes.append)
+            self.lifecycle.ensure_started(managed, run.note)
         except EngineError as exc:
             self.ledger.fail(run, exc)
             return

@@ -75,7 +75,7 @@ class Tables:
             )
         run = TableRun(managed, source, limit)
         if note:
-            run.notes.append(note)
+            run.note(note)
         return run
 
     def buffered_bytes(self, user: str) -> int:
@@ -118,7 +118,8 @@ class Tables:
         self.statements.send_soon(statement)
 
     def _after(self, run: StepsRun, statement: StatementRun, then: Then) -> None:
-        run.notes.extend(statement.notes)
+        for note in statement.notes:
+            run.note(note)
         if statement.state != RunState.FINISHED:
             state = RunState.CANCELLED if run.cancel_requested else statement.state
             self.ledger.finish(run, state, statement.result)
