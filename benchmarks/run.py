@@ -72,7 +72,7 @@ BENCHMARKS = (
 class Settings:
     """How much each benchmark measures."""
 
-    latency_repetitions: int = 7
+    latency_repetitions: int = 11
     rows: int = 1_000_000
     sparkmagic_rows: int | None = None
     transfer_repetitions: int = 4

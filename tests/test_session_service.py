@@ -54,8 +54,8 @@ def plain_livy(gateway):
 
 def test_poll_policy_grows_geometrically_and_is_capped():
     policy = PollPolicy()
-    assert policy.next_delay(0.0) == 0.005
-    delays, elapsed = [], 0.005
+    assert policy.next_delay(0.0) == 0.003
+    delays, elapsed = [], 0.003
     for _ in range(120):
         delay = policy.next_delay(elapsed)
         delays.append(delay)

@@ -35,7 +35,7 @@ class PollPolicy:
     Servers that long-poll are asked to hold each check up to ``long_poll_wait`` instead.
     """
 
-    first_delay: float = 0.005
+    first_delay: float = 0.003
     ratio: float = 0.1
     cap: float = 1.0
     long_poll_wait: float = 1.0

@@ -26,7 +26,7 @@ class ServiceSettings(Configurable):
     workers = Integer(
         64, config=True, help="Threads that send and poll statements and fetch tables (made as needed)."
     )
-    poll_first_delay = Float(0.005, config=True, help="Seconds before a statement is first checked.")
+    poll_first_delay = Float(0.003, config=True, help="Seconds before a statement is first checked.")
     poll_ratio = Float(
         0.1,
         config=True,
