@@ -3,7 +3,6 @@ warmed up, mapped by the JVM of the next gateway, and dropped when a JVM cannot 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import psutil
@@ -12,6 +11,7 @@ import requests
 
 from prophecy_jupyter.gateway.class_archive import ClassArchive
 from tests.servers.gateway import run_statement, start_gateway, wait_for_state
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -37,13 +37,6 @@ def gateway_jvm(gateway) -> psutil.Process:
 def maps(process: psutil.Process, path: Path) -> bool:
     """Whether the process has ``path`` mapped into its memory."""
     return str(path) in Path(f"/proc/{process.pid}/maps").read_text()
-
-
-def wait_until(check, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.5)
 
 
 def one_statement(gateway) -> str:

@@ -10,6 +10,8 @@ import time
 import psutil
 import pytest
 
+from tests.waiting import wait_until
+
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 OWNER = """
@@ -64,14 +66,6 @@ def gateways_of(pid: int) -> list[psutil.Process]:
             continue
         if "prophecy_jupyter.cli.gateway_command" in command:
             found.append(child)
-    return found
-
-
-def wait_until(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (found := condition()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.3)
     return found
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
+from functools import partial
 
 import pytest
 
@@ -19,17 +20,13 @@ from prophecy_jupyter.services.sessions.records import StoreSessionRecords
 from prophecy_jupyter.services.settings import ServiceSettings
 from prophecy_jupyter.store.database import Database, sqlite_url
 from prophecy_jupyter.store.models import RunRow, SessionRow
+from tests import waiting
 from tests.fakes.engine import FakeEngine, FakeEngines, FakeFabrics, remote_fabric
+
+wait_until = partial(waiting.wait_until, timeout=5.0, every=0.002)
 
 USER, NOTEBOOK = "ada", "etl.ipynb"
 FABRIC = remote_fabric()
-
-
-def wait_until(condition, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.002)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from functools import partial
 
 import pandas as pd
 import pyarrow as pa
@@ -21,10 +22,13 @@ from prophecy_jupyter.errors import EngineError, Invalid
 from prophecy_jupyter.results.model import RunState
 from prophecy_jupyter.services.runtime import build_services
 from prophecy_jupyter.sql_parameters import SqlParameter
+from tests import waiting
 from tests.conftest import USER
 from tests.servers.git_http import served_project
 from tests.servers.snowflake import Accounts, snowflake_stand_in
 from tests.test_vault import new_key
+
+wait_until = partial(waiting.wait_until, timeout=20.0, every=0.02)
 
 NOTEBOOK = "snow.ipynb"
 
@@ -142,13 +146,6 @@ def test_a_refused_login_says_which_fabric_and_auth_mode(built):
     assert "fabric 'default/sf-wrong'" in message and "login of ana (authenticator SNOWFLAKE)" in message
     assert "390100" in message and "Incorrect username or password" in message
     assert "not-her-password" not in message
-
-
-def wait_until(condition, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def held_queries(stand_in) -> int:

@@ -14,18 +14,11 @@ import pytest
 import requests
 
 from tests.servers.gateway import run_statement, start_gateway, wait_for_state
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 HEADERS = {"X-Requested-By": "test"}
-
-
-def wait_until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
-    return found
 
 
 def interpreters(gateway) -> dict[int, str]:
