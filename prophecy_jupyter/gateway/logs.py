@@ -1,7 +1,9 @@
-"""A bounded log of one session or batch, windowed the way Livy's ``/log`` endpoints are."""
+"""A bounded log of one session or batch, windowed the way Livy's ``/log`` endpoints are, and what
+fills it from a process's output."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
 
 
@@ -32,3 +34,10 @@ class LogBuffer:
         """The body of ``GET /sessions/{id}/log`` (note: the count is ``total``)."""
         first, lines = self.window(start, size)
         return {"id": owner_id, "from": first, "total": self.total, "log": lines}
+
+
+async def pump(process: asyncio.subprocess.Process, into: LogBuffer) -> None:
+    """Add each line ``process`` writes to its stdout to ``into``, until it closes."""
+    assert process.stdout
+    async for raw in process.stdout:
+        into.add(raw.decode(errors="replace"))

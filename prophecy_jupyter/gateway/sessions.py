@@ -24,8 +24,8 @@ from prophecy_jupyter.gateway.config import (
     SUPPORTED_STATEMENT_KINDS,
     GatewayConfig,
 )
-from prophecy_jupyter.gateway.logs import LogBuffer
-from prophecy_jupyter.gateway.spare import MAX_FAILURES, REPLACE_AFTER_QUIET, Spare
+from prophecy_jupyter.gateway.logs import LogBuffer, pump
+from prophecy_jupyter.gateway.spare import SpareKeeper
 from prophecy_jupyter.gateway.spark_host import SharedSparkHost, base_spark_conf
 from prophecy_jupyter.gateway.uploads import Uploads
 
@@ -185,12 +185,12 @@ class SessionManager:
         self._server: asyncio.AbstractServer | None = None
         self._reaper: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
-        self._spare: Spare | None = None
-        self._connecting: list[Spare] = []
-        """Spares started whose interpreter has not connected yet (taken or not)."""
-        self._spare_failures = 0
-        self._quiet_since = time.monotonic()
-        self._closing = False
+        self.spares = SpareKeeper(
+            lambda token: self._spawn_interpreter(SPARK_INTERPRETER, token, protocol.SPARE),
+            self._jvm_connection,
+            self._spawn,
+            enabled=host is not None and config.spare_interpreter,
+        )
 
     async def start(self) -> None:
         self._server = await asyncio.start_unix_server(
@@ -198,7 +198,7 @@ class SessionManager:
         )
         os.chmod(self._socket_path, 0o600)
         self._reaper = asyncio.create_task(self._reap_forever())
-        self._keep_spare()
+        self.spares.keep()
 
     # -- sessions ---------------------------------------------------------------------------
 
@@ -264,7 +264,7 @@ class SessionManager:
         self.sessions.pop(session.id, None)
 
     async def _start_interpreter(self, session: Session) -> None:
-        spare = self._take_spare(session)
+        spare = self.spares.take() if self._may_take_spare(session) else None
         if spare is not None:
             session.process, session.log = spare.process, spare.log
             spare.taken.set_result(session)
@@ -278,7 +278,7 @@ class SessionManager:
             if session.deleting:
                 await self._stop_process(session)
                 return
-            self._spawn(self._pump_log(session.process, session.log))
+            self._spawn(pump(session.process, session.log))
         self._spawn(self._watch_exit(session))
         try:
             await asyncio.wait_for(session.connected.wait(), self.config.startup_timeout)
@@ -297,90 +297,16 @@ class SessionManager:
         command = [sys.executable, "-m", module]
         return await processes.spawn(command, self.work_dir, env, self.config.niceness)
 
-    @staticmethod
-    async def _pump_log(process: asyncio.subprocess.Process, into: LogBuffer) -> None:
-        assert process.stdout
-        async for raw in process.stdout:
-            into.add(raw.decode(errors="replace"))
-
-    # -- the spare interpreter --------------------------------------------------------------
-
-    def _keep_spare(self) -> None:
-        """Start a spare interpreter, if the gateway keeps one and has none."""
-        wanted = self.host is not None and self.config.spare_interpreter and not self._closing
-        if not wanted or self._spare is not None or self._spare_failures >= MAX_FAILURES:
-            return
-        spare = Spare()
-        self._spare = spare
-        self._connecting.append(spare)
-        self._spawn(self._run_spare(spare))
-
-    async def _run_spare(self, spare: Spare) -> None:
-        try:
-            spare.process = await self._spawn_interpreter(SPARK_INTERPRETER, spare.token, protocol.SPARE)
-        except OSError as exc:
-            self._drop_spare(spare, f"could not start: {exc}")
-            return
-        self._spawn(self._pump_log(spare.process, spare.log))
-        code = await spare.process.wait()
-        if not spare.taken.done():
-            self._drop_spare(spare, f"exited with code {code}")
-
-    def _take_spare(self, session: Session) -> Spare | None:
-        """The spare, for a session that runs on the shared JVM as it is, if there is one."""
-        spare = self._spare
-        if spare is None or spare.process is None or spare.taken.done() or session.kind in INTERPRETERS:
-            return None
+    def _may_take_spare(self, session: Session) -> bool:
+        """Whether the session runs on the shared JVM as it is (so a spare interpreter serves it)."""
         request = session.request
-        if request.own_jvm_reason() is not None:
-            return None
-        if any(not self.host.is_modifiable(key) for key in request.spark_conf()):
-            return None
-        self._spare = None
-        return spare
+        if session.kind in INTERPRETERS or request.own_jvm_reason() is not None or self.host is None:
+            return False
+        return all(self.host.is_modifiable(key) for key in request.spark_conf())
 
-    def _drop_spare(self, spare: Spare, reason: str | None = None) -> asyncio.Task | None:
-        """Forget a spare no session took, and stop its process (``reason``: it failed); the task
-        that stops it."""
-        if reason is not None:
-            self._spare_failures += 1
-            log.warning("the spare interpreter %s; its log ends: %s", reason, " | ".join(spare.log.tail(5)))
-        if self._spare is spare:
-            self._spare = None
-        if spare in self._connecting:
-            self._connecting.remove(spare)
-        spare.taken.cancel()
-        if spare.process is None or spare.process.returncode is not None:
-            return None
-        return self._spawn(processes.stop(spare.process, signal.SIGTERM, grace=5))
-
-    async def _attach_spare(
-        self, spare: Spare, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> Session | None:
-        """Attach the spare to the shared JVM, then wait for a session to take it; that session
-        (None if the spare failed or was dropped)."""
+    async def _jvm_connection(self) -> dict:
         assert self.host is not None
-        try:
-            writer.write(protocol.encode({"op": "attach", "jvm": await self.host.connection()}))
-            await writer.drain()
-            answer = await protocol.read_message(reader) or {"error": "it exited"}
-        except Exception as exc:
-            answer = {"error": str(exc)}
-        if answer.get("op") != "attached":
-            error = f"could not attach to the shared Spark JVM: {answer.get('error')}"
-            if spare.taken.done() and not spare.taken.cancelled():
-                session = spare.taken.result()
-                session.connected.set()
-                self._fail(session, error)
-                await self._stop_process(session)
-            else:
-                self._drop_spare(spare, error)
-            return None
-        spare.log.add("attached to the shared Spark JVM, waiting for a session")
-        try:
-            return await spare.taken
-        except asyncio.CancelledError:
-            return None
+        return await self.host.connection()
 
     async def _watch_exit(self, session: Session) -> None:
         assert session.process
@@ -426,14 +352,16 @@ class SessionManager:
         hello = await protocol.read_message(reader) or {}
         claim, given = str(hello.get("session")), str(hello.get("token", "")).encode(errors="replace")
         if claim == protocol.SPARE:
-            spare = next(
-                (s for s in self._connecting if secrets.compare_digest(given, s.token.encode())), None
-            )
+            spare = self.spares.claim(given)
             if spare is None:
                 writer.close()
                 return
-            self._connecting.remove(spare)
-            session = await self._attach_spare(spare, reader, writer)
+            session, error = await self.spares.attach(spare, reader, writer)
+            if error is not None and session is not None:
+                session.connected.set()
+                self._fail(session, error)
+                await self._stop_process(session)
+                session = None
         else:
             session = self.sessions.get(int(claim)) if claim.isdigit() else None
             if session is not None and not secrets.compare_digest(given, session.token.encode()):
@@ -666,10 +594,7 @@ class SessionManager:
         """Apply heartbeat and idle timeouts, forget finished sessions after a while, and replace a
         spare taken once nothing has started or run for a while."""
         now = time.monotonic()
-        if any(s.state in ("starting", "busy") for s in self.sessions.values()):
-            self._quiet_since = now
-        elif now - self._quiet_since >= REPLACE_AFTER_QUIET:
-            self._keep_spare()
+        self.spares.reap(working=any(s.state in ("starting", "busy") for s in self.sessions.values()))
         for session in list(self.sessions.values()):
             if session.state in FINISHED_STATES:
                 finished = session.finished_at or now
@@ -692,11 +617,9 @@ class SessionManager:
                 self._spawn(self.delete(session))
 
     async def shutdown(self) -> None:
-        self._closing = True
         if self._reaper:
             self._reaper.cancel()
-        spares = dict.fromkeys([*self._connecting, *([self._spare] if self._spare else [])])
-        await asyncio.gather(*filter(None, (self._drop_spare(spare) for spare in spares)))
+        await self.spares.shutdown()
         await asyncio.gather(*(self.delete(s) for s in list(self.sessions.values())), return_exceptions=True)
         if self._server:
             self._server.close()
