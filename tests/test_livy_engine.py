@@ -254,7 +254,7 @@ def _self_signed() -> tuple[bytes, bytes]:
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
-def test_tls_is_verified_and_a_ca_bundle_is_honoured(gateway, tmp_path):
+def test_tls_is_verified_and_a_ca_bundle_is_honoured(gateway, tmp_path, monkeypatch):
     cert_pem, key_pem = _self_signed()
     (tmp_path / "cert.pem").write_bytes(cert_pem)
     (tmp_path / "key.pem").write_bytes(key_pem)
@@ -267,6 +267,9 @@ def test_tls_is_verified_and_a_ca_bundle_is_honoured(gateway, tmp_path):
             untrusted.server_version()
         trusted = make_engine(proxy.url, gateway.token, ca_bundle=str(tmp_path / "cert.pem"))
         assert trusted.server_version() >= (0, 9, 0)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "cert.pem"))
+        by_environment = make_engine(proxy.url, gateway.token)
+        assert by_environment.server_version() >= (0, 9, 0), "the environment's CA bundle, as requests has it"
     finally:
         proxy.stop()
 
