@@ -6,7 +6,6 @@ import asyncio
 import collections
 import contextlib
 import itertools
-import logging
 import os
 import re
 import secrets
@@ -28,8 +27,6 @@ from prophecy_jupyter.gateway.logs import LogBuffer, pump
 from prophecy_jupyter.gateway.spare import SpareKeeper
 from prophecy_jupyter.gateway.spark_host import SharedSparkHost, base_spark_conf
 from prophecy_jupyter.gateway.uploads import Uploads
-
-log = logging.getLogger(__name__)
 
 LIVY_SESSION_KINDS = {"spark", "scala", "pyspark", "python", "sparkr", "r", "sql", "shared", "snowpark"}
 #: The module each session kind's interpreter runs (Spark for the others).
