@@ -362,8 +362,7 @@ class ProcessHandler(APIHandler):
                     "threads": thread_cpu(),
                     "gc_counts": gc.get_count(),
                     "frozen": gc.get_freeze_count(),
-                    # the runs the session service holds (finished ones included), read from its registry
-                    "runs_held": len(self.settings["prophecy_services"].sessions._registry._runs),
+                    "runs_held": self.settings["prophecy_services"].sessions.runs_held(),
                 }
             )
         )

@@ -363,6 +363,7 @@ def test_finished_runs_are_forgotten_once_kept_long_enough_and_running_ones_neve
     try:
         old = service.run(USER, NOTEBOOK, FABRIC.ref, "x = 1")
         going = service.submit(USER, NOTEBOOK, FABRIC.ref, "forever()")
+        assert service.runs_held() == 2
         time.sleep(1.2)
         recent = service.run(USER, NOTEBOOK, FABRIC.ref, "x = 2")
         wait_until(lambda: forgotten(old))
@@ -370,6 +371,7 @@ def test_finished_runs_are_forgotten_once_kept_long_enough_and_running_ones_neve
         service.cancel(going)
         assert going.wait(5)
         wait_until(lambda: forgotten(recent) and forgotten(going))
+        assert service.runs_held() == 0
     finally:
         service.shutdown()
 

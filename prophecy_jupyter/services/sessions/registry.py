@@ -108,6 +108,9 @@ class Registry:
             raise NotFound(f"No run '{run_id}' of yours (finished runs are kept for a while only).")
         return run
 
+    def runs_held(self) -> int:
+        return len(self._runs)
+
     def runs_of(self, user: str) -> list[Run]:
         with self.lock:
             return [r for r in self._runs.values() if r.session.user == user]

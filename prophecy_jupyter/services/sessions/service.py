@@ -198,6 +198,10 @@ class SessionService:
         """A client was told how ``run`` ended: it is kept only a little longer."""
         self._registry.told(run)
 
+    def runs_held(self) -> int:
+        """How many runs the service holds: running ones, and finished ones kept a while."""
+        return self._registry.runs_held()
+
     def table_data(self, run: Run) -> TablePayload:
         """A finished table run's data, for a client to fetch."""
         return self._tables.data(run)
