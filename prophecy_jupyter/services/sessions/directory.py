@@ -5,19 +5,36 @@ pipeline runs use it too."""
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from prophecy_jupyter.engines.base import Engine, SessionSpec
 from prophecy_jupyter.errors import EngineError, Invalid
 from prophecy_jupyter.services.fabrics import RESOURCE_FIELDS, Fabric
-from prophecy_jupyter.services.sessions.model import EngineSource, FabricSource, session_name
+from prophecy_jupyter.services.sessions.model import session_name
 from prophecy_jupyter.services.settings import ServiceSettings
 
 FABRIC_CACHE_SECONDS = 5.0
 T = TypeVar("T")
+
+
+class EngineSource(Protocol):
+    """What builds the engine for a fabric (the fabric kinds, through ``EngineFactory``)."""
+
+    def engine(self, fabric: Fabric, secret: str | None, proxy_user: str | None = None) -> Engine: ...
+
+
+class FabricSource(Protocol):
+    """Where the service finds fabrics and the user's secret for them (the fabric service)."""
+
+    def get(self, user: str, ref: str) -> Fabric: ...
+
+    def secret(self, user: str, fabric: Fabric) -> str | None: ...
+
+    def secret_set_at(self, user: str, fabric: Fabric) -> datetime.datetime | None: ...
 
 
 class Recent(Generic[T]):

@@ -3,14 +3,13 @@ statement, or a table fetched with several), and the small pieces the service's 
 
 from __future__ import annotations
 
-import datetime
 import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from prophecy_jupyter.engines.base import Engine, RemoteSession, SessionSpec, SessionState
 from prophecy_jupyter.results.model import Result, RunState
@@ -30,22 +29,6 @@ def quiet(_message: str) -> None:
 def session_name(user: str) -> str:
     """A name unique among the fabric's sessions, that tells whose session it is."""
     return f"prophecy-{re.sub(r'[^A-Za-z0-9._-]', '-', user)}-{uuid.uuid4().hex[:8]}"
-
-
-class EngineSource(Protocol):
-    """What builds the engine for a fabric (the fabric kinds, through ``EngineFactory``)."""
-
-    def engine(self, fabric: Fabric, secret: str | None, proxy_user: str | None = None) -> Engine: ...
-
-
-class FabricSource(Protocol):
-    """Where the service finds fabrics and the user's secret for them (the fabric service)."""
-
-    def get(self, user: str, ref: str) -> Fabric: ...
-
-    def secret(self, user: str, fabric: Fabric) -> str | None: ...
-
-    def secret_set_at(self, user: str, fabric: Fabric) -> datetime.datetime | None: ...
 
 
 @dataclass(eq=False)

@@ -11,12 +11,10 @@ from prophecy_jupyter.results.model import Result
 from prophecy_jupyter.results.transport import TablePayload
 from prophecy_jupyter.services.fabrics import Fabric
 from prophecy_jupyter.services.sessions import recovery
-from prophecy_jupyter.services.sessions.directory import Directory
+from prophecy_jupyter.services.sessions.directory import Directory, EngineSource, FabricSource
 from prophecy_jupyter.services.sessions.ledger import Ledger
 from prophecy_jupyter.services.sessions.lifecycle import Lifecycle
 from prophecy_jupyter.services.sessions.model import (
-    EngineSource,
-    FabricSource,
     ManagedSession,
     Notify,
     Run,
