@@ -64,6 +64,18 @@ def _let_users_through(venv: Path) -> None:
         raise RuntimeError(f"The hub's users cannot reach {venv}: {closed[0]} is closed to others (o-x).")
 
 
+def remove_system_user(name: str, within: float = 10.0) -> None:
+    """Remove a user this test made, once none of its processes (a server still stopping) is left:
+    ``userdel`` refuses a user in use (exit 8), and a user left behind would keep an old home."""
+    deadline = time.monotonic() + within
+    while True:
+        subprocess.run(["pkill", "-KILL", "-u", name], check=False, capture_output=True)
+        code = subprocess.run(["userdel", name], check=False, capture_output=True).returncode
+        if code in (0, 6) or time.monotonic() > deadline:  # 6: no such user
+            return
+        time.sleep(0.25)
+
+
 def ensure_system_user(name: str, home: Path) -> bool:
     """A system user with its own home (0700); True when this call made it."""
     try:
@@ -137,7 +149,7 @@ class Hub:
             time.sleep(0.5)
         stop_process(self.process)
         for name in self.made_users:
-            subprocess.run(["userdel", name], check=False, capture_output=True)
+            remove_system_user(name)
         kept = Path(tempfile.gettempdir()) / "prophecy-hub-last.log"
         shutil.copy(self.log, kept)  # for a failure's post-mortem
         shutil.rmtree(self.base, ignore_errors=True)
