@@ -279,7 +279,7 @@ class SessionManager:
         self._spawn(self._watch_exit(session))
         try:
             await asyncio.wait_for(session.connected.wait(), self.config.startup_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if session.state == "starting":
                 self._fail(session, f"did not start within {self.config.startup_timeout:.0f} s")
                 await self._stop_process(session)
@@ -340,7 +340,7 @@ class SessionManager:
                 await session.writer.drain()
         try:
             await asyncio.wait_for(process.wait(), 5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await processes.stop(process, signal.SIGKILL, grace=5)
 
     # -- interpreter connections ------------------------------------------------------------
@@ -576,7 +576,7 @@ class SessionManager:
         )
         try:
             return await asyncio.wait_for(future, 10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             session.completions.pop(ref, None)
             return []
 

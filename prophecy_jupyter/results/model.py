@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ class RunState:
     DONE = frozenset({FINISHED, FAILED, CANCELLED})
 
 
-class ResultKind(str, Enum):
+class ResultKind(StrEnum):
     TEXT = "text"
     HTML = "html"
     IMAGE = "image"

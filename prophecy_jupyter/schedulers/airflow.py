@@ -270,7 +270,7 @@ class AirflowScheduler:
                     "schedule",
                 )
             self._patch_dag(job, dag_name, False)  # an on-demand DAG has nothing to pause
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         run_id = f"manual__{now:%Y%m%dT%H%M%S}__prophecy_{uuid.uuid4().hex[:8]}"
         path = f"/api/v2/dags/{quote(dag_name, safe='')}/dagRuns"
         try:

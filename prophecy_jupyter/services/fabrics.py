@@ -116,7 +116,7 @@ class Fabric(BaseModel):
     def _utc(cls, value: datetime.datetime | None) -> datetime.datetime | None:
         """The store keeps UTC without a zone; say so."""
         if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=datetime.timezone.utc)
+            return value.replace(tzinfo=datetime.UTC)
         return value
 
     @property
