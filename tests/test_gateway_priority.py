@@ -1,5 +1,6 @@
 """The local fabric's JVM and interpreters yield the CPU: they run below the gateway's priority,
-whose HTTP loop (like the Jupyter server beside it) keeps the priority it was given."""
+whose HTTP loop (like the Jupyter server beside it) keeps the priority it was given, and in the
+gateway's session, where the kernel's per-session CPU groups (autogroup) let that niceness count."""
 
 from __future__ import annotations
 
@@ -22,6 +23,12 @@ def thread_nices(pid: int) -> set[int]:
         fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
         nices.add(int(fields[16]))  # field 19 of stat: nice
     return nices
+
+
+def cpu_group(pid: int) -> str | None:
+    """The kernel's CPU group of a process's session (autogroup), where the kernel has them."""
+    path = Path(f"/proc/{pid}/autogroup")
+    return path.read_text().split()[0] if path.exists() else None
 
 
 def test_the_jvm_and_interpreters_run_below_the_gateways_priority():
@@ -47,6 +54,9 @@ def test_the_jvm_and_interpreters_run_below_the_gateways_priority():
         assert gateway_process.nice() == own, "the gateway's HTTP loop keeps its priority"
         assert thread_nices(jvm.pid) == {own + 7}, "every thread of the JVM"
         assert thread_nices(interpreter.pid) == {own + 7}
+        assert os.getsid(interpreter.pid) == os.getsid(gateway_process.pid), "in the gateway's session"
+        assert cpu_group(interpreter.pid) == cpu_group(gateway_process.pid)
+        assert os.getpgid(interpreter.pid) == interpreter.pid, "in a process group of its own, stopped as one"
         statement = requests.post(
             f"{gateway.url}/sessions/{session}/statements",
             json={"code": "spark.range(5).count()"},

@@ -94,7 +94,7 @@ class ClassArchive:
         self._partial = self.folder / f".{self.path.name}.{os.getpid()}.{time.time_ns()}.tmp"
         command = ["nice", "-n", "19", sys.executable, "-m", __name__, str(self.path), str(self._partial)]
         self._builder = subprocess.Popen(
-            command, stdin=subprocess.PIPE, start_new_session=True, cwd=self.folder, text=True
+            command, stdin=subprocess.PIPE, process_group=0, cwd=self.folder, text=True
         )
         assert self._builder.stdin is not None
         with contextlib.suppress(OSError):

@@ -22,7 +22,11 @@ async def spawn(
     command: list[str], work_dir: str, extra_env: dict[str, str] | None = None, niceness: int = 0
 ):
     """Start a child in its own process group, output captured, without the gateway's token, at
-    ``niceness`` below the gateway's priority."""
+    ``niceness`` below the gateway's priority.
+
+    The child stays in the gateway's session: where the kernel groups CPU time by session
+    (autogroup), a session of its own would take an equal share beside the gateway's and the
+    server's whatever its niceness, and fifty busy interpreters would crowd out the server."""
     env = {k: v for k, v in os.environ.items() if k != GATEWAY_TOKEN_ENV}
     env.update(extra_env or {})
     if niceness > 0:
@@ -34,7 +38,7 @@ async def spawn(
         stderr=asyncio.subprocess.STDOUT,
         env=env,
         cwd=work_dir,
-        start_new_session=True,
+        process_group=0,
     )
 
 
@@ -46,7 +50,7 @@ async def stop(process: asyncio.subprocess.Process, first: signal.Signals, grace
         os.killpg(process.pid, first)
     try:
         await asyncio.wait_for(process.wait(), grace)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         await process.wait()
