@@ -101,8 +101,11 @@ class SharedSparkHost:
             return
         self._yielded = True
         if self._spark is not None:  # a py4j call: not on the gateway's event loop
+            context = self._spark.sparkContext._jsc.sc()  # also a job the warm-up is about to submit
             threading.Thread(
-                target=self._spark.sparkContext.cancelJobGroup, args=(WARM_UP_GROUP,), daemon=True
+                target=context.cancelJobGroupAndFutureJobs,
+                args=(WARM_UP_GROUP, "a statement started"),
+                daemon=True,
             ).start()
 
     def _launch(self):
