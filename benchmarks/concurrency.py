@@ -6,7 +6,10 @@ notebook runs its short statements in two phases:
 
 - ``back-to-back``: each statement right after the previous one answered, so the machine is
   saturated and the latency is mostly waiting for a CPU;
-- ``paced``: a pause of 0.5 to 1.5 s before each statement, as a person running cells would.
+- ``paced``: a pause of 0.5 to 1.5 s before each statement, as a person running cells would;
+- ``paced beside 4 busy``: paced again, while 4 more notebooks each keep a CPU busy in their
+  interpreter (a Python loop), as notebooks crunching data in pandas do: the CPUs are full of work
+  that is not the server's.
 
 A statement's *added* latency is its wall time seen by the notebook minus the time the gateway
 says it ran; for ours, the latency *added by the server* is that wall time minus the server's own
@@ -34,7 +37,13 @@ from benchmarks.common import REPO, percentile, summary
 
 FINISHED = "finished"
 DONE = {"finished", "failed", "cancelled"}
-PHASES: dict[str, tuple[float, float]] = {"back-to-back": (0.0, 0.0), "paced": (0.5, 1.5)}
+BUSY_NOTEBOOKS = 4
+BUSY_PHASE = f"paced beside {BUSY_NOTEBOOKS} busy"
+PHASES: dict[str, tuple[float, float]] = {
+    "back-to-back": (0.0, 0.0),
+    "paced": (0.5, 1.5),
+    BUSY_PHASE: (0.5, 1.5),
+}
 """Phase name → the range of the pause before each statement, in seconds."""
 
 Sample = tuple[float, "float | Callable[[], float]", "float | None"]
@@ -131,6 +140,27 @@ class _Load:
         }
 
 
+class Spinners:
+    """Statements that each keep a CPU busy in their own notebook's interpreter from the start of
+    ``BUSY_PHASE`` until it ends (or ``timeout`` s), sent by ``send(session, code)``."""
+
+    def __init__(self, scratch: Path, sessions: list[Any], send: Callable[[Any, str], None], timeout: float):
+        self.flag = scratch / "busy-phase-over"
+        self.flag.unlink(missing_ok=True)
+        self.sessions, self.send, self.timeout = sessions, send, timeout
+
+    def between_phases(self, phase: str | None) -> None:
+        if phase == BUSY_PHASE:
+            code = (
+                f"import os, time\n_until = time.time() + {self.timeout}\n"
+                f"while not os.path.exists({str(self.flag)!r}) and time.time() < _until:\n    pass"
+            )
+            for session in self.sessions:
+                self.send(session, code)
+        elif phase is None:
+            self.flag.touch()
+
+
 def measure_ours(scratch: Path, notebooks: int, statements: int, timeout: float) -> dict[str, Any]:
     """Notebooks as kernels reach the server: REST with the server's token, long-polling each run."""
     from prophecy_jupyter.client.link import API_PREFIX
@@ -143,23 +173,26 @@ def measure_ours(scratch: Path, notebooks: int, statements: int, timeout: float)
         json.dumps({"ServerApp": {"jpserver_extensions": {"benchmarks.loop_lag": True}}})
     )
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    os.environ["PROPHECY_JUPYTER_LOCAL_MAX_SESSIONS"] = str(notebooks + 2)
+    os.environ["PROPHECY_JUPYTER_LOCAL_MAX_SESSIONS"] = str(notebooks + BUSY_NOTEBOOKS + 2)
     os.environ["PROPHECY_JUPYTER_LOCAL_DRIVER_MEMORY"] = "4g"
     server = start_jupyter(
         base,
         scratch / "data-concurrency",
         new_key(),
-        f"--ProphecyJupyter.max_sessions_per_user={notebooks + 2}",
+        f"--ProphecyJupyter.max_sessions_per_user={notebooks + BUSY_NOTEBOOKS + 2}",
     )
     api = server.url + API_PREFIX
+
+    def open_session(http: requests.Session, name: str) -> str:
+        body = {"notebook": f"load/{name}.ipynb", "fabric": "local", "wait": True}
+        answer = http.post(f"{api}/sessions", json=body, timeout=timeout)
+        answer.raise_for_status()
+        return answer.json()["id"]
 
     def open_notebook(n: int) -> Statement:
         http = requests.Session()
         http.headers["Authorization"] = f"token {server.token}"
-        body = {"notebook": f"load/notebook-{n}.ipynb", "fabric": "local", "wait": True}
-        answer = http.post(f"{api}/sessions", json=body, timeout=timeout)
-        answer.raise_for_status()
-        session = answer.json()["id"]
+        session = open_session(http, f"notebook-{n}")
 
         def run(code: str) -> Sample:
             started = time.perf_counter()
@@ -182,7 +215,14 @@ def measure_ours(scratch: Path, notebooks: int, statements: int, timeout: float)
     lags: dict[str, dict[str, list]] = {}
     current: list[str] = []
 
+    def spin(session: str, code: str) -> None:
+        watch.post(f"{api}/sessions/{session}/runs", json={"code": code}, timeout=60).raise_for_status()
+
+    busy = [open_session(watch, f"busy-{n}") for n in range(BUSY_NOTEBOOKS)]
+    spinners = Spinners(scratch, busy, spin, timeout)
+
     def between_phases(phase: str | None) -> None:
+        spinners.between_phases(phase)
         taken = watch.get(f"{server.url}/bench/loop-lag", timeout=30).json()
         if current:
             lags[current.pop()] = taken
@@ -204,7 +244,7 @@ def measure_ours(scratch: Path, notebooks: int, statements: int, timeout: float)
 
 
 def measure_sparkmagic(
-    sm: Any, url: str, token: str, notebooks: int, statements: int, timeout: float
+    sm: Any, scratch: Path, url: str, token: str, notebooks: int, statements: int, timeout: float
 ) -> dict[str, Any]:
     """Each notebook a sparkmagic Livy session of its own: ``Command(code).execute(session)``."""
     from benchmarks.common import statement_times
@@ -239,9 +279,19 @@ def measure_sparkmagic(
 
         return run
 
+    def spin(session: Any, code: str) -> None:
+        headers = {"Authorization": f"Bearer {token}"}
+        answer = requests.post(
+            f"{url}/sessions/{session.id}/statements", json={"code": code}, headers=headers, timeout=60
+        )
+        answer.raise_for_status()
+
+    busy = [sm.start_session(url, token) for _ in range(BUSY_NOTEBOOKS)]
+    sessions += busy
+    spinners = Spinners(scratch, busy, spin, timeout)
     load = _Load(notebooks, statements, timeout)
     try:
-        measured = load.run(open_notebook, lambda _phase: None)  # reports ask the gateway: before deletes
+        measured = load.run(open_notebook, spinners.between_phases)  # reports ask the gateway: before deletes
     finally:
         for session in sessions:
             try:

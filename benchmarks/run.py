@@ -44,7 +44,7 @@ from benchmarks.common import (
     sparkmagic,
     versions,
 )
-from benchmarks.concurrency import measure_ours, measure_sparkmagic
+from benchmarks.concurrency import BUSY_NOTEBOOKS, measure_ours, measure_sparkmagic
 from benchmarks.control_plane import measure_control_plane
 from benchmarks.databricks_cells import measure_databricks
 from benchmarks.git_cache import measure_git_cache
@@ -183,10 +183,10 @@ def concurrency(scratch: Path, settings: Settings) -> dict[str, Any]:
     timeout = settings.concurrency_timeout
     ours = measure_ours(scratch, notebooks, statements, timeout)
     token = secrets.token_urlsafe(24)
-    options = ("--driver-memory", "4g", "--max-sessions", str(notebooks + 2))
+    options = ("--driver-memory", "4g", "--max-sessions", str(notebooks + BUSY_NOTEBOOKS + 2))
     with running_gateway("gateway-concurrency", *options, token=token) as gateway:
         sm = sparkmagic(scratch / "sparkmagic-conf")
-        theirs = measure_sparkmagic(sm, gateway.url, token, notebooks, statements, timeout)
+        theirs = measure_sparkmagic(sm, scratch, gateway.url, token, notebooks, statements, timeout)
     ratios = {
         phase: theirs["phases"][phase]["added_ms"]["median"] / row["added_ms"]["median"]
         for phase, row in ours["phases"].items()
