@@ -481,8 +481,6 @@ class SessionManager:
             if resent is not None:
                 return resent.to_json()
         statement = Statement(id=next(session.statement_ids), code=code, kind=kind)
-        if self.host is not None:
-            self.host.yield_to_statements()
         session.statements[statement.id] = statement
         session.waiting.append(statement)
         self._forget_old_statements(session)

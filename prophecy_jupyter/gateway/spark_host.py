@@ -16,9 +16,6 @@ from prophecy_jupyter.gateway.processes import lower_priority
 from prophecy_jupyter.gateway.warm_up import warm_up
 
 log = logging.getLogger("prophecy_jupyter.gateway")
-#: The job group of the warm-up's Spark jobs.
-WARM_UP_GROUP = "prophecy-warm-up"
-STOPPED = "the JVM's warm-up stopped after %.1f s: a statement started"
 
 
 def prepare_environment() -> None:
@@ -59,7 +56,6 @@ class SharedSparkHost:
         self._spark = None
         self.starting = True
         """Whether the JVM is still starting or warming up."""
-        self._yielded = False
 
     def start(self) -> None:
         threading.Thread(target=self._start, name="spark-host", daemon=True).start()
@@ -82,31 +78,11 @@ class SharedSparkHost:
             return
         started = time.monotonic()
         try:  # sessions can start meanwhile
-            spark.sparkContext.setJobGroup(WARM_UP_GROUP, "warming up the JVM", True)
-            if warm_up(spark, lambda: not self._yielded):
-                log.info("the shared Spark JVM warmed up in %.1f s", time.monotonic() - started)
-            else:
-                log.info(STOPPED, time.monotonic() - started)
+            warm_up(spark)
+            log.info("the shared Spark JVM warmed up in %.1f s", time.monotonic() - started)
         except Exception as exc:  # a warm-up only: sessions work without it
-            if self._yielded:
-                log.info(STOPPED, time.monotonic() - started)
-            else:
-                log.warning("warming up the shared Spark JVM failed: %s", exc)
+            log.warning("warming up the shared Spark JVM failed: %s", exc)
         self.starting = False
-
-    def yield_to_statements(self) -> None:
-        """Stop the warm-up, its running job included: a statement started, and from then on the
-        warm-up would only take CPU from it."""
-        if not self.starting or self._yielded:
-            return
-        self._yielded = True
-        if self._spark is not None:  # a py4j call: not on the gateway's event loop
-            context = self._spark.sparkContext._jsc.sc()  # also a job the warm-up is about to submit
-            threading.Thread(
-                target=context.cancelJobGroupAndFutureJobs,
-                args=(WARM_UP_GROUP, "a statement started"),
-                daemon=True,
-            ).start()
 
     def _launch(self):
         """The shared SparkSession: with the class archive if there is one, and without it if the
