@@ -2,7 +2,7 @@
 same load from sparkmagic clients (each notebook's own Livy client) on a gateway of their own.
 
 Each notebook opens its session and runs one warm-up statement; then, all together, every
-notebook runs its short statements in two phases:
+notebook runs its short statements in three phases:
 
 - ``back-to-back``: each statement right after the previous one answered, so the machine is
   saturated and the latency is mostly waiting for a CPU;
