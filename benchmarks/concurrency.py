@@ -218,7 +218,7 @@ def measure_ours(scratch: Path, notebooks: int, statements: int, timeout: float)
     def spin(session: str, code: str) -> None:
         watch.post(f"{api}/sessions/{session}/runs", json={"code": code}, timeout=60).raise_for_status()
 
-    busy = [open_session(watch, f"busy-{n}") for n in range(BUSY_NOTEBOOKS)]
+    busy: list[str] = []  # opened first, inside the try: the server is stopped if one fails
     spinners = Spinners(scratch, busy, spin, timeout)
 
     def between_phases(phase: str | None) -> None:
@@ -231,6 +231,7 @@ def measure_ours(scratch: Path, notebooks: int, statements: int, timeout: float)
 
     load = _Load(notebooks, statements, timeout)
     try:
+        busy += [open_session(watch, f"busy-{n}") for n in range(BUSY_NOTEBOOKS)]
         watch.get(f"{server.url}/bench/loop-lag", timeout=30).raise_for_status()  # starts the watch
         measured = load.run(open_notebook, between_phases)
     finally:
@@ -286,11 +287,13 @@ def measure_sparkmagic(
         )
         answer.raise_for_status()
 
-    busy = [sm.start_session(url, token) for _ in range(BUSY_NOTEBOOKS)]
-    sessions += busy
+    busy: list[Any] = []  # opened inside the try: each one opened is deleted if another fails
     spinners = Spinners(scratch, busy, spin, timeout)
     load = _Load(notebooks, statements, timeout)
     try:
+        for _ in range(BUSY_NOTEBOOKS):
+            busy.append(sm.start_session(url, token))
+            sessions.append(busy[-1])
         measured = load.run(open_notebook, spinners.between_phases)  # reports ask the gateway: before deletes
     finally:
         for session in sessions:
