@@ -598,6 +598,14 @@ def test_a_job_is_deployed_run_cancelled_paused_and_removed_on_a_real_airflow(
     assert removed == ["jobs/nightly.yaml"] and said == "Removed job nightly from default/gw."
     assert not (dags / f"{dag}.py").exists() and not (dags / dag).exists()
     assert api.get(f"{airflow_server.url}/api/v2/dags/{dag}", timeout=30).status_code == 404
+
+    running = jobs.run_now(USER, "lake", "slow")
+    running_batches = f"{dag_id('default/lake', 'slow')}.orders.{running}."
+    _wait("the slow run's batch started", lambda: _batches(gateway, livy, running_batches), 180)
+    jobs.undeploy(USER, "lake", "slow")  # Airflow refuses while a task runs: the run is cancelled first
+    slow_dag = f"{airflow_server.url}/api/v2/dags/{dag_id('default/lake', 'slow')}"
+    assert api.get(slow_dag, timeout=30).status_code == 404
+    _wait("the running batch was stopped", lambda: not _batches(gateway, livy, running_batches), 60)
     for name in ("broken", "slow"):
         jobs.undeploy(USER, "lake", name)
         jobs.undeploy(USER, "lake", name)  # nothing left is not an error

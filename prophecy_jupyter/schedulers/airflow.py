@@ -32,6 +32,8 @@ CATCHING_UP = (
     "without catch-up is created or resumed)"
 )
 CANCELLED = "Cancelled with prophecy-jupyter"
+DELETE_ATTEMPTS = 3
+"""How many times removing a DAG is tried (Airflow refuses while one of its tasks still runs)."""
 """The note a cancelled run carries (Airflow has no cancelled state: the run is marked failed)."""
 _RUN_STATES = {"queued": "PENDING", "running": "RUNNING", "success": "SUCCESS", "failed": "FAILED"}
 _ACTIVE = ("queued", "running")
@@ -400,26 +402,36 @@ class AirflowScheduler:
 
     def delete(self, job: Job, pipelines: Sequence[PipelineCode]) -> None:
         """Remove the DAG file and its code folder, then the DAG's metadata (runs, history) from
-        Airflow; nothing left is not an error."""
+        Airflow; nothing left is not an error. Runs still going are cancelled first, as ``job
+        cancel`` does: their code is gone, and Airflow refuses to remove a DAG with running tasks."""
         folder = self._dags_folder(job, "remove")
         dag = dag_id(self.reach.project, job.name)
         with contextlib.suppress(FileNotFoundError):
             (folder / f"{dag}.py").unlink()
         shutil.rmtree(folder / dag, ignore_errors=True)
         path = f"/api/v2/dags/{quote(dag, safe='')}"
-        try:
-            self.api.call("DELETE", path, "remove the DAG", missing_ok=True)
-            # A parse that read the file before it went may store the DAG again just after: once more.
-            time.sleep(self.poll_seconds)
-            if self.api.call("GET", path, "read the DAG", missing_ok=True) is not None:
+        for attempt in range(1, DELETE_ATTEMPTS + 1):
+            try:
+                with contextlib.suppress(Invalid):  # Airflow does not know the DAG: nothing runs
+                    self.cancel(job, None)
                 self.api.call("DELETE", path, "remove the DAG", missing_ok=True)
-        except AuthenticationError:
-            raise
-        except EngineError as exc:
-            raise EngineError(
-                f"{exc} Its files are removed from the dags folder; cancel its runs (`job cancel`), then "
-                "delete it again."
-            ) from None
+                # A parse that read the file before it went, or a run the scheduler had just
+                # started, may bring the DAG back just after: once more, until it stays gone.
+                time.sleep(self.poll_seconds)
+                if self.api.call("GET", path, "read the DAG", missing_ok=True) is None:
+                    return
+            except AuthenticationError:
+                raise
+            except EngineError as exc:
+                if attempt == DELETE_ATTEMPTS:
+                    raise EngineError(
+                        f"{exc} Its files are removed from the dags folder; delete it again."
+                    ) from None
+                time.sleep(self.poll_seconds)
+        raise EngineError(
+            f"Airflow fabric {self.reach.fabric} still lists DAG {dag} after {DELETE_ATTEMPTS} "
+            "removals. Its files are removed from the dags folder; delete it again."
+        )
 
 
 def _log_lines(content: list[Any]) -> list[str]:
