@@ -110,3 +110,35 @@ def test_a_session_that_needs_its_own_jvm_leaves_the_spare(gateway):
     wait_for_state(gateway.url, session, {"idle"}, timeout=180)
     assert interpreter_of(gateway, session) != spare
     assert spare in interpreters(gateway), "the spare still waits for a session"
+
+
+def shared_jvm(gateway) -> psutil.Process:
+    """The gateway's shared JVM, once it runs."""
+
+    def jvm() -> psutil.Process | None:
+        children = psutil.Process(gateway.process.pid).children()
+        return next((p for p in children if p.name() == "java" and p.status() != "zombie"), None)
+
+    return wait_until(jvm, 60, "the gateway has no JVM")
+
+
+def test_a_jvm_that_dies_is_started_again_its_sessions_end_and_the_spare_is_replaced(gateway):
+    spare = attached_spare(gateway)
+    doomed = open_session(gateway)
+    wait_for_state(gateway.url, doomed, {"idle"})
+    run_statement(gateway.url, doomed, "kept = 1")
+    jvm = shared_jvm(gateway)
+    jvm.kill()
+
+    wait_for_state(gateway.url, doomed, {"dead"}, timeout=30)
+    log = requests.get(f"{gateway.url}/sessions/{doomed}/log", timeout=10).json()["log"]
+    assert any("the shared Spark JVM was killed by SIGKILL" in line for line in log), log
+    wait_until(lambda: not psutil.pid_exists(spare), 30, "the spare attached to the dead JVM stays")
+
+    replaced = attached_spare(gateway, taken={spare})
+    assert shared_jvm(gateway).pid != jvm.pid
+    session = open_session(gateway)
+    wait_for_state(gateway.url, session, {"idle"})
+    assert interpreter_of(gateway, session) == replaced, "the new spare serves the next session"
+    counted = run_statement(gateway.url, session, "spark.range(4).count()")
+    assert counted["output"]["data"]["text/plain"] == "4", "sessions run on the new JVM"

@@ -110,6 +110,7 @@ class Session:
     last_access: float = field(default_factory=time.monotonic)
     finished_at: float | None = None
     deleting: bool = False
+    on_shared_jvm: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -195,6 +196,9 @@ class SessionManager:
         )
         os.chmod(self._socket_path, 0o600)
         self._reaper = asyncio.create_task(self._reap_forever())
+        if self.host is not None:
+            loop = asyncio.get_running_loop()
+            self.host.on_exit = lambda reason: loop.call_soon_threadsafe(self._on_jvm_exit, reason)
         self.spares.keep()
 
     # -- sessions ---------------------------------------------------------------------------
@@ -313,6 +317,15 @@ class SessionManager:
         session.log.add(f"interpreter exited with code {code}")
         self._fail(session, f"the interpreter exited with code {code}")
 
+    def _on_jvm_exit(self, reason: str) -> None:
+        """The shared JVM died: its sessions end (their state was in it), and the spare attached
+        to it is replaced by one that waits for the next JVM."""
+        for session in list(self.sessions.values()):
+            if session.on_shared_jvm and not session.deleting and session.state not in FINISHED_STATES:
+                self._fail(session, reason)
+                self._spawn(self._stop_process(session))
+        self.spares.renew()
+
     def _fail(self, session: Session, reason: str) -> None:
         if session.state in FINISHED_STATES:
             return
@@ -405,6 +418,7 @@ class SessionManager:
                 reason = f"{', '.join(fixed)} cannot be set on the shared Spark context"
             else:
                 message.update(mode="shared", jvm=jvm, runtime_conf=conf)
+                session.on_shared_jvm = True
         isolate = self.host is None or reason is not None
         if reason is not None:
             session.log.add(f"starting in its own JVM: {reason}")

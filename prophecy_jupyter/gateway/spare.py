@@ -65,6 +65,14 @@ class SpareKeeper:
         self._connecting.append(spare)
         self._spawn(self._run(spare))
 
+    def renew(self) -> None:
+        """Drop the spares no session took (they attached, or will attach, to a JVM that died), and
+        start one for the next JVM."""
+        for spare in dict.fromkeys([*self._connecting, *([self._spare] if self._spare else [])]):
+            if not spare.taken.done():
+                self._drop(spare)
+        self.keep()
+
     def reap(self, working: bool) -> None:
         """Replace a spare taken once nothing has started or run (``working``) for a while."""
         now = time.monotonic()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 
 from prophecy_jupyter.gateway.class_archive import ClassArchive
@@ -16,6 +19,12 @@ from prophecy_jupyter.gateway.processes import lower_priority
 from prophecy_jupyter.gateway.warm_up import warm_up
 
 log = logging.getLogger("prophecy_jupyter.gateway")
+#: A JVM that dies within this many seconds of its start is started again only after a pause,
+#: doubled at each such death in a row (up to the maximum), so that a JVM that cannot live does
+#: not take the machine's CPU.
+QUICK_DEATH = 60.0
+RESTART_BACKOFF = 5.0
+RESTART_BACKOFF_MAX = 300.0
 
 
 def prepare_environment() -> None:
@@ -46,7 +55,7 @@ def base_spark_conf(config: GatewayConfig, warehouse_dir: str) -> dict[str, str]
 
 class SharedSparkHost:
     """Starts the shared SparkContext in a background thread as soon as the gateway starts (with
-    the class archive when there is one)."""
+    the class archive when there is one), and starts it again if its JVM dies."""
 
     def __init__(self, conf: dict[str, str], niceness: int = 0, archive: ClassArchive | None = None):
         self._conf = conf
@@ -54,14 +63,45 @@ class SharedSparkHost:
         self._archive = archive
         self._ready: Future = Future()
         self._spark = None
+        self._stopping = False
         self.starting = True
         """Whether the JVM is still starting or warming up."""
+        self.on_exit: Callable[[str], None] | None = None
+        """Called (in the host's thread) with why the JVM died, before it is started again."""
 
     def start(self) -> None:
-        threading.Thread(target=self._start, name="spark-host", daemon=True).start()
+        threading.Thread(target=self._run, name="spark-host", daemon=True).start()
 
-    def _start(self) -> None:
-        lower_priority(self._niceness)  # this thread's, so the JVM it launches inherits it
+    def _run(self) -> None:
+        lower_priority(self._niceness)  # this thread's, so the JVMs it launches inherit it
+        quick_deaths = 0
+        first = True
+        while True:
+            started = time.monotonic()
+            spark = self._start()
+            if spark is None and first:
+                return  # the first start failed (settings, install): sessions are told why
+            first = False
+            if spark is not None:
+                code = spark.sparkContext._gateway.proc.wait()
+                if self._stopping:
+                    return
+                reason = f"the shared Spark JVM {describe_exit(code)}"
+                log.error("%s after %.0f s; starting a new one", reason, time.monotonic() - started)
+                self.starting = True
+                self._spark = None
+            self._ready = Future()  # for the sessions that ask from now on
+            if spark is not None:
+                if self.on_exit is not None:
+                    self.on_exit(reason)
+                forget_dead_context(spark)
+            quick_deaths = quick_deaths + 1 if time.monotonic() - started < QUICK_DEATH else 0
+            if quick_deaths:
+                time.sleep(min(RESTART_BACKOFF_MAX, RESTART_BACKOFF * 2 ** (quick_deaths - 1)))
+
+    def _start(self):
+        """Launch and warm up the JVM; its SparkSession (None if it did not start: the sessions
+        waiting for it are told why)."""
         started = time.monotonic()
         log.info("starting the shared Spark JVM")
         try:
@@ -72,10 +112,10 @@ class SharedSparkHost:
             self._ready.set_result({"port": parameters.port, "secret": parameters.auth_token})
             log.info("shared Spark %s ready in %.1f s", spark.version, time.monotonic() - started)
         except BaseException as exc:
-            log.error("the shared Spark JVM did not start: %s", exc)
+            log.error("the shared Spark JVM did not start: %s: %s", type(exc).__name__, exc)
             self._ready.set_exception(exc)
             self.starting = False
-            return
+            return None
         started = time.monotonic()
         try:  # sessions can start meanwhile
             warm_up(spark)
@@ -83,6 +123,7 @@ class SharedSparkHost:
         except Exception as exc:  # a warm-up only: sessions work without it
             log.warning("warming up the shared Spark JVM failed: %s", exc)
         self.starting = False
+        return spark
 
     def _launch(self):
         """The shared SparkSession: with the class archive if there is one, and without it if the
@@ -122,6 +163,39 @@ class SharedSparkHost:
         return self._spark.version if self._spark is not None else None
 
     def stop(self) -> None:
+        self._stopping = True
         if self._spark is not None:
             self._spark.stop()
             self._spark = None
+
+
+def describe_exit(code: int) -> str:
+    """How a process ended, in words: its exit code, or the signal that killed it."""
+    if code >= 0:
+        return f"exited with code {code}"
+    name = signal.Signals(-code).name if -code in signal.valid_signals() else f"signal {-code}"
+    hint = " (the system may have run out of memory)" if -code == signal.SIGKILL else ""
+    return f"was killed by {name}{hint}"
+
+
+def forget_dead_context(spark) -> None:
+    """Drop what PySpark keeps of a SparkContext whose JVM is gone (``stop()`` would call that JVM),
+    so that the next ``getOrCreate`` launches a new JVM instead."""
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    context = spark.sparkContext
+    accumulators = getattr(context, "_accumulatorServer", None)
+    if accumulators is not None:
+        with contextlib.suppress(Exception):
+            accumulators.shutdown()
+        context._accumulatorServer = None
+    context._jsc = None
+    with contextlib.suppress(Exception):
+        SparkContext._gateway.close()
+    with SparkContext._lock:
+        SparkContext._active_spark_context = None
+        SparkContext._gateway = None
+        SparkContext._jvm = None
+    SparkSession._instantiatedSession = None
+    SparkSession._activeSession = None
