@@ -106,7 +106,12 @@ class ServerBackend:
         )
         self._http.mount("http://", HTTPAdapter(max_retries=retry))
         self._http.mount("https://", HTTPAdapter(max_retries=retry))
-        self._verify: str | bool = ca_bundle or True
+        # Proxies and $REQUESTS_CA_BUNDLE are read from the environment once, here, not on every
+        # call (as the Livy client does); ~/.netrc is never read: the kernel's token is its auth.
+        environment = self._http.merge_environment_settings(self.url, {}, None, ca_bundle or True, None)
+        self._http.proxies = environment["proxies"]
+        self._verify: str | bool = environment["verify"]
+        self._http.trust_env = False
         self._session_ids: dict[tuple[str, str], str] = {}
 
     @classmethod
