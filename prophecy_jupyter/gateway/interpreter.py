@@ -14,6 +14,7 @@ its own when isolated) and then runs statements one at a time in its main thread
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import decimal
 import os
@@ -88,6 +89,15 @@ def attach_to_shared_jvm(port: int, secret: str):
     SparkContext.stop = refuse_stop
     SparkSession.stop = refuse_stop
     return spark
+
+
+def drop_temp_views(spark) -> None:
+    """Drop the session's temporary views, so that the shared JVM forgets their data when the
+    session's Py4J server closes (the JVM keeps a session whose views hold data)."""
+    with contextlib.suppress(Exception):
+        for table in spark.catalog.listTables():
+            if table.isTemporary:
+                spark.catalog.dropTempView(table.name)
 
 
 def start_own_jvm(app_name: str, conf: dict[str, str]):
@@ -217,6 +227,8 @@ def main() -> None:
     channel.send({"op": "ready", "app_id": sc.applicationId, "spark_ui_url": ui})
     print(f"session {session_id} ready: Spark {spark.version}, app {sc.applicationId}", flush=True)
     SparkInterpreter(channel, spark, start["job_group_prefix"], start["sql_max_rows"]).serve()
+    if start["mode"] == "shared":
+        drop_temp_views(spark)
     channel.close()
     sys.stdout.flush()
     os._exit(0)

@@ -25,7 +25,7 @@ from prophecy_jupyter.gateway.config import (
 )
 from prophecy_jupyter.gateway.logs import LogBuffer, pump
 from prophecy_jupyter.gateway.spare import SpareKeeper
-from prophecy_jupyter.gateway.spark_host import SharedSparkHost, base_spark_conf
+from prophecy_jupyter.gateway.spark_host import JvmConnection, SharedSparkHost, base_spark_conf
 from prophecy_jupyter.gateway.uploads import Uploads
 
 LIVY_SESSION_KINDS = {"spark", "scala", "pyspark", "python", "sparkr", "r", "sql", "shared", "snowpark"}
@@ -110,7 +110,8 @@ class Session:
     last_access: float = field(default_factory=time.monotonic)
     finished_at: float | None = None
     deleting: bool = False
-    on_shared_jvm: bool = False
+    jvm: JvmConnection | None = None
+    """The interpreter's own Py4J server on the shared JVM (None: not on the shared JVM)."""
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -188,6 +189,7 @@ class SessionManager:
             self._jvm_connection,
             self._spawn,
             enabled=host is not None and config.spare_interpreter,
+            release=host.release if host is not None else None,
         )
 
     async def start(self) -> None:
@@ -259,6 +261,7 @@ class SessionManager:
         session.deleting = True
         session.move_to("shutting_down")
         await self._stop_process(session)
+        self._release_jvm(session)
         session.move_to("dead")
         self._wake_statements(session)
         self.uploads.discard(session.id)
@@ -305,7 +308,7 @@ class SessionManager:
             return False
         return all(self.host.is_modifiable(key) for key in request.spark_conf())
 
-    async def _jvm_connection(self) -> dict:
+    async def _jvm_connection(self) -> JvmConnection:
         assert self.host is not None
         return await self.host.connection()
 
@@ -321,7 +324,7 @@ class SessionManager:
         """The shared JVM died: its sessions end (their state was in it), and the spare attached
         to it is replaced by one that waits for the next JVM."""
         for session in list(self.sessions.values()):
-            if session.on_shared_jvm and not session.deleting and session.state not in FINISHED_STATES:
+            if session.jvm is not None and not session.deleting and session.state not in FINISHED_STATES:
                 self._fail(session, reason)
                 self._spawn(self._stop_process(session))
         self.spares.renew()
@@ -330,6 +333,7 @@ class SessionManager:
         if session.state in FINISHED_STATES:
             return
         session.log.add(f"session {session.id} is dead: {reason}")
+        self._release_jvm(session)
         session.move_to("dead")
         session.finished_at = time.monotonic()
         self.uploads.discard(session.id)
@@ -337,6 +341,12 @@ class SessionManager:
             if not future.done():
                 future.set_exception(errors.not_running("dead"))
         self._wake_statements(session)
+
+    def _release_jvm(self, session: Session) -> None:
+        """Close the session's Py4J server on the shared JVM, and with it what it left there."""
+        connection, session.jvm = session.jvm, None
+        if connection is not None and self.host is not None:
+            self._spawn(self.host.release(connection))
 
     @staticmethod
     def _wake_statements(session: Session) -> None:
@@ -367,6 +377,8 @@ class SessionManager:
                 writer.close()
                 return
             session, error = await self.spares.attach(spare, reader, writer)
+            if session is not None:
+                session.jvm = spare.jvm  # the session's now, released when it ends
             if error is not None and session is not None:
                 session.connected.set()
                 self._fail(session, error)
@@ -412,13 +424,16 @@ class SessionManager:
         conf = request.spark_conf()
         reason = request.own_jvm_reason()
         if self.host is not None and reason is None:
-            jvm = await self.host.connection()
             fixed = sorted(key for key in conf if not self.host.is_modifiable(key))
             if fixed:
                 reason = f"{', '.join(fixed)} cannot be set on the shared Spark context"
             else:
-                message.update(mode="shared", jvm=jvm, runtime_conf=conf)
-                session.on_shared_jvm = True
+                if session.jvm is None:  # not a spare's, which attached before
+                    session.jvm = await self.host.connection()
+                    if session.deleting or session.state in FINISHED_STATES:
+                        self._release_jvm(session)
+                        raise errors.not_running(session.state)
+                message.update(mode="shared", jvm=session.jvm.to_json(), runtime_conf=conf)
         isolate = self.host is None or reason is not None
         if reason is not None:
             session.log.add(f"starting in its own JVM: {reason}")

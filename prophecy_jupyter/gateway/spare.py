@@ -32,6 +32,8 @@ class Spare:
     log: LogBuffer = field(default_factory=LogBuffer)
     taken: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     """Set to the session that takes the spare (cancelled when the spare is dropped)."""
+    jvm: Any = None
+    """Its connection to the shared JVM, once it attached (the taking session's from then on)."""
 
 
 class SpareKeeper:
@@ -44,10 +46,12 @@ class SpareKeeper:
         jvm: Callable[[], Awaitable[dict[str, Any]]],
         spawn: Callable[[Coroutine], asyncio.Task],
         enabled: bool,
+        release: Callable[[Any], Coroutine] | None = None,
     ):
         """``launch(token)`` starts an interpreter that says it is a spare with ``token``;
-        ``jvm()`` is the shared JVM's connection, sent to attach; ``spawn`` runs a background task."""
-        self._launch, self._jvm, self._spawn = launch, jvm, spawn
+        ``jvm()`` opens a connection to the shared JVM (its ``to_json()`` is sent to attach) and
+        ``release(connection)`` closes one of a spare dropped; ``spawn`` runs a background task."""
+        self._launch, self._jvm, self._spawn, self._release = launch, jvm, spawn, release
         self._enabled = enabled
         self._spare: Spare | None = None
         self._connecting: list[Spare] = []
@@ -103,7 +107,8 @@ class SpareKeeper:
         session (None if the spare was dropped) and, if attaching failed, why: a session that had
         taken the spare must then fail."""
         try:
-            writer.write(protocol.encode({"op": "attach", "jvm": await self._jvm()}))
+            spare.jvm = await self._jvm()
+            writer.write(protocol.encode({"op": "attach", "jvm": spare.jvm.to_json()}))
             await writer.drain()
             answer = await protocol.read_message(reader) or {"error": "it exited"}
         except Exception as exc:
@@ -147,6 +152,8 @@ class SpareKeeper:
             self._spare = None
         if spare in self._connecting:
             self._connecting.remove(spare)
+        if not spare.taken.done() and spare.jvm is not None and self._release is not None:
+            self._spawn(self._release(spare.jvm))
         spare.taken.cancel()
         if spare.process is None or spare.process.returncode is not None:
             return None

@@ -12,6 +12,8 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
 
 from prophecy_jupyter.gateway.class_archive import ClassArchive
 from prophecy_jupyter.gateway.config import GatewayConfig
@@ -53,6 +55,21 @@ def base_spark_conf(config: GatewayConfig, warehouse_dir: str) -> dict[str, str]
     return conf
 
 
+@dataclass
+class JvmConnection:
+    """A Py4J server of its own on the shared JVM, for one interpreter: closing it drops every
+    object that interpreter left in the JVM (its DataFrames, its session and their data)."""
+
+    port: int
+    secret: str = field(repr=False)
+    server: Any = field(repr=False)
+    generation: int
+
+    def to_json(self) -> dict[str, Any]:
+        """What the interpreter needs to attach."""
+        return {"port": self.port, "secret": self.secret}
+
+
 class SharedSparkHost:
     """Starts the shared SparkContext in a background thread as soon as the gateway starts (with
     the class archive when there is one), and starts it again if its JVM dies."""
@@ -64,6 +81,7 @@ class SharedSparkHost:
         self._ready: Future = Future()
         self._spark = None
         self._stopping = False
+        self._generation = 0
         self.starting = True
         """Whether the JVM is still starting or warming up."""
         self.on_exit: Callable[[str], None] | None = None
@@ -90,6 +108,7 @@ class SharedSparkHost:
                 log.error("%s after %.0f s; starting a new one", reason, time.monotonic() - started)
                 self.starting = True
                 self._spark = None
+                self._generation += 1
             self._ready = Future()  # for the sessions that ask from now on
             if spark is not None:
                 if self.on_exit is not None:
@@ -107,9 +126,8 @@ class SharedSparkHost:
         try:
             spark = self._launch()
             spark.sparkContext.setLogLevel("WARN")
-            parameters = spark.sparkContext._gateway.java_parameters
             self._spark = spark
-            self._ready.set_result({"port": parameters.port, "secret": parameters.auth_token})
+            self._ready.set_result(None)
             log.info("shared Spark %s ready in %.1f s", spark.version, time.monotonic() - started)
         except BaseException as exc:
             log.error("the shared Spark JVM did not start: %s: %s", type(exc).__name__, exc)
@@ -145,9 +163,30 @@ class SharedSparkHost:
             self._archive.discard()
             return launch(self._conf)
 
-    async def connection(self) -> dict:
-        """Port and secret of the JVM's Py4J server, once it is up."""
-        return await asyncio.wrap_future(self._ready)
+    async def connection(self) -> JvmConnection:
+        """A Py4J server of its own on the JVM for one interpreter, once the JVM is up."""
+        await asyncio.wrap_future(self._ready)
+        return await asyncio.get_running_loop().run_in_executor(None, self._open)
+
+    async def release(self, connection: JvmConnection) -> None:
+        """Close an interpreter's Py4J server (nothing to do if its JVM has died since)."""
+        if connection.generation == self._generation:
+            await asyncio.get_running_loop().run_in_executor(None, self._close, connection)
+
+    def _open(self) -> JvmConnection:
+        spark, generation = self._spark, self._generation
+        if spark is None:
+            raise RuntimeError("the shared Spark JVM is starting again")
+        context = spark.sparkContext
+        server = context._jvm.org.apache.spark.api.python.Py4JServer(context._jsc.sc().conf())
+        server.start()
+        return JvmConnection(server.getListeningPort(), server.secret(), server, generation)
+
+    def _close(self, connection: JvmConnection) -> None:
+        with contextlib.suppress(Exception):
+            connection.server.shutdown()
+        with contextlib.suppress(Exception):
+            connection.server._detach()
 
     def is_modifiable(self, key: str) -> bool:
         """Whether a session may set ``key`` at run time on the shared context."""
