@@ -27,6 +27,8 @@ log = logging.getLogger("prophecy_jupyter.gateway")
 QUICK_DEATH = 60.0
 RESTART_BACKOFF = 5.0
 RESTART_BACKOFF_MAX = 300.0
+#: The exit code of a Spark JVM that ran out of memory (SparkExitCode.OOM).
+SPARK_OUT_OF_MEMORY = 52
 
 
 def prepare_environment() -> None:
@@ -210,6 +212,8 @@ class SharedSparkHost:
 
 def describe_exit(code: int) -> str:
     """How a process ended, in words: its exit code, or the signal that killed it."""
+    if code == SPARK_OUT_OF_MEMORY:
+        return f"exited with code {code}, Spark's code for a JVM out of memory (raise driverMemory)"
     if code >= 0:
         return f"exited with code {code}"
     name = signal.Signals(-code).name if -code in signal.valid_signals() else f"signal {-code}"
