@@ -43,7 +43,7 @@ class SpareKeeper:
     def __init__(
         self,
         launch: Callable[[str], Awaitable[asyncio.subprocess.Process]],
-        jvm: Callable[[], Awaitable[dict[str, Any]]],
+        jvm: Callable[[], Awaitable[Any]],
         spawn: Callable[[Coroutine], asyncio.Task],
         enabled: bool,
         release: Callable[[Any], Coroutine] | None = None,
