@@ -16,6 +16,7 @@ import pytest
 from tests.servers.jupyter import start_jupyter, write_notebook
 from tests.servers.kernels import Cell, execute
 from tests.servers.snowflake import Accounts, snowflake_stand_in
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -210,7 +211,13 @@ def test_idle_sessions_are_reaped_and_users_are_limited(start, gateway, livy):
         time.sleep(0.3)
     ended = [s for s in server.call("GET", "/sessions")["sessions"] if s["id"] == first["id"]]
     assert ended and "idle" in ended[0]["ended_reason"]
-    assert livy.get(f"{gateway.url}/sessions/{first['remote_id']}", timeout=10).status_code == 404
+    # the session is reported ended as its close begins; the fabric forgets it once the close is done
+    wait_until(
+        lambda: livy.get(f"{gateway.url}/sessions/{first['remote_id']}", timeout=10).status_code == 404,
+        30,
+        "the gateway still has the idle session",
+        every=0.2,
+    )
     second = server.call("POST", "/sessions", {"notebook": "two.ipynb", "fabric": "gw", "wait": True})
     assert second["state"] == "idle"
 

@@ -93,11 +93,11 @@ def attach_to_shared_jvm(port: int, secret: str):
 
 def drop_temp_views(spark) -> None:
     """Drop the session's temporary views, so that the shared JVM forgets their data when the
-    session's Py4J server closes (the JVM keeps a session whose views hold data)."""
+    session's Py4J server closes (the JVM keeps a session whose views hold data). Straight from
+    the session's catalog: listing them through ``spark.catalog`` lists the databases' tables
+    too, and took seconds on a session that had not used its catalog yet."""
     with contextlib.suppress(Exception):
-        for table in spark.catalog.listTables():
-            if table.isTemporary:
-                spark.catalog.dropTempView(table.name)
+        spark._jsparkSession.sessionState().catalog().tempViews().clear()
 
 
 def start_own_jvm(app_name: str, conf: dict[str, str]):
