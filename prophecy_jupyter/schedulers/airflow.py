@@ -32,9 +32,9 @@ CATCHING_UP = (
     "without catch-up is created or resumed)"
 )
 CANCELLED = "Cancelled with prophecy-jupyter"
+"""The note a cancelled run carries (Airflow has no cancelled state: the run is marked failed)."""
 DELETE_ATTEMPTS = 3
 """How many times removing a DAG is tried (Airflow refuses while one of its tasks still runs)."""
-"""The note a cancelled run carries (Airflow has no cancelled state: the run is marked failed)."""
 _RUN_STATES = {"queued": "PENDING", "running": "RUNNING", "success": "SUCCESS", "failed": "FAILED"}
 _ACTIVE = ("queued", "running")
 LOG_TAIL_LINES = 40
