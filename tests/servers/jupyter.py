@@ -76,7 +76,9 @@ class JupyterServer:
         """Talk to a server-started kernel directly, as `jupyter console --existing` does."""
         client = BlockingKernelClient(connection_file=str(self.runtime_dir / f"kernel-{kernel_id}.json"))
         client.load_connection_file()
-        client.start_channels()
+        # No heartbeat: jupyter_client calls a kernel dead after 1 s without a beat, and a loaded
+        # machine (a JVM starting beside it) made it say so of live kernels. Waits have timeouts.
+        client.start_channels(hb=False)
         client.wait_for_ready(timeout=60)
         return client
 
