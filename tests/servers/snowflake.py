@@ -190,18 +190,20 @@ def _scheduling_answer(sql: str) -> str | None:
 class TaskRuns:
     """The stand-in's task runner: ``EXECUTE TASK`` runs the task's ``CALL`` of a Python
     procedure as Snowflake would, the procedure's code from its ``CREATE PROCEDURE`` with a
-    Snowpark session of the task's owner; ``TASK_HISTORY`` reads the runs."""
+    Snowpark session of the task's owner; ``TASK_HISTORY`` reads the runs. A run's state and its
+    completion time change together: ``TASK_HISTORY`` never shows an ended run without its time."""
 
     runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    changing: threading.Lock = field(default_factory=threading.Lock)
 
     def execute(self, task: str, scheduled: list[str], connect: dict[str, Any]) -> None:
         run = {"RUN_ID": str(uuid.uuid4().int % 10**12), "STATE": "EXECUTING", "ERROR_MESSAGE": None}
         run.update(SCHEDULED_TIME=_now(), COMPLETED_TIME=None, RETURN_VALUE=None)
-        self.runs.setdefault(task, []).append(run)
+        with self.changing:
+            self.runs.setdefault(task, []).append(run)
         threading.Thread(target=self._run, args=(run, task, list(scheduled), connect), daemon=True).start()
 
-    @staticmethod
-    def _run(run: dict[str, Any], task: str, scheduled: list[str], connect: dict[str, Any]) -> None:
+    def _run(self, run: dict[str, Any], task: str, scheduled: list[str], connect: dict[str, Any]) -> None:
         import sqlglot
         from snowflake.snowpark import Session
 
@@ -224,34 +226,36 @@ class TaskRuns:
             session = Session.builder.configs(connect).create()
             try:
                 positional = [values.get(d.name.upper(), _default(d)) for d in declared]
-                returned = str(namespace["main"](session, *positional))
-                if run["STATE"] == "EXECUTING":  # not cancelled meanwhile
-                    run.update(RETURN_VALUE=returned, STATE="SUCCEEDED")
+                self._end(run, STATE="SUCCEEDED", RETURN_VALUE=str(namespace["main"](session, *positional)))
             finally:  # fakesnow's server refuses the close, which leaves the connection open for
                 # Snowpark's exit handler to close again, against a server stopped by then
                 with contextlib.suppress(Exception):
                     session.close()
                 atexit.unregister(session._close_at_exit)
         except Exception as exc:
+            self._end(run, STATE="FAILED", ERROR_MESSAGE=f"{type(exc).__name__}: {exc}")
+
+    def _end(self, run: dict[str, Any], **ended: str) -> None:
+        """Ends ``run`` with ``ended`` and its completion time, unless it has ended already."""
+        with self.changing:
             if run["STATE"] == "EXECUTING":
-                run.update(STATE="FAILED", ERROR_MESSAGE=f"{type(exc).__name__}: {exc}")
-        if run["COMPLETED_TIME"] is None:
-            run["COMPLETED_TIME"] = _now()
+                run.update(ended, COMPLETED_TIME=_now())
 
     def cancel(self, task: str) -> None:
         """``SYSTEM$USER_TASK_CANCEL_ONGOING_EXECUTIONS``: the task's executing runs end cancelled."""
-        for run in self.runs.get(task.upper(), []):
-            if run["STATE"] == "EXECUTING":
-                cancelled = {"COMPLETED_TIME": _now(), "ERROR_MESSAGE": "Task execution cancelled."}
-                run.update(STATE="CANCELLED", **cancelled)
+        with self.changing:
+            going = list(self.runs.get(task.upper(), []))
+        for run in going:
+            self._end(run, STATE="CANCELLED", ERROR_MESSAGE="Task execution cancelled.")
 
     def history(self, task: str) -> str:
         """A query whose rows are ``TASK_HISTORY(TASK_NAME => task)``'s, for the front's rewrite."""
         names = ("RUN_ID", "STATE", "SCHEDULED_TIME", "COMPLETED_TIME", "ERROR_MESSAGE", "RETURN_VALUE")
-        rows = [
-            "SELECT " + ", ".join(f"{_sql_value(run[name], name)} AS {name}" for name in names)
-            for run in self.runs.get(task.upper(), [])
-        ]
+        with self.changing:
+            rows = [
+                "SELECT " + ", ".join(f"{_sql_value(run[name], name)} AS {name}" for name in names)
+                for run in self.runs.get(task.upper(), [])
+            ]
         empty = (
             "SELECT " + ", ".join(f"{_sql_value(None, name)} AS {name}" for name in names) + " WHERE 1 = 0"
         )
