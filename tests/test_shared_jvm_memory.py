@@ -8,8 +8,14 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.servers.gateway import run_statement, start_gateway, wait_for_state
-from tests.test_spare_interpreter import HEADERS, attached_spare, open_session
+from tests.servers.gateway import (
+    HEADERS,
+    attached_spare,
+    open_session,
+    run_statement,
+    start_gateway,
+    wait_for_state,
+)
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 

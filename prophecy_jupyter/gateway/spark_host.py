@@ -102,7 +102,9 @@ class SharedSparkHost:
             if spark is None and first:
                 return  # the first start failed (settings, install): sessions are told why
             first = False
-            if spark is not None:
+            if spark is None:
+                self._ready = Future()  # a restart failed: later sessions wait for the next one
+            else:
                 code = spark.sparkContext._gateway.proc.wait()
                 if self._stopping:
                     return
@@ -111,8 +113,7 @@ class SharedSparkHost:
                 self.starting = True
                 self._spark = None
                 self._generation += 1
-            self._ready = Future()  # for the sessions that ask from now on
-            if spark is not None:
+                self._ready = Future()  # before on_exit, for the sessions that ask from now on
                 if self.on_exit is not None:
                     self.on_exit(reason)
                 forget_dead_context(spark)

@@ -11,7 +11,10 @@ import sys
 import time
 from dataclasses import dataclass
 
+import psutil
 import requests
+
+from tests.waiting import wait_until
 
 
 @dataclass
@@ -122,3 +125,45 @@ def wait_for_statement(
             return statement
         time.sleep(0.05)
     raise AssertionError(f"statement {statement_id} did not finish in {timeout} s")
+
+
+HEADERS = {"X-Requested-By": "test"}
+
+
+def interpreters(gateway) -> dict[int, str]:
+    """The gateway's interpreter processes: pid -> the session each was started for ('spare': none;
+    its environment as it started, so a spare taken since still says 'spare')."""
+    found = {}
+    for child in psutil.Process(gateway.process.pid).children():
+        try:
+            if "prophecy_jupyter.gateway.interpreter" in child.cmdline() and child.status() != "zombie":
+                found[child.pid] = child.environ().get("PROPHECY_INTERPRETER_SESSION", "")
+        except psutil.Error:
+            continue
+    return found
+
+
+def attached_spare(gateway, taken: set[int] = frozenset()) -> int:
+    """The pid of the gateway's spare (not one of ``taken``), once it holds a connection to the JVM."""
+
+    def spare() -> int | None:
+        for pid, claim in interpreters(gateway).items():
+            if claim != "spare" or pid in taken:
+                continue
+            try:
+                tcp = [c for c in psutil.Process(pid).net_connections("tcp") if c.status == "ESTABLISHED"]
+            except psutil.Error:
+                continue
+            if tcp:
+                return pid
+        return None
+
+    return wait_until(spare, 120, "no spare interpreter attached to the JVM")
+
+
+def open_session(gateway, **body) -> int:
+    created = requests.post(
+        f"{gateway.url}/sessions", json={"kind": "pyspark", **body}, headers=HEADERS, timeout=30
+    )
+    assert created.status_code == 201, created.text
+    return created.json()["id"]
