@@ -239,6 +239,28 @@ def test_long_poll_answers_as_soon_as_the_statement_changes(gateway, livy, new_s
     assert time.monotonic() - started < 2, "the long poll waited past the statement's end"
 
 
+def test_a_submit_asked_to_wait_answers_with_the_finished_statement(gateway, livy, new_session):
+    session_id = new_session()
+    statements = f"{gateway.url}/sessions/{session_id}/statements"
+    asked = time.monotonic()
+    short = livy.post(statements, params={"wait": "5"}, json={"code": "6 * 7"}, timeout=15)
+    assert short.status_code == 201 and time.monotonic() - asked < 2, "answered once the statement ended"
+    assert (short.json()["state"], short.json()["output"]["data"]["text/plain"]) == ("available", "42")
+    asked = time.monotonic()
+    long = livy.post(
+        statements, params={"wait": "0.3"}, json={"code": "import time\ntime.sleep(3)"}, timeout=15
+    )
+    held = time.monotonic() - asked
+    assert long.json()["state"] == "running" and 0.3 <= held < 2, f"answered after {held:.2f} s"
+    livy.post(f"{statements}/{long.json()['id']}/cancel", timeout=10)
+    total = livy.get(statements, timeout=10).json()["total_statements"]
+    refused = livy.post(statements, params={"wait": "soon"}, json={"code": "1"}, timeout=10)
+    assert refused.status_code == 400 and "wait must be a number" in refused.text
+    assert livy.get(statements, timeout=10).json()["total_statements"] == total, (
+        "a refused submit queues nothing"
+    )
+
+
 def test_completion(gateway, livy, new_session):
     session_id = new_session()
     run_statement(gateway.url, session_id, "prophecy_value = 41", headers=gateway.headers())

@@ -107,6 +107,8 @@ def test_long_poll_against_our_gateway_adds_little(service):
     started_ms, completed_ms = run.server_ms
     assert run.elapsed - (completed_ms - started_ms) / 1000 < 0.03
     assert run.polls <= 3
+    short = service.run(USER, "nb-long", "gw", "6 * 7")
+    assert (short.result.text, short.polls) == ("42", 0), "the submit's answer says it finished"
 
 
 def test_progress_and_cancel(service):

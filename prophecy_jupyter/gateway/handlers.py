@@ -117,16 +117,22 @@ class LivyHandler(web.RequestHandler):
         listed = page(ordered, start, size)
         self.write_json({"from": start, "total": len(ordered), "sessions": [i.to_json() for i in listed]})
 
-    async def long_poll(self, subject: Session | Statement) -> None:
-        """With ``?wait=SECONDS`` (our extension), answer once the subject changes or time is up."""
+    def wait_seconds(self) -> float | None:
+        """``?wait=SECONDS`` (our extension), at most ``MAX_LONG_POLL``; None when not asked for or
+        when long polls are off."""
         wait = self.get_query_argument("wait", None)
         if wait is None or not self.config.long_poll:
-            return
+            return None
         try:
-            seconds = min(float(wait), MAX_LONG_POLL)
+            return min(float(wait), MAX_LONG_POLL)
         except ValueError:
             raise errors.bad_request("Query parameter wait must be a number") from None
-        await self.sessions.wait_for_change(subject, seconds)
+
+    async def long_poll(self, subject: Session | Statement) -> None:
+        """With ``?wait=SECONDS``, answer once the subject changes or time is up."""
+        seconds = self.wait_seconds()
+        if seconds is not None:
+            await self.sessions.wait_for_change(subject, seconds)
 
     def session(self, key: str) -> Session:
         session = self.sessions.get(key)
@@ -212,10 +218,17 @@ class StatementsHandler(LivyHandler):
             }
         )
 
-    def post(self, key: str) -> None:
+    async def post(self, key: str) -> None:
+        """Queue a statement. With ``?wait=SECONDS`` the answer comes once it has finished or time
+        is up, so a short statement takes one request."""
         session = self.session(key)
         request = parse(CreateStatement, self.request.body)
+        seconds = self.wait_seconds()
         snapshot = self.sessions.submit(session, request.code, request.kind)
+        if seconds is not None:
+            statement = self.sessions.statement(session, str(snapshot["id"]))
+            await self.sessions.wait_for_end(statement, seconds)
+            snapshot = statement.to_json()
         self.set_header("Location", f"/sessions/{session.id}/statements/{snapshot['id']}")
         self.write_json(snapshot, status=201)
 

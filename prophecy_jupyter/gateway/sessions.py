@@ -562,6 +562,12 @@ class SessionManager:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(subject.changed.wait(), timeout)
 
+    async def wait_for_end(self, statement: Statement, timeout: float) -> None:
+        """Return once the statement has finished, or after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while not statement.finished and (left := deadline - time.monotonic()) > 0:
+            await self.wait_for_change(statement, left)
+
     def cancel(self, session: Session, statement_id: str) -> None:
         """Livy answers the same whether or not there was anything to cancel."""
         session.record_activity()
