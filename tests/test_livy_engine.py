@@ -98,9 +98,9 @@ def submit_counter(engine, gateway, session_id, expected_runs: int = 1) -> None:
 )
 def test_statement_post_faults_never_run_twice(engine, proxy, gateway, session_id, action, status):
     options = {"status": status} if status else {}
-    proxy.add("POST", r"/statements$", action, **options)
+    proxy.add("POST", r"/statements(\?|$)", action, **options)
     submit_counter(engine, gateway, session_id)
-    posts = proxy.requests_to("POST", r"/statements$")
+    posts = proxy.requests_to("POST", r"/statements(\?|$)")
     assert len(posts) == (1 if action.endswith("after") else 2)
     # the session's state shows exactly one run of the counter
     again = engine.submit(session_id, "runs", "pyspark", uuid.uuid4().hex)
@@ -109,21 +109,21 @@ def test_statement_post_faults_never_run_twice(engine, proxy, gateway, session_i
 
 def test_slow_statement_answer_is_reconciled_not_resent(proxy, gateway, session_id):
     impatient = make_engine(proxy.url, gateway.token, read_timeout=0.5)
-    proxy.add("POST", r"/statements$", "delay_after", delay=2.0)
+    proxy.add("POST", r"/statements(\?|$)", "delay_after", delay=2.0)
     started = time.monotonic()
     submit_counter(impatient, gateway, session_id)
     assert time.monotonic() - started < 10
-    assert len(proxy.requests_to("POST", r"/statements$")) == 1
+    assert len(proxy.requests_to("POST", r"/statements(\?|$)")) == 1
 
 
 def test_unanswerable_reconciliation_does_not_resend(engine, proxy, gateway, session_id):
-    proxy.add("POST", r"/statements$", "drop_after")
+    proxy.add("POST", r"/statements(\?|$)", "drop_after")
     proxy.add("GET", r"/statements\?", "status_before", status=503, times=20)
     with pytest.raises(EngineError) as raised:
         engine.submit(session_id, COUNTER, "pyspark", uuid.uuid4().hex)
     message = str(raised.value)
     assert "not sent again" in message and "%fabric status" in message
-    assert len(proxy.requests_to("POST", r"/statements$")) == 1
+    assert len(proxy.requests_to("POST", r"/statements(\?|$)")) == 1
 
 
 def test_gets_retry_through_transient_errors(engine, proxy, session_id):
@@ -198,6 +198,30 @@ def test_session_creation_is_reconciled_by_name(engine, proxy, gateway):
         assert len(proxy.requests_to("POST", r"^/sessions$")) == 1
     finally:
         engine.close_session(remote.id)
+
+
+def test_a_session_asked_of_a_local_gateway_that_stops_meanwhile_opens_on_the_next_one(proxy, gateway):
+    """The local gateway stopped (idle) as a session was asked of it: the create went unanswered and
+    the gateway can no longer be asked whether it made the session; it is opened where the
+    gateway is now."""
+    proxy.add("POST", r"^/sessions$", "drop_before")
+    proxy.add("GET", r"^/sessions\?", "drop_before", times=10)  # gone, retries included
+    located = iter([proxy.url, gateway.url])
+    engine = LivyEngine(
+        LivySettings(url=proxy.url, auth="bearer", backoff=0.05),
+        secret=gateway.token,
+        fabric_name="local",
+        locate=lambda: (next(located, gateway.url), gateway.token),
+    )
+    name = f"moved-{uuid.uuid4().hex[:6]}"
+    remote = engine.open_session(SessionSpec(name=name))
+    try:
+        sessions = requests.get(f"{gateway.url}/sessions", headers=gateway.headers(), timeout=10).json()
+        assert [s["id"] for s in sessions["sessions"] if s["name"] == name] == [int(remote.id)]
+        assert len(proxy.requests_to("POST", r"^/sessions$")) == 1, "the first gateway was asked once"
+    finally:
+        engine.close_session(remote.id)
+        engine.close()
 
 
 def test_cancel_uses_the_statement_endpoint_and_headers_are_always_sent(engine, proxy, session_id):

@@ -416,15 +416,27 @@ class LivyEngine:
             except _Unreached:
                 if self._locate is None or attempt + 1 == self.settings.submit_attempts:
                     raise
-                self._follow()  # the server stopped as it was located (our local gateway, idle): again
             except _Ambiguous:
-                if "name" in body and (found := self._find_session(body["name"])) is not None:
+                if (found := self._created_meanwhile(body.get("name"))) is not None:
                     return self._remote(found, notes)
                 time.sleep(self.settings.backoff * 2**attempt)
+            self._follow()  # the server may have stopped as it was located (our local gateway, idle)
         raise EngineError(
             f"Could not create a session on fabric '{self.fabric_name}': the server did not "
             f"answer after {self.settings.submit_attempts} attempts. Try again in a moment."
         )
+
+    def _created_meanwhile(self, name: str | None) -> dict[str, Any] | None:
+        """After an unclear answer to a create, the session named ``name`` if the server made it.
+        A server that moves (see ``locate``) and can no longer be reached took it along as it stopped."""
+        if name is None:
+            return None
+        try:
+            return self._find_session(name)
+        except _Unreached:
+            if self._locate is None:
+                raise
+            return None
 
     def _find_session(self, name: str) -> dict[str, Any] | None:
         data = self._request("GET", "/sessions", params={"size": 1000})
