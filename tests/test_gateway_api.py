@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import os
+import signal
 import stat
 import textwrap
 import threading
@@ -257,11 +259,26 @@ def test_a_submit_asked_to_wait_answers_with_the_finished_statement(gateway, liv
     assert long.json()["state"] == "running" and 0.3 <= held < 2, f"answered after {held:.2f} s"
     livy.post(f"{statements}/{long.json()['id']}/cancel", timeout=10)
     total = livy.get(statements, timeout=10).json()["total_statements"]
-    refused = livy.post(statements, params={"wait": "soon"}, json={"code": "1"}, timeout=10)
-    assert refused.status_code == 400 and "wait must be a number" in refused.text
+    for wrong in ("soon", "nan"):
+        refused = livy.post(statements, params={"wait": wrong}, json={"code": "1"}, timeout=10)
+        assert refused.status_code == 400 and "wait must be a number" in refused.text
     assert livy.get(statements, timeout=10).json()["total_statements"] == total, (
         "a refused submit queues nothing"
     )
+
+
+def test_a_submit_held_on_a_session_that_dies_answers_at_once(gateway, livy, new_session):
+    session_id = new_session()
+    statements = f"{gateway.url}/sessions/{session_id}/statements"
+    pid = livy.post(statements, params={"wait": "30"}, json={"code": "import os\nos.getpid()"}, timeout=40)
+    interpreter = int(pid.json()["output"]["data"]["text/plain"])
+    threading.Timer(1.0, os.kill, (interpreter, signal.SIGKILL)).start()
+    asked = time.monotonic()
+    held = livy.post(
+        statements, params={"wait": "30"}, json={"code": "import time\ntime.sleep(60)"}, timeout=40
+    )
+    assert held.status_code == 201 and time.monotonic() - asked < 10, "answered once the session died"
+    assert wait_for_state(gateway.url, session_id, {"dead"}, headers=gateway.headers()) == "dead"
 
 
 def test_completion(gateway, livy, new_session):

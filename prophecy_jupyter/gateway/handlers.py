@@ -6,6 +6,7 @@ import base64
 import binascii
 import getpass
 import json
+import math
 import secrets
 from typing import Any
 
@@ -124,9 +125,12 @@ class LivyHandler(web.RequestHandler):
         if wait is None or not self.config.long_poll:
             return None
         try:
-            return min(float(wait), MAX_LONG_POLL)
+            seconds = float(wait)
         except ValueError:
-            raise errors.bad_request("Query parameter wait must be a number") from None
+            seconds = math.nan
+        if math.isnan(seconds):
+            raise errors.bad_request("Query parameter wait must be a number")
+        return min(seconds, MAX_LONG_POLL)
 
     async def long_poll(self, subject: Session | Statement) -> None:
         """With ``?wait=SECONDS``, answer once the subject changes or time is up."""
@@ -227,7 +231,7 @@ class StatementsHandler(LivyHandler):
         snapshot = self.sessions.submit(session, request.code, request.kind)
         if seconds is not None:
             statement = self.sessions.statement(session, str(snapshot["id"]))
-            await self.sessions.wait_for_end(statement, seconds)
+            await self.sessions.wait_for_end(session, statement, seconds)
             snapshot = statement.to_json()
         self.set_header("Location", f"/sessions/{session.id}/statements/{snapshot['id']}")
         self.write_json(snapshot, status=201)

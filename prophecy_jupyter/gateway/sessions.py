@@ -562,10 +562,13 @@ class SessionManager:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(subject.changed.wait(), timeout)
 
-    async def wait_for_end(self, statement: Statement, timeout: float) -> None:
-        """Return once the statement has finished, or after ``timeout`` seconds."""
+    async def wait_for_end(self, session: Session, statement: Statement, timeout: float) -> None:
+        """Return once the statement has finished or its session has, or after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
-        while not statement.finished and (left := deadline - time.monotonic()) > 0:
+        while not statement.finished and session.state not in FINISHED_STATES:
+            left = deadline - time.monotonic()
+            if not left > 0:
+                return
             await self.wait_for_change(statement, left)
 
     def cancel(self, session: Session, statement_id: str) -> None:
