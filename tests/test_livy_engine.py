@@ -25,6 +25,7 @@ from tests.servers.fault_proxy import FaultProxy
 pytestmark = pytest.mark.spark
 
 COUNTER = "runs = globals().get('runs', 0) + 1\nruns"
+SUBMIT = r"/statements(\?|$)"  # a statement's submit, with or without our gateway's ?wait=
 
 
 @pytest.fixture
@@ -98,9 +99,9 @@ def submit_counter(engine, gateway, session_id, expected_runs: int = 1) -> None:
 )
 def test_statement_post_faults_never_run_twice(engine, proxy, gateway, session_id, action, status):
     options = {"status": status} if status else {}
-    proxy.add("POST", r"/statements(\?|$)", action, **options)
+    proxy.add("POST", SUBMIT, action, **options)
     submit_counter(engine, gateway, session_id)
-    posts = proxy.requests_to("POST", r"/statements(\?|$)")
+    posts = proxy.requests_to("POST", SUBMIT)
     assert len(posts) == (1 if action.endswith("after") else 2)
     # the session's state shows exactly one run of the counter
     again = engine.submit(session_id, "runs", "pyspark", uuid.uuid4().hex)
@@ -109,21 +110,21 @@ def test_statement_post_faults_never_run_twice(engine, proxy, gateway, session_i
 
 def test_slow_statement_answer_is_reconciled_not_resent(proxy, gateway, session_id):
     impatient = make_engine(proxy.url, gateway.token, read_timeout=0.5)
-    proxy.add("POST", r"/statements(\?|$)", "delay_after", delay=2.0)
+    proxy.add("POST", SUBMIT, "delay_after", delay=2.0)
     started = time.monotonic()
     submit_counter(impatient, gateway, session_id)
     assert time.monotonic() - started < 10
-    assert len(proxy.requests_to("POST", r"/statements(\?|$)")) == 1
+    assert len(proxy.requests_to("POST", SUBMIT)) == 1
 
 
 def test_unanswerable_reconciliation_does_not_resend(engine, proxy, gateway, session_id):
-    proxy.add("POST", r"/statements(\?|$)", "drop_after")
+    proxy.add("POST", SUBMIT, "drop_after")
     proxy.add("GET", r"/statements\?", "status_before", status=503, times=20)
     with pytest.raises(EngineError) as raised:
         engine.submit(session_id, COUNTER, "pyspark", uuid.uuid4().hex)
     message = str(raised.value)
     assert "not sent again" in message and "%fabric status" in message
-    assert len(proxy.requests_to("POST", r"/statements(\?|$)")) == 1
+    assert len(proxy.requests_to("POST", SUBMIT)) == 1
 
 
 def test_gets_retry_through_transient_errors(engine, proxy, session_id):

@@ -67,6 +67,24 @@ def attached_kernel(server, notebook: str, fabric: str):
     return kernel, client
 
 
+@pytest.fixture
+def gateway_kernel(start, gateway):
+    """``gateway_kernel(notebook)``: a server with fabric ``gw`` on the test gateway, and a kernel it
+    started for a new ``notebook``, attached to ``gw`` (its id and a client, stopped after)."""
+    clients = []
+
+    def launch(notebook: str):
+        server = start()
+        add_gateway_fabric(server, gateway)
+        kernel, client = attached_kernel(server, notebook, "gw")
+        clients.append(client)
+        return server, kernel, client
+
+    yield launch
+    for client in clients:
+        client.stop_channels()
+
+
 def restarted(server, kernel: str):
     """The kernel restarted through the server, a new client to it and the magics loaded again."""
     server.call("POST", f"/kernels/{kernel}/restart", api="/api")
@@ -111,18 +129,14 @@ def test_rest_runs_and_tables(start, gateway):
     assert "spark.range(" in matches["matches"]
 
 
-def test_kernels_reattach_after_a_restart_and_interrupts_cancel(start, gateway, livy):
-    server = start()
-    add_gateway_fabric(server, gateway)
-    kernel, client = attached_kernel(server, "work/etl.ipynb", "gw")
-    try:
-        assert execute(client, "%%spark\nx = 41").ok
-        [session] = live_sessions(server, "work/etl.ipynb")
-        assert_interrupt_cancels(server, kernel, client, "%%spark\nimport time\ntime.sleep(60)")
-        statements = livy.get(f"{gateway.url}/sessions/{session['remote_id']}/statements", timeout=10).json()
-        assert statements["statements"][-1]["state"] == "cancelled"
-    finally:
-        client.stop_channels()
+def test_kernels_reattach_after_a_restart_and_interrupts_cancel(gateway_kernel, gateway, livy):
+    server, kernel, client = gateway_kernel("work/etl.ipynb")
+    assert execute(client, "%%spark\nx = 41").ok
+    [session] = live_sessions(server, "work/etl.ipynb")
+    assert_interrupt_cancels(server, kernel, client, "%%spark\nimport time\ntime.sleep(60)")
+    statements = livy.get(f"{gateway.url}/sessions/{session['remote_id']}/statements", timeout=10).json()
+    assert statements["statements"][-1]["state"] == "cancelled"
+    client.stop_channels()
     client = restarted(server, kernel)
     try:
         began = time.monotonic()
@@ -135,26 +149,46 @@ def test_kernels_reattach_after_a_restart_and_interrupts_cancel(start, gateway, 
         client.stop_channels()
 
 
-def test_a_kernel_keeps_its_session_and_finds_it_again_when_closed_elsewhere_or_ended(start, gateway, livy):
-    server = start()
-    add_gateway_fabric(server, gateway)
-    _, client = attached_kernel(server, "again.ipynb", "gw")
-    try:
-        assert execute(client, "%%spark\nx = 1").ok
-        [first] = live_sessions(server, "again.ipynb")
-        server.call("DELETE", f"/sessions/{first['id']}")  # closed in the sidebar
-        cell = execute(client, "%%spark\nprint('x' in globals())")
-        assert cell.ok and cell.stdout.strip().endswith("False"), cell.failure
-        [second] = live_sessions(server, "again.ipynb")
-        assert second["id"] != first["id"]
-        livy.delete(f"{gateway.url}/sessions/{second['remote_id']}", timeout=60)
-        assert server.call("GET", f"/sessions/{second['id']}")["state"] == "ended"
-        told = execute(client, "%%spark\ny = 2")
-        assert told.ok and "had ended" in told.stdout and "starting a new one" in told.stdout, told.stdout
-        [third] = live_sessions(server, "again.ipynb")
-        assert third["id"] == second["id"] and third["remote_id"] != second["remote_id"]
-    finally:
-        client.stop_channels()
+def runs_asked(server) -> int:
+    """How many times the server has answered ``GET /runs/{id}``, from its Prometheus metrics."""
+    metrics = server.request("GET", "/metrics", api="").text
+    labels = ('handler="prophecy_jupyter.server.handlers.RunHandler"', 'method="GET"')
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in metrics.splitlines()
+        if line.startswith("http_request_duration_seconds_count{") and all(label in line for label in labels)
+    )
+
+
+def test_a_running_cell_asks_the_server_a_few_times_a_second_and_shows_its_bar(gateway_kernel):
+    server, _, client = gateway_kernel("work/long.ipynb")
+    assert execute(client, "%%spark\n'warm'").ok
+    before = runs_asked(server)
+    cell = execute(client, "%%spark\nimport time\ntime.sleep(3)\n'slept'")
+    asked = runs_asked(server) - before
+    assert cell.ok and cell.stdout.strip() == "'slept'"
+    assert any("on default/gw" in text for text in cell.data()), "the progress bar was shown"
+    # one long poll until the bar is due (0.5 s), then one per redraw (0.25 s): about 11
+    assert 3 <= asked <= 16, f"{asked} requests for a 3 s cell"
+
+
+def test_a_kernel_keeps_its_session_and_finds_it_again_when_closed_elsewhere_or_ended(
+    gateway_kernel, gateway, livy
+):
+    server, _, client = gateway_kernel("again.ipynb")
+    assert execute(client, "%%spark\nx = 1").ok
+    [first] = live_sessions(server, "again.ipynb")
+    server.call("DELETE", f"/sessions/{first['id']}")  # closed in the sidebar
+    cell = execute(client, "%%spark\nprint('x' in globals())")
+    assert cell.ok and cell.stdout.strip().endswith("False"), cell.failure
+    [second] = live_sessions(server, "again.ipynb")
+    assert second["id"] != first["id"]
+    livy.delete(f"{gateway.url}/sessions/{second['remote_id']}", timeout=60)
+    assert server.call("GET", f"/sessions/{second['id']}")["state"] == "ended"
+    told = execute(client, "%%spark\ny = 2")
+    assert told.ok and "had ended" in told.stdout and "starting a new one" in told.stdout, told.stdout
+    [third] = live_sessions(server, "again.ipynb")
+    assert third["id"] == second["id"] and third["remote_id"] != second["remote_id"]
 
 
 def test_a_restarted_server_takes_its_live_sessions_back(start, gateway, livy):

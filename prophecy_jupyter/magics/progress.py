@@ -27,18 +27,22 @@ def progress_bundle(fabric: str, progress: float | None, elapsed: float, note: s
 
 
 class ProgressWaiter:
-    """Waits for a run, showing progress after ``show_after`` seconds; Ctrl-C cancels remotely."""
+    """Waits for a run, showing progress after ``show_after`` seconds and redrawing it every
+    ``refresh`` seconds; Ctrl-C cancels remotely. Each wait is one long poll of the server, so a
+    cell that ends before its bar is due costs one request, and a longer one a few a second."""
 
     def __init__(
         self,
         cancel: Callable[[RunHandle], None],
         fabric: str,
         show_after: float = 0.5,
+        refresh: float = 0.25,
         cancel_wait: float = 15.0,
     ):
         self.cancel = cancel
         self.fabric = fabric
         self.show_after = show_after
+        self.refresh = refresh
         self.cancel_wait = cancel_wait
 
     def __call__(self, run: RunHandle) -> RunHandle:
@@ -47,9 +51,8 @@ class ProgressWaiter:
         handle = None
         shown = None
         try:
-            while not run.wait(0.1):
-                if run.elapsed < self.show_after:
-                    continue
+            until_due = max(0.0, self.show_after - run.elapsed)
+            while not run.wait(self.refresh if shown else until_due):
                 bundle = progress_bundle(self.fabric, run.progress, run.elapsed, run.detail or "")
                 if handle is None:
                     handle = display(bundle, raw=True, display_id=True)
