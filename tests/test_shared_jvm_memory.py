@@ -1,9 +1,13 @@
-"""What a session leaves in the shared JVM goes when the session ends: its DataFrames, its session
-and their data. Each interpreter reaches the JVM through a Py4J server of its own, closed when its
-session ends, and drops its temporary views as it stops; before, every ended session's data stayed
-in the JVM until it ran out of memory."""
+"""What a session leaves in the shared JVM goes when the session ends, deleted or killed: its
+DataFrames, its session and their data. Each interpreter reaches the JVM through a Py4J server of
+its own whose entry point is its session; when the session ends, the gateway drops that session's
+temporary views and closes the server. Before, every ended session's data stayed in the JVM until
+it ran out of memory, and then a killed interpreter's temporary views did."""
 
 from __future__ import annotations
+
+import os
+import signal
 
 import pytest
 import requests
@@ -36,7 +40,15 @@ print(spark.sql("SELECT count(*) FROM held").first()[0])
 """
 
 
-def test_an_ended_sessions_data_leaves_the_shared_jvm():
+def kill_interpreter(gateway, session: int) -> None:
+    """SIGKILL the session's interpreter (as the kernel's OOM killer would), and wait for its end."""
+    said = run_statement(gateway.url, session, "import os\nos.getpid()")["output"]["data"]["text/plain"]
+    os.kill(int(said), signal.SIGKILL)
+    assert wait_for_state(gateway.url, session, {"dead"}) == "dead"
+
+
+@pytest.mark.parametrize("ending", ["deleted", "killed"])
+def test_an_ended_sessions_data_leaves_the_shared_jvm(ending):
     gateway = start_gateway("--spare-interpreter", "--idle-timeout", "0")
     try:
         probe = open_session(gateway)
@@ -56,6 +68,8 @@ def test_an_ended_sessions_data_leaves_the_shared_jvm():
             counted = run_statement(gateway.url, session, HOLD_DATA)["output"]["data"]["text/plain"]
             assert counted == "400000"
             held.append(heap_used() - baseline)
+            if ending == "killed":
+                kill_interpreter(gateway, session)
             deleted = requests.delete(f"{gateway.url}/sessions/{session}", headers=HEADERS, timeout=60)
             assert deleted.status_code == 200
         left = heap_used() - baseline

@@ -14,7 +14,6 @@ its own when isolated) and then runs statements one at a time in its main thread
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime
 import decimal
 import os
@@ -60,9 +59,11 @@ class SparkInterruptGuard(InterruptGuard):
 
 
 def attach_to_shared_jvm(port: int, secret: str):
-    """A new SparkSession on the gateway's SparkContext, sharing its JVM."""
+    """The SparkSession the gateway made for this interpreter on its SparkContext (the entry point
+    of the Py4J server at ``port``), sharing its JVM."""
     os.environ["PYSPARK_GATEWAY_PORT"] = str(port)
     os.environ["PYSPARK_GATEWAY_SECRET"] = secret
+    os.environ["PYSPARK_PIN_THREAD"] = "true"  # the gateway's server is a ClientServer, pinned threads
     from pyspark import SparkContext
     from pyspark.java_gateway import launch_gateway
     from pyspark.sql import SparkSession
@@ -73,13 +74,7 @@ def attach_to_shared_jvm(port: int, secret: str):
     java_context = jvm.org.apache.spark.SparkContext.getOrCreate()
     jsc = jvm.org.apache.spark.api.java.JavaSparkContext.fromSparkContext(java_context)
     sc = SparkContext(gateway=gateway, jsc=jsc)
-    session_class = (
-        SparkSession._get_j_spark_session_class(jvm)
-        if hasattr(SparkSession, "_get_j_spark_session_class")
-        else jvm.org.apache.spark.sql.SparkSession
-    )
-    root = session_class.getDefaultSession().get()
-    spark = SparkSession(sc, root.newSession())
+    spark = SparkSession(sc, gateway.entry_point)
 
     def refuse_stop(*_args, **_kwargs):
         raise RuntimeError(
@@ -89,15 +84,6 @@ def attach_to_shared_jvm(port: int, secret: str):
     SparkContext.stop = refuse_stop
     SparkSession.stop = refuse_stop
     return spark
-
-
-def drop_temp_views(spark) -> None:
-    """Drop the session's temporary views, so that the shared JVM forgets their data when the
-    session's Py4J server closes (the JVM keeps a session whose views hold data). Straight from
-    the session's catalog: listing them through ``spark.catalog`` lists the databases' tables
-    too, and took seconds on a session that had not used its catalog yet."""
-    with contextlib.suppress(Exception):
-        spark._jsparkSession.sessionState().catalog().tempViews().clear()
 
 
 def start_own_jvm(app_name: str, conf: dict[str, str]):
@@ -227,8 +213,6 @@ def main() -> None:
     channel.send({"op": "ready", "app_id": sc.applicationId, "spark_ui_url": ui})
     print(f"session {session_id} ready: Spark {spark.version}, app {sc.applicationId}", flush=True)
     SparkInterpreter(channel, spark, start["job_group_prefix"], start["sql_max_rows"]).serve()
-    if start["mode"] == "shared":
-        drop_temp_views(spark)
     channel.close()
     sys.stdout.flush()
     os._exit(0)
