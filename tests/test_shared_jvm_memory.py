@@ -41,7 +41,7 @@ print(spark.sql("SELECT count(*) FROM held").first()[0])
 
 
 def kill_interpreter(gateway, session: int) -> None:
-    """SIGKILL the session's interpreter (as the kernel's OOM killer would), and wait for its end."""
+    """SIGKILL the session's interpreter (as the system's out-of-memory killer would); wait for its end."""
     said = run_statement(gateway.url, session, "import os\nos.getpid()")["output"]["data"]["text/plain"]
     os.kill(int(said), signal.SIGKILL)
     assert wait_for_state(gateway.url, session, {"dead"}) == "dead"
