@@ -57,9 +57,10 @@ def test_gateway_and_its_processes_stop_with_their_owner(data_dir, ending):
 
 
 def gateways_of(pid: int) -> list[psutil.Process]:
-    """The local gateways a process started (``jupyter prophecy gateway``)."""
+    """The local gateways a process started (``jupyter prophecy gateway``): its own children
+    only, since a process the gateway forks has the gateway's command line until it execs."""
     found = []
-    for child in psutil.Process(pid).children(recursive=True):
+    for child in psutil.Process(pid).children():
         try:
             command = child.cmdline()
         except psutil.Error:  # gone, or a zombie not reaped yet

@@ -57,7 +57,7 @@ class SendMagics(Magics):
         are dropped."""
         key = uuid.uuid4().hex
         parts = encoded_parts(arrow_table(value, variable), self.part_bytes)
-        data, number = next(parts), 0
+        data, number, sent_any = next(parts), 0, False
         try:
             while True:
                 following = next(parts, None)
@@ -73,6 +73,7 @@ class SendMagics(Magics):
                     view=view,
                     notify=print,
                 )
+                sent_any = True
                 run = self.fabrics.wait_with_notes(fabric, run)
                 if run.state != RunState.FINISHED:
                     raise remote_error(run.result or Result.of_error("Cancelled", "The send was cancelled."))
@@ -80,7 +81,8 @@ class SendMagics(Magics):
                     return parse_sent(run.result.text)
                 data, number = following, number + 1
         except BaseException:
-            if number > 0:
+            # The first part too, once it reached the session: a cancel can come too late for it.
+            if sent_any:
                 with contextlib.suppress(ProphecyError):  # best effort: the session may be gone
                     self.fabrics.backend.run(
                         self.fabrics.notebook_id, fabric, discard_code(key), "pyspark", print
