@@ -1,6 +1,7 @@
 """The local fabric's JVM and interpreters yield the CPU: they run below the gateway's priority,
 whose HTTP loop (like the Jupyter server beside it) keeps the priority it was given, and in the
-gateway's session, where the kernel's per-session CPU groups (autogroup) let that niceness count."""
+gateway's session, where the kernel's per-session CPU groups (autogroup) let that niceness count;
+the server's local gateway leads a session whose CPU group ranks below the server's."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import psutil
 import pytest
 import requests
 
+from prophecy_jupyter.services.local_gateway import LocalGateway
+from prophecy_jupyter.services.settings import ServiceSettings
 from tests.servers.gateway import start_gateway, wait_for_state, wait_for_statement
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -29,6 +32,25 @@ def cpu_group(pid: int) -> str | None:
     """The kernel's CPU group of a process's session (autogroup), where the kernel has them."""
     path = Path(f"/proc/{pid}/autogroup")
     return path.read_text().split()[0] if path.exists() else None
+
+
+def cpu_group_nice(pid: int) -> int:
+    """The niceness of a process's session's CPU group (autogroup)."""
+    return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="no per-session CPU groups here")
+def test_the_local_gateways_session_ranks_below_the_server_that_started_it(tmp_path):
+    own = cpu_group_nice(os.getpid())
+    gateway = LocalGateway(tmp_path, ServiceSettings(local_niceness=6, local_warm_start="never"))
+    try:
+        gateway.endpoint()
+        assert os.getsid(gateway.pid) == gateway.pid, "the gateway leads a session of its own"
+        assert cpu_group(gateway.pid) != cpu_group(os.getpid())
+        assert cpu_group_nice(gateway.pid) == 6, "its session's CPU group yields to the server's"
+        assert cpu_group_nice(os.getpid()) == own, "the server's own group keeps its rank"
+    finally:
+        gateway.stop()
 
 
 def test_the_jvm_and_interpreters_run_below_the_gateways_priority():

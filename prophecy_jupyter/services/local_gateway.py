@@ -23,6 +23,19 @@ TOKEN_ENV = "PROPHECY_GATEWAY_TOKEN"
 LOG_FILES_KEPT = 10
 
 
+def rank_session_below(pid: int, niceness: int) -> None:
+    """Rank the CPU group of ``pid``'s session (Linux's autogroup) ``niceness`` steps below the
+    others, the server's among them.
+
+    Where the kernel has such groups it shares the CPU between sessions first and by niceness only
+    within one, so the gateway's session, busy with its JVM and interpreters, would take as large a
+    share as the whole server. Inside the session the gateway's own niceness still ranks its HTTP
+    loop above its JVM and interpreters. A kernel without autogroup has nothing to rank."""
+    if niceness > 0:
+        with contextlib.suppress(OSError):
+            Path(f"/proc/{pid}/autogroup").write_text(str(min(19, niceness)))
+
+
 class LocalGateway:
     """Starts ``jupyter prophecy gateway`` on a free loopback port, with a random token."""
 
@@ -96,6 +109,7 @@ class LocalGateway:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        rank_session_below(self._process.pid, self._settings.local_niceness)
         os.close(write_end)
         try:
             ready = self._read_ready(read_end)

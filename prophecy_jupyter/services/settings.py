@@ -118,7 +118,8 @@ class ServiceSettings(Configurable):
         10,
         config=True,
         help="How many steps below the server's CPU priority the local fabric's JVM and interpreters "
-        "run (0-19; 0: the same), so that the server stays responsive when they fill the CPUs.",
+        "run, and where Linux shares the CPU between sessions first (autogroup), the local gateway's "
+        "session (0-19; 0: the same), so that the server stays responsive when they fill the CPUs.",
     )
 
     @property
