@@ -163,6 +163,7 @@ class Spinners:
 
 def measure_ours(scratch: Path, notebooks: int, statements: int, timeout: float) -> dict[str, Any]:
     """Notebooks as kernels reach the server: REST with the server's token, long-polling each run."""
+    from prophecy_jupyter.client.backend import FIRST_WAIT
     from prophecy_jupyter.client.link import API_PREFIX
     from prophecy_jupyter.vault.keys import new_key
     from tests.servers.jupyter import start_jupyter
@@ -196,7 +197,9 @@ def measure_ours(scratch: Path, notebooks: int, statements: int, timeout: float)
 
         def run(code: str) -> Sample:
             started = time.perf_counter()
-            answer = http.post(f"{api}/sessions/{session}/runs", json={"code": code}, timeout=60)
+            answer = http.post(
+                f"{api}/sessions/{session}/runs", json={"code": code}, params={"wait": FIRST_WAIT}, timeout=60
+            )
             answer.raise_for_status()
             current = answer.json()
             while current["state"] not in DONE:

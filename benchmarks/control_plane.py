@@ -9,7 +9,8 @@ in memory, kernel tokens minted by the server's own registry for one kernel it s
 process's memory, CPU per thread and profiles). A fabric of that kind is created through the REST
 API. Each simulated notebook is a task of one asyncio process (aiohttp) that speaks the API as
 ``client/rest.py`` does, with a kernel token in ``X-Prophecy-Kernel``: ``POST /sessions`` once,
-then per statement ``POST /sessions/{id}/runs`` and ``GET /runs/{id}?wait=10`` until it is done.
+then per statement ``POST /sessions/{id}/runs?wait=0.5`` (answered once the run is over or the
+half second is up) and ``GET /runs/{id}?wait=10`` until it is done.
 
 Measured, in this order, on one server:
 
@@ -40,12 +41,15 @@ from typing import Any
 import psutil
 
 from benchmarks.common import LOGS, MB, REPO, percentile
+from prophecy_jupyter.client.backend import FIRST_WAIT
 
 PHASES: dict[str, tuple[float, float]] = {"back-to-back": (0.0, 0.0), "paced": (0.5, 1.5)}
 """Phase name → the range of the pause before each statement, in seconds."""
 RAMP_S = 2.0
 """Seconds of load before the measured window (connections made, pools grown)."""
 DONE = {"finished", "failed", "cancelled"}
+SUBMIT_WAIT = f"{FIRST_WAIT}"
+"""What ``client/rest.py`` asks a submit's answer to wait for the run."""
 LONG_POLL = "10.000"
 """What ``client/rest.py`` asks a run's long poll to hold (``RemoteRun.wait`` without a timeout)."""
 OPENING_AT_ONCE = 50
@@ -53,8 +57,7 @@ WARM_UP_STATEMENTS = 50
 FABRIC = {"name": "instant", "kind": "bench-instant", "settings": {}}
 STATEMENT_MS = 20.0
 """How long a statement runs on the second fabric of the largest level, measured paced: long
-enough that each needs its long poll, as a real statement does (back to back, the queue is longer
-than that, and ``POST .../runs`` answers that the run finished)."""
+enough that each answer waits for the statement's end, as a real statement's does."""
 TIMED_FABRIC = {"name": "timed", "kind": "bench-instant", "settings": {"statement_ms": STATEMENT_MS}}
 
 THROUGHPUT_GOAL = 1000.0
@@ -135,14 +138,16 @@ class Notebook:
     async def statement(self) -> tuple[float, float, int]:
         """One statement to its end: wall seconds, the engine's own seconds, and the requests it
         took (the run's long poll is skipped when ``POST .../runs`` answers that it finished, as
-        ``client/rest.py``'s ``RemoteRun.wait`` does)."""
+        ``client/rest.py``'s ``RemoteRun.wait`` does; the submit's answer waits up to
+        ``SUBMIT_WAIT`` for that)."""
         code = f"value_{self.count} = {self.count} * 2"
         self.count += 1
         api, headers = self.api, self.headers
         started = time.perf_counter()
         requests = 1
         body = {"code": code, "language": "pyspark"}
-        run = await api.call("POST", f"{api.api}/sessions/{self.session}/runs", headers, json=body)
+        path = f"{api.api}/sessions/{self.session}/runs"
+        run = await api.call("POST", path, headers, json=body, params={"wait": SUBMIT_WAIT})
         while run["state"] not in DONE:
             run = await api.call("GET", f"{api.api}/runs/{run['id']}", headers, params={"wait": LONG_POLL})
             requests += 1

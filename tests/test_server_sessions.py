@@ -3,6 +3,7 @@ restarts, idle ones are reaped, users are limited; the bridge kernel runs every 
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import nbformat
 import pyarrow as pa
 import pytest
 
+from prophecy_jupyter.client.link import API_PREFIX
 from tests.servers.jupyter import start_jupyter, write_notebook
 from tests.servers.kernels import Cell, execute
 from tests.servers.snowflake import Accounts, snowflake_stand_in
@@ -129,6 +131,33 @@ def test_rest_runs_and_tables(start, gateway):
     assert "spark.range(" in matches["matches"]
 
 
+def test_a_submit_may_wait_for_its_run_and_a_client_that_hangs_up_on_it_cancels_the_run(start, gateway):
+    server = start()
+    add_gateway_fabric(server, gateway)
+    session = server.call("POST", "/sessions", {"notebook": "held.ipynb", "fabric": "gw", "wait": True})
+    runs = f"/sessions/{session['id']}/runs"
+    short = server.request("POST", runs, {"code": "spark.range(4).count()"}, params={"wait": "20"})
+    assert short.status_code == 200, "answered once the run was over: one request"
+    assert short.json()["state"] == "finished" and short.json()["result"]["text"] == "4"
+    longer = server.request("POST", runs, {"code": "import time\ntime.sleep(1.5)"}, params={"wait": "0.3"})
+    assert longer.status_code == 202 and longer.json()["state"] in ("queued", "waiting", "running")
+    assert server.call("GET", f"/runs/{longer.json()['id']}", params={"wait": "20"})["state"] == "finished"
+    # A client that hangs up while its submit waits never learns the run's id: the server cancels
+    # the run, or the next statement would wait behind a minute of sleep.
+    host, port = server.url.split("//", 1)[1].rsplit(":", 1)
+    hung_up = http.client.HTTPConnection(host, int(port), timeout=30)
+    hung_up.request(
+        "POST",
+        f"{API_PREFIX}{runs}?wait=20",
+        json.dumps({"code": "import time\ntime.sleep(60)"}),
+        {"Authorization": f"token {server.token}", "Content-Type": "application/json"},
+    )
+    time.sleep(1.0)
+    hung_up.close()
+    after = server.request("POST", runs, {"code": "'after'"}, params={"wait": "20"})
+    assert after.status_code == 200 and after.json()["result"]["text"] == "'after'"
+
+
 def test_kernels_reattach_after_a_restart_and_interrupts_cancel(gateway_kernel, gateway, livy):
     server, kernel, client = gateway_kernel("work/etl.ipynb")
     assert execute(client, "%%spark\nx = 41").ok
@@ -147,6 +176,24 @@ def test_kernels_reattach_after_a_restart_and_interrupts_cancel(gateway_kernel, 
         assert live_sessions(server, "work/etl.ipynb") == [{**session, "runs": []}]
     finally:
         client.stop_channels()
+
+
+def test_an_interrupt_while_the_cells_submit_waits_for_its_answer_cancels_the_statement(gateway_kernel):
+    server, kernel, client = gateway_kernel("work/early.ipynb")
+    assert execute(client, "%%spark\n'warm'").ok
+    sent = client.execute("%%spark\nimport time\ntime.sleep(60)")
+    while not (
+        (message := client.get_iopub_msg(timeout=30))["msg_type"] == "execute_input"
+        and message["parent_header"]["msg_id"] == sent
+    ):
+        pass
+    time.sleep(0.15)  # the cell's submit is on its way: its answer waits up to 0.5 s for the run
+    server.call("POST", f"/kernels/{kernel}/interrupt", api="/api")
+    assert client.get_shell_msg(timeout=30)["content"]["ename"] == "KeyboardInterrupt"
+    began = time.monotonic()
+    cell = execute(client, "%%spark\n'next'")
+    assert cell.ok and cell.stdout.strip() == "'next'"
+    assert time.monotonic() - began < 20, "the next cell waited behind the interrupted one"
 
 
 def runs_asked(server) -> int:

@@ -12,6 +12,10 @@ from prophecy_jupyter.sql_parameters import SqlParameter
 Notify = Callable[[str], None]
 """Says something to the user while work goes on (a progress line, a note)."""
 
+FIRST_WAIT = 0.5
+"""Seconds a new run is waited for before anything is shown of it: the server's answer to a submit
+waits this long for the run to end, and a cell's progress bar appears no sooner."""
+
 
 class RunHandle(Protocol):
     """What a waiter needs of a run, wherever it runs."""

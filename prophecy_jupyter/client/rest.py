@@ -16,7 +16,7 @@ from urllib3.util.retry import Retry
 
 from prophecy_jupyter import errors
 from prophecy_jupyter.client import kernel_token
-from prophecy_jupyter.client.backend import Notify, fabric_row
+from prophecy_jupyter.client.backend import FIRST_WAIT, Notify, fabric_row
 from prophecy_jupyter.client.link import API_PREFIX, KERNEL_HEADER, SERVER_CA_ENV, SERVER_URL_ENV
 from prophecy_jupyter.client.wire import TABLE_HEADER, decode_result, decode_table_header
 from prophecy_jupyter.results.model import Result, RunState
@@ -201,7 +201,9 @@ class ServerBackend:
             notebook,
             fabric,
             notify,
-            lambda session: self.post(f"/sessions/{session}/{what}", body, timeout=900),
+            lambda session: self._call(
+                "POST", f"/sessions/{session}/{what}", 900, json=body, params={"wait": FIRST_WAIT}
+            ).json(),
         )
 
     def run(self, notebook: str, fabric: str, code: str, language: str, notify: Notify) -> RemoteRun:
@@ -235,7 +237,14 @@ class ServerBackend:
         view: bool,
         notify: Notify,
     ) -> RemoteRun:
-        query = {"key": key, "part": part, "name": name, "last": str(last).lower(), "view": str(view).lower()}
+        query = {
+            "key": key,
+            "part": part,
+            "name": name,
+            "last": str(last).lower(),
+            "view": str(view).lower(),
+            "wait": FIRST_WAIT,
+        }
 
         def submit(session: str) -> dict[str, Any]:
             headers = {"Content-Type": ARROW_STREAM}

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from prophecy_jupyter.client.backend import FIRST_WAIT
+
 if TYPE_CHECKING:
     from prophecy_jupyter.client.backend import RunHandle
 
@@ -35,7 +37,7 @@ class ProgressWaiter:
         self,
         cancel: Callable[[RunHandle], None],
         fabric: str,
-        show_after: float = 0.5,
+        show_after: float = FIRST_WAIT,
         refresh: float = 0.25,
         cancel_wait: float = 15.0,
     ):

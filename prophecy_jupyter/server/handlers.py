@@ -61,6 +61,10 @@ class ApiHandler(ExtensionHandlerMixin, APIHandler):
     auth_resource = "prophecy"
     max_body: int | None = None
     """The largest body this route takes (None: ``max_request_bytes``)."""
+    hung_up = False
+    """Whether the client closed its connection before it had the answer."""
+    _held: asyncio.Future | None = None
+    """The answer ``until_done`` holds, settled early when the client hangs up."""
 
     @property
     def services(self) -> Services:
@@ -70,6 +74,28 @@ class ApiHandler(ExtensionHandlerMixin, APIHandler):
     def user(self) -> str:
         """Who the request acts as in our services (see ``ProphecyJupyter.identity``)."""
         return self.settings["prophecy_user_of"](self.current_user)
+
+    def on_connection_close(self) -> None:
+        self.hung_up = True
+        if self._held is not None:
+            _settle(self._held)
+
+    def wait_seconds(self) -> float:
+        """The ``wait`` argument: how long the answer may wait for a run to end (capped)."""
+        try:
+            return min(max(float(self.get_query_argument("wait", "0")), 0.0), MAX_LONG_POLL)
+        except ValueError:
+            raise errors.Invalid("wait: expected a number of seconds", "wait") from None
+
+    async def until_done(self, run: Run, wait: float) -> None:
+        """Hold the answer until the run is over, ``wait`` seconds are up or the client hangs up."""
+        if not wait or run.done or self.hung_up:
+            return
+        loop = asyncio.get_running_loop()
+        self._held = loop.create_future()
+        run.add_done_callback(lambda: loop.call_soon_threadsafe(_settle, self._held))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._held, wait)
 
     async def prepare(self) -> None:
         token = self.request.headers.get(KERNEL_HEADER)
@@ -741,11 +767,19 @@ class SessionScoped(ApiHandler):
         return self.services.sessions.find_session(self.user, session_id)
 
     async def submit(self, submit: Callable[..., Run], *args: Any, **kwargs: Any) -> None:
-        """Submit a run on the session (started first if it is not live) and answer 202 with the
-        run and what the user should hear about the session (``messages``)."""
+        """Submit a run on the session (started first if it is not live) and answer with the run
+        and what the user should hear about the session (``messages``): at once (202), or with
+        ``wait=SECONDS`` once the run is over (200) or the time is up, as a long poll of it would,
+        so that a short statement takes one request. A client that hangs up before the answer
+        (a kernel interrupted) never learnt the run's id to cancel it by, so it is cancelled here."""
+        wait = self.wait_seconds()
         messages: list[str] = []
         run = await self.blocking(functools.partial(submit, *args, notify=messages.append, **kwargs))
-        self.reply_run(run, 202, messages=messages)
+        await self.until_done(run, wait)
+        if self.hung_up:
+            self.services.sessions.cancel(run)
+            return
+        self.reply_run(run, 200 if run.done else 202, messages=messages)
 
 
 class SessionHandler(SessionScoped):
@@ -909,17 +943,9 @@ class RunHandler(ApiHandler):
     async def get(self, run_id: str) -> None:
         """The run; with ``wait=SECONDS``, answered once the run is over or the time is up."""
         run = self.services.sessions.find_run(self.user, run_id)
-        try:
-            wait = min(max(float(self.get_query_argument("wait", "0")), 0.0), MAX_LONG_POLL)
-        except ValueError:
-            raise errors.Invalid("wait: expected a number of seconds", "wait") from None
-        if wait and not run.done:
-            loop = asyncio.get_running_loop()
-            over = loop.create_future()
-            run.add_done_callback(lambda: loop.call_soon_threadsafe(_settle, over))
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(over, wait)
-        self.reply_run(run)
+        await self.until_done(run, self.wait_seconds())
+        if not self.hung_up:
+            self.reply_run(run)
 
 
 class RunCancelHandler(ApiHandler):
