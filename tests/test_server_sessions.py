@@ -215,7 +215,7 @@ def test_a_running_cell_asks_the_server_a_few_times_a_second_and_shows_its_bar(g
     asked = runs_asked(server) - before
     assert cell.ok and cell.stdout.strip() == "'slept'"
     assert any("on default/gw" in text for text in cell.data()), "the progress bar was shown"
-    # one long poll until the bar is due (0.5 s), then one per redraw (0.25 s): about 11
+    # the submit's answer waits until the bar is due (0.5 s), then one long poll per redraw (0.25 s)
     assert 3 <= asked <= 16, f"{asked} requests for a 3 s cell"
 
 

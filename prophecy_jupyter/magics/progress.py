@@ -30,8 +30,9 @@ def progress_bundle(fabric: str, progress: float | None, elapsed: float, note: s
 
 class ProgressWaiter:
     """Waits for a run, showing progress after ``show_after`` seconds and redrawing it every
-    ``refresh`` seconds; Ctrl-C cancels remotely. Each wait is one long poll of the server, so a
-    cell that ends before its bar is due costs one request, and a longer one a few a second."""
+    ``refresh`` seconds; Ctrl-C cancels remotely. A run from the server comes back from a submit
+    that already waited until the bar was due, so a cell that ended by then asks nothing more; a
+    longer one asks once per redraw, each a long poll answered early when the run ends."""
 
     def __init__(
         self,
@@ -53,14 +54,14 @@ class ProgressWaiter:
         handle = None
         shown = None
         try:
-            until_due = max(0.0, self.show_after - run.elapsed)
-            while not run.wait(self.refresh if shown else until_due):
+            wait = max(0.0, self.show_after - run.elapsed)  # none left: the submit's answer waited
+            while not (run.wait(wait) if wait else run.done):
                 bundle = progress_bundle(self.fabric, run.progress, run.elapsed, run.detail or "")
                 if handle is None:
                     handle = display(bundle, raw=True, display_id=True)
                 elif bundle["text/plain"] != shown:
                     handle.update(bundle, raw=True)
-                shown = bundle["text/plain"]
+                shown, wait = bundle["text/plain"], self.refresh
         except KeyboardInterrupt:
             self.cancel(run)
             if handle is not None:
