@@ -28,15 +28,26 @@ def thread_nices(pid: int) -> set[int]:
     return nices
 
 
+def autogroup_fields(pid: int) -> list[str] | None:
+    """``/proc/<pid>/autogroup`` as ``[group, "nice", niceness]``, where the kernel has such groups.
+
+    A process whose session never left the kernel's default group (as under an init that never
+    called setsid) reads an empty file: that group is the root one, at the niceness of 0."""
+    path = Path(f"/proc/{pid}/autogroup")
+    if not path.exists():
+        return None
+    return path.read_text().split() or ["/", "nice", "0"]
+
+
 def cpu_group(pid: int) -> str | None:
     """The kernel's CPU group of a process's session (autogroup), where the kernel has them."""
-    path = Path(f"/proc/{pid}/autogroup")
-    return path.read_text().split()[0] if path.exists() else None
+    fields = autogroup_fields(pid)
+    return fields[0] if fields else None
 
 
 def cpu_group_nice(pid: int) -> int:
     """The niceness of a process's session's CPU group (autogroup)."""
-    return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+    return int(autogroup_fields(pid)[-1])
 
 
 @pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="no per-session CPU groups here")
