@@ -3,9 +3,11 @@ line and a kernel without a server take theirs from the environment, at the edge
 
 from __future__ import annotations
 
+import gc
+
 from traitlets.config import Config
 
-from prophecy_jupyter.app import ProphecyJupyter
+from prophecy_jupyter.app import ProphecyJupyter, tune_collector
 from prophecy_jupyter.environment import apply_environment, settings_of_this_process
 from prophecy_jupyter.services.settings import ServiceSettings
 
@@ -54,3 +56,17 @@ def test_the_local_jvms_class_archive_is_kept_unless_under_a_hub():
     assert not ServiceSettings(under_hub=True).keeps_class_archive
     assert ServiceSettings(under_hub=True, local_class_archive="always").keeps_class_archive
     assert not ServiceSettings(local_class_archive="never").keeps_class_archive
+
+
+def test_the_server_exempts_its_startup_objects_and_collects_its_youngest_garbage_less_often():
+    assert ProphecyJupyter().young_collection_threshold > gc.get_threshold()[0], "more than Python's own"
+    before = gc.get_threshold()
+    try:
+        tune_collector(freeze=True, young_threshold=7000)
+        assert gc.get_freeze_count() > 0, "what exists now is out of the collections"
+        assert gc.get_threshold() == (7000, *before[1:]), "the older generations keep theirs"
+        tune_collector(freeze=False, young_threshold=0)
+        assert gc.get_threshold() == (7000, *before[1:]), "0 leaves the threshold as it is"
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
