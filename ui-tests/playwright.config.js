@@ -27,7 +27,8 @@ module.exports = {
       reuseExistingServer: false
     },
     {
-      command: 'python -m tests.servers.git_http --port 8996 --repository analytics',
+      // One repository per attempt of the Git test, so that its retry starts from a fresh one.
+      command: 'python -m tests.servers.git_http --port 8996 --repository analytics --repository analytics-retry1',
       cwd: '..',
       env: { GIT_TEST_TOKEN: 'ui-git-token-5b8e' },
       url: 'http://127.0.0.1:8996/analytics.git/info/refs?service=git-upload-pack',

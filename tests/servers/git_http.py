@@ -149,7 +149,7 @@ def served_project(services: Any, folder: Path, name: str, token: str, user: str
 
 
 def main() -> None:
-    """Serve one seeded repository until stopped (the browser tests start it this way)."""
+    """Serve seeded repositories until stopped (the browser tests start it this way)."""
     import argparse
     import os
     import signal
@@ -157,14 +157,20 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--repository", required=True, help="name of the repository to create")
+    parser.add_argument(
+        "--repository",
+        action="append",
+        required=True,
+        help="name of a repository to create (repeat for several)",
+    )
     args = parser.parse_args()
     token = os.environ["GIT_TEST_TOKEN"]  # from the environment, never argv
     stop = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop)
     with tempfile.TemporaryDirectory(prefix="git-http-") as root:
         server = GitHttpServer(Path(root), {token: None}).start(args.port)
-        print(server.create_repository(args.repository), flush=True)
+        for name in args.repository:
+            print(server.create_repository(name), flush=True)
         signal.sigwait(stop)
         server.stop()
 

@@ -142,10 +142,13 @@ test('the sidebar works from the keyboard', async ({ page }) => {
   await expect(fabricRow(sidebar, 'local').getByRole('status')).toContainText('Connected');
 });
 
-test("a notebook's pipeline is generated, committed and pushed from the sidebar", async ({ page, tmpPath }) => {
+test("a notebook's pipeline is generated, committed and pushed from the sidebar", async ({ page, tmpPath }, testInfo) => {
   test.setTimeout(180000);
+  // Each attempt has a project and repository of its own (playwright.config.js seeds both), so a
+  // retry does not meet what the failed attempt created or pushed.
+  const project = testInfo.retry ? `analytics-retry${testInfo.retry}` : 'analytics';
   const created = await page.request.post(`${API}/teams/default/projects`, {
-    data: { name: 'analytics', url: `${GIT_URL}/analytics.git`, provider: 'generic' }
+    data: { name: project, url: `${GIT_URL}/${project}.git`, provider: 'generic' }
   });
   expect(created.status()).toBe(201);
   await page.contents.uploadFile(QUICKSTART, `${tmpPath}/orders.ipynb`);
@@ -153,26 +156,29 @@ test("a notebook's pipeline is generated, committed and pushed from the sidebar"
   const sidebar = await openSidebar(page);
   await sidebar.getByRole('button', { name: 'Refresh git' }).click();
   const git = sidebar.locator('.jp-ProphecySidebar-git');
-  await git.getByLabel('Your Git token for default/analytics').fill(GIT_TOKEN);
-  await git.getByLabel('Your account name for default/analytics').fill('ana');
+  await git.getByRole('combobox', { name: 'Project' }).selectOption({ label: `default/${project}` });
+  await git.getByLabel(`Your Git token for default/${project}`).fill(GIT_TOKEN);
+  await git.getByLabel(`Your account name for default/${project}`).fill('ana');
   await git.getByRole('button', { name: 'Save' }).click();
   // Reading the status never clones: the working copy comes with the first generate (or pull).
   await expect(git.getByRole('status', { name: 'Working copy' })).toContainText('No working copy yet', {
     timeout: 60000
   });
+  // Each step below runs Git on the server (clone, diff, commit, push): a loaded machine gets time.
+  const gitStep = { timeout: 30000 };
   await git.getByRole('button', { name: 'Generate pipeline' }).click();
   await expect(git).toContainText("Pipeline 'orders' (2 step(s)): changed.", { timeout: 60000 });
-  await expect(git.getByRole('status', { name: 'Working copy' })).toContainText('pipelines/orders/pipeline.py');
+  await expect(git.getByRole('status', { name: 'Working copy' })).toContainText('pipelines/orders/pipeline.py', gitStep);
   await git.getByRole('button', { name: 'Diff' }).click();
-  await expect(git.locator('.jp-mod-added', { hasText: '+def step_2():' })).toHaveCount(1);
+  await expect(git.locator('.jp-mod-added', { hasText: '+def step_2():' })).toHaveCount(1, gitStep);
   await git.getByLabel('Commit message').fill('Orders by region');
   await git.getByRole('button', { name: 'Commit' }).click();
-  await expect(git).toContainText(/Committed [0-9a-f]{8}\./);
+  await expect(git).toContainText(/Committed [0-9a-f]{8}\./, gitStep);
   await git.getByRole('button', { name: 'Push' }).click();
-  await expect(git).toContainText('Pushed main.');
+  await expect(git).toContainText('Pushed main.', gitStep);
   // The team's repository has the commit, asked as the same user as the sidebar.
   const projects = await page.evaluate(async url => (await fetch(url)).json(), `${API}/projects`);
-  const id = projects.projects.find((p: { name: string }) => p.name === 'analytics').id;
+  const id = projects.projects.find((p: { name: string }) => p.name === project).id;
   const history = await page.evaluate(async url => (await fetch(url)).json(), `${API}/projects/${id}/history`);
   expect(history.commits[0].message).toBe('Orders by region');
   await expect(sidebar).not.toContainText(GIT_TOKEN);
