@@ -157,20 +157,22 @@ for (const theme of ['light', 'dark']) {
   });
 }
 
-test('a credential is set write-only and a failed connection test is shown by its fabric', async ({ page }) => {
+test('a credential is set write-only and a failed connection test is shown by its fabric', async ({ page }, testInfo) => {
+  // A retry runs against the same server, which has the fabric its first attempt created.
+  const fabric = testInfo.retry ? `unreachable-${testInfo.retry}` : 'nowhere';
   const created = await page.request.post(`${API}/teams/default/fabrics`, {
-    data: { name: 'nowhere', kind: 'livy', settings: { url: 'http://127.0.0.1:9', auth: 'bearer' } }
+    data: { name: fabric, kind: 'livy', settings: { url: 'http://127.0.0.1:9', auth: 'bearer' } }
   });
   expect(created.status()).toBe(201);
   await page.click('[title="Prophecy"]');
   await page.getByRole('button', { name: 'Refresh fabrics' }).click();
-  const row = page.locator('#prophecy-sidebar .jp-ProphecySidebar-fabric', { hasText: 'nowhere' });
-  await row.getByRole('button', { name: 'nowhere' }).click();
+  const row = page.locator('#prophecy-sidebar .jp-ProphecySidebar-fabric', { hasText: fabric });
+  await row.getByRole('button', { name: fabric }).click();
   await expect(row.getByText('Your token (not set)')).toBeVisible();
-  await row.getByLabel('Your token for default/nowhere').fill('s3cret-token');
+  await row.getByLabel(`Your token for default/${fabric}`).fill('s3cret-token');
   await row.getByRole('button', { name: 'Save' }).click();
   await expect(row.getByText('Your token (set)')).toBeVisible();
-  await expect(row.getByLabel('Your token for default/nowhere')).toHaveValue('');
+  await expect(row.getByLabel(`Your token for default/${fabric}`)).toHaveValue('');
   await row.getByRole('button', { name: 'Test connection' }).click();
   await expect(row.getByRole('status')).toContainText('Failed at tcp');
   const fabrics = await (await page.request.get(`${API}/fabrics`)).text();
