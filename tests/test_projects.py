@@ -10,11 +10,13 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from prophecy_jupyter.errors import AccessDenied, Invalid
+from prophecy_jupyter.errors import AccessDenied, GitError, Invalid
 from prophecy_jupyter.git.providers import auth_environment
 from prophecy_jupyter.services.code_cache import CodeCache
 from prophecy_jupyter.services.runtime import build_services
@@ -183,6 +185,42 @@ def test_the_cache_opens_projects_offline_rejects_tampering_and_stays_bounded(bu
     kept = [i for i in range(6) if small.get(USER, "p", f"entry-{i}") is not None]
     assert small.size() <= 3500 and kept == [2, 4, 5], "the least recently used go first"
     assert small.clear() == len(kept)
+
+
+def test_requests_that_clone_the_same_working_copy_at_once_both_get_it_whole(built, git_server):
+    """The sidebar's Jobs and Git sections both open a project when a token is saved: clones of
+    one working copy race (the later one starting while the first is under way), and none may
+    remove or half-show another's."""
+    project = add_project(built, git_server.create_repository("analytics"))
+    path = built.projects.working_copy(USER, project)
+
+    def open_after(delay: float, opened: list[object]) -> None:
+        time.sleep(delay)
+        try:
+            opened.append(built.projects.open(USER, "analytics")[1])
+        except Exception as exc:
+            opened.append(exc)
+
+    for attempt, step in enumerate([0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12]):
+        shutil.rmtree(path, ignore_errors=True)
+        opened: list[object] = []
+        threads = [threading.Thread(target=open_after, args=(n * step, opened)) for n in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert [type(o).__name__ for o in opened] == ["Repository"] * 3, (attempt, opened)
+        for repository in opened:
+            assert repository.status() == [], f"attempt {attempt}: a clean checkout, README.md and all"
+        assert [p.name for p in path.parent.iterdir()] == ["analytics"], "no clone left beside it"
+
+    shutil.rmtree(path)
+    path.mkdir()
+    (path / "notes.txt").write_text("mine")
+    with pytest.raises(GitError, match="something that is not a working copy is there"):
+        built.projects.open(USER, "analytics")
+    assert (path / "notes.txt").read_text() == "mine", "a clone never removes what it did not make"
+    assert [p.name for p in path.parent.iterdir()] == ["analytics"]
 
 
 @pytest.mark.spark

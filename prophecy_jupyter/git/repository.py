@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,13 +89,13 @@ class Repository:
 
     @classmethod
     def clone(cls, path: Path, url: str, auth: dict[str, str], branch: str, secret: str = "") -> Repository:
-        """Clone ``url`` into ``path`` (which must not exist yet)."""
+        """Clone ``url`` into ``path`` (see :func:`_moved_in`: whole, or another clone's)."""
         repository = cls(path, url, auth, secret)
-        try:
-            git.Repo.clone_from(url, path, env=auth, branch=branch, kill_after_timeout=TIMEOUT).close()
-        except git.CommandError as exc:
-            shutil.rmtree(path, ignore_errors=True)
-            raise repository._explain("clone the repository", exc) from None
+        with _moved_in(path) as scratch:
+            try:
+                git.Repo.clone_from(url, scratch, env=auth, branch=branch, kill_after_timeout=TIMEOUT).close()
+            except git.CommandError as exc:
+                raise repository._explain("clone the repository", exc) from None
         return repository
 
     @classmethod
@@ -103,11 +103,12 @@ class Repository:
         cls, path: Path, bundle: Path, url: str, auth: dict[str, str], branch: str, secret: str = ""
     ) -> Repository:
         """A working copy restored from a bundle (offline), its remote set to ``url``."""
-        repo = git.Repo.clone_from(str(bundle), path, branch=branch)
-        with repo.config_writer() as config:
-            config.set_value('remote "origin"', "url", url)
-        repo.git.update_ref(f"refs/remotes/origin/{branch}", "HEAD")
-        repo.close()
+        with _moved_in(path) as scratch:
+            repo = git.Repo.clone_from(str(bundle), scratch, branch=branch)
+            with repo.config_writer() as config:
+                config.set_value('remote "origin"', "url", url)
+            repo.git.update_ref(f"refs/remotes/origin/{branch}", "HEAD")
+            repo.close()
         return cls(path, url, auth, secret)
 
     def bundle(self, target: Path, branch: str) -> None:
@@ -255,3 +256,22 @@ class Repository:
             except KeyError:
                 return {}
             return {blob.path: blob.data_stream.read() for blob in sub.traverse() if blob.type == "blob"}
+
+
+@contextlib.contextmanager
+def _moved_in(path: Path) -> Iterator[Path]:
+    """An empty folder beside ``path`` to make a working copy in, moved to ``path`` in one rename
+    when done: a request that opens ``path`` meanwhile finds no working copy or a whole one, never
+    a clone under way. When another request's clone got there first, that one stays and this one
+    goes; a failed clone leaves nothing, and never removes what was at ``path``."""
+    with tempfile.TemporaryDirectory(
+        prefix=f".{path.name}.clone-", dir=path.parent, ignore_cleanup_errors=True
+    ) as scratch:
+        yield Path(scratch)
+        try:
+            os.rename(scratch, path)
+        except OSError:
+            if not (path / ".git").is_dir():
+                raise GitError(
+                    f"Could not clone into {path}: something that is not a working copy is there."
+                ) from None
