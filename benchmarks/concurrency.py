@@ -28,12 +28,14 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from benchmarks.common import REPO, percentile, summary
+from benchmarks.stall_probe import StallProbe, overlaps
 
 FINISHED = "finished"
 DONE = {"finished", "failed", "cancelled"}
@@ -53,6 +55,18 @@ Statement = Callable[[str], Sample]
 
 def _stats_ms(values: list[float]) -> dict[str, float]:
     return {**summary(values), "p99": percentile(values, 0.99)} if values else {"n": 0}
+
+
+def _late_wakeups(late: list[list[float]], stalls: list[tuple[float, float]]) -> list[dict[str, Any]]:
+    """The server's loop's late wake-ups, each with whether the stall probe beside it waited then too."""
+    return [
+        {
+            "at": datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds"),
+            "ms": lag_ms,
+            "probe_too": overlaps(at, lag_ms, stalls),
+        }
+        for at, lag_ms in late
+    ]
 
 
 class _Load:
@@ -216,6 +230,7 @@ def measure_ours(scratch: Path, notebooks: int, statements: int, timeout: float)
     watch = requests.Session()
     watch.headers["Authorization"] = f"token {server.token}"
     lags: dict[str, dict[str, list]] = {}
+    windows: dict[str, list[float]] = {}
     current: list[str] = []
 
     def spin(session: str, code: str) -> None:
@@ -228,20 +243,28 @@ def measure_ours(scratch: Path, notebooks: int, statements: int, timeout: float)
         spinners.between_phases(phase)
         taken = watch.get(f"{server.url}/bench/loop-lag", timeout=30).json()
         if current:
-            lags[current.pop()] = taken
+            ended = current.pop()
+            lags[ended] = taken
+            windows[ended].append(time.time())
         if phase is not None:
             current.append(phase)
+            windows[phase] = [time.time()]
 
     load = _Load(notebooks, statements, timeout)
     try:
         busy += [open_session(watch, f"busy-{n}") for n in range(BUSY_NOTEBOOKS)]
         watch.get(f"{server.url}/bench/loop-lag", timeout=30).raise_for_status()  # starts the watch
-        measured = load.run(open_notebook, between_phases)
+        with StallProbe(scratch / "stalls.txt") as probe:
+            measured = load.run(open_notebook, between_phases)
+            stalls = probe.stalls()
     finally:
         server.stop()
     for phase, report in measured["phases"].items():
-        taken = lags.get(phase, {"lags_ms": [], "gc_ms": []})
+        taken = lags.get(phase, {"lags_ms": [], "gc_ms": [], "late": []})
         report["loop_lag_ms"] = _stats_ms(taken["lags_ms"])
+        report["late_wakeups"] = _late_wakeups(taken["late"], stalls)
+        began, ended = windows.get(phase, [0.0, 0.0])
+        report["probe_stalls_ms"] = [ms for at, ms in stalls if began <= at <= ended]
         full = [ms for generation, ms in taken["gc_ms"] if generation == 2]
         report["gc_pause_ms"] = {"all": _stats_ms([ms for _, ms in taken["gc_ms"]]), "full": _stats_ms(full)}
     return {**load.header(), **measured, "server_log": str(server.log)}

@@ -2,8 +2,9 @@
 
 A task sleeps 5 ms at a time and records how much later than asked it woke; any callback that
 holds the loop (a blocking call in a handler, say) shows up as lag. The durations of Python's
-garbage collections, which stop every thread, are recorded too. ``GET /bench/loop-lag`` returns
-both since the previous call (the first call starts the watch).
+garbage collections, which stop every thread, are recorded too, and each wake-up later than
+``LATE_MS`` with its time (to set beside ``benchmarks.stall_probe``). ``GET /bench/loop-lag``
+returns all three since the previous call (the first call starts the watch).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 INTERVAL = 0.005
+LATE_MS = 20.0
 
 
 class LoopWatch:
@@ -25,6 +27,7 @@ class LoopWatch:
     def __init__(self) -> None:
         self.lags_ms: list[float] = []
         self.gc_ms: list[tuple[int, float]] = []
+        self.late: list[tuple[float, float]] = []
         self.task: asyncio.Task | None = None
         self._gc_started = 0.0
 
@@ -38,14 +41,17 @@ class LoopWatch:
         while True:
             before = time.perf_counter()
             await asyncio.sleep(INTERVAL)
-            self.lags_ms.append((time.perf_counter() - before - INTERVAL) * 1000)
+            lag_ms = (time.perf_counter() - before - INTERVAL) * 1000
+            self.lags_ms.append(lag_ms)
+            if lag_ms > LATE_MS:
+                self.late.append((time.time(), lag_ms))
 
     def take(self) -> dict[str, list]:
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self.watch())
             gc.callbacks.append(self.on_gc)
-        taken = {"lags_ms": self.lags_ms, "gc_ms": self.gc_ms}
-        self.lags_ms, self.gc_ms = [], []
+        taken = {"lags_ms": self.lags_ms, "gc_ms": self.gc_ms, "late": self.late}
+        self.lags_ms, self.gc_ms, self.late = [], [], []
         return taken
 
 

@@ -682,7 +682,29 @@ def concurrency_table(concurrency: dict[str, Any]) -> str:
         f"event loop woke from 5 ms sleeps. Sessions were ready after {ours['sessions_ready_s']:.1f} s "
         f"(ours) and {theirs['sessions_ready_s']:.1f} s (sparkmagic)."
     )
-    return _table(header, rows) + "\n\n" + note
+    return _table(header, rows) + "\n\n" + note + _stalls_note(ours["phases"])
+
+
+def _stalls_note(phases: dict[str, Any]) -> str:
+    """Which of the server loop's late wake-ups a plain process beside it had at the same moment."""
+    if not all("late_wakeups" in measured for measured in phases.values()):
+        return ""
+    parts = []
+    for phase, measured in phases.items():
+        late = measured["late_wakeups"]
+        shared = sum(wakeup["probe_too"] for wakeup in late)
+        worst = max((wakeup["ms"] for wakeup in late), default=0.0)
+        probe = max(measured["probe_stalls_ms"], default=0.0)
+        parts.append(
+            f"{phase}: {len(late)} (longest {worst:.0f} ms), {shared} of them shared; "
+            f"the plain process's own: {len(measured['probe_stalls_ms'])} (longest {probe:.0f} ms)"
+        )
+    return (
+        " Late wake-ups of the server's loop (over 20 ms), and how many of them a plain Python "
+        "process sleeping the same way beside it (benchmarks/stall_probe.py) had at the same moment: "
+        + "; ".join(parts)
+        + "."
+    )
 
 
 def goals_table(goals: list[dict[str, Any]]) -> str:
