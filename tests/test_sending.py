@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from prophecy_jupyter.errors import Invalid, ProphecyError
-from prophecy_jupyter.results.sending import arrow_table, encoded_parts, parse_sent
+from prophecy_jupyter.results.sending import arrow_table, discard_code, encoded_parts, parse_sent, piece_code
 from prophecy_jupyter.services.sessions import wait_for
 from tests.conftest import USER, open_services
 from tests.servers.gateway import start_gateway
@@ -204,6 +204,33 @@ def test_a_million_rows_go_in_parts_and_all_arrive(both, fabric):
         "'spark.sql.execution.arrow.maxRecordsPerBatch'))",
     )
     assert partitions.result.text.strip() == "True 10000", "a few partitions, and Spark's setting as it was"
+
+
+@pytest.mark.parametrize("fabric", ["gw", "livy"])
+def test_what_reaches_the_session_after_its_send_was_given_up_is_dropped_too(both, fabric):
+    """An interrupted ``%%send`` drops its parts with a statement of its own, which can reach the
+    session before the rest of a part still on its way: a piece of it (a part goes as several
+    statements where there are no uploads), or the part itself (the server takes its upload
+    first). What arrives later is dropped, the upload file too, and nothing of the table is held."""
+    key = uuid.uuid4().hex
+    first = next(encoded_parts(arrow_table(pd.DataFrame({"a": range(2000)}), "frame")))
+    dropped = both.sessions.run(USER, "nb", fabric, discard_code(key))
+    assert dropped.result.ok, dropped.result
+    stray = both.sessions.run(USER, "nb", fabric, piece_code(key, "QUJD"))
+    assert stray.result.ok, stray.result
+    late = both.sessions.submit_send(USER, "nb", fabric, first, "late", key=key, part=0, last=False)
+    wait_for(late)
+    assert late.state == "failed" and "given up" in late.result.error_message, late.result
+    folder = "os.environ['PROPHECY_GATEWAY_UPLOADS']"
+    uploads = f"os.listdir({folder}) if 'PROPHECY_GATEWAY_UPLOADS' in os.environ else []"
+    held = both.sessions.run(
+        USER,
+        "nb",
+        fabric,
+        f"import os\nprint(len(globals().get('__prophecy_parts', {{}}).get({key!r}, [])), "
+        f"len(globals().get('__prophecy_pieces', {{}}).get({key!r}, [])), {uploads})",
+    )
+    assert held.result.text.strip() == "0 0 []", "no part, no piece, no upload file left"
 
 
 def test_what_cannot_be_sent_is_refused_in_words():

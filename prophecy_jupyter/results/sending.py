@@ -23,9 +23,12 @@ DEFAULT_PART_BYTES = 16 * 1024 * 1024
 ROWS_PER_BATCH = 1 << 17
 
 # Runs in the remote interpreter: pieces of a part's base64 text wait there until the part is read.
+# A send given up (``discard_code``) is remembered there, so that what of it arrives later (its
+# statements can reach the session after the discard) is dropped too.
 _PIECES = r"""
 def __prophecy_piece(key, text):
-    globals().setdefault("__prophecy_pieces", {}).setdefault(key, []).append(text)
+    if key not in globals().get("__prophecy_dropped", ()):
+        globals().setdefault("__prophecy_pieces", {}).setdefault(key, []).append(text)
 """
 
 # Runs in the remote interpreter: reads a part (an uploaded file or the pieces sent before), and
@@ -34,6 +37,11 @@ _RECEIVE = r"""
 def __prophecy_receive(key, name, view, last, upload, make):
     import base64, json, os
     import pyarrow as pa
+    if key in globals().get("__prophecy_dropped", ()):
+        globals().get("__prophecy_pieces", {}).pop(key, None)
+        if upload is not None:
+            os.remove(os.path.join(os.environ["PROPHECY_GATEWAY_UPLOADS"], upload))
+        raise RuntimeError("This send was given up: its parts are dropped.")
     parts = globals().setdefault("__prophecy_parts", {}).setdefault(key, [])
     try:
         if upload is not None:
@@ -126,8 +134,10 @@ def receive_code(
 
 
 def discard_code(key: str) -> str:
-    """Python for the interpreter that drops what it holds of a table whose send was given up."""
+    """Python for the interpreter that drops what it holds of a table whose send was given up, and
+    what of it arrives later."""
     return (
+        f"globals().setdefault('__prophecy_dropped', set()).add({key!r})\n"
         f"globals().get('__prophecy_parts', {{}}).pop({key!r}, None)\n"
         f"globals().get('__prophecy_pieces', {{}}).pop({key!r}, None)"
     )
