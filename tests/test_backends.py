@@ -127,8 +127,11 @@ def test_session_settings_status_logs_and_completion(backend):
 
 
 def test_detach_closes_the_live_session_and_forgets_the_attachment(backend):
+    assert not backend.has_session("work/never-run.ipynb", "default/gw")
     finished(backend.run(NOTEBOOK, "default/gw", "x = 1", "pyspark", print))
+    assert backend.has_session(NOTEBOOK, "default/gw") and not backend.has_session(NOTEBOOK, "local")
     assert backend.detach(NOTEBOOK, "default/gw") == 1
+    assert not backend.has_session(NOTEBOOK, "default/gw")
     assert backend.attachment(NOTEBOOK) is None
     assert [s for s in backend.status(NOTEBOOK) if s["state"] != "ended"] == []
     assert backend.complete(NOTEBOOK, "default/gw", "spark.rang", 10) == [], "no session, no completion"

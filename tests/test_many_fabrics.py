@@ -142,6 +142,21 @@ def test_local_tables_are_sent_to_both_fabrics_and_between_them(start, gateway, 
         assert held.stdout.strip() == "0 0", "the parts already sent were dropped"
         assert execute(client, "%%spark -f cluster\nprint('many' in dir())").stdout.strip() == "False"
 
+        # A Ctrl-C that lands once the server has taken the first part, before its answer is read.
+        cut_short = (
+            f"backend = {magics}.fabrics.backend\n"
+            "def send_cut_short(*args, __send=backend.send, **kwargs):\n"
+            "    __send(*args, **kwargs)\n"
+            "    raise KeyboardInterrupt\n"
+            "backend.send = send_cut_short"
+        )
+        assert execute(client, cut_short).ok
+        interrupted = execute(client, "%%send -i many -f cluster -n cut")
+        assert not interrupted.ok and "KeyboardInterrupt" in interrupted.failure, interrupted.failure
+        assert execute(client, "del backend.send").ok
+        held = execute(client, "%%spark -f cluster\nprint(len(__prophecy_parts), len(__prophecy_pieces))")
+        assert held.stdout.strip() == "0 0", "the first part, taken before the Ctrl-C, was dropped"
+
         assert execute(client, "things = [1, 2]").ok
         refused = execute(client, "%%send -i things")
         assert not refused.ok

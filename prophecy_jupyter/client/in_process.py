@@ -42,6 +42,9 @@ class InProcessBackend:
         self.services.attachments.detach(self.user, notebook)
         return self.sessions.close(self.user, notebook, fabric)
 
+    def has_session(self, notebook: str, fabric: str) -> bool:
+        return any(m.fabric.ref == fabric and m.live for m in self.sessions.sessions_of(self.user, notebook))
+
     def run(self, notebook: str, fabric: str, code: str, language: str, notify: Notify) -> Run:
         return self.sessions.submit(self.user, notebook, fabric, code, language, notify)
 

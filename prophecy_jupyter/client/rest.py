@@ -183,6 +183,9 @@ class ServerBackend:
         """The path of the notebook a kernel runs for, as the server knows it now."""
         return self.get(f"/kernels/{quote(kernel_id, safe='')}/notebook", timeout=10)["path"]
 
+    def has_session(self, notebook: str, fabric: str) -> bool:
+        return (notebook, fabric) in self._session_ids
+
     def detach(self, notebook: str, fabric: str) -> int:
         closed = 0
         for session in self.get("/sessions", params={"notebook": notebook})["sessions"]:

@@ -56,13 +56,15 @@ class SendMagics(Magics):
         there, a part at a time; Ctrl-C cancels the part on its way, and the parts already there
         are dropped."""
         key = uuid.uuid4().hex
+        backend = self.fabrics.backend
         parts = encoded_parts(arrow_table(value, variable), self.part_bytes)
-        data, number, sent_any = next(parts), 0, False
+        data, number, sent_any, attempted = next(parts), 0, False, False
         try:
             while True:
                 following = next(parts, None)
                 last = following is None
-                run = self.fabrics.backend.send(
+                attempted = True
+                run = backend.send(
                     self.fabrics.notebook_id,
                     fabric,
                     data,
@@ -81,12 +83,13 @@ class SendMagics(Magics):
                     return parse_sent(run.result.text)
                 data, number = following, number + 1
         except BaseException:
-            # The first part too, once it reached the session: a cancel can come too late for it.
-            if sent_any:
+            # What reached the session is dropped: every part once one was taken (a cancel can come
+            # too late for it), and a first part whose request was cut short when the session is
+            # there to have taken it. No session is started only to drop nothing.
+            notebook = self.fabrics.notebook_id
+            if sent_any or (attempted and backend.has_session(notebook, fabric)):
                 with contextlib.suppress(ProphecyError):  # best effort: the session may be gone
-                    self.fabrics.backend.run(
-                        self.fabrics.notebook_id, fabric, discard_code(key), "pyspark", print
-                    )
+                    backend.run(notebook, fabric, discard_code(key), "pyspark", print)
             raise
 
     @magic_arguments()
