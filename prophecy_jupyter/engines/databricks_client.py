@@ -32,9 +32,9 @@ from prophecy_jupyter.errors import AuthenticationError, EngineError
 
 T = TypeVar("T")
 
-STATUS_POLLS = PollPolicy(first_delay=0.003, ratio=0.015, cap=1.0)
+STATUS_POLLS = PollPolicy(first_delay=0.003, ratio=0.01, cap=1.0)
 """Databricks has no long poll: check often (a check waits for the previous one, so a slow
-network paces them), after 1.5% of the time run so far, at least once a second."""
+network paces them), after 1% of the time run so far, at least once a second."""
 
 
 @dataclass(frozen=True)
