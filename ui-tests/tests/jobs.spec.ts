@@ -18,7 +18,7 @@ test("a notebook's pipeline becomes a nightly job that is deployed, run, paused 
 }, testInfo) => {
   test.setTimeout(300000);
   // A retry runs against the same server, which has the first attempt's job already.
-  const name = testInfo.retry ? `nightly_${testInfo.retry}` : 'nightly';
+  const name = testInfo.retry ? `nightly_retry${testInfo.retry}` : 'nightly';
   await page.contents.uploadFile(NOTEBOOK, `${tmpPath}/orders.ipynb`);
   await page.notebook.openByPath(`${tmpPath}/orders.ipynb`);
   await page.notebook.activate('orders.ipynb');

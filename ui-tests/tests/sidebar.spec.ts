@@ -12,7 +12,7 @@ test('the Prophecy sidebar lists the built-in local fabric', async ({ page }) =>
 
 test('a notebook is attached from the sidebar', async ({ page, tmpPath }, testInfo) => {
   // A notebook of its own per attempt: an attempt that failed leaves its notebook attached.
-  const name = `attach-me-${testInfo.retry}.ipynb`;
+  const name = testInfo.retry ? `attach-me-retry${testInfo.retry}.ipynb` : 'attach-me.ipynb';
   await page.notebook.createNew(name);
   await page.click('[title="Prophecy"]');
   const row = page.locator('#prophecy-sidebar .jp-ProphecySidebar-fabric', { hasText: 'local' });
@@ -159,7 +159,7 @@ for (const theme of ['light', 'dark']) {
 
 test('a credential is set write-only and a failed connection test is shown by its fabric', async ({ page }, testInfo) => {
   // A retry runs against the same server, which has the fabric its first attempt created.
-  const fabric = testInfo.retry ? `unreachable-${testInfo.retry}` : 'nowhere';
+  const fabric = testInfo.retry ? `nowhere-retry${testInfo.retry}` : 'nowhere';
   const created = await page.request.post(`${API}/teams/default/fabrics`, {
     data: { name: fabric, kind: 'livy', settings: { url: 'http://127.0.0.1:9', auth: 'bearer' } }
   });
