@@ -141,7 +141,7 @@ def make_class_archive(folder: Path) -> tuple[Path, float]:
 
     archive = ClassArchive(folder)
     config = GatewayConfig(driver_memory=ServiceSettings().local_driver_memory)
-    conf = base_spark_conf(config, str(folder / "warehouse"))
+    conf = base_spark_conf(config, str(folder))
     started = time.monotonic()
     command = [sys.executable, "-m", "prophecy_jupyter.gateway.class_archive", str(archive.path)]
     with open(LOGS / "class-archive.log", "w") as log:

@@ -93,6 +93,9 @@ def test_a_jvm_that_dies_is_started_again_its_sessions_end_and_the_spare_is_repl
     doomed = open_session(gateway)
     wait_for_state(gateway.url, doomed, {"idle"})
     run_statement(gateway.url, doomed, "kept = 1")
+    files = "print(spark.sparkContext._jvm.org.apache.spark.SparkFiles.getRootDirectory())"
+    spark_dir = run_statement(gateway.url, doomed, files)["output"]["data"]["text/plain"].strip()
+    assert os.path.isdir(spark_dir), spark_dir
     jvm = shared_jvm(gateway)
     jvm.kill()
 
@@ -108,3 +111,5 @@ def test_a_jvm_that_dies_is_started_again_its_sessions_end_and_the_spare_is_repl
     assert interpreter_of(gateway, session) == replaced, "the new spare serves the next session"
     counted = run_statement(gateway.url, session, "spark.range(4).count()")
     assert counted["output"]["data"]["text/plain"] == "4", "sessions run on the new JVM"
+    gateway.stop()
+    assert not os.path.exists(spark_dir), "the killed JVM's files are removed with the gateway's"

@@ -61,7 +61,7 @@ class Gateway:
     async def start(self) -> int:
         """Start listening (the JVM warms up in the background); return the bound port."""
         prepare_environment()
-        conf = base_spark_conf(self.config, os.path.join(self.work_dir, "warehouse"))
+        conf = base_spark_conf(self.config, self.work_dir)
         self.conf = conf
         if self.config.isolation == "shared":
             self.host = SharedSparkHost(conf, self.config.niceness, self.archive)

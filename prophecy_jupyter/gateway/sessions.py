@@ -438,7 +438,7 @@ class SessionManager:
         if reason is not None:
             session.log.add(f"starting in its own JVM: {reason}")
         if isolate:
-            spark_conf = base_spark_conf(self.config, os.path.join(self.work_dir, "warehouse"))
+            spark_conf = base_spark_conf(self.config, self.work_dir)
             spark_conf.update(conf)
             if self.archive is not None:
                 spark_conf = self.archive.use(spark_conf)

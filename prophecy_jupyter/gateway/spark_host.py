@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from prophecy_jupyter.gateway.class_archive import ClassArchive
+from prophecy_jupyter.gateway.class_archive import JAVA_OPTIONS, ClassArchive
 from prophecy_jupyter.gateway.config import GatewayConfig
 from prophecy_jupyter.gateway.processes import lower_priority
 from prophecy_jupyter.gateway.warm_up import warm_up
@@ -39,15 +39,17 @@ def prepare_environment() -> None:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 
-def base_spark_conf(config: GatewayConfig, warehouse_dir: str) -> dict[str, str]:
+def base_spark_conf(config: GatewayConfig, work_dir: str) -> dict[str, str]:
     """Spark settings for a JVM the gateway owns (shared, or one isolated session's), without its
-    class archive."""
+    class archive. Its tables and its temporary files (Spark's scratch and block folders, which
+    follow Java's temporary folder) go under the gateway's ``work_dir``, which the gateway removes
+    as it stops: what a JVM killed on its way leaves goes too (the folder is made here)."""
     conf = {
         "spark.master": config.master,
         "spark.driver.memory": config.driver_memory,
         "spark.ui.enabled": "true" if config.spark_ui else "false",
         "spark.ui.showConsoleProgress": "false",
-        "spark.sql.warehouse.dir": warehouse_dir,
+        "spark.sql.warehouse.dir": os.path.join(work_dir, "warehouse"),
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.driver.host": "127.0.0.1",
         # Spark's RPC (block manager, executors) needs a secret: in local mode Spark makes one per
@@ -55,6 +57,9 @@ def base_spark_conf(config: GatewayConfig, warehouse_dir: str) -> dict[str, str]
         "spark.authenticate": "true",
     }
     conf.update(config.spark_conf)
+    temporary = os.path.join(work_dir, "tmp")
+    os.makedirs(temporary, mode=0o700, exist_ok=True)
+    conf[JAVA_OPTIONS] = f"-Djava.io.tmpdir={temporary} {conf.get(JAVA_OPTIONS, '')}".strip()
     return conf
 
 
