@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import os
 import signal
+import socket
 import stat
+import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -34,6 +37,22 @@ def test_token_is_required(gateway):
     assert wrong.status_code == 401
     basic = requests.get(f"{gateway.url}/sessions", auth=("anyone", gateway.token), timeout=10)
     assert basic.status_code == 200
+
+
+def test_a_gateway_whose_port_is_taken_says_so_and_leaves_nothing_behind(tmp_path):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        port = str(taken.getsockname()[1])
+        command = [sys.executable, "-m", "prophecy_jupyter.cli", "gateway", "--port", port, "--no-auth"]
+        failed = subprocess.run(
+            command, env={**os.environ, "TMPDIR": str(tmp_path)}, capture_output=True, text=True, timeout=60
+        )
+    finally:
+        taken.close()
+    assert failed.returncode != 0 and "Address already in use" in failed.stderr, failed.stderr
+    assert os.listdir(tmp_path) == [], "no work folder is left"
 
 
 def test_session_lifecycle_by_id_and_name(gateway, livy, new_session):

@@ -60,6 +60,8 @@ class Gateway:
 
     async def start(self) -> int:
         """Start listening (the JVM warms up in the background); return the bound port."""
+        # The port first: a gateway that cannot listen starts nothing.
+        sockets = netutil.bind_sockets(self.config.port, self.config.host)
         prepare_environment()
         conf = base_spark_conf(self.config, self.work_dir)
         self.conf = conf
@@ -68,7 +70,6 @@ class Gateway:
             self.host.start()
         self.sessions = SessionManager(self.config, self.host, self.work_dir, self.archive)
         await self.sessions.start()
-        sockets = netutil.bind_sockets(self.config.port, self.config.host)
         self.port = sockets[0].getsockname()[1]
         app = make_app(self.config, self.sessions, self.batches)
         self.server = httpserver.HTTPServer(app, max_body_size=self.config.max_body_bytes)
@@ -152,7 +153,11 @@ async def _watch_parent(pid: int, gateway: Gateway) -> None:
 async def serve(config: GatewayConfig, parent_pid: int | None = None, ready_fd: int | None = None) -> None:
     """Run a gateway until SIGTERM/SIGINT (or until ``parent_pid`` exits)."""
     gateway = Gateway(config)
-    port = await gateway.start()
+    try:
+        port = await gateway.start()
+    except BaseException:
+        await gateway.stop()  # its work folder too
+        raise
     if ready_fd is not None:
         with os.fdopen(ready_fd, "w") as ready:
             ready.write(json.dumps({"port": port, "pid": os.getpid()}) + "\n")
