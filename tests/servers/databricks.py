@@ -30,6 +30,8 @@ import email.parser
 import email.policy
 import json
 import secrets
+import shutil
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -184,6 +186,8 @@ class StandInWorkspace:
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
         self.url = ""
+        self.scratch = tempfile.mkdtemp(prefix="standin-workspace-")
+        """Where job runs' files and checkouts go; removed as the workspace stops."""
 
     @property
     def pat(self) -> str:
@@ -202,8 +206,6 @@ class StandInWorkspace:
     def execute_run(self, run: JobRun) -> None:
         """Run a job run's tasks in order, each as a batch of the gateway: its workspace file, its
         parameters; a failed or cancelled task leaves the ones after it unrun."""
-        import tempfile
-
         checkout = self._checkout(run) if run.git_source else None
         for task in run.tasks:
             executed = run.executed[task["task_key"]]
@@ -218,7 +220,7 @@ class StandInWorkspace:
                 executed["error"] = checkout
                 executed["state"] = {"life_cycle_state": "INTERNAL_ERROR", "state_message": checkout}
                 continue
-            folder = tempfile.mkdtemp(prefix="standin-job-")
+            folder = tempfile.mkdtemp(prefix="job-", dir=self.scratch)
             file = f"{folder}/{python['python_file'].rsplit('/', 1)[-1]}"
             if checkout is not None:
                 content = (checkout / python["python_file"]).read_bytes()
@@ -259,7 +261,6 @@ class StandInWorkspace:
         provider (as Databricks does); the error Databricks would give, as text, when it cannot."""
         import base64 as b64
         import subprocess
-        import tempfile
         from pathlib import Path
 
         source = run.git_source or {}
@@ -270,7 +271,7 @@ class StandInWorkspace:
         env = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
                "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}", "GIT_TERMINAL_PROMPT": "0",
                "PATH": "/usr/bin:/bin"}  # fmt: skip
-        folder = Path(tempfile.mkdtemp(prefix="standin-git-"))
+        folder = Path(tempfile.mkdtemp(prefix="git-", dir=self.scratch))
         revision = source.get("git_commit") or source.get("git_branch") or "HEAD"
         clone = ["clone", "--quiet", source["git_url"], str(folder)]
         for command in (clone, ["-C", str(folder), "checkout", "--quiet", revision]):
@@ -325,6 +326,7 @@ class StandInWorkspace:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     # -- auth -------------------------------------------------------------------------------
 
