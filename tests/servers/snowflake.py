@@ -33,6 +33,7 @@ import contextvars
 import gzip
 import json
 import re
+import shutil
 import socket
 import threading
 import time
@@ -530,7 +531,10 @@ def fakesnow_server() -> Iterator[str]:
     import fakesnow.server
     import uvicorn
     from fakesnow.server import app
+    from fakesnow.transforms import stage
 
+    # fakesnow makes its stages' folder as it is imported, and never removes it.
+    atexit.register(shutil.rmtree, stage.LOCAL_BUCKET_PATH, True)
     if not getattr(fakesnow.server.to_sf, "as_snowflake_answers", False):
         fakesnow.server.to_sf = _as_snowflake_answers(fakesnow.server.to_sf)
 
