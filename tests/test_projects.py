@@ -10,13 +10,14 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from prophecy_jupyter.errors import AccessDenied, GitError, Invalid
+from prophecy_jupyter.errors import AccessDenied, GitError, Invalid, ProphecyError
 from prophecy_jupyter.git.providers import auth_environment
 from prophecy_jupyter.services.code_cache import CodeCache
 from prophecy_jupyter.services.runtime import build_services
@@ -224,7 +225,7 @@ def test_requests_that_clone_the_same_working_copy_at_once_both_get_it_whole(bui
 
 
 @pytest.mark.spark
-def test_on_a_livy_fabric_the_pipeline_runs_as_a_batch(built, git_server, gateway):
+def test_on_a_livy_fabric_the_pipeline_runs_as_a_batch(built, git_server, gateway, tmp_path, monkeypatch):
     from tests.conftest import livy_fabric
 
     add_project(built, git_server.create_repository("analytics"))
@@ -236,6 +237,15 @@ def test_on_a_livy_fabric_the_pipeline_runs_as_a_batch(built, git_server, gatewa
     run = built.pipeline_runs.run(USER, "analytics", "quickstart", "gw", {"rows": "300"}, heard.append)
     assert run.how == "batch" and run.ok, run.output
     assert "300 orders" in run.output and heard[0].startswith("Batch ")
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    nowhere = built.fabrics.create(USER, "default", livy_fabric("http://127.0.0.1:9", "nowhere"))
+    built.credentials.set(USER, nowhere, gateway.token)
+    with pytest.raises(ProphecyError):
+        built.pipeline_runs.run(USER, "analytics", "quickstart", "nowhere", {}, heard.append)
+    assert list(scratch.iterdir()) == [], "a batch that could not be submitted leaves no file"
 
 
 def test_a_pipeline_runs_on_the_notebook_s_fabric_from_its_metadata_else_its_attachment(

@@ -79,17 +79,15 @@ class PipelineRunner:
         engine = self.sessions.engine_for(user, fabric)
         if not isinstance(engine, RunsBatches):
             raise Invalid(f"Fabric '{fabric.ref}' runs no batches.")
-        folder = Path(tempfile.mkdtemp(prefix=f"prophecy-{name}-"))
-        file = folder / "pipeline.py"
-        file.write_text(source)
-        batch = engine.submit_batch(str(file), args, f"pipeline {name}", fabric.conf)
-        notify(f"Batch {batch} of pipeline {name} submitted to fabric '{fabric.ref}'.")
-        started, state, log = time.monotonic(), "starting", []
-        while state in ("not_started", "starting", "running", "busy", "idle", "recovering"):
-            if time.monotonic() - started > BATCH_TIMEOUT:
-                raise EngineError(f"Batch {batch} is still {state} after {BATCH_TIMEOUT:.0f} s.")
-            time.sleep(min(5.0, 0.2 + (time.monotonic() - started) / 10))
-            state, log = engine.batch(batch)
-        file.unlink(missing_ok=True)
-        folder.rmdir()
+        with tempfile.TemporaryDirectory(prefix=f"prophecy-{name}-") as folder:
+            file = Path(folder) / "pipeline.py"
+            file.write_text(source)
+            batch = engine.submit_batch(str(file), args, f"pipeline {name}", fabric.conf)
+            notify(f"Batch {batch} of pipeline {name} submitted to fabric '{fabric.ref}'.")
+            started, state, log = time.monotonic(), "starting", []
+            while state in ("not_started", "starting", "running", "busy", "idle", "recovering"):
+                if time.monotonic() - started > BATCH_TIMEOUT:
+                    raise EngineError(f"Batch {batch} is still {state} after {BATCH_TIMEOUT:.0f} s.")
+                time.sleep(min(5.0, 0.2 + (time.monotonic() - started) / 10))
+                state, log = engine.batch(batch)
         return PipelineRun(name, fabric.ref, "batch", state == "success", "\n".join(log), log=log)
