@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -107,3 +111,30 @@ def test_a_server_warms_the_local_fabric_which_stops_unused_and_starts_again(tmp
         assert restarted.pid != gateway.pid, "the next cell started the gateway again, and found it"
     finally:
         server.stop()
+
+
+def test_the_work_folder_of_a_gateway_killed_with_its_jvm_is_removed(data_dir, monkeypatch):
+    """A gateway removes its work folder (its JVMs' files) as it stops; one killed on its way (the
+    system out of memory) cannot, so the process that started it does."""
+    from prophecy_jupyter.services.local_gateway import LocalGateway
+    from prophecy_jupyter.services.settings import ServiceSettings
+
+    scratch = Path(tempfile.mkdtemp(prefix="lg-"))  # short: the gateway's Unix socket lives there
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read again, as the gateway reads it
+    local = LocalGateway(data_dir, ServiceSettings())
+    try:
+        local.endpoint()
+        [first] = list(scratch.glob("prophecy-gateway-*"))
+        os.killpg(local.pid, signal.SIGKILL)
+        wait_until(lambda: local.pid is None, 30, "the killed gateway still runs")
+        local.endpoint()
+        assert not first.exists(), "the next start removes what the killed gateway left"
+        [second] = list(scratch.glob("prophecy-gateway-*"))
+        os.killpg(local.pid, signal.SIGKILL)
+        wait_until(lambda: local.pid is None, 30, "the killed gateway still runs")
+    finally:
+        local.stop()
+        stopped_clean = not second.exists()
+        shutil.rmtree(scratch)
+    assert stopped_clean, "stopping removes what the killed gateway left"

@@ -160,7 +160,7 @@ async def serve(config: GatewayConfig, parent_pid: int | None = None, ready_fd: 
         raise
     if ready_fd is not None:
         with os.fdopen(ready_fd, "w") as ready:
-            ready.write(json.dumps({"port": port, "pid": os.getpid()}) + "\n")
+            ready.write(json.dumps({"port": port, "pid": os.getpid(), "work_dir": gateway.work_dir}) + "\n")
     loop = asyncio.get_running_loop()
     stopping: list[asyncio.Task] = []
 

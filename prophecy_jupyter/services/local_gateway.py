@@ -8,9 +8,11 @@ import json
 import os
 import secrets
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -48,6 +50,7 @@ class LocalGateway:
         self._process: subprocess.Popen | None = None
         self._url: str | None = None
         self._token: str | None = None
+        self._work_dir: Path | None = None
         self.log_path: Path | None = None
 
     @property
@@ -65,6 +68,7 @@ class LocalGateway:
             return self._url, self._token
 
     def _start(self) -> None:
+        self._remove_work_dir()  # of a gateway that died on its own
         private_dir(self._log_dir)
         self._prune_logs()
         self.log_path = self._log_dir / f"local-gateway-{os.getpid()}-{int(time.time())}.log"
@@ -116,6 +120,7 @@ class LocalGateway:
         finally:
             os.close(read_end)
         self._url, self._token = f"http://127.0.0.1:{ready['port']}", token
+        self._work_dir = _gateway_work_dir(ready.get("work_dir"))
         atexit.register(self.stop)
 
     def _read_ready(self, fd: int) -> dict:
@@ -141,12 +146,28 @@ class LocalGateway:
     def stop(self) -> None:
         """Stop the gateway (and with it every local session)."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self._remove_work_dir()
+
+    def _remove_work_dir(self) -> None:
+        """A gateway removes its work folder (its JVMs' files) as it stops; one that was killed, or
+        died, could not."""
+        folder, self._work_dir = self._work_dir, None
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _gateway_work_dir(reported: str | None) -> Path | None:
+    """The work folder the gateway said it made, if it is one a gateway makes: a folder of its own
+    in the temporary folder it shares with this process."""
+    if not reported:
+        return None
+    folder = Path(reported)
+    return folder if folder.parent == Path(tempfile.gettempdir()) and folder.name else None
