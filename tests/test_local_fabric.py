@@ -122,7 +122,7 @@ def test_the_work_folder_of_a_gateway_killed_with_its_jvm_is_removed(data_dir, m
     scratch = Path(tempfile.mkdtemp(prefix="lg-"))  # short: the gateway's Unix socket lives there
     monkeypatch.setenv("TMPDIR", str(scratch))
     monkeypatch.setattr(tempfile, "tempdir", None)  # read again, as the gateway reads it
-    local = LocalGateway(data_dir, ServiceSettings())
+    local, second = LocalGateway(data_dir, ServiceSettings()), None
     try:
         local.endpoint()
         [first] = list(scratch.glob("prophecy-gateway-*"))
@@ -135,6 +135,6 @@ def test_the_work_folder_of_a_gateway_killed_with_its_jvm_is_removed(data_dir, m
         wait_until(lambda: local.pid is None, 30, "the killed gateway still runs")
     finally:
         local.stop()
-        stopped_clean = not second.exists()
+        stopped_clean = second is None or not second.exists()
         shutil.rmtree(scratch)
     assert stopped_clean, "stopping removes what the killed gateway left"
