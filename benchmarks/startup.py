@@ -136,12 +136,13 @@ def make_class_archive(folder: Path) -> tuple[Path, float]:
     gateway's lowest priority: the machine is otherwise idle); its path and the seconds it took."""
     from prophecy_jupyter.gateway.class_archive import ClassArchive
     from prophecy_jupyter.gateway.config import GatewayConfig
-    from prophecy_jupyter.gateway.spark_host import base_spark_conf
+    from prophecy_jupyter.gateway.spark_host import base_spark_conf, temporary_folder
     from prophecy_jupyter.services.settings import ServiceSettings
 
     archive = ClassArchive(folder)
     config = GatewayConfig(driver_memory=ServiceSettings().local_driver_memory)
     conf = base_spark_conf(config, str(folder))
+    os.makedirs(temporary_folder(str(folder)), exist_ok=True)
     started = time.monotonic()
     command = [sys.executable, "-m", "prophecy_jupyter.gateway.class_archive", str(archive.path)]
     with open(LOGS / "class-archive.log", "w") as log:

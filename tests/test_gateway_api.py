@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import signal
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
 
+import psutil
 import pytest
 import requests
 
+from prophecy_jupyter.gateway.protocol import MAX_SOCKET_PATH
 from tests.servers.gateway import run_statement, start_gateway, wait_for_state, wait_for_statement
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.spark
 
@@ -53,6 +58,45 @@ def test_a_gateway_whose_port_is_taken_says_so_and_leaves_nothing_behind(tmp_pat
         taken.close()
     assert failed.returncode != 0 and "Address already in use" in failed.stderr, failed.stderr
     assert os.listdir(tmp_path) == [], "no work folder is left"
+
+
+def test_a_gateway_stopped_while_its_jvm_launches_leaves_nothing_behind(monkeypatch):
+    scratch = tempfile.mkdtemp(prefix="gw-")  # short: the gateway's socket path has a limit
+    try:
+        monkeypatch.setenv("TMPDIR", scratch)
+        gateway = start_gateway()
+        assert os.path.dirname(gateway.work_dir) == scratch
+        java_temp = os.path.join(gateway.work_dir, "tmp")
+        wait_until(lambda: os.path.isdir(java_temp) and os.listdir(java_temp), 60, "no JVM starts")
+        gateway.process.send_signal(signal.SIGTERM)  # while its SparkContext is being made
+        gateway.process.wait(60)
+        assert gateway.process.returncode == 0
+
+        def launched_by_it() -> list[psutil.Process]:
+            processes = psutil.process_iter(["cmdline"])
+            return [p for p in processes if scratch in " ".join(p.info["cmdline"] or ())]
+
+        wait_until(lambda: not launched_by_it(), 60, "the gateway's JVM outlives it")
+        assert os.listdir(scratch) == [], "a JVM made files after its gateway removed its folder"
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_a_gateway_in_a_long_temporary_folder_runs_statements(monkeypatch, tmp_path):
+    long_folder = tmp_path / ("t" * 70)
+    long_folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(long_folder))
+    gateway = start_gateway()
+    try:
+        socket_path = os.path.join(gateway.work_dir, "interpreters.sock")
+        assert len(socket_path) > MAX_SOCKET_PATH, "too long to bind or reach as it is"
+        created = requests.post(f"{gateway.url}/sessions", json={"kind": "pyspark"}, timeout=10)
+        assert created.status_code == 201, created.text
+        wait_for_state(gateway.url, created.json()["id"], {"idle"})
+        output = run_statement(gateway.url, created.json()["id"], "print(spark.range(3).count())")["output"]
+        assert output["data"]["text/plain"].strip() == "3"
+    finally:
+        gateway.stop()
 
 
 def test_session_lifecycle_by_id_and_name(gateway, livy, new_session):
@@ -461,3 +505,14 @@ def test_concurrent_statements_queue_in_order(gateway, livy, new_session):
         thread.join()
     last = wait_for_statement(gateway.url, session_id, max(ids), 60, gateway.headers())
     assert len(eval(last["output"]["data"]["text/plain"])) == 5
+
+
+def test_a_session_with_java_options_of_its_own_keeps_its_jvm_files_in_our_folder(gateway, new_session):
+    options = {"spark.driver.extraJavaOptions": "-Dprophecy.probe=kept"}  # only a JVM of its own can
+    session_id = new_session(conf=options)
+    system = "spark.sparkContext._jvm.java.lang.System"
+    code = f"print({system}.getProperty('prophecy.probe'), {system}.getProperty('java.io.tmpdir'))"
+    output = run_statement(gateway.url, session_id, code, headers=gateway.headers())["output"]
+    probe, java_temp = output["data"]["text/plain"].split()
+    assert probe == "kept", "the session's own option is set"
+    assert java_temp == os.path.join(gateway.work_dir, "tmp"), "and the gateway's folder is kept"

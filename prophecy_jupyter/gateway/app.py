@@ -23,6 +23,7 @@ from prophecy_jupyter.gateway.spark_host import (
     SharedSparkHost,
     base_spark_conf,
     prepare_environment,
+    temporary_folder,
 )
 
 log = logging.getLogger("prophecy_jupyter.gateway")
@@ -48,6 +49,7 @@ class Gateway:
         self.config = config
         self.work_dir = tempfile.mkdtemp(prefix="prophecy-gateway-")
         os.chmod(self.work_dir, 0o700)
+        os.mkdir(temporary_folder(self.work_dir), 0o700)
         self.host: SharedSparkHost | None = None
         self.conf: dict[str, str] = {}
         """Spark settings of the JVMs the gateway starts (without their class archive)."""

@@ -87,8 +87,7 @@ class BatchManager:
         return batch
 
     def command(self, request: CreateBatch) -> list[str]:
-        conf = base_spark_conf(self.config, self.work_dir)
-        conf.update(request.spark_conf())
+        conf = base_spark_conf(self.config, self.work_dir, request.spark_conf())
         command = [spark_submit_path(), "--master", conf.pop("spark.master")]
         if request.name:
             command += ["--name", request.name]

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import struct
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 HEADER = struct.Struct(">I")
@@ -22,6 +24,28 @@ TOKEN_ENV = "PROPHECY_INTERPRETER_TOKEN"
 SESSION_ENV = "PROPHECY_INTERPRETER_SESSION"
 #: What a spare interpreter (no session yet) names as its session.
 SPARE = "spare"
+#: The longest path a Unix socket is bound or reached at (``sun_path`` less its NUL, on Linux).
+MAX_SOCKET_PATH = 107
+
+
+@contextlib.contextmanager
+def bindable(path: str) -> Iterator[str]:
+    """An address to bind the Unix socket ``path`` at: itself, or, when it is too long (a long
+    TMPDIR), the same file reached through a descriptor of its folder, open meanwhile (Linux)."""
+    if len(os.fsencode(path)) <= MAX_SOCKET_PATH:
+        yield path
+        return
+    folder = os.open(os.path.dirname(path), os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{folder}/{os.path.basename(path)}"
+    finally:
+        os.close(folder)
+
+
+def reachable(path: str) -> str:
+    """How a process started in the folder of the Unix socket ``path`` reaches it: by that path,
+    or, when it is too long to connect to, by its name in that folder."""
+    return path if len(os.fsencode(path)) <= MAX_SOCKET_PATH else os.path.basename(path)
 
 
 def encode(message: dict[str, Any]) -> bytes:

@@ -193,9 +193,10 @@ class SessionManager:
         )
 
     async def start(self) -> None:
-        self._server = await asyncio.start_unix_server(
-            self._on_interpreter, path=self._socket_path, limit=protocol.STREAM_BUFFER_BYTES
-        )
+        with protocol.bindable(self._socket_path) as address:
+            self._server = await asyncio.start_unix_server(
+                self._on_interpreter, path=address, limit=protocol.STREAM_BUFFER_BYTES
+            )
         os.chmod(self._socket_path, 0o600)
         self._reaper = asyncio.create_task(self._reap_forever())
         if self.host is not None:
@@ -293,7 +294,7 @@ class SessionManager:
 
     async def _spawn_interpreter(self, module: str, token: str, claim: str) -> asyncio.subprocess.Process:
         env = {
-            protocol.SOCKET_ENV: self._socket_path,
+            protocol.SOCKET_ENV: protocol.reachable(self._socket_path),  # it starts in work_dir
             protocol.TOKEN_ENV: token,
             protocol.SESSION_ENV: claim,
             "PYTHONUNBUFFERED": "1",
@@ -438,8 +439,7 @@ class SessionManager:
         if reason is not None:
             session.log.add(f"starting in its own JVM: {reason}")
         if isolate:
-            spark_conf = base_spark_conf(self.config, self.work_dir)
-            spark_conf.update(conf)
+            spark_conf = base_spark_conf(self.config, self.work_dir, conf)
             if self.archive is not None:
                 spark_conf = self.archive.use(spark_conf)
             message.update(mode="process", spark_conf=spark_conf)

@@ -30,6 +30,9 @@ RESTART_BACKOFF = 5.0
 RESTART_BACKOFF_MAX = 300.0
 #: The exit code of a Spark JVM that ran out of memory (SparkExitCode.OOM).
 SPARK_OUT_OF_MEMORY = 52
+#: How long stopping waits for a JVM still launching, so that it does not go on making files once
+#: the gateway has removed its folder (below the 30 s the server gives a gateway to stop).
+STOP_WAIT = 20.0
 
 
 def prepare_environment() -> None:
@@ -39,11 +42,21 @@ def prepare_environment() -> None:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 
-def base_spark_conf(config: GatewayConfig, work_dir: str) -> dict[str, str]:
-    """Spark settings for a JVM the gateway owns (shared, or one isolated session's), without its
-    class archive. Its tables and its temporary files (Spark's scratch and block folders, which
-    follow Java's temporary folder) go under the gateway's ``work_dir``, which the gateway removes
-    as it stops: what a JVM killed on its way leaves goes too (the folder is made here)."""
+def temporary_folder(work_dir: str) -> str:
+    """Java's temporary folder for the JVMs of the gateway whose work folder is ``work_dir`` (the
+    gateway makes it once, beside its work folder)."""
+    return os.path.join(work_dir, "tmp")
+
+
+def base_spark_conf(
+    config: GatewayConfig, work_dir: str, session_conf: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Spark settings for a JVM the gateway owns (shared, or one isolated session's, given that
+    session's own ``session_conf``), without its class archive. Its tables and its temporary files
+    (Spark's scratch and block folders, which follow Java's temporary folder) go under the
+    gateway's ``work_dir``, which the gateway removes as it stops: what a JVM killed on its way
+    leaves goes too. Java options a session or the gateway's settings give come after that
+    folder's, so they keep it unless they name another one."""
     conf = {
         "spark.master": config.master,
         "spark.driver.memory": config.driver_memory,
@@ -57,9 +70,9 @@ def base_spark_conf(config: GatewayConfig, work_dir: str) -> dict[str, str]:
         "spark.authenticate": "true",
     }
     conf.update(config.spark_conf)
-    temporary = os.path.join(work_dir, "tmp")
-    os.makedirs(temporary, mode=0o700, exist_ok=True)
-    conf[JAVA_OPTIONS] = f"-Djava.io.tmpdir={temporary} {conf.get(JAVA_OPTIONS, '')}".strip()
+    conf.update(session_conf or {})
+    given = conf.get(JAVA_OPTIONS, "")
+    conf[JAVA_OPTIONS] = f"-Djava.io.tmpdir={temporary_folder(work_dir)} {given}".strip()
     return conf
 
 
@@ -92,6 +105,8 @@ class SharedSparkHost:
         self._ready: Future = Future()
         self._spark = None
         self._stopping = False
+        self._launching = threading.Lock()
+        """Held while a JVM launches, so that stopping waits for it."""
         self._generation = 0
         self.starting = True
         """Whether the JVM is still starting or warming up."""
@@ -105,7 +120,7 @@ class SharedSparkHost:
         lower_priority(self._niceness)  # this thread's, so the JVMs it launches inherit it
         quick_deaths = 0
         first = True
-        while True:
+        while not self._stopping:
             started = time.monotonic()
             spark = self._start()
             if spark is None and first:
@@ -136,13 +151,17 @@ class SharedSparkHost:
         started = time.monotonic()
         log.info("starting the shared Spark JVM")
         try:
-            spark = self._launch()
+            with self._launching:
+                if self._stopping:
+                    raise RuntimeError("the gateway is stopping")
+                spark = self._launch()
+                self._spark = spark
             spark.sparkContext.setLogLevel("WARN")
-            self._spark = spark
             self._ready.set_result(None)
             log.info("shared Spark %s ready in %.1f s", spark.version, time.monotonic() - started)
         except BaseException as exc:
-            log.error("the shared Spark JVM did not start: %s: %s", type(exc).__name__, exc)
+            if not self._stopping:
+                log.error("the shared Spark JVM did not start: %s: %s", type(exc).__name__, exc)
             self._ready.set_exception(exc)
             self.starting = False
             return None
@@ -151,7 +170,8 @@ class SharedSparkHost:
             warm_up(spark)
             log.info("the shared Spark JVM warmed up in %.1f s", time.monotonic() - started)
         except Exception as exc:  # a warm-up only: sessions work without it
-            log.warning("warming up the shared Spark JVM failed: %s", exc)
+            if not self._stopping:  # else stopping the JVM cut it short
+                log.warning("warming up the shared Spark JVM failed: %s", exc)
         self.starting = False
         return spark
 
@@ -232,10 +252,15 @@ class SharedSparkHost:
         return self._spark.version if self._spark is not None else None
 
     def stop(self) -> None:
+        """Stop the JVM. One still launching is waited for (at most ``STOP_WAIT`` seconds) and
+        stopped once up: left to itself, it would make Java's temporary folder again after the
+        gateway has removed its work folder."""
         self._stopping = True
-        if self._spark is not None:
-            self._spark.stop()
-            self._spark = None
+        if self._launching.acquire(timeout=STOP_WAIT):
+            self._launching.release()
+        spark, self._spark = self._spark, None
+        if spark is not None:
+            spark.stop()
 
 
 def describe_exit(code: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,12 +23,16 @@ class GatewayProcess:
     process: subprocess.Popen
     url: str
     token: str | None
+    work_dir: str | None = None
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def stop(self) -> None:
+        """Stop it; the work folder of one that was killed (by a test, or after 30 s) goes too."""
         stop_process(self.process)
+        if self.process.returncode == -signal.SIGKILL and self.work_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
 
 
 def stop_process(process: subprocess.Popen) -> None:
@@ -79,8 +84,8 @@ def start_gateway(
     if not line:
         process.kill()
         raise RuntimeError("the gateway did not start")
-    port = json.loads(line)["port"]
-    return GatewayProcess(process, f"http://127.0.0.1:{port}", token)
+    ready_line = json.loads(line)
+    return GatewayProcess(process, f"http://127.0.0.1:{ready_line['port']}", token, ready_line["work_dir"])
 
 
 def wait_for_state(
