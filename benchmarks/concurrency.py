@@ -28,14 +28,13 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from benchmarks.common import REPO, percentile, summary
-from benchmarks.stall_probe import StallProbe, overlaps
+from benchmarks.stall_probe import StallProbe, late_wakeups
 
 FINISHED = "finished"
 DONE = {"finished", "failed", "cancelled"}
@@ -55,18 +54,6 @@ Statement = Callable[[str], Sample]
 
 def _stats_ms(values: list[float]) -> dict[str, float]:
     return {**summary(values), "p99": percentile(values, 0.99)} if values else {"n": 0}
-
-
-def _late_wakeups(late: list[list[float]], stalls: list[tuple[float, float]]) -> list[dict[str, Any]]:
-    """The server's loop's late wake-ups, each with whether the stall probe beside it waited then too."""
-    return [
-        {
-            "at": datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds"),
-            "ms": lag_ms,
-            "probe_too": overlaps(at, lag_ms, stalls),
-        }
-        for at, lag_ms in late
-    ]
 
 
 class _Load:
@@ -262,7 +249,7 @@ def measure_ours(scratch: Path, notebooks: int, statements: int, timeout: float)
     for phase, report in measured["phases"].items():
         taken = lags.get(phase, {"lags_ms": [], "gc_ms": [], "late": []})
         report["loop_lag_ms"] = _stats_ms(taken["lags_ms"])
-        report["late_wakeups"] = _late_wakeups(taken["late"], stalls)
+        report["late_wakeups"] = late_wakeups(taken["late"], stalls)
         began, ended = windows.get(phase, [0.0, 0.0])
         report["probe_stalls_ms"] = [ms for at, ms in stalls if began <= at <= ended]
         full = [ms for generation, ms in taken["gc_ms"] if generation == 2]

@@ -41,6 +41,7 @@ from typing import Any
 import psutil
 
 from benchmarks.common import LOGS, MB, REPO, percentile
+from benchmarks.stall_probe import StallProbe, late_wakeups
 from prophecy_jupyter.client.backend import FIRST_WAIT
 
 PHASES: dict[str, tuple[float, float]] = {"back-to-back": (0.0, 0.0), "paced": (0.5, 1.5)}
@@ -184,9 +185,11 @@ async def _phase(
     seed: int,
     ramp: float = RAMP_S,
     observe: bool = True,
+    probe: StallProbe | None = None,
 ) -> dict[str, Any]:
     """Every notebook runs statements until the window closes; what the window saw (without
-    ``observe``, nothing is asked of the server's benchmark extensions: a profile runs)."""
+    ``observe``, nothing is asked of the server's benchmark extensions: a profile runs), and which
+    of the loop's late wake-ups the stall ``probe`` beside the server had too."""
     begin = time.perf_counter()
     window = (begin + ramp, begin + ramp + seconds)
     samples: list[tuple[float, float, float, int]] = []
@@ -212,19 +215,19 @@ async def _phase(
 
     async def snapshot() -> tuple[dict[str, Any], dict[str, list]]:
         if not observe:
-            return {}, {"lags_ms": [], "gc_ms": []}
+            return {}, {"lags_ms": [], "gc_ms": [], "late": []}
         return await asyncio.gather(watch.inside(), watch.lags())  # the lags restart
 
     async def side() -> None:
         await asyncio.sleep(max(0.0, window[0] - time.perf_counter()))
         marks["client_cpu_0"] = watch.client_cpu_s()
-        marks["t0"] = time.perf_counter()
+        marks["t0"], marks["wall_0"] = time.perf_counter(), time.time()
         marks["inside_0"], _ = await snapshot()
         while time.perf_counter() < window[1]:
             rss.append(watch.process.memory_info().rss)
             await asyncio.sleep(min(0.5, max(0.0, window[1] - time.perf_counter())))
         marks["client_cpu_1"] = watch.client_cpu_s()
-        marks["t1"] = time.perf_counter()
+        marks["t1"], marks["wall_1"] = time.perf_counter(), time.time()
         marks["inside_1"], marks["lags"] = await snapshot()
         rss.append(watch.process.memory_info().rss)
 
@@ -245,7 +248,8 @@ async def _phase(
         for group, row in inside_1.get("threads", {}).items()
     }
     lags = marks["lags"]
-    full_gc = [ms for generation, ms in lags["gc_ms"] if generation == 2]
+    by_generation = {g: [ms for generation, ms in lags["gc_ms"] if generation == g] for g in (0, 1, 2)}
+    stalls = probe.stalls() if probe is not None else []
     return {
         "notebooks": len(notebooks),
         "pauses_s": pauses,
@@ -259,7 +263,13 @@ async def _phase(
         "statements_per_s": completed / elapsed if elapsed else 0.0,
         "added_ms": _stats([(wall - engine) * 1000 for wall, engine in measured]),
         "loop_lag_ms": _stats(lags["lags_ms"]),
-        "gc_ms": {"all": _stats([ms for _, ms in lags["gc_ms"]]), "full": _stats(full_gc)},
+        "late_wakeups": late_wakeups(lags["late"], stalls),
+        "probe_stalls_ms": [ms for at, ms in stalls if marks["wall_0"] <= at <= marks["wall_1"]],
+        "gc_ms": {
+            "all": _stats([ms for _, ms in lags["gc_ms"]]),
+            "full": _stats(by_generation[2]),
+            "by_generation": {str(g): _stats(pauses) for g, pauses in by_generation.items()},
+        },
         "server_rss_mb": {"end": rss[-1] / MB, "peak": max(rss) / MB},
         "server_cpu_cores": server_cpu / elapsed if server_cpu is not None else None,
         "server_cpu_ms_per_statement": server_cpu * 1000 / completed if server_cpu and completed else None,
@@ -323,10 +333,11 @@ async def _level(
     seconds: float,
     idle_steps: Sequence[int] = (),
     profile_seconds: float | None = None,
+    probe: StallProbe | None = None,
 ) -> dict[str, Any]:
     """One load level on a fresh server: its sessions opened (in ``idle_steps``, measuring the
-    memory of idle sessions), then each phase; with ``profile_seconds``, statements that take
-    their long poll, and the profile."""
+    memory of idle sessions), then each phase (beside the stall ``probe``); with
+    ``profile_seconds``, statements that take their long poll, and the profile."""
     import aiohttp
 
     connector = aiohttp.TCPConnector(limit=0)
@@ -355,7 +366,7 @@ async def _level(
         async def phase(
             pauses: tuple[float, float], group: list[Notebook] = notebooks, **how: Any
         ) -> dict[str, Any]:
-            return await _phase(group, watch, seconds, pauses, seed=level, **how)
+            return await _phase(group, watch, seconds, pauses, seed=level, probe=probe, **how)
 
         result["phases"] = {name: await phase(pauses) for name, pauses in PHASES.items()}
         if profile_seconds is not None:
@@ -433,7 +444,10 @@ def measure_control_plane(
     result: dict[str, Any] = {"levels": {}}
     for level in levels:
         largest = level == levels[-1]
-        with _server(scratch, str(level), extensions, options) as (server, kernel):
+        with (
+            _server(scratch, str(level), extensions, options) as (server, kernel),
+            StallProbe(scratch / f"control-plane-stalls-{level}.txt") as probe,
+        ):
             measured = asyncio.run(
                 _level(
                     server,
@@ -442,6 +456,7 @@ def measure_control_plane(
                     seconds,
                     idle_steps=levels if largest else (),
                     profile_seconds=profile_seconds if largest else None,
+                    probe=probe,
                 )
             )
         result["levels"][str(level)] = measured.pop("phases")
@@ -515,9 +530,23 @@ def _ms(stats: dict[str, float]) -> str:
     return f"{stats['median']:.1f} / {stats['p99']:.1f} / {stats['max']:.1f}" if stats.get("n") else "-"
 
 
+def _late(r: dict[str, Any]) -> str:
+    """The loop's wake-ups over 20 ms late: how many, how many the stall probe had at the same
+    moment, and the longest of each kind."""
+    late = r.get("late_wakeups")
+    if late is None:
+        return "-"
+    shared = [w["ms"] for w in late if w["probe_too"]]
+    own = [w["ms"] for w in late if not w["probe_too"]]
+    if not late:
+        return "0"
+    return f"{len(late)} ({len(shared)} shared, {max(shared, default=0):.0f}; own {max(own, default=0):.0f})"
+
+
 def _row(label: str, phase: str, r: dict[str, Any]) -> list[str]:
     per = r["server_cpu_ms_per_statement"]
-    full_gc = r["gc_ms"]["full"]
+    collections = r["gc_ms"]["all"]
+    by_generation = r["gc_ms"].get("by_generation", {})
     return [
         label,
         phase,
@@ -526,7 +555,9 @@ def _row(label: str, phase: str, r: dict[str, Any]) -> list[str]:
         f"{r['requests_per_statement']:.2f}" if r.get("requests_per_statement") else "-",
         _ms(r["added_ms"]),
         f"{r['loop_lag_ms']['p99']:.1f} / {r['loop_lag_ms']['max']:.1f}",
-        f"{full_gc['n']} / {full_gc['max']:.0f}" if full_gc.get("n") else "0",
+        _late(r),
+        " / ".join(str(by_generation.get(g, {}).get("n", 0)) for g in "012")
+        + (f", {collections['max']:.0f}" if collections.get("n") else ""),
         f"{per:.2f}" if per is not None else "-",
         f"{r['server_cpu_cores']:.2f}",
         f"{r['server_rss_mb']['end']:.0f}",
@@ -561,7 +592,8 @@ def table(result: dict[str, Any]) -> str:
         "requests / statement",
         "added ms median / p99 / max",
         "loop lag ms p99 / max",
-        "full GCs / longest ms",
+        "late wake-ups (shared, longest ms)",
+        "GCs of generation 0 / 1 / 2, longest ms",
         "server CPU ms / statement",
         "server CPU cores",
         "server RSS MB",
@@ -598,8 +630,12 @@ def table(result: dict[str, Any]) -> str:
         "ramp. Added = the notebook's wall time from `POST .../runs` to the finished run, minus the "
         "engine's time (0, or the statement's time on the last row). Requests / statement: 1 when "
         "`POST .../runs` already answers that the run finished (then, as `client/rest.py`, no long "
-        "poll is made), 2 with the long poll. "
-        "Full GCs: Python's collections of the oldest generation in the window. Runs held: the runs "
+        "poll is made), 2 with the long poll. Late wake-ups: the loop's wake-ups over 20 ms late, "
+        "how many of them a plain Python process sleeping the same way beside the server "
+        "(benchmarks/stall_probe.py) had at the same moment (the machine's, not the server's), and "
+        "the longest shared and the longest the server's own. "
+        "GCs: Python's collections of its youngest, middle and oldest (full) generation in the "
+        "window, and the longest of them. Runs held: the runs "
         "the server holds at the window's end (a finished one until 10 s after a client was told how it "
         f"ended); its RSS includes them. From {levels[0]} to {levels[-1]} notebooks, "
         + "; ".join(growth)

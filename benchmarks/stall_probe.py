@@ -12,7 +12,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from benchmarks.common import REPO
 from benchmarks.loop_lag import INTERVAL, LATE_MS
@@ -62,6 +64,18 @@ def overlaps(at: float, lag_ms: float, stalls: list[tuple[float, float]]) -> boo
     """Whether the late wake-up at ``at`` (unix time) and one of ``stalls`` were waiting at once."""
     begun = at - lag_ms / 1000
     return any(begun < other_at and other_at - other_ms / 1000 < at for other_at, other_ms in stalls)
+
+
+def late_wakeups(late: list[list[float]], stalls: list[tuple[float, float]]) -> list[dict[str, Any]]:
+    """The server's loop's late wake-ups, each with whether the stall probe beside it waited then too."""
+    return [
+        {
+            "at": datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds"),
+            "ms": lag_ms,
+            "probe_too": overlaps(at, lag_ms, stalls),
+        }
+        for at, lag_ms in late
+    ]
 
 
 if __name__ == "__main__":
