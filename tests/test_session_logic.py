@@ -418,17 +418,26 @@ def test_a_run_whose_end_a_client_was_told_is_forgotten_soon_and_others_are_kept
         service.shutdown()
 
 
-def test_a_finished_run_keeps_only_itself_its_result_and_its_lock_for_the_garbage_collector(service, engine):
-    """A server holds thousands of finished runs, and every full collection walks each container
-    they keep: a finished run keeps none beyond its result and its lock (its session, the shared
-    open latch and the result's kind are not its own)."""
+def test_a_finished_run_keeps_only_itself_and_its_result_for_the_garbage_collector(service, engine):
+    """A server holds thousands of finished runs, and every collection walks each container they
+    keep or that was made for them since the one before: a finished run keeps none beyond its
+    result (its session, the shared open latch, the lock all runs share and the result's kind are
+    not its own), and the service keeps when it finished and when a client was told as plain
+    values, not as a pair per run."""
     engine.script("boom()", state=RunState.FAILED, text="division by zero")
-    for code in ("x = 1", "boom()"):
-        run = service.run(USER, NOTEBOOK, FABRIC.ref, code)
-        run.add_done_callback(lambda: None)
-        run.note("a note")
-        assert run.done and run.notes == ("a note",)
-        gc.collect()  # which lets go of tuples of plain values
-        shared = {id(run.session), id(OPEN), id(run.result.kind), id(type(run)), id(type(run.result))}
-        kept = [o for o in [*gc.get_referents(run), *gc.get_referents(run.result)] if id(o) not in shared]
-        assert sorted(type(o).__name__ for o in kept if gc.is_tracked(o)) == ["Result", "lock"], code
+    gc.disable()  # so that no collection lets go of a pair before it is looked for
+    try:
+        for code in ("x = 1", "boom()"):
+            run = service.run(USER, NOTEBOOK, FABRIC.ref, code)
+            service.told(run)
+            pairs = [o for o in gc.get_referrers(run.id) if isinstance(o, tuple)]
+            assert pairs == [], f"{code}: the service made {pairs} for the run"
+            run.add_done_callback(lambda: None)
+            run.note("a note")
+            assert run.done and run.notes == ("a note",)
+            gc.collect()  # which lets go of tuples of plain values (the notes)
+            shared = {id(run.session), id(OPEN), id(run.result.kind), id(type(run)), id(type(run.result))}
+            kept = [o for o in [*gc.get_referents(run), *gc.get_referents(run.result)] if id(o) not in shared]
+            assert sorted(type(o).__name__ for o in kept if gc.is_tracked(o)) == ["Result"], code
+    finally:
+        gc.enable()

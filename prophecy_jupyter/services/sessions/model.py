@@ -80,6 +80,11 @@ class ManagedSession:
         }
 
 
+_OUTCOMES = threading.Lock()
+"""Guards every run's outcome, notes and callbacks: held for a few assignments, never while
+calling out."""
+
+
 class Run:
     """One piece of work on a session: queued → running → finished/failed/cancelled."""
 
@@ -106,10 +111,10 @@ class Run:
         """What the user should hear about the run, e.g. that its session was lost and reopened."""
         self._done = Latch()
         self._callbacks: list[Callable[[], None]] | None = None
-        self._lock = threading.Lock()
-        # A server holds thousands of finished runs, and each full garbage collection scans every
+        # A server holds thousands of finished runs, and each garbage collection scans every
         # container they keep: a finished run keeps none it does not need (its latch becomes the
-        # shared open one, its callbacks and notes none until there are some).
+        # shared open one, its callbacks and notes none until there are some, and its outcome is
+        # guarded by the lock all runs share, since a lock is such a container).
 
     @property
     def progress(self) -> float | None:
@@ -133,12 +138,12 @@ class Run:
 
     def note(self, text: str) -> None:
         """Tell the user ``text`` with the run's outcome."""
-        with self._lock:
+        with _OUTCOMES:
             self.notes = (*self.notes, text)
 
     def add_done_callback(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` (from any thread) once the run is over, or now if it is."""
-        with self._lock:
+        with _OUTCOMES:
             if not self._done.is_set():
                 if self._callbacks is None:
                     self._callbacks = []
@@ -148,7 +153,7 @@ class Run:
 
     def finish(self, state: str, result: Result | None) -> bool:
         """Record the outcome once; False if the run was already over."""
-        with self._lock:
+        with _OUTCOMES:
             if self._done.is_set():
                 return False
             self.state = state
@@ -185,7 +190,9 @@ class StatementRun(Run):
         self.statement_id: str | None = None
         self.statement_progress: float | None = None
         self.statement_detail: str | None = None
-        self.server_ms: tuple[int, int] = (0, 0)
+        self.server_started_ms = 0
+        self.server_completed_ms = 0
+        """When the fabric says the statement started and completed (0: it did not say)."""
         self.sent_at: float | None = None
         self.seen_done_at: float | None = None
         """Monotonic times of the submit to the fabric and of the answer that said it was done."""
@@ -208,7 +215,7 @@ class StatementRun(Run):
     @property
     def remote_ms(self) -> int | None:
         """How long the fabric says the statement ran, once it has finished."""
-        started, completed = self.server_ms
+        started, completed = self.server_started_ms, self.server_completed_ms
         return completed - started if started and completed else None
 
     @property

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 
 from prophecy_jupyter.errors import NotFound
 from prophecy_jupyter.services.sessions.model import ManagedSession, Run
@@ -14,17 +15,39 @@ SessionKey = tuple[str, str, str]
 """User, notebook, fabric id."""
 
 
+class Aging:
+    """Keys in the order they came, each with when it came. Two deques of plain values rather
+    than a pair per key: at hundreds of runs a second, each pair would be one more object for
+    Python's collector to scan, and its young collections stop the server's event loop."""
+
+    __slots__ = ("_at", "_keys")
+
+    def __init__(self) -> None:
+        self._at: deque[float] = deque()
+        self._keys: deque[str] = deque()
+
+    def add(self, at: float, key: str) -> None:
+        self._at.append(at)
+        self._keys.append(key)
+
+    def pop_before(self, cutoff: float) -> Iterator[str]:
+        """Remove and yield, oldest first, the keys that came before ``cutoff``."""
+        while self._at and self._at[0] < cutoff:
+            self._at.popleft()
+            yield self._keys.popleft()
+
+
 class Registry:
     def __init__(self) -> None:
         self._sessions: dict[SessionKey, ManagedSession] = {}
         self._by_id: dict[str, ManagedSession] = {}
         """The same sessions by id: the API finds one per request, among hundreds."""
         self._runs: dict[str, Run] = {}
-        self._finished: deque[tuple[float, str]] = deque()
-        """When runs finished and their ids, in that order, to forget the oldest without looking
-        at the others (ids, not runs: a forgotten run is freed at once)."""
-        self._told: deque[tuple[float, str]] = deque()
-        """When clients were told how runs ended, and the runs' ids, in that order."""
+        self._finished = Aging()
+        """The ids of runs as they finished, to forget the oldest without looking at the others
+        (ids, not runs: a forgotten run is freed at once)."""
+        self._told = Aging()
+        """The ids of runs as clients were told how they ended."""
         self._fetched: deque[Run] = deque()
         """Runs whose table data a client took, in that order, to drop the data a little later."""
         self._ended: dict[SessionKey, str] = {}
@@ -118,13 +141,13 @@ class Registry:
     def finished(self, run: Run) -> None:
         """``run`` just finished (it is forgotten ``kept`` seconds later)."""
         with self.lock:
-            self._finished.append((run.finished_at or time.monotonic(), run.id))
+            self._finished.add(run.finished_at or time.monotonic(), run.id)
 
     def told(self, run: Run) -> None:
         """A client was just told how ``run`` ended (it is forgotten ``told_kept`` seconds later,
         unless it holds a table not fetched yet)."""
         with self.lock:
-            self._told.append((time.monotonic(), run.id))
+            self._told.add(time.monotonic(), run.id)
 
     def fetched(self, run: Run) -> None:
         """A client took ``run``'s table data for the first time (dropped ``fetched_kept`` later)."""
@@ -137,10 +160,10 @@ class Registry:
         ago (looking only at those)."""
         now = time.monotonic()
         with self.lock:
-            while self._finished and now - self._finished[0][0] > kept:
-                self._runs.pop(self._finished.popleft()[1], None)
-            while self._told and now - self._told[0][0] > told_kept:
-                run = self._runs.get(self._told.popleft()[1])
+            for run_id in self._finished.pop_before(now - kept):
+                self._runs.pop(run_id, None)
+            for run_id in self._told.pop_before(now - told_kept):
+                run = self._runs.get(run_id)
                 if run is not None and run.payload is None:
                     del self._runs[run.id]
             while self._fetched and now - (self._fetched[0].fetched_at or now) > fetched_kept:

@@ -136,7 +136,7 @@ class Statements:
         if status.progress is not None:
             run.statement_progress = status.progress
         run.statement_detail = None if status.done else status.detail
-        run.server_ms = (status.started_ms, status.completed_ms)
+        run.server_started_ms, run.server_completed_ms = status.started_ms or 0, status.completed_ms or 0
         if status.payload is not None:
             run.payload = status.payload
         if status.done:
