@@ -14,6 +14,17 @@ test('a notebook is attached from the sidebar', async ({ page, tmpPath }, testIn
   // A notebook of its own per attempt: an attempt that failed leaves its notebook attached.
   const name = testInfo.retry ? `attach-me-retry${testInfo.retry}.ipynb` : 'attach-me.ipynb';
   await page.notebook.createNew(name);
+  // JupyterLab records the kernel's language in the notebook once the kernel answers, which marks
+  // it changed: on a busy machine that can come after the save below, leaving it unsaved.
+  await expect
+    .poll(
+      () =>
+        page.evaluate(
+          () => (window as any).jupyterapp.shell.currentWidget.context.model.getMetadata('language_info') !== undefined
+        ),
+      { timeout: 60000 }
+    )
+    .toBe(true);
   await page.click('[title="Prophecy"]');
   const row = page.locator('#prophecy-sidebar .jp-ProphecySidebar-fabric', { hasText: 'local' });
   await row.getByRole('button', { name: 'Attach' }).click();
@@ -32,7 +43,6 @@ test('a notebook is attached from the sidebar', async ({ page, tmpPath }, testIn
         return { prophecy: model.getMetadata('prophecy'), dirty: model.dirty };
       });
     await expect.poll(async () => (await inPage()).prophecy).toEqual(expected);
-    // The save waits its turn behind JupyterLab's own work, which a starting session slows on 2 cores.
     await expect.poll(async () => (await inPage()).dirty, { timeout: 30000 }).toBe(false);
     const file = await (await page.request.get(`/api/contents/${tmpPath}/${name}`)).json();
     expect(file.content.metadata.prophecy).toEqual(expected);
