@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -34,7 +35,9 @@ def start() -> None:
     stand_in = stack.enter_context(
         snowflake_stand_in(Accounts(passwords={SNOWFLAKE_USER: SNOWFLAKE_PASSWORD}))
     )
-    git = GitHttpServer(Path(tempfile.mkdtemp(prefix="ui-jobs-git-")), {GIT_TOKEN: "x-access-token"}).start()
+    repositories = tempfile.mkdtemp(prefix="ui-jobs-git-")
+    stack.callback(shutil.rmtree, repositories, True)
+    git = GitHttpServer(Path(repositories), {GIT_TOKEN: "x-access-token"}).start()
     stack.callback(git.stop)
     _prepare_warehouse(stand_in.connect_args(user=SNOWFLAKE_USER, password=SNOWFLAKE_PASSWORD))
 

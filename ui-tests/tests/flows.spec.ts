@@ -5,6 +5,7 @@
  */
 import { expect, test } from '@jupyterlab/galata';
 import * as path from 'path';
+import { fabricRow, openNewNotebook, openSidebar } from './helpers';
 
 const QUICKSTART = path.resolve(__dirname, '../../notebooks/quickstart.ipynb');
 const API = '/prophecy-jupyter/api/v1';
@@ -15,19 +16,6 @@ const GIT_URL = 'http://127.0.0.1:8996';
 const GIT_TOKEN = 'ui-git-token-5b8e';
 
 test.use({ autoGoto: true });
-
-async function openSidebar(page: import('@playwright/test').Page) {
-  await page.click('[title="Prophecy"]');
-  const sidebar = page.locator('#prophecy-sidebar');
-  await expect(sidebar).toBeVisible();
-  return sidebar;
-}
-
-function fabricRow(sidebar: import('@playwright/test').Locator, name: string) {
-  return sidebar.locator('.jp-ProphecySidebar-fabric').filter({
-    has: sidebar.page().getByRole('button', { name, exact: true })
-  });
-}
 
 test('a new user runs the quickstart on the local fabric, with progress and typed results', async ({
   page,
@@ -68,9 +56,9 @@ test('a new user runs the quickstart on the local fabric, with progress and type
   await expect(sidebar.locator(`.jp-ProphecySidebar-session[aria-label$="/${notebook} on local"]`)).toContainText('idle');
 });
 
-test('a long cell on the fabric is cancelled from the sidebar', async ({ page }) => {
+test('a long cell on the fabric is cancelled from the sidebar', async ({ page, tmpPath }) => {
   test.setTimeout(300000);
-  await page.notebook.createNew('long.ipynb', { kernel: 'prophecy' });
+  await openNewNotebook(page, `${tmpPath}/long.ipynb`, 'prophecy');
   const sidebar = await openSidebar(page);
   await fabricRow(sidebar, 'local').getByRole('button', { name: 'Attach' }).click();
   await expect(fabricRow(sidebar, 'local').getByRole('button', { name: 'Detach' })).toBeVisible();
@@ -98,7 +86,7 @@ test('a long cell on the fabric is cancelled from the sidebar', async ({ page })
   await expect(session).toContainText('ended');
 });
 
-test('an admin adds a fabric in the sidebar and a bad credential is refused clearly', async ({ page }, testInfo) => {
+test('an admin adds a fabric in the sidebar and a bad credential is refused clearly', async ({ page, tmpPath }, testInfo) => {
   test.setTimeout(180000);
   // A retry runs against the same server, which has the fabric its first attempt created.
   const fabric = testInfo.retry ? `gateway-retry${testInfo.retry}` : 'gateway';
@@ -124,7 +112,7 @@ test('an admin adds a fabric in the sidebar and a bad credential is refused clea
   await row.getByRole('button', { name: 'Test connection' }).click();
   await expect(row.getByRole('status')).toContainText('refused the request (HTTP 401');
 
-  await page.notebook.createNew('refused.ipynb', { kernel: 'prophecy' });
+  await openNewNotebook(page, `${tmpPath}/refused.ipynb`, 'prophecy');
   await row.getByRole('button', { name: 'Attach' }).click();
   await expect(row.getByRole('button', { name: 'Detach' })).toBeVisible();
   await page.notebook.setCell(0, 'code', 'spark.range(3).count()');

@@ -1,58 +1,51 @@
 import { expect, test } from '@jupyterlab/galata';
+import { fabricRow, openNewNotebook, openSidebar } from './helpers';
 
 const API = '/prophecy-jupyter/api/v1';
 
 test('the Prophecy sidebar lists the built-in local fabric', async ({ page }) => {
-  await page.click('[title="Prophecy"]');
-  const sidebar = page.locator('#prophecy-sidebar');
-  await expect(sidebar).toBeVisible();
-  await expect(sidebar.locator('.jp-ProphecySidebar-fabric', { hasText: 'local' })).toBeVisible();
+  const sidebar = await openSidebar(page);
+  await expect(fabricRow(sidebar, 'local')).toBeVisible();
   await expect(sidebar.getByText('Open a notebook to attach it')).toBeVisible();
 });
 
 test('a notebook is attached from the sidebar', async ({ page, tmpPath }, testInfo) => {
   // A notebook of its own per attempt: an attempt that failed leaves its notebook attached.
   const name = testInfo.retry ? `attach-me-retry${testInfo.retry}.ipynb` : 'attach-me.ipynb';
-  await page.notebook.createNew(name);
-  // JupyterLab records the kernel's language in the notebook once the kernel answers, which marks
-  // it changed: on a busy machine that can come after the save below, leaving it unsaved.
-  await expect
-    .poll(
-      () =>
-        page.evaluate(
-          () => (window as any).jupyterapp.shell.currentWidget.context.model.getMetadata('language_info') !== undefined
-        ),
-      { timeout: 60000 }
-    )
-    .toBe(true);
-  await page.click('[title="Prophecy"]');
-  const row = page.locator('#prophecy-sidebar .jp-ProphecySidebar-fabric', { hasText: 'local' });
+  await openNewNotebook(page, `${tmpPath}/${name}`);
+  // The notebook records its fabric too, and is saved, so the fabric travels with the file and its
+  // pipeline. Its saves are counted in the page: "not changed" is no sign of it, as JupyterLab may
+  // still change the notebook after our save (the kernel's language, once the kernel answers).
+  await page.evaluate(() => {
+    const win = window as any;
+    win.prophecySaves = 0;
+    win.jupyterapp.shell.currentWidget.context.saveState.connect((_: unknown, state: string) => {
+      win.prophecySaves += state === 'completed' ? 1 : 0;
+    });
+  });
+  const saves = () => page.evaluate(() => (window as any).prophecySaves as number);
+  // The file is read only once saved: reading it through Jupyter while it is written can make
+  // Jupyter's recovery of a half-written notebook lose it.
+  const saved = async (savesBefore: number, expected: object) => {
+    await expect.poll(saves, { timeout: 30000 }).toBeGreaterThan(savesBefore);
+    const file = await (await page.request.get(`/api/contents/${tmpPath}/${name}`)).json();
+    expect(file.content.metadata.prophecy).toEqual(expected);
+  };
+  const row = fabricRow(await openSidebar(page), 'local');
+  let savesBefore = await saves();
   await row.getByRole('button', { name: 'Attach' }).click();
   await expect(row.getByRole('button', { name: 'Detach' })).toBeVisible();
   // Asked from the page itself, so as the same Jupyter user as the sidebar.
   const url = `${API}/attachments?notebook=${encodeURIComponent(`${tmpPath}/${name}`)}`;
   const answer = await page.evaluate(async address => (await fetch(address)).json(), url);
   expect(answer).toEqual({ notebook: `${tmpPath}/${name}`, fabric: 'local' });
-  // The notebook records its fabric too, and is saved, so the fabric travels with the file and its
-  // pipeline. The file is read only once saved: reading it through Jupyter while it is written
-  // can make Jupyter's recovery of a half-written notebook lose it.
-  const saved = async (expected: object) => {
-    const inPage = () =>
-      page.evaluate(() => {
-        const model = (window as any).jupyterapp.shell.currentWidget.context.model;
-        return { prophecy: model.getMetadata('prophecy'), dirty: model.dirty };
-      });
-    await expect.poll(async () => (await inPage()).prophecy).toEqual(expected);
-    await expect.poll(async () => (await inPage()).dirty, { timeout: 30000 }).toBe(false);
-    const file = await (await page.request.get(`/api/contents/${tmpPath}/${name}`)).json();
-    expect(file.content.metadata.prophecy).toEqual(expected);
-  };
-  await saved({ fabric: 'local' });
+  await saved(savesBefore, { fabric: 'local' });
   await expect(page.locator('.jp-NotebookPanel-toolbar .jp-ProphecyToolbarItem-button')).toContainText('local · no session');
+  savesBefore = await saves();
   await row.getByRole('button', { name: 'Detach' }).click();
   await expect(row.getByRole('button', { name: 'Attach' })).toBeVisible();
   expect((await page.evaluate(async address => (await fetch(address)).json(), url)).fabric).toBeNull();
-  await saved({});
+  await saved(savesBefore, {});
   await expect(page.locator('.jp-NotebookPanel-toolbar .jp-ProphecyToolbarItem-button')).toHaveText('No fabric');
 });
 
@@ -70,13 +63,10 @@ test("a notebook's sessions on two fabrics show in the sidebar and the toolbar, 
   }
   const name = 'two-fabrics.ipynb';
   const notebook = `${tmpPath}/${name}`;
-  await page.notebook.createNew(name);
-  await page.click('[title="Prophecy"]');
-  const sidebar = page.locator('#prophecy-sidebar');
+  await openNewNotebook(page, `${tmpPath}/${name}`);
+  const sidebar = await openSidebar(page);
   await sidebar.getByRole('button', { name: 'Refresh fabrics' }).click();
-  const offline = sidebar.locator('.jp-ProphecySidebar-fabric').filter({
-    has: page.getByRole('button', { name: 'offline', exact: true })
-  });
+  const offline = fabricRow(sidebar, 'offline');
   await offline.getByRole('button', { name: 'Attach' }).click();
   await expect(offline.getByRole('button', { name: 'Detach' })).toBeVisible();
   // The default fabric's session, and one on a second fabric as a `%%spark -f` cell would open it.
@@ -156,8 +146,7 @@ for (const theme of ['light', 'dark']) {
     if (theme === 'dark') {
       await page.theme.setDarkTheme();
     }
-    await page.click('[title="Prophecy"]');
-    const sidebar = page.locator('#prophecy-sidebar');
+    const sidebar = await openSidebar(page);
     const builtIn = sidebar.getByRole('region', { name: 'Team built in' });
     await builtIn.getByRole('button', { name: 'local', exact: true }).click();
     await expect(builtIn).toHaveScreenshot(`built-in-fabric-${theme}.png`);
@@ -174,9 +163,9 @@ test('a credential is set write-only and a failed connection test is shown by it
     data: { name: fabric, kind: 'livy', settings: { url: 'http://127.0.0.1:9', auth: 'bearer' } }
   });
   expect(created.status()).toBe(201);
-  await page.click('[title="Prophecy"]');
-  await page.getByRole('button', { name: 'Refresh fabrics' }).click();
-  const row = page.locator('#prophecy-sidebar .jp-ProphecySidebar-fabric', { hasText: fabric });
+  const sidebar = await openSidebar(page);
+  await sidebar.getByRole('button', { name: 'Refresh fabrics' }).click();
+  const row = fabricRow(sidebar, fabric);
   await row.getByRole('button', { name: fabric }).click();
   await expect(row.getByText('Your token (not set)')).toBeVisible();
   await row.getByLabel(`Your token for default/${fabric}`).fill('s3cret-token');
@@ -199,7 +188,10 @@ test.describe('the server half', () => {
     });
     const loading = page.goto(); // galata waits for the launcher, which the dialog is in front of
     const dialog = page.locator('.jp-Dialog');
-    await expect(dialog).toContainText('The server extension is version 0.0.1; this sidebar is 0.1.0');
+    // A fresh server's first page load can take longer than an assertion's default 5 s here.
+    await expect(dialog).toContainText('The server extension is version 0.0.1; this sidebar is 0.1.0', {
+      timeout: 30000
+    });
     await dialog.locator('.jp-mod-accept').click();
     await loading;
     await page.click('[title="Prophecy"]');
@@ -210,7 +202,9 @@ test.describe('the server half', () => {
     await page.route('**/prophecy-jupyter/api/v1/**', route => route.fulfill({ status: 404, body: '' }));
     const loading = page.goto();
     const dialog = page.locator('.jp-Dialog');
-    await expect(dialog).toContainText('server extension did not answer (HTTP 404); is it installed and enabled?');
+    await expect(dialog).toContainText('server extension did not answer (HTTP 404); is it installed and enabled?', {
+      timeout: 30000
+    });
     await dialog.locator('.jp-mod-accept').click();
     await loading;
   });
