@@ -63,7 +63,7 @@ test("a notebook's sessions on two fabrics show in the sidebar and the toolbar, 
   }
   const name = 'two-fabrics.ipynb';
   const notebook = `${tmpPath}/${name}`;
-  await openNewNotebook(page, `${tmpPath}/${name}`);
+  await openNewNotebook(page, notebook);
   const sidebar = await openSidebar(page);
   await sidebar.getByRole('button', { name: 'Refresh fabrics' }).click();
   const offline = fabricRow(sidebar, 'offline');
